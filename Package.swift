@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+//
+// ipcscope: a shared-memory IPC framework for Linux and the tool to watch and debug it.
+// Module map (see docs/architecture.md):
+//   CIPCScope        C: the section layout header (+ _Static_asserts) and the calls Swift cannot make
+//   IPCScopeKit      the framework: section, server, client
+//   IPCScopeModel    the inspector's model: read-only snapshots, hex dumps, history, screen grid (no curses)
+//   IPCScopeScript   scripted replies (YAML) for the mock server
+//   CNcurses         C: ncursesw macros and globals wrapped for Swift
+//   IPCScopeTUI      the thin curses front: copies the model's grid to the terminal, reads keys
+//   IPCScopeCLI      the `ipcscope` executable: parses arguments, calls the libraries
+//   CIPCBench, IPCScopeBench  the benchmark and its raw C baselines
+//   IPCScopeTestHelper        a helper process for the multi-process tests
+import PackageDescription
+
+let package = Package(
+    name: "ipcscope",
+    products: [
+        .library(name: "IPCScopeKit", targets: ["IPCScopeKit"]),
+        .executable(name: "ipcscope", targets: ["IPCScopeCLI"]),
+        .executable(name: "ipcscope-bench", targets: ["IPCScopeBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .target(name: "CIPCScope", cSettings: [.define("_GNU_SOURCE")]),
+        .target(name: "IPCScopeKit", dependencies: ["CIPCScope"]),
+        .target(name: "IPCScopeModel", dependencies: ["IPCScopeKit", "CIPCScope"]),
+        .target(name: "IPCScopeScript", dependencies: ["IPCScopeKit", .product(name: "Yams", package: "Yams")]),
+        .target(name: "CNcurses", cSettings: [.define("_GNU_SOURCE"), .define("NCURSES_WIDECHAR", to: "1")],
+                linkerSettings: [.linkedLibrary("ncursesw")]),
+        .target(name: "IPCScopeTUI", dependencies: ["IPCScopeModel", "IPCScopeScript", "IPCScopeKit", "CNcurses"]),
+        .executableTarget(
+            name: "IPCScopeCLI",
+            dependencies: [
+                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeTUI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]),
+        .target(name: "CIPCBench", cSettings: [.define("_GNU_SOURCE")]),
+        .executableTarget(
+            name: "IPCScopeBench",
+            dependencies: [
+                "IPCScopeKit", "CIPCBench", "CIPCScope",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]),
+        .executableTarget(name: "IPCScopeTestHelper", dependencies: ["IPCScopeKit", "CIPCScope"]),
+        .target(name: "TestSupport", dependencies: ["IPCScopeKit"], path: "Tests/TestSupport"),
+        .testTarget(
+            name: "IPCScopeTests",
+            dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "TestSupport",
+                           "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope"],
+            exclude: []),
+    ]
+)

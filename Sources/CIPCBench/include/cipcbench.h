@@ -1,0 +1,4 @@
+#ifndef CIPCBENCH_H
+#define CIPCBENCH_H
+#include <stdint.h>
+#endif

@@ -1,0 +1,125 @@
+/*
+ * ipcscope_shims.h — the few calls Swift cannot make itself.
+ *
+ * Variadic syscalls (futex, gettid, fcntl), robust process-shared mutexes,
+ * and sequentially consistent atomics on raw shared memory. Every function
+ * that can fail returns 0 or an errno value, so Swift never reads the global
+ * errno after ARC traffic.
+ */
+#ifndef IPCSCOPE_SHIMS_H
+#define IPCSCOPE_SHIMS_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipcscope_section.h"
+
+/* MARK: - atomics on shared memory (seq_cst) */
+
+static inline uint32_t CIPCScope_load32(const void *p) { return __atomic_load_n((const uint32_t *)p, __ATOMIC_SEQ_CST); }
+static inline void CIPCScope_store32(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
+static inline uint32_t CIPCScope_add32(void *p, uint32_t v) { return __atomic_add_fetch((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
+static inline uint32_t CIPCScope_sub32(void *p, uint32_t v) { return __atomic_sub_fetch((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
+static inline bool CIPCScope_cas32(void *p, uint32_t expected, uint32_t desired) {
+    return __atomic_compare_exchange_n((uint32_t *)p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+static inline uint32_t CIPCScope_or32(void *p, uint32_t v) { return __atomic_or_fetch((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
+static inline uint32_t CIPCScope_and32(void *p, uint32_t v) { return __atomic_and_fetch((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
+static inline uint64_t CIPCScope_load64(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_SEQ_CST); }
+static inline void CIPCScope_store64(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_SEQ_CST); }
+static inline uint64_t CIPCScope_add64(void *p, uint64_t v) { return __atomic_add_fetch((uint64_t *)p, v, __ATOMIC_SEQ_CST); }
+static inline void CIPCScope_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+/* A pause hint for spin loops. */
+static inline void CIPCScope_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* MARK: - clocks */
+
+static inline uint64_t CIPCScope_monotonic_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+static inline uint64_t CIPCScope_realtime_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* MARK: - futex (shared, never _PRIVATE) */
+
+/* Waits while *word == expected, at most timeout_ns (negative: forever).
+ * Returns 0 when woken, EAGAIN when the word had changed, ETIMEDOUT, EINTR. */
+static inline int CIPCScope_futex_wait(void *word, uint32_t expected, int64_t timeout_ns) {
+    struct timespec ts, *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000ll;
+        ts.tv_nsec = timeout_ns % 1000000000ll;
+        tsp = &ts;
+    }
+    long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, tsp, NULL, 0);
+    return r == 0 ? 0 : errno;
+}
+/* Wakes up to count waiters; returns how many were woken, or -errno. */
+static inline int CIPCScope_futex_wake(void *word, int count) {
+    long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, count, NULL, NULL, 0);
+    return r >= 0 ? (int)r : -errno;
+}
+
+/* MARK: - identity */
+
+static inline int32_t CIPCScope_gettid(void) { return (int32_t)syscall(SYS_gettid); }
+
+/* MARK: - robust process-shared mutex */
+
+/* Initialises a PTHREAD_PROCESS_SHARED + PTHREAD_MUTEX_ROBUST mutex in place. */
+static inline int CIPCScope_mutex_init(void *mutex) {
+    pthread_mutexattr_t a;
+    int r = pthread_mutexattr_init(&a);
+    if (r) return r;
+    if ((r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) == 0 &&
+        (r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) == 0)
+        r = pthread_mutex_init((pthread_mutex_t *)mutex, &a);
+    pthread_mutexattr_destroy(&a);
+    return r;
+}
+/* 0, EBUSY, EOWNERDEAD (now held; call consistent), ENOTRECOVERABLE. */
+static inline int CIPCScope_mutex_trylock(void *mutex) { return pthread_mutex_trylock((pthread_mutex_t *)mutex); }
+/* Locks with an absolute CLOCK_MONOTONIC deadline (pthread_mutex_clocklock):
+ * 0, ETIMEDOUT, EOWNERDEAD (now held; call consistent), ENOTRECOVERABLE. */
+int CIPCScope_mutex_lock_until(void *mutex, uint64_t deadline_ns);
+static inline int CIPCScope_mutex_unlock(void *mutex) { return pthread_mutex_unlock((pthread_mutex_t *)mutex); }
+static inline int CIPCScope_mutex_consistent(void *mutex) { return pthread_mutex_consistent((pthread_mutex_t *)mutex); }
+static inline int CIPCScope_mutex_size(void) { return (int)sizeof(pthread_mutex_t); }
+
+/* MARK: - open-file-description locks (the liveness lock) */
+
+/* Takes a write lock on byte 0 without waiting (F_OFD_SETLK): 0, or EAGAIN/EACCES when held elsewhere. */
+int CIPCScope_ofd_trylock(int fd);
+/* Releases it. */
+int CIPCScope_ofd_unlock(int fd);
+/* Asks (F_OFD_GETLK) whether another open file description holds a lock on byte 0.
+ * Works through a read-only descriptor. *held = 1 when a server lives. */
+int CIPCScope_ofd_probe(int fd, int *held);
+
+/* MARK: - files (variadic open) */
+
+static inline int CIPCScope_open(const char *path, int flags, int mode) {
+    int fd = open(path, flags, (mode_t)mode);
+    return fd >= 0 ? fd : -errno;
+}
+
+#endif /* IPCSCOPE_SHIMS_H */

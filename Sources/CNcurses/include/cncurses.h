@@ -1,0 +1,4 @@
+#ifndef CNCURSES_H
+#define CNCURSES_H
+#include <ncursesw/curses.h>
+#endif

@@ -1,0 +1,1 @@
+print("ipcscope-bench: not yet")

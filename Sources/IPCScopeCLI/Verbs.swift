@@ -1,0 +1,9 @@
+import ArgumentParser
+
+extension IPCScope {
+    /// Every verb, in the order `--help` lists them. Add new verbs here.
+    static let verbs: [ParsableCommand.Type] = [
+        Serve.self,
+        Call.self,
+    ]
+}

@@ -1,0 +1,291 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CIPCScope
+import Synchronization
+
+/// How a client connects and waits.
+public struct ClientOptions: Sendable {
+    /// Also trust objects owned by this uid (besides your own and root's).
+    public var trustedUID: uid_t?
+    /// How long a call spins for the response before it sleeps on the futex.
+    /// Covers a typical handler plus one kernel wake-up of the server.
+    public var spin: Duration = .microseconds(100)
+    /// Default deadline of `call` when none is given.
+    public var timeout: Duration = .seconds(5)
+
+    public init() {}
+}
+
+/// The answer to a call.
+public struct Reply: Sendable, Equatable {
+    /// The handler's status (the framework reserves -1 ... -99).
+    public var status: Int32
+    /// The response bytes.
+    public var data: [UInt8]
+    /// The call's sequence number.
+    public var seq: UInt64
+
+    public init(status: Int32, data: [UInt8], seq: UInt64) {
+        self.status = status
+        self.data = data
+        self.seq = seq
+    }
+}
+
+/// Makes calls to a named service. Thread-safe: the section's robust mutex serialises
+/// every caller, in this process or another.
+///
+/// `disconnect()` (or deinit) releases the mapping and descriptor once no call is running.
+public final class Client: @unchecked Sendable {
+    public let service: ServiceName
+    public let layout: SectionLayout
+    public let options: ClientOptions
+
+    private let file: SectionFile
+    private let view: SectionView
+    private let pid = getpid()
+    /// Bit 0: disconnected. Upper bits: calls in flight, 2 each.
+    private let usage = Atomic<Int>(0)
+    private let released = Atomic<Bool>(false)
+
+    /// Connects to `service`.
+    ///
+    /// - Throws: `badName`; `noSuchService`; `foreignOwner` (object owned by an untrusted uid);
+    ///   `corruptSection` / `incompatibleSection`; `serverNotRunning` (a stale section); `system`.
+    public init(service name: String, options: ClientOptions = ClientOptions()) throws(IPCError) {
+        let service = try ServiceName(name)
+        self.service = service
+        self.options = options
+        let file = try SectionFile.open(service, flags: O_RDWR)
+        let st = try file.stat()
+        let me = geteuid()
+        if st.st_uid != me && st.st_uid != 0 && st.st_uid != options.trustedUID {
+            throw IPCError(.foreignOwner, service: name,
+                           "\(service.path) belongs to uid \(st.st_uid), not to you (uid \(me)) or root: it may be a squatter reading your calls; if you trust it, pass --trust-uid \(st.st_uid)")
+        }
+        guard let identity = SectionIdentity(bytes: file.read(at: 0, count: 64)) else {
+            throw IPCError(.corruptSection, service: name,
+                           "\(service.path) is \(st.st_size) bytes, too short to be a section: remove it with 'ipcscope clean \(name)'")
+        }
+        self.layout = try identity.validate(objectSize: Int(st.st_size), service: name)
+        guard file.serverLockHeld() else {
+            throw IPCError(.serverNotRunning, service: name,
+                           "service '\(name)' has a section but no server is running (stale): start its server, or remove it with 'ipcscope clean'")
+        }
+        _ = try file.map(size: layout.sectionSize)
+        self.file = file
+        self.view = SectionView(file.base!)
+    }
+
+    deinit { release() }
+
+    /// The request capacity in bytes.
+    public var requestCapacity: Int { layout.requestCapacity }
+    /// The response capacity in bytes.
+    public var responseCapacity: Int { layout.responseCapacity }
+
+    /// Whether a server holds the section's liveness lock right now (one `fcntl`).
+    public var serverIsAlive: Bool { file.serverLockHeld() }
+
+    /// Stops new calls; the mapping is released when the last running call returns.
+    public func disconnect() {
+        let old = usage.bitwiseOr(1, ordering: .sequentiallyConsistent).oldValue
+        if old == 0 { release() }
+    }
+
+    private func release() {
+        guard released.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged else { return }
+        file.close()
+    }
+
+    // MARK: - calls
+
+    /// Calls `function` with `payload`; returns the status and a copy of the response.
+    public func call(function: UInt32, payload: [UInt8] = [], timeout: Duration? = nil) throws(IPCError) -> Reply {
+        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(layout.responseCapacity, 1), alignment: 16)
+        defer { out.deallocate() }
+        let result = payload.withUnsafeBytes { p in
+            Result { () throws(IPCError) in try call(function: function, payload: p, into: out, timeout: timeout) }
+        }
+        let (status, count, seq) = try result.get()
+        return Reply(status: status, data: Array(out[0..<count]), seq: seq)
+    }
+
+    /// Calls `function` without allocating: the response is copied into `response`.
+    ///
+    /// Blocks until the answer, the deadline, or the server's death. Follows the format's
+    /// "call, step by step": robust mutex (repairs `EOWNERDEAD`), waits for a free slot,
+    /// writes the request, wakes the server only if it sleeps, spins then sleeps in slices
+    /// of at most 100 ms, checking between slices that the server lives.
+    /// - Returns: the status, the response's size, and the call's sequence number.
+    /// - Throws: `payloadTooLarge` before touching the section; `timeout`; `serverGone`;
+    ///   `mutexUnrecoverable`; `protocolError`; `bufferTooSmall`; `disconnected`.
+    public func call(function: UInt32, payload: UnsafeRawBufferPointer, into response: UnsafeMutableRawBufferPointer,
+                     timeout: Duration? = nil) throws(IPCError) -> (status: Int32, count: Int, seq: UInt64) {
+        // 1. Refuse an oversized payload before touching the section.
+        guard payload.count <= layout.requestCapacity else {
+            throw IPCError(.payloadTooLarge, service: service.rawValue,
+                           "payload of \(payload.count) bytes exceeds the request capacity of \(layout.requestCapacity) bytes of service '\(service)': send less, or start the server with a larger --request-capacity")
+        }
+        if usage.add(2, ordering: .sequentiallyConsistent).oldValue & 1 != 0 {
+            leave()
+            throw IPCError(.disconnected, service: service.rawValue, "client of '\(service)' is disconnected: connect again")
+        }
+        defer { leave() }
+        let deadline = monotonicNanoseconds() &+ (timeout ?? options.timeout).nanosecondsClamped
+        let v = view
+
+        // 2. Lock the mutex with the deadline; repair after a dead owner.
+        var contended = false
+        var r = CIPCScope_mutex_trylock(v.mutex)
+        if r == EBUSY {
+            contended = true
+            r = CIPCScope_mutex_lock_until(v.mutex, deadline)
+        }
+        switch r {
+        case 0: break
+        case EOWNERDEAD:
+            _ = CIPCScope_mutex_consistent(v.mutex)
+            v.add64(Int(IPCSCOPE_OFF_RECOVERED_COUNT), 1)
+        case ETIMEDOUT:
+            let owner = Int32(bitPattern: v.load32(Int(IPCSCOPE_OFF_OWNER_PID)))
+            throw IPCError(.timeout, service: service.rawValue,
+                           "timed out waiting for the mutex of '\(service)'" + (owner > 0 ? ", held by pid \(owner)" : "") + ": try a longer --timeout, or see 'ipcscope status \(service)'")
+        case ENOTRECOVERABLE:
+            throw IPCError(.mutexUnrecoverable, service: service.rawValue,
+                           "the mutex of '\(service)' is not recoverable: restart the server (it recreates the section)")
+        default:
+            throw IPCError.system("pthread_mutex_clocklock", service: service.rawValue, errno: r)
+        }
+        v.store32(Int(IPCSCOPE_OFF_OWNER_PID), UInt32(bitPattern: pid))
+        v.store32(Int(IPCSCOPE_OFF_OWNER_TID), UInt32(bitPattern: CIPCScope_gettid()))
+        v.store64(Int(IPCSCOPE_OFF_OWNER_SINCE_NS), monotonicNanoseconds())
+        v.add64(Int(IPCSCOPE_OFF_LOCK_COUNT), 1)
+        if contended { v.add64(Int(IPCSCOPE_OFF_CONTENDED_COUNT), 1) }
+        defer {
+            v.store32(Int(IPCSCOPE_OFF_OWNER_PID), 0)
+            v.store32(Int(IPCSCOPE_OFF_OWNER_TID), 0)
+            v.store64(Int(IPCSCOPE_OFF_OWNER_SINCE_NS), 0)
+            _ = CIPCScope_mutex_unlock(v.mutex)
+        }
+
+        // The server this call is made to.
+        let epoch = v.serverEpoch
+        try checkServer(epoch: epoch, probe: false)
+
+        // 3. Wait until the slot is free (a timed-out call may still be in the server's hands).
+        let idle = UInt32(IPCSCOPE_STATE_IDLE), responseReady = UInt32(IPCSCOPE_STATE_RESPONSE_READY)
+        let s0 = v.state
+        if s0 != idle && s0 != responseReady {
+            try wait(until: deadline, epoch: epoch, spin: true, what: "the previous call to finish") {
+                let s = v.state
+                return s == idle || s == responseReady
+            }
+        }
+
+        // 4. Write the request, seq last; REQUEST_READY; signal; wake only a sleeping server.
+        let req = layout.requestOffset
+        let seq = v.add64(Int(IPCSCOPE_OFF_NEXT_SEQ), 1)
+        if payload.count > 0 { v.ptr(req + Int(IPCSCOPE_REQ_DATA)).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        v.setPlain(req + Int(IPCSCOPE_REQ_SIZE), UInt32(payload.count))
+        v.setPlain(req + Int(IPCSCOPE_REQ_FUNCTION), function)
+        v.setPlain(req + Int(IPCSCOPE_REQ_CLIENT_PID), pid)
+        v.setPlain(req + Int(IPCSCOPE_REQ_CLIENT_TID), CIPCScope_gettid())
+        v.setPlain(req + Int(IPCSCOPE_REQ_SENT_NS), monotonicNanoseconds())
+        v.store64(req + Int(IPCSCOPE_REQ_SEQ), seq)
+        v.setState(UInt32(IPCSCOPE_STATE_REQUEST_READY), now: monotonicNanoseconds())
+        v.add32(Int(IPCSCOPE_OFF_REQUEST_EVENT), 1)
+        if v.load32(Int(IPCSCOPE_OFF_SERVER_WAITING)) != 0 {
+            _ = CIPCScope_futex_wake(v.requestEvent, 1)
+        }
+
+        // 5. Wait for our answer.
+        let rsp = layout.responseOffset
+        try wait(until: deadline, epoch: epoch, spin: true, what: "the answer to call \(seq)") {
+            v.state == responseReady && v.load64(rsp + Int(IPCSCOPE_RSP_SEQ)) == seq
+        }
+
+        // 6. Check the size, copy, IDLE.
+        let size = Int(v.plain(rsp + Int(IPCSCOPE_RSP_SIZE), as: UInt32.self))
+        let status: Int32 = v.plain(rsp + Int(IPCSCOPE_RSP_STATUS))
+        guard size <= layout.responseCapacity else {
+            v.setState(idle, now: monotonicNanoseconds())
+            throw IPCError(.protocolError, service: service.rawValue,
+                           "server of '\(service)' answered \(size) bytes, over the response capacity of \(layout.responseCapacity): the server is broken")
+        }
+        guard size <= response.count else {
+            v.setState(idle, now: monotonicNanoseconds())
+            throw IPCError(.bufferTooSmall, service: service.rawValue,
+                           "response of \(size) bytes does not fit the caller's buffer of \(response.count): pass a buffer of responseCapacity (\(layout.responseCapacity)) bytes")
+        }
+        if size > 0 { response.baseAddress!.copyMemory(from: v.ptr(rsp + Int(IPCSCOPE_RSP_DATA)), byteCount: size) }
+        v.setState(idle, now: monotonicNanoseconds())
+        return (status, size, seq)
+    }
+
+    // MARK: - waiting
+
+    private func leave() {
+        let old = usage.subtract(2, ordering: .sequentiallyConsistent).oldValue
+        if old == 3 { release() }  // disconnected, and this was the last call
+    }
+
+    /// Throws `serverGone` when the server stopped, died or was replaced since `epoch`.
+    private func checkServer(epoch: UInt32, probe: Bool) throws(IPCError) {
+        let v = view
+        let gone: String?
+        if v.serverFlags & UInt32(IPCSCOPE_SERVER_SHUTTING_DOWN) != 0 || v.serverPID == 0 {
+            gone = "stopped"
+        } else if v.serverEpoch != epoch {
+            gone = "restarted (epoch \(epoch) → \(v.serverEpoch))"
+        } else if probe && !file.serverLockHeld() {
+            gone = "died"
+        } else {
+            gone = nil
+        }
+        if let gone {
+            throw IPCError(.serverGone, service: service.rawValue,
+                           "the server of '\(service)' \(gone) during the call: start it again (or wait for it) and retry")
+        }
+    }
+
+    /// Spins for the budget, then sleeps on `response_event` in slices of at most 100 ms.
+    @inline(__always)
+    private func wait(until deadline: UInt64, epoch: UInt32, spin: Bool, what: @autoclosure () -> String,
+                      _ done: () -> Bool) throws(IPCError) {
+        if done() { return }
+        let v = view
+        if spin {
+            let until = min(deadline, monotonicNanoseconds() &+ options.spin.nanosecondsClamped)
+            var i = 0
+            while true {
+                if done() { return }
+                CIPCScope_cpu_relax()
+                i &+= 1
+                if i & 63 == 0 && monotonicNanoseconds() >= until { break }
+            }
+        }
+        var probe = false
+        while true {
+            let seen = CIPCScope_load32(v.responseEvent)
+            v.add32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
+            if done() { v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1); return }
+            do {
+                try checkServer(epoch: epoch, probe: probe)
+            } catch {
+                v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
+                throw error
+            }
+            let now = monotonicNanoseconds()
+            if now >= deadline {
+                v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
+                throw IPCError(.timeout, service: service.rawValue,
+                               "timed out waiting for \(what()) from '\(service)' (state \(v.state)): the server is busy or hung; try a longer --timeout or see 'ipcscope status \(service)'")
+            }
+            let r = CIPCScope_futex_wait(v.responseEvent, seen, Int64(min(deadline - now, 100_000_000)))
+            v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
+            probe = r == ETIMEDOUT
+        }
+    }
+}

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CIPCScope
+
+/// An open shared-memory object and, once mapped, its mapping.
+///
+/// Owns the descriptor and the mapping; `close()` (or deinit) releases both.
+final class SectionFile {
+    let service: ServiceName
+    private(set) var fd: Int32
+    private(set) var base: UnsafeMutableRawPointer?
+    private(set) var mappedSize: Int = 0
+
+    init(service: ServiceName, fd: Int32) {
+        self.service = service
+        self.fd = fd
+    }
+
+    deinit { close() }
+
+    /// Opens the object. `ENOENT` and friends become the framework's errors.
+    static func open(_ service: ServiceName, flags: Int32, mode: mode_t = 0o600) throws(IPCError) -> SectionFile {
+        let fd = service.objectName.withCString { shm_open($0, flags | O_NOFOLLOW | O_CLOEXEC, mode) }
+        if fd < 0 {
+            let e = Glibc.errno
+            switch e {
+            case ENOENT:
+                throw IPCError(.noSuchService, service: service.rawValue,
+                               "no service named '\(service)' (\(service.path) does not exist): start its server, or see 'ipcscope list'", errno: e)
+            case EACCES:
+                throw IPCError(.system, service: service.rawValue,
+                               "permission denied opening \(service.path): it belongs to another user or its mode forbids you (ls -l /dev/shm)", errno: e)
+            case ELOOP:
+                throw IPCError(.corruptSection, service: service.rawValue,
+                               "\(service.path) is a symbolic link, refused: remove it", errno: e)
+            default:
+                throw IPCError.system("shm_open(\(service.objectName))", service: service.rawValue, errno: e)
+            }
+        }
+        return SectionFile(service: service, fd: fd)
+    }
+
+    /// `fstat` of the object.
+    func stat() throws(IPCError) -> Glibc.stat {
+        var st = Glibc.stat()
+        if fstat(fd, &st) != 0 { throw IPCError.system("fstat", service: service.rawValue, errno: Glibc.errno) }
+        return st
+    }
+
+    /// Reads up to `count` bytes at `offset` with `pread` (never faults on a short object).
+    func read(at offset: Int, count: Int) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            if n < 0 && Glibc.errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        return Array(out.prefix(done))
+    }
+
+    /// Maps `size` bytes shared, read-write, prefaulted.
+    func map(size: Int) throws(IPCError) -> UnsafeMutableRawPointer {
+        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0)
+        if p == MAP_FAILED || p == nil { throw IPCError.system("mmap", service: service.rawValue, errno: Glibc.errno) }
+        base = p
+        mappedSize = size
+        return p!
+    }
+
+    /// Whether another open file description holds the liveness lock (a server lives).
+    func serverLockHeld() -> Bool {
+        var held: Int32 = 0
+        return CIPCScope_ofd_probe(fd, &held) == 0 && held != 0
+    }
+
+    func unmap() {
+        if let b = base { munmap(b, mappedSize) }
+        base = nil
+        mappedSize = 0
+    }
+
+    func close() {
+        unmap()
+        if fd >= 0 { _ = Glibc.close(fd) }
+        fd = -1
+    }
+}
+
+/// Facts about a process from `/proc`, for display and to tell a reused pid apart.
+public enum ProcessFacts {
+    /// Field 22 of `/proc/<pid>/stat` (start time in clock ticks since boot), or 0.
+    public static func startTime(of pid: Int32) -> UInt64 {
+        guard let stat = readSmallFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return 0 }
+        let rest = stat[stat.index(after: close)...].split(separator: " ")
+        // rest[0] is field 3 (state); field 22 is rest[19].
+        guard rest.count > 19 else { return 0 }
+        return UInt64(rest[19]) ?? 0
+    }
+
+    /// The command name of a process (`/proc/<pid>/comm`), or nil when it is gone or hidden.
+    public static func command(of pid: Int32) -> String? {
+        guard pid > 0, let s = readSmallFile("/proc/\(pid)/comm") else { return nil }
+        return s.hasSuffix("\n") ? String(s.dropLast()) : s
+    }
+
+    /// Whether a process with this pid exists (and, if given, the same start time).
+    public static func exists(_ pid: Int32, startTime: UInt64 = 0) -> Bool {
+        guard pid > 0 else { return false }
+        if kill(pid, 0) != 0 && Glibc.errno == ESRCH { return false }
+        return startTime == 0 || self.startTime(of: pid) == startTime
+    }
+
+    static func readSmallFile(_ path: String) -> String? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { Glibc.close(fd) }
+        var buf = [UInt8](repeating: 0, count: 1024)
+        let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 1024) }
+        guard n > 0 else { return nil }
+        return String(decoding: buf[0..<n], as: UTF8.self)
+    }
+}

@@ -1,0 +1,60 @@
+import CIPCScope
+
+/// Typed, atomic access to the fields of a mapped section.
+///
+/// A view is just a base pointer; it owns nothing. Every field the format marks
+/// **A** is read and written here with sequentially consistent atomics.
+@usableFromInline
+struct SectionView {
+    @usableFromInline let base: UnsafeMutableRawPointer
+
+    @inlinable init(_ base: UnsafeMutableRawPointer) { self.base = base }
+
+    @inlinable func ptr(_ offset: Int) -> UnsafeMutableRawPointer { base + offset }
+
+    @inlinable func load32(_ offset: Int) -> UInt32 { CIPCScope_load32(base + offset) }
+    @inlinable func store32(_ offset: Int, _ value: UInt32) { CIPCScope_store32(base + offset, value) }
+    @inlinable @discardableResult func add32(_ offset: Int, _ value: UInt32) -> UInt32 { CIPCScope_add32(base + offset, value) }
+    @inlinable @discardableResult func sub32(_ offset: Int, _ value: UInt32) -> UInt32 { CIPCScope_sub32(base + offset, value) }
+    @inlinable func load64(_ offset: Int) -> UInt64 { CIPCScope_load64(base + offset) }
+    @inlinable func store64(_ offset: Int, _ value: UInt64) { CIPCScope_store64(base + offset, value) }
+    @inlinable @discardableResult func add64(_ offset: Int, _ value: UInt64) -> UInt64 { CIPCScope_add64(base + offset, value) }
+
+    /// Plain (non-atomic) little fields of the slots.
+    @inlinable func plain<T: FixedWidthInteger>(_ offset: Int, as: T.Type = T.self) -> T {
+        (base + offset).loadUnaligned(as: T.self)
+    }
+    @inlinable func setPlain<T: FixedWidthInteger>(_ offset: Int, _ value: T) {
+        (base + offset).storeBytes(of: value, as: T.self)
+    }
+
+    // MARK: - named fields
+
+    @inlinable var state: UInt32 { load32(Int(IPCSCOPE_OFF_STATE)) }
+    @inlinable func setState(_ s: UInt32, now: UInt64) {
+        store64(Int(IPCSCOPE_OFF_STATE_SINCE_NS), now)
+        store32(Int(IPCSCOPE_OFF_STATE), s)
+    }
+    @inlinable var serverPID: Int32 { Int32(bitPattern: load32(Int(IPCSCOPE_OFF_SERVER_PID))) }
+    @inlinable var serverEpoch: UInt32 { load32(Int(IPCSCOPE_OFF_SERVER_EPOCH)) }
+    @inlinable var serverFlags: UInt32 { load32(Int(IPCSCOPE_OFF_SERVER_FLAGS)) }
+    @inlinable var mutex: UnsafeMutableRawPointer { base + Int(IPCSCOPE_OFF_MUTEX) }
+    @inlinable var requestEvent: UnsafeMutableRawPointer { base + Int(IPCSCOPE_OFF_REQUEST_EVENT) }
+    @inlinable var responseEvent: UnsafeMutableRawPointer { base + Int(IPCSCOPE_OFF_RESPONSE_EVENT) }
+}
+
+/// Nanoseconds of CLOCK_MONOTONIC, the clock every `_ns` field but `created_unix_ns` uses.
+@inlinable public func monotonicNanoseconds() -> UInt64 { CIPCScope_monotonic_ns() }
+
+/// Nanoseconds of CLOCK_REALTIME.
+@inlinable public func realtimeNanoseconds() -> UInt64 { CIPCScope_realtime_ns() }
+
+extension Duration {
+    /// The duration in whole nanoseconds, clamped to 0 ... Int64.max.
+    @inlinable var nanosecondsClamped: UInt64 {
+        let (s, a) = components
+        if s < 0 { return 0 }
+        if s >= Int64.max / 1_000_000_000 { return UInt64(Int64.max) }
+        return UInt64(s) * 1_000_000_000 + UInt64(a / 1_000_000_000)
+    }
+}

@@ -1,0 +1,2 @@
+/// Scripted replies for the mock server.
+public enum IPCScopeScript {}

@@ -1,0 +1,2 @@
+/// The curses front of `ipcscope attach`.
+public enum IPCScopeTUI {}

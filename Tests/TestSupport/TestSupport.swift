@@ -1,0 +1,227 @@
+// Helpers for tests that start real processes on real shared-memory objects.
+// Every object gets a unique name; every wait has a deadline; a `TestScope` kills its
+// processes and unlinks its objects when it ends, even when the test fails.
+#if canImport(Glibc)
+import Glibc
+#endif
+import IPCScopeKit
+import Synchronization
+
+/// The directory holding the built products (`ipcscope`, `ipcscope-testhelper`, …).
+public let productsDirectory: String = {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, 4095)
+    let exe = String(decoding: buf[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return String(exe[..<(exe.lastIndex(of: "/") ?? exe.endIndex)])
+}()
+
+/// The path of a built executable product.
+public func productPath(_ name: String) -> String { productsDirectory + "/" + name }
+
+/// The `ipcscope` binary under test.
+public var ipcscopePath: String { productPath("ipcscope") }
+/// The multi-process test helper.
+public var helperPath: String { productPath("IPCScopeTestHelper") }
+
+private let counter = Atomic<Int>(0)
+
+/// A service name no other test (or test run) uses.
+public func uniqueServiceName(_ prefix: String = "t") -> String {
+    let n = counter.add(1, ordering: .relaxed).newValue
+    return "\(prefix)-\(getpid())-\(n)-\(UInt32.random(in: 0...UInt32.max))"
+}
+
+/// Seconds of CLOCK_MONOTONIC.
+public func now() -> Double { Double(monotonicNanoseconds()) / 1e9 }
+
+/// Sleeps for `seconds`.
+public func sleepSeconds(_ seconds: Double) { usleep(UInt32(max(0, seconds) * 1e6)) }
+
+/// Polls `condition` until it holds or `timeout` seconds pass; returns whether it held.
+@discardableResult
+public func waitUntil(timeout: Double, interval: Double = 0.01, _ condition: () -> Bool) -> Bool {
+    let end = now() + timeout
+    while true {
+        if condition() { return true }
+        if now() >= end { return false }
+        sleepSeconds(interval)
+    }
+}
+
+/// A child process with stdout and stderr captured to files.
+public final class ChildProcess: @unchecked Sendable {
+    public let pid: pid_t
+    public let arguments: [String]
+    public let outPath: String
+    public let errPath: String
+    public private(set) var exitStatus: Int32?
+    /// The signal that ended the process, if one did.
+    public private(set) var exitSignal: Int32?
+
+    init(pid: pid_t, arguments: [String], outPath: String, errPath: String) {
+        self.pid = pid
+        self.arguments = arguments
+        self.outPath = outPath
+        self.errPath = errPath
+    }
+
+    /// Everything written to stdout so far.
+    public var stdout: String { readFile(outPath) }
+    /// Everything written to stderr so far.
+    public var stderr: String { readFile(errPath) }
+
+    /// Whether the process has ended (reaps it if so).
+    public var hasExited: Bool {
+        if exitStatus != nil || exitSignal != nil { return true }
+        var status: Int32 = 0
+        let r = waitpid(pid, &status, WNOHANG)
+        if r == pid { record(status); return true }
+        return r < 0
+    }
+
+    private func record(_ status: Int32) {
+        if status & 0x7f == 0 { exitStatus = (status >> 8) & 0xff } else { exitSignal = status & 0x7f }
+    }
+
+    /// Waits for the process to end, at most `timeout` seconds; returns the exit code
+    /// (128 + signal when killed) or nil on timeout.
+    @discardableResult
+    public func wait(timeout: Double) -> Int32? {
+        guard waitUntil(timeout: timeout, interval: 0.005, { hasExited }) else { return nil }
+        if let s = exitSignal { return 128 + s }
+        return exitStatus
+    }
+
+    /// Waits until stdout contains `text`; returns whether it did within `timeout`.
+    @discardableResult
+    public func waitForOutput(_ text: String, timeout: Double) -> Bool {
+        waitUntil(timeout: timeout, interval: 0.01) { stdout.contains(text) || stderr.contains(text) }
+    }
+
+    /// Sends a signal.
+    public func signal(_ sig: Int32) { if !hasExited { kill(pid, sig) } }
+
+    /// SIGKILL and reap.
+    public func killAndReap() {
+        if !hasExited {
+            kill(pid, SIGKILL)
+            wait(timeout: 5)
+        }
+    }
+}
+
+/// Reads a whole (small) file as UTF-8, or "" when missing.
+public func readFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY)
+    if fd < 0 { return "" }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Owns what a test starts: processes are killed and service objects unlinked at `cleanup()`
+/// (call it with `defer`), whatever happened.
+public final class TestScope: @unchecked Sendable {
+    private var children: [ChildProcess] = []
+    private var services: [String] = []
+    private var files: [String] = []
+    private let lock = Mutex(())
+    public let directory: String
+
+    public init() {
+        var template = Array("/tmp/ipcscope-test-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        directory = dir.map { String(cString: $0) } ?? "/tmp"
+    }
+
+    deinit { cleanup() }
+
+    /// A new unique service name whose object is removed at cleanup.
+    public func serviceName(_ prefix: String = "t") -> String {
+        let name = uniqueServiceName(prefix)
+        lock.withLock { _ in services.append(name) }
+        return name
+    }
+
+    /// Registers an existing name for removal at cleanup.
+    public func track(service name: String) { lock.withLock { _ in services.append(name) } }
+
+    /// Starts `path` with `arguments`; stdin is /dev/null unless `stdinPath` is given.
+    public func spawn(_ path: String, _ arguments: [String], environment: [String: String] = [:],
+                      stdinPath: String = "/dev/null") -> ChildProcess {
+        let id = lock.withLock { _ in children.count }
+        let out = "\(directory)/p\(id).out", err = "\(directory)/p\(id).err"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        var env = [String: String]()
+        var e = environ
+        while let p = e.pointee {
+            let kv = String(cString: p)
+            if let eq = kv.firstIndex(of: "=") { env[String(kv[..<eq])] = String(kv[kv.index(after: eq)...]) }
+            e += 1
+        }
+        for (k, v) in environment { env[k] = v }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let r = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        precondition(r == 0, "posix_spawn \(path) failed: \(r)")
+        let child = ChildProcess(pid: pid, arguments: arguments, outPath: out, errPath: err)
+        lock.withLock { _ in children.append(child) }
+        return child
+    }
+
+    /// Runs a command to completion (at most `timeout` seconds) and returns it.
+    public func run(_ path: String, _ arguments: [String], timeout: Double = 30,
+                    environment: [String: String] = [:], stdinPath: String = "/dev/null") -> ChildProcess {
+        let c = spawn(path, arguments, environment: environment, stdinPath: stdinPath)
+        if c.wait(timeout: timeout) == nil { c.killAndReap() }
+        return c
+    }
+
+    /// Runs `ipcscope` with `arguments` to completion.
+    public func ipcscope(_ arguments: [String], timeout: Double = 30, stdinPath: String = "/dev/null") -> ChildProcess {
+        run(ipcscopePath, arguments, timeout: timeout, stdinPath: stdinPath)
+    }
+
+    /// Writes `bytes` to a file in the scope's directory and returns its path.
+    public func file(_ name: String, _ contents: String) -> String {
+        let path = directory + "/" + name
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var c = contents
+        c.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        lock.withLock { _ in files.append(path) }
+        return path
+    }
+
+    /// Kills every child (SIGTERM, then SIGKILL), unlinks every service object.
+    public func cleanup() {
+        let (kids, names) = lock.withLock { _ in (children, services) }
+        for c in kids where !c.hasExited { c.signal(SIGTERM) }
+        for c in kids where c.wait(timeout: 2) == nil { c.killAndReap() }
+        for n in names { _ = shm_unlink("/ipcscope." + n) }
+        lock.withLock { _ in children = []; services = [] }
+    }
+
+    /// Whether `/dev/shm/ipcscope.<name>` exists.
+    public func objectExists(_ name: String) -> Bool { access("/dev/shm/ipcscope." + name, F_OK) == 0 }
+
+    /// Starts `ipcscope serve NAME --echo` and waits until it serves (10 s at most).
+    public func startEchoServer(_ name: String, extra: [String] = []) -> ChildProcess {
+        let s = spawn(ipcscopePath, ["serve", name, "--echo"] + extra)
+        _ = s.waitForOutput("serving", timeout: 10) || s.waitForOutput("took over", timeout: 1)
+        return s
+    }
+}
