@@ -1,2 +1,0 @@
-/// Scripted replies for the mock server.
-public enum IPCScopeScript {}

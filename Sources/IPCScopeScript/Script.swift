@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Yams
+
+// MARK: - errors
+
+/// A script that cannot be used: where (1-based line and column) and what was expected.
+///
+/// `description` is one line, `file:line:column: message`, ready for stderr.
+public struct ScriptError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The script's path, or `<script>` for text parsed in memory.
+    public var file: String
+    /// 1-based line of the offending node (0 when unknown, e.g. the file cannot be read).
+    public var line: Int
+    /// 1-based column of the offending node (0 when unknown).
+    public var column: Int
+    /// What was expected there, and what was found.
+    public var message: String
+
+    public init(file: String = "<script>", line: Int, column: Int, _ message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
+    public var description: String {
+        line > 0 ? "\(file):\(line):\(column): \(message)" : "\(file): \(message)"
+    }
+}
+
+// MARK: - the model
+
+/// A parsed, validated script: rules tried in order; the first that matches answers.
+/// A call no rule matches answers status -3 (no handler for this function).
+public struct Script: Sendable {
+    /// The rules, in the order they are tried.
+    public var rules: [Rule]
+    /// Where the script came from (for messages).
+    public var source: String
+
+    /// One rule: what it matches and how it answers.
+    public struct Rule: Sendable {
+        /// 1-based position in the `rules` list.
+        public var index: Int
+        /// Line and column of the rule in the script.
+        public var line: Int
+        public var column: Int
+        public var match: Match
+        public var behaviour: Behaviour
+    }
+
+    /// What a call must look like for a rule to apply. Every given condition must hold.
+    public struct Match: Sendable {
+        /// `nil` matches any function.
+        public var functions: Set<UInt32>?
+        /// Exact payload bytes (from `text:` or `hex:`).
+        public var equals: [UInt8]?
+        /// The payload starts with these bytes.
+        public var prefix: [UInt8]?
+        /// The payload contains these bytes.
+        public var contains: [UInt8]?
+        /// A regular expression searched in the payload decoded as UTF-8.
+        public var regex: ScriptRegex?
+        /// The payload size lies in this range.
+        public var size: ClosedRange<Int>?
+
+        public init() {}
+    }
+
+    /// How a rule answers.
+    public enum Behaviour: Sendable {
+        /// The same answer every time.
+        case answer(Answer)
+        /// Answers in turn, starting again after the last.
+        case cycle([Answer])
+    }
+
+    /// One answer: a reply or a fault, optionally after a delay.
+    public struct Answer: Sendable {
+        public var kind: Kind
+        /// Wait this long before answering (or before the fault).
+        public var delayMS: Int
+
+        public enum Kind: Sendable {
+            /// Status and data.
+            case reply(status: Int32, data: ReplyData)
+            /// Never answer: the handler blocks until the server stops; the client times out.
+            case neverAnswer
+            /// The server process exits (with this code) while the call is PROCESSING.
+            case exit(code: Int32)
+        }
+    }
+
+    /// Where reply bytes come from.
+    public enum ReplyData: Sendable {
+        /// Fixed bytes (from `text:`, `hex:` or `file:`, read when the script is loaded).
+        case bytes([UInt8])
+        /// The request's own payload.
+        case echo
+        /// A template with `{field}` placeholders (see `ScriptRequest.field(_:)`).
+        case template([TemplatePart])
+    }
+
+    /// A piece of a reply template.
+    public enum TemplatePart: Sendable, Equatable {
+        case literal(String)
+        case field(String)
+    }
+
+    /// The placeholder names a template may use.
+    public static let templateFields = ["function", "size", "text", "hex", "seq", "pid", "tid", "count"]
+
+    public init(rules: [Rule], source: String = "<script>") {
+        self.rules = rules
+        self.source = source
+    }
+
+    /// Reads and parses the script at `path`; `file:` replies are read relative to its directory.
+    /// - Throws: `ScriptError` with line and column of the first problem.
+    public static func load(path: String) throws(ScriptError) -> Script {
+        guard let text = readWholeFile(path) else {
+            throw ScriptError(file: path, line: 0, column: 0,
+                              "cannot read the script (\(String(cString: strerror(errno)))): check the path")
+        }
+        let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+        return try parse(yaml: text, source: path, baseDirectory: dir.isEmpty ? "/" : dir)
+    }
+
+    /// Parses a script from YAML text.
+    /// - Parameters:
+    ///   - source: the name used in error messages.
+    ///   - baseDirectory: where relative `file:` paths are looked up.
+    /// - Throws: `ScriptError` with line and column of the first problem.
+    public static func parse(yaml: String, source: String = "<script>", baseDirectory: String = ".") throws(ScriptError) -> Script {
+        var parser = ScriptParser(source: source, baseDirectory: baseDirectory)
+        return try parser.parse(yaml)
+    }
+}
+
+/// A compiled regular expression (Swift `Regex`), with the pattern it came from.
+public struct ScriptRegex: @unchecked Sendable {
+    /// The pattern as written.
+    public let pattern: String
+    let regex: Regex<AnyRegexOutput>
+
+    /// Compiles `pattern`; throws Swift's regex error when it is not valid.
+    public init(_ pattern: String) throws {
+        self.pattern = pattern
+        self.regex = try Regex(pattern)
+    }
+
+    /// Whether the pattern matches anywhere in `text` (anchor it with `^`/`$` for a whole match).
+    public func matches(_ text: String) -> Bool {
+        (try? regex.firstMatch(in: text)) != nil
+    }
+}
+
+/// Reads a whole file, or nil (errno set) when it cannot be read.
+func readWholeFile(_ path: String) -> String? {
+    readWholeFileBytes(path).map { String(decoding: $0, as: UTF8.self) }
+}
+
+func readWholeFileBytes(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { return nil }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 { return nil }
+        if n == 0 { break }
+        out += buf[0..<n]
+    }
+    return out
+}

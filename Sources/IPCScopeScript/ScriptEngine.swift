@@ -1,0 +1,165 @@
+import Synchronization
+
+/// A call as a script sees it.
+public struct ScriptRequest: Sendable {
+    /// Function index chosen by the client.
+    public var function: UInt32
+    /// The request bytes.
+    public var payload: [UInt8]
+    /// Sequence number of the call.
+    public var seq: UInt64
+    /// Calling process and thread.
+    public var clientPID: Int32
+    public var clientTID: Int32
+
+    public init(function: UInt32, payload: [UInt8], seq: UInt64 = 0, clientPID: Int32 = 0, clientTID: Int32 = 0) {
+        self.function = function
+        self.payload = payload
+        self.seq = seq
+        self.clientPID = clientPID
+        self.clientTID = clientTID
+    }
+
+    /// The payload as text (invalid UTF-8 becomes U+FFFD).
+    public var text: String { String(decoding: payload, as: UTF8.self) }
+}
+
+/// What the server should do with a call.
+public enum ScriptAction: Sendable, Equatable {
+    /// Answer `status` with `data`, after `delayMS`.
+    case reply(status: Int32, data: [UInt8], delayMS: Int)
+    /// Never answer: block until the server stops (after `delayMS`, for symmetry).
+    case neverAnswer(delayMS: Int)
+    /// Exit the server process with `code` while the call is PROCESSING (after `delayMS`).
+    case exit(code: Int32, delayMS: Int)
+
+    /// The delay before the action.
+    public var delayMS: Int {
+        switch self {
+        case .reply(_, _, let d), .neverAnswer(let d), .exit(_, let d): d
+        }
+    }
+
+    /// A short name for logs: `reply`, `never_answer`, `exit`.
+    public var name: String {
+        switch self {
+        case .reply: "reply"
+        case .neverAnswer: "never_answer"
+        case .exit: "exit"
+        }
+    }
+}
+
+/// The engine's answer: the action, and which rule chose it (nil: no rule matched, status -3).
+public struct ScriptDecision: Sendable, Equatable {
+    public var action: ScriptAction
+    /// 1-based rule index, or nil when no rule matched.
+    public var rule: Int?
+    /// The rule's line in the script (0 when no rule matched).
+    public var line: Int
+}
+
+/// Applies a script to calls: first matching rule wins; cycles advance per rule.
+///
+/// Thread-safe (the cycle counters sit behind a mutex), so one engine can serve a
+/// server with several threads or be shared with an inspector.
+public final class ScriptEngine: Sendable {
+    /// The script being applied.
+    public let script: Script
+    private let counters: Mutex<[Int]>
+
+    /// The status for a call no rule matches (-3, "no handler for this function").
+    public static let noMatchStatus: Int32 = -3
+
+    public init(_ script: Script) {
+        self.script = script
+        counters = Mutex([Int](repeating: 0, count: script.rules.count))
+    }
+
+    /// Chooses the action for `request`. Never blocks (delays are the caller's to perform).
+    public func respond(to request: ScriptRequest) -> ScriptDecision {
+        var text: String?
+        for rule in script.rules where Self.matches(rule.match, request, &text) {
+            let n = counters.withLock { c -> Int in
+                let n = c[rule.index - 1]
+                c[rule.index - 1] = n &+ 1
+                return n
+            }
+            let answer: Script.Answer
+            switch rule.behaviour {
+            case .answer(let a): answer = a
+            case .cycle(let list): answer = list[n % list.count]
+            }
+            return ScriptDecision(action: Self.perform(answer, request, count: n + 1), rule: rule.index, line: rule.line)
+        }
+        return ScriptDecision(action: .reply(status: Self.noMatchStatus, data: [], delayMS: 0), rule: nil, line: 0)
+    }
+
+    /// How many calls each rule has answered so far (index 0 is rule 1).
+    public var ruleCounts: [Int] { counters.withLock { $0 } }
+
+    // MARK: - matching
+
+    static func matches(_ m: Script.Match, _ r: ScriptRequest, _ text: inout String?) -> Bool {
+        if let f = m.functions, !f.contains(r.function) { return false }
+        let p = r.payload
+        if let s = m.size, !s.contains(p.count) { return false }
+        if let e = m.equals, e != p { return false }
+        if let pre = m.prefix, !p.starts(with: pre) { return false }
+        if let c = m.contains, !contains(p, c) { return false }
+        if let re = m.regex {
+            if text == nil { text = r.text }
+            if !re.matches(text!) { return false }
+        }
+        return true
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        if needle.isEmpty { return true }
+        guard haystack.count >= needle.count else { return false }
+        for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
+            if haystack[i..<(i + needle.count)].elementsEqual(needle) { return true }
+        }
+        return false
+    }
+
+    // MARK: - answering
+
+    static func perform(_ a: Script.Answer, _ r: ScriptRequest, count: Int) -> ScriptAction {
+        switch a.kind {
+        case .neverAnswer: return .neverAnswer(delayMS: a.delayMS)
+        case .exit(let code): return .exit(code: code, delayMS: a.delayMS)
+        case .reply(let status, let data):
+            let bytes: [UInt8]
+            switch data {
+            case .bytes(let b): bytes = b
+            case .echo: bytes = r.payload
+            case .template(let parts):
+                var out: [UInt8] = []
+                for part in parts {
+                    switch part {
+                    case .literal(let s): out += Array(s.utf8)
+                    case .field(let name): out += Array(field(name, r, count: count).utf8)
+                    }
+                }
+                bytes = out
+            }
+            return .reply(status: status, data: bytes, delayMS: a.delayMS)
+        }
+    }
+
+    /// The value of a template placeholder.
+    static func field(_ name: String, _ r: ScriptRequest, count: Int) -> String {
+        switch name {
+        case "function": return String(r.function)
+        case "size": return String(r.payload.count)
+        case "text": return r.text
+        case "hex": return r.payload.map { b in String(b >> 4, radix: 16) + String(b & 15, radix: 16) }.joined()
+        case "seq": return String(r.seq)
+        case "pid": return String(r.clientPID)
+        case "tid": return String(r.clientTID)
+        case "count": return String(count)
+        default: return ""
+        }
+    }
+}

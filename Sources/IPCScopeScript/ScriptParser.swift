@@ -1,0 +1,375 @@
+import Yams
+
+/// Turns YAML (through Yams' node API, which keeps line/column marks) into a `Script`,
+/// refusing anything unexpected with the node's position and what was expected there.
+struct ScriptParser {
+    let source: String
+    let baseDirectory: String
+
+    init(source: String, baseDirectory: String) {
+        self.source = source
+        self.baseDirectory = baseDirectory
+    }
+
+    static let ruleKeys = ["match", "reply", "fault", "cycle", "delay_ms", "exit_code", "name"]
+    static let matchKeys = ["function", "text", "hex", "prefix", "contains", "regex", "size"]
+    static let answerKeys = ["status", "text", "hex", "file", "echo", "template", "delay_ms", "fault", "exit_code"]
+
+    // MARK: - entry
+
+    mutating func parse(_ yaml: String) throws(ScriptError) -> Script {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let e as YamlError {
+            throw yamlError(e)
+        } catch {
+            throw ScriptError(file: source, line: 0, column: 0, "cannot parse the YAML: \(error)")
+        }
+        guard let root else {
+            throw ScriptError(file: source, line: 1, column: 1, "expected a mapping with a 'rules:' list, found an empty document")
+        }
+        let ruleNodes: [Node]
+        switch root {
+        case .sequence(let seq):
+            ruleNodes = Array(seq)
+        case .mapping(let map):
+            var rules: Node?
+            for (k, v) in map {
+                let key = k.string ?? ""
+                guard key == "rules" else {
+                    throw error(k, "unknown top-level key '\(key)': expected 'rules'")
+                }
+                rules = v
+            }
+            guard let rules else { throw error(root, "expected a 'rules:' key holding the list of rules") }
+            guard case .sequence(let seq) = rules else {
+                throw error(rules, "expected a list of rules under 'rules:' (lines starting with '- '), found \(kind(rules))")
+            }
+            ruleNodes = Array(seq)
+        default:
+            throw error(root, "expected a mapping with a 'rules:' list, found \(kind(root))")
+        }
+        var rules: [Script.Rule] = []
+        for (i, node) in ruleNodes.enumerated() {
+            rules.append(try rule(node, index: i + 1))
+        }
+        return Script(rules: rules, source: source)
+    }
+
+    // MARK: - rules
+
+    private func rule(_ node: Node, index: Int) throws(ScriptError) -> Script.Rule {
+        guard case .mapping(let map) = node else {
+            throw error(node, "expected rule \(index) to be a mapping with 'match:' and one of 'reply:', 'fault:' or 'cycle:', found \(kind(node))")
+        }
+        try checkKeys(map, Self.ruleKeys, "a rule")
+        var match = Script.Match()
+        if let m = map["match"] { match = try self.match(m) }
+        let delay = try map["delay_ms"].map { (n) throws(ScriptError) in try milliseconds(n) } ?? 0
+        let given = ["reply", "fault", "cycle"].filter { map[$0] != nil }
+        guard given.count == 1 else {
+            if given.isEmpty { throw error(node, "expected rule \(index) to say how to answer: one of 'reply:', 'fault:' or 'cycle:'") }
+            throw error(map[given[1]]!, "expected only one of 'reply:', 'fault:' or 'cycle:' in rule \(index), found \(given.joined(separator: " and "))")
+        }
+        let behaviour: Script.Behaviour
+        if let r = map["reply"] {
+            behaviour = .answer(try answer(r, defaultDelay: delay, allowFault: false))
+        } else if let f = map["fault"] {
+            behaviour = .answer(Script.Answer(kind: try fault(f, exitCode: map["exit_code"]), delayMS: delay))
+        } else {
+            let c = map["cycle"]!
+            guard case .sequence(let seq) = c, seq.count > 0 else {
+                throw error(c, "expected 'cycle:' to be a non-empty list of answers like [{status: 0, text: a}, {fault: never_answer}], found \(kind(c))")
+            }
+            var answers: [Script.Answer] = []
+            for n in seq { answers.append(try answer(n, defaultDelay: delay, allowFault: true)) }
+            behaviour = .cycle(answers)
+        }
+        if map["exit_code"] != nil, map["fault"] == nil {
+            throw error(map["exit_code"]!, "'exit_code:' only goes with 'fault: exit'")
+        }
+        let mark = node.mark
+        return Script.Rule(index: index, line: mark?.line ?? 0, column: mark?.column ?? 0, match: match, behaviour: behaviour)
+    }
+
+    // MARK: - match
+
+    private func match(_ node: Node) throws(ScriptError) -> Script.Match {
+        var m = Script.Match()
+        if case .scalar(let s) = node, s.string == "any" { return m }
+        guard case .mapping(let map) = node else {
+            throw error(node, "expected 'match:' to be a mapping like {function: 1, text: ping} or 'any', found \(kind(node))")
+        }
+        try checkKeys(map, Self.matchKeys, "'match:'")
+        if let f = map["function"] { m.functions = try functions(f) }
+        if map["text"] != nil && map["hex"] != nil {
+            throw error(map["hex"]!, "expected either 'text:' or 'hex:' in one match, not both")
+        }
+        if let t = map["text"] { m.equals = Array(try string(t, "text").utf8) }
+        if let h = map["hex"] { m.equals = try hex(h) }
+        if let p = map["prefix"] { m.prefix = Array(try string(p, "prefix").utf8) }
+        if let c = map["contains"] { m.contains = Array(try string(c, "contains").utf8) }
+        if let r = map["regex"] {
+            let pattern = try string(r, "regex")
+            do {
+                m.regex = try ScriptRegex(pattern)
+            } catch {
+                throw self.error(r, "expected a valid regular expression, '\(pattern)' does not compile: \(error)")
+            }
+        }
+        if let s = map["size"] { m.size = try sizeRange(s) }
+        return m
+    }
+
+    private func functions(_ node: Node) throws(ScriptError) -> Set<UInt32>? {
+        switch node {
+        case .scalar(let s) where s.string == "any":
+            return nil
+        case .scalar:
+            return [try function(node)]
+        case .sequence(let seq):
+            var set = Set<UInt32>()
+            for n in seq { set.insert(try function(n)) }
+            guard !set.isEmpty else { throw error(node, "expected at least one function number in the list") }
+            return set
+        default:
+            throw error(node, "expected 'function:' to be a number, a list of numbers like [1, 2], or 'any', found \(kind(node))")
+        }
+    }
+
+    private func function(_ node: Node) throws(ScriptError) -> UInt32 {
+        guard case .scalar(let s) = node, let v = parseInteger(s.string), v >= 0, v <= Int64(UInt32.max) else {
+            throw error(node, "expected a function number from 0 to 4294967295, found \(describe(node))")
+        }
+        return UInt32(v)
+    }
+
+    private func sizeRange(_ node: Node) throws(ScriptError) -> ClosedRange<Int> {
+        guard case .scalar(let s) = node else {
+            throw error(node, "expected 'size:' to be a number or a range like \"0..16\", \"16..\" or \"..16\", found \(kind(node))")
+        }
+        let text = s.string.filter { $0 != " " }
+        let bad = error(node, "expected 'size:' to be a number or a range like \"0..16\", \"16..\" or \"..16\", found '\(s.string)'")
+        if let v = parseInteger(text) {
+            guard v >= 0 else { throw bad }
+            return Int(v)...Int(v)
+        }
+        guard let dots = text.range(of: "..") else { throw bad }
+        let lo = text[..<dots.lowerBound], hi = text[dots.upperBound...]
+        let low = lo.isEmpty ? 0 : parseInteger(String(lo)).map(Int.init)
+        let high = hi.isEmpty ? Int.max : parseInteger(String(hi)).map(Int.init)
+        guard let low, let high, low >= 0, low <= high else { throw bad }
+        return low...high
+    }
+
+    // MARK: - answers
+
+    private func answer(_ node: Node, defaultDelay: Int, allowFault: Bool) throws(ScriptError) -> Script.Answer {
+        guard case .mapping(let map) = node else {
+            let what = allowFault ? "an answer like {status: 0, text: pong} or {fault: never_answer}" : "'reply:' to be a mapping like {status: 0, text: pong}"
+            throw error(node, "expected \(what), found \(kind(node))")
+        }
+        var keys = Self.answerKeys
+        if !allowFault { keys.removeAll { $0 == "fault" || $0 == "exit_code" } }
+        try checkKeys(map, keys, allowFault ? "a cycle answer" : "'reply:'")
+        let delay = try map["delay_ms"].map { (n) throws(ScriptError) in try milliseconds(n) } ?? defaultDelay
+        if let f = map["fault"] {
+            for k in ["status", "text", "hex", "file", "echo", "template"] where map[k] != nil {
+                throw error(map[k]!, "a fault does not answer, so '\(k):' makes no sense next to 'fault:'")
+            }
+            return Script.Answer(kind: try fault(f, exitCode: map["exit_code"]), delayMS: delay)
+        }
+        if let e = map["exit_code"] { throw error(e, "'exit_code:' only goes with 'fault: exit'") }
+        var status: Int32 = 0
+        if let s = map["status"] {
+            guard case .scalar(let sc) = s, let v = parseInteger(sc.string), v >= Int64(Int32.min), v <= Int64(Int32.max) else {
+                throw error(s, "expected 'status:' to be a 32-bit signed number like 0 or -5, found \(describe(s))")
+            }
+            status = Int32(v)
+        }
+        let sources = ["text", "hex", "file", "echo", "template"].filter { map[$0] != nil }
+        if sources.count > 1 {
+            throw error(map[sources[1]]!, "expected one source of reply data, found both '\(sources[0]):' and '\(sources[1]):'")
+        }
+        var data = Script.ReplyData.bytes([])
+        if let t = map["text"] { data = .bytes(Array(try string(t, "text").utf8)) }
+        if let h = map["hex"] { data = .bytes(try hex(h)) }
+        if let f = map["file"] {
+            let path = try string(f, "file")
+            let full = path.hasPrefix("/") ? path : baseDirectory + "/" + path
+            guard let bytes = readWholeFileBytes(full) else {
+                throw error(f, "expected a readable file, cannot read '\(full)'")
+            }
+            data = .bytes(bytes)
+        }
+        if let e = map["echo"] {
+            guard case .scalar(let s) = e, let b = parseBool(s.string) else {
+                throw error(e, "expected 'echo:' to be true or false, found \(describe(e))")
+            }
+            data = b ? .echo : .bytes([])
+        }
+        if let t = map["template"] { data = .template(try template(t)) }
+        return Script.Answer(kind: .reply(status: status, data: data), delayMS: delay)
+    }
+
+    private func fault(_ node: Node, exitCode: Node?) throws(ScriptError) -> Script.Answer.Kind {
+        guard case .scalar(let s) = node else {
+            throw error(node, "expected 'fault:' to be never_answer or exit, found \(kind(node))")
+        }
+        switch s.string {
+        case "never_answer":
+            if let e = exitCode { throw error(e, "'exit_code:' only goes with 'fault: exit'") }
+            return .neverAnswer
+        case "exit":
+            var code: Int32 = 3
+            if let e = exitCode {
+                guard case .scalar(let es) = e, let v = parseInteger(es.string), (0...255).contains(v) else {
+                    throw error(e, "expected 'exit_code:' to be a number from 0 to 255, found \(describe(e))")
+                }
+                code = Int32(v)
+            }
+            return .exit(code: code)
+        default:
+            throw error(node, "expected 'fault:' to be never_answer or exit, found '\(s.string)'")
+        }
+    }
+
+    private func template(_ node: Node) throws(ScriptError) -> [Script.TemplatePart] {
+        let text = try string(node, "template")
+        var parts: [Script.TemplatePart] = []
+        var literal = ""
+        var i = text.startIndex
+        while i < text.endIndex {
+            let c = text[i]
+            if c == "{" {
+                let next = text.index(after: i)
+                if next < text.endIndex, text[next] == "{" { literal.append("{"); i = text.index(after: next); continue }
+                guard let close = text[next...].firstIndex(of: "}") else {
+                    throw error(node, "expected '}' to close the placeholder in template '\(text)' (write '{{' for a literal brace)")
+                }
+                let name = String(text[next..<close])
+                guard Script.templateFields.contains(name) else {
+                    throw error(node, "unknown placeholder '{\(name)}' in template: expected one of " + Script.templateFields.map { "{\($0)}" }.joined(separator: " "))
+                }
+                if !literal.isEmpty { parts.append(.literal(literal)); literal = "" }
+                parts.append(.field(name))
+                i = text.index(after: close)
+            } else if c == "}" {
+                let next = text.index(after: i)
+                if next < text.endIndex, text[next] == "}" { literal.append("}"); i = text.index(after: next); continue }
+                literal.append("}"); i = next
+            } else {
+                literal.append(c); i = text.index(after: i)
+            }
+        }
+        if !literal.isEmpty { parts.append(.literal(literal)) }
+        return parts
+    }
+
+    // MARK: - scalars
+
+    private func milliseconds(_ node: Node) throws(ScriptError) -> Int {
+        guard case .scalar(let s) = node, let v = parseInteger(s.string), (0...600_000).contains(v) else {
+            throw error(node, "expected 'delay_ms:' to be a number of milliseconds from 0 to 600000, found \(describe(node))")
+        }
+        return Int(v)
+    }
+
+    private func string(_ node: Node, _ key: String) throws(ScriptError) -> String {
+        guard case .scalar(let s) = node else {
+            throw error(node, "expected '\(key):' to be a string, found \(kind(node))")
+        }
+        return s.string
+    }
+
+    private func hex(_ node: Node) throws(ScriptError) -> [UInt8] {
+        let text = try string(node, "hex")
+        var digits: [UInt8] = []
+        for ch in text.utf8 where ch != 0x20 && ch != 0x0a && ch != 0x09 && ch != 0x2c {
+            guard let d = hexValue(ch) else {
+                throw error(node, "expected hex digits like '70 6f 6e 67' in 'hex:', found '\(Character(Unicode.Scalar(ch)))'")
+            }
+            digits.append(d)
+        }
+        guard digits.count % 2 == 0 else {
+            throw error(node, "expected an even number of hex digits in 'hex:', found \(digits.count)")
+        }
+        return stride(from: 0, to: digits.count, by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
+    }
+
+    private func checkKeys(_ map: Node.Mapping, _ allowed: [String], _ what: String) throws(ScriptError) {
+        for (k, _) in map {
+            guard case .scalar(let s) = k, allowed.contains(s.string) else {
+                throw error(k, "unknown key \(describe(k)) in \(what): expected one of \(allowed.joined(separator: ", "))")
+            }
+        }
+    }
+
+    // MARK: - messages
+
+    private func error(_ node: Node, _ message: String) -> ScriptError {
+        ScriptError(file: source, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0, message)
+    }
+
+    private func kind(_ node: Node) -> String {
+        switch node {
+        case .scalar(let s): "'\(s.string)'"
+        case .mapping: "a mapping"
+        case .sequence: "a list"
+        case .alias: "an alias"
+        }
+    }
+
+    private func describe(_ node: Node) -> String { kind(node) }
+
+    private func yamlError(_ e: YamlError) -> ScriptError {
+        switch e {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            let ctx = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
+            return ScriptError(file: source, line: mark.line, column: mark.column, "expected valid YAML: \(problem)\(ctx)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ScriptError(file: source, line: context.mark.line, column: context.mark.column,
+                               "expected each key once in a mapping, found \(duplicates.joined(separator: ", ")) twice")
+        default:
+            return ScriptError(file: source, line: 0, column: 0, "cannot parse the YAML: \(e)")
+        }
+    }
+}
+
+// MARK: - helpers
+
+extension Node.Mapping {
+    subscript(key: String) -> Node? {
+        for (k, v) in self { if case .scalar(let s) = k, s.string == key { return v } }
+        return nil
+    }
+}
+
+/// Decimal, `0x` hex, with an optional sign.
+func parseInteger(_ text: String) -> Int64? {
+    var t = Substring(text)
+    var negative = false
+    if t.hasPrefix("-") { negative = true; t = t.dropFirst() } else if t.hasPrefix("+") { t = t.dropFirst() }
+    let v: Int64?
+    if t.hasPrefix("0x") || t.hasPrefix("0X") { v = Int64(t.dropFirst(2), radix: 16) } else { v = Int64(t) }
+    return v.map { negative ? -$0 : $0 }
+}
+
+func parseBool(_ text: String) -> Bool? {
+    switch text.lowercased() {
+    case "true", "yes", "on": true
+    case "false", "no", "off": false
+    default: nil
+    }
+}
+
+func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case 0x30...0x39: c - 0x30
+    case 0x61...0x66: c - 0x61 + 10
+    case 0x41...0x46: c - 0x41 + 10
+    default: nil
+    }
+}

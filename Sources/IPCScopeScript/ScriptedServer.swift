@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IPCScopeKit
+import Synchronization
+
+/// One served call, for logs: what came in, which rule answered, and how.
+public struct ScriptCallRecord: Sendable {
+    public var seq: UInt64
+    public var function: UInt32
+    public var requestSize: Int
+    public var clientPID: Int32
+    public var clientTID: Int32
+    /// The first 32 bytes of the request.
+    public var requestHead: [UInt8]
+    /// The engine's decision (rule and action).
+    public var decision: ScriptDecision
+    /// The status answered, or nil when the call was not answered (a fault).
+    public var status: Int32?
+    /// Bytes answered.
+    public var responseSize: Int
+    /// From the handler's start to the answer (delay included), in nanoseconds.
+    public var elapsedNS: UInt64
+    /// `answered`, `too_large` (reply over the response capacity: status -2), `never_answer`,
+    /// `exit`, or `stopped` (the server stopped during the delay or the step hook).
+    public var outcome: String
+}
+
+/// Runs a `Server` whose answers come from a script.
+///
+/// One thread calls `run()`; any thread may call `stop()`, `reload(_:)` or read `engine`.
+/// Usable in-process (the TUI's `attach --serve`) as well as by `ipcscope serve --script`.
+public final class ScriptedServer: @unchecked Sendable {
+    /// The framework server doing the protocol work.
+    public let server: Server
+    private let current: Mutex<ScriptEngine>
+
+    /// Called before each answer (after any delay), on the serving thread; may block
+    /// (step mode, breakpoints). Check `server.isStopping` while blocking so Ctrl-C works.
+    public var beforeAnswer: ((ScriptRequest, ScriptDecision) -> Void)?
+    /// Called once per call, on the serving thread: after the answer, or before a fault.
+    public var onCall: ((ScriptCallRecord) -> Void)?
+    /// What the `exit` fault calls. Defaults to `_exit(code)`: the process dies while the
+    /// call is PROCESSING, without unlinking the section, as a crash would.
+    public var exitProcess: (Int32) -> Never = { code in _exit(code) }
+
+    /// Serves `script` on an already created `server`.
+    public init(server: Server, script: Script) {
+        self.server = server
+        current = Mutex(ScriptEngine(script))
+    }
+
+    /// The engine applied to the next call.
+    public var engine: ScriptEngine { current.withLock { $0 } }
+
+    /// Replaces the script (cycle counters start again). Thread-safe; the next call uses it.
+    public func reload(_ script: Script) {
+        let e = ScriptEngine(script)
+        current.withLock { $0 = e }
+    }
+
+    /// Asks `run()` to return; a call blocked in `never_answer` or a delay is released.
+    public func stop() { server.stop() }
+
+    /// Serves until `stop()`. Blocks the calling thread.
+    public func run() {
+        server.run { [self] request, response in
+            try self.handle(request, &response)
+        }
+    }
+
+    // MARK: - one call
+
+    private func handle(_ request: Request, _ response: inout ResponseWriter) throws -> Int32 {
+        let start = monotonicNS()
+        let req = ScriptRequest(function: request.function, payload: Array(request.payload), seq: request.seq,
+                                clientPID: request.clientPID, clientTID: request.clientTID)
+        let decision = engine.respond(to: req)
+        var record = ScriptCallRecord(seq: request.seq, function: request.function, requestSize: request.payload.count,
+                                      clientPID: request.clientPID, clientTID: request.clientTID,
+                                      requestHead: Array(req.payload.prefix(32)), decision: decision, status: nil,
+                                      responseSize: 0, elapsedNS: 0, outcome: "answered")
+        func finish(_ outcome: String, status: Int32?, size: Int) {
+            record.outcome = outcome
+            record.status = status
+            record.responseSize = size
+            record.elapsedNS = monotonicNS() &- start
+            onCall?(record)
+        }
+        let shuttingDown = Int32(-4)
+        if !sleepUnlessStopping(ms: decision.action.delayMS) {
+            finish("stopped", status: shuttingDown, size: 0)
+            return shuttingDown
+        }
+        beforeAnswer?(req, decision)
+        if server.isStopping {
+            finish("stopped", status: shuttingDown, size: 0)
+            return shuttingDown
+        }
+        switch decision.action {
+        case .reply(let status, let data, _):
+            do {
+                try response.set(data)
+            } catch {
+                finish("too_large", status: -2, size: 0)
+                throw error
+            }
+            finish("answered", status: status, size: data.count)
+            return status
+        case .neverAnswer:
+            finish("never_answer", status: nil, size: 0)
+            while !server.isStopping { usleep(10_000) }
+            return shuttingDown
+        case .exit(let code, _):
+            finish("exit", status: nil, size: 0)
+            exitProcess(code)
+        }
+    }
+
+    /// Sleeps `ms` in 10 ms slices; false when the server was asked to stop meanwhile.
+    private func sleepUnlessStopping(ms: Int) -> Bool {
+        guard ms > 0 else { return true }
+        let end = monotonicNS() + UInt64(ms) * 1_000_000
+        while true {
+            if server.isStopping { return false }
+            let now = monotonicNS()
+            if now >= end { return true }
+            usleep(UInt32(min(10_000_000, end - now) / 1000))
+        }
+    }
+}
+
+func monotonicNS() -> UInt64 {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
+}
