@@ -1,0 +1,403 @@
+// The framework as a user meets it: real processes, real /dev/shm objects.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CIPCScope
+import IPCScopeKit
+import IPCScopeModel
+import Testing
+import TestSupport
+
+@Suite("Framework", .serialized)
+struct FrameworkTests {
+    // MARK: - calls
+
+    @Test("echo of 0, 1, 100 and 4096 bytes; 4097 refused before anything is sent")
+    func echoSizes() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("echo")
+        let server = scope.startEchoServer(name)
+        #expect(server.stdout.contains("serving"))
+        let client = try Client(service: name)
+        for size in [0, 1, 100, 4096] {
+            let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+            let reply = try client.call(function: 2, payload: payload, timeout: .seconds(10))
+            #expect(reply.status == 0)
+            #expect(reply.data == payload, "echo of \(size) bytes")
+        }
+        let before = try SectionReader(service: name).snapshot()
+        #expect(throws: IPCError.self) { _ = try client.call(function: 2, payload: [UInt8](repeating: 1, count: 4097)) }
+        do {
+            _ = try client.call(function: 2, payload: [UInt8](repeating: 1, count: 4097))
+        } catch {
+            #expect(error.code == .payloadTooLarge)
+            #expect(error.message.contains("4097") && error.message.contains("4096"))
+        }
+        let after = try SectionReader(service: name).snapshot()
+        #expect(after.nextSeq == before.nextSeq, "nothing was sent")
+        #expect(after.lockCount == before.lockCount, "the mutex was not even taken")
+        #expect(after.callsServed == 4)
+        #expect(after.trace.count == 4)
+        #expect(after.trace.last?.requestSize == 4096)
+    }
+
+    @Test("4 client processes x 2,000 calls each, all answered correctly")
+    func fourClientProcesses() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("many")
+        _ = scope.startEchoServer(name, extra: ["--quiet"])
+        let clients = (0..<4).map { scope.spawn(helperPath, ["call-loop", name, "2000", "client\($0)"]) }
+        for c in clients {
+            let code = c.wait(timeout: 120)
+            #expect(code == 0, "client exit \(String(describing: code)): \(c.stdout) \(c.stderr)")
+            #expect(c.stdout.contains("ok 2000"), "\(c.stdout)")
+        }
+        let snap = try SectionReader(service: name).snapshot()
+        #expect(snap.callsServed == 8000)
+        #expect(snap.nextSeq == 8000)
+        #expect(snap.lockCount == 8000)
+        #expect(snap.state == .idle)
+    }
+
+    @Test("one client shared by 4 threads: calls are serialised, none mixed up")
+    func threadsShareOneClient() async throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("threads")
+        _ = scope.startEchoServer(name, extra: ["--quiet"])
+        let client = try Client(service: name)
+        let failures = try await withThrowingTaskGroup(of: Int.self) { group in
+            for t in 0..<4 {
+                group.addTask {
+                    var bad = 0
+                    for i in 0..<500 {
+                        let p = Array("t\(t)-\(i)".utf8)
+                        let r = try client.call(function: UInt32(t), payload: p, timeout: .seconds(20))
+                        if r.data != p || r.status != 0 { bad += 1 }
+                    }
+                    return bad
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(failures == 0)
+        #expect(try SectionReader(service: name).snapshot().callsServed == 2000)
+    }
+
+    // MARK: - failures
+
+    @Test("a client SIGKILLed while holding the mutex: the next call recovers it")
+    func clientDiesHoldingMutex() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("ownerdead")
+        _ = scope.startEchoServer(name, extra: ["--quiet"])
+        let holder = scope.spawn(helperPath, ["hold-mutex", name, "60"])
+        #expect(holder.waitForOutput("held pid=", timeout: 10))
+        let held = try SectionReader(service: name).snapshot()
+        #expect(held.ownerPID == holder.pid)
+        #expect(held.mutexWord.ownerTID == held.ownerTID)
+        holder.killAndReap()
+        let dead = try SectionReader(service: name).snapshot()
+        #expect(dead.mutexWord.ownerDied, "the kernel marks the owner dead: word \(dead.mutexWord.raw)")
+        let client = try Client(service: name)
+        let reply = try client.call(function: 1, payload: Array("after".utf8), timeout: .seconds(5))
+        #expect(reply.data == Array("after".utf8))
+        let snap = try SectionReader(service: name).snapshot()
+        #expect(snap.recoveredCount == 1)
+        #expect(snap.mutexWord.isFree && !snap.mutexWord.ownerDied)
+        #expect(snap.trace.last?.afterRecovery == true)
+        // And it stays healthy.
+        #expect(try client.call(function: 1, payload: [1]).data == [1])
+    }
+
+    @Test("a server SIGKILLed during a call: 'server gone' at once; a new server takes over")
+    func serverDiesMidCall() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("srvdead")
+        let server = scope.spawn(helperPath, ["serve-slow", name, "30000"])
+        #expect(server.waitForOutput("serving epoch=1", timeout: 10))
+        let caller = scope.spawn(helperPath, ["call", name, "1", "hi", "10000"])
+        #expect(caller.waitForOutput("connected", timeout: 10))
+        #expect(waitUntil(timeout: 10) { (try? SectionReader(service: name).snapshot().state) == .processing })
+        server.killAndReap()
+        let killedAt = now()
+        let code = caller.wait(timeout: 5)
+        let elapsed = now() - killedAt
+        #expect(code == 1)
+        #expect(caller.stdout.contains("error=serverGone"), "\(caller.stdout)")
+        #expect(elapsed < 1.0, "server gone noticed after \(elapsed) s, not after the 10 s timeout")
+        // Stale: the liveness lock is free, the object still there.
+        let stale = try SectionReader(service: name).snapshot()
+        #expect(!stale.serverAlive)
+        #expect(throws: IPCError.self) { _ = try Client(service: name) }
+        // Take over: epoch + 1, and calls work again.
+        let second = scope.startEchoServer(name, extra: ["--quiet"])
+        #expect(second.stdout.contains("took over"), "\(second.stdout) \(second.stderr)")
+        let snap = try SectionReader(service: name).snapshot()
+        #expect(snap.serverEpoch == 2)
+        #expect(snap.serverPID == second.pid)
+        #expect(snap.state == .idle)
+        #expect(try Client(service: name).call(function: 1, payload: [9, 9]).data == [9, 9])
+    }
+
+    @Test("a client survives a takeover between calls (same object, new epoch)")
+    func clientAcrossTakeover() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("across")
+        let first = scope.spawn(helperPath, ["serve-slow", name, "0"])
+        #expect(first.waitForOutput("serving", timeout: 10))
+        let client = try Client(service: name)
+        #expect(try client.call(function: 0, payload: [1]).data == [1])
+        first.killAndReap()
+        let second = scope.spawn(helperPath, ["serve-slow", name, "0"])
+        #expect(second.waitForOutput("serving epoch=2 tookover=true", timeout: 10))
+        #expect(try client.call(function: 0, payload: [2]).data == [2])
+    }
+
+    @Test("clean shutdown: SIGTERM unlinks the object; a waiting client hears 'server gone' promptly")
+    func cleanShutdown() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("shutdown")
+        let server = scope.spawn(helperPath, ["serve-slow", name, "0"])
+        #expect(server.waitForOutput("serving", timeout: 10))
+        // A client waiting for the mutex held by a helper, while the server stops.
+        let holder = scope.spawn(helperPath, ["hold-mutex", name, "2"])
+        #expect(holder.waitForOutput("held", timeout: 10))
+        let echo = scope.startEchoServer(scope.serviceName("other"))
+        _ = echo
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 10) != nil)
+        #expect(!scope.objectExists(name), "a clean shutdown removes /dev/shm/ipcscope.\(name)")
+
+        let name2 = scope.serviceName("shutdown2")
+        let s2 = scope.startEchoServer(name2)
+        let c = try Client(service: name2)
+        #expect(try c.call(function: 0, payload: [7]).data == [7])
+        s2.signal(SIGINT)
+        #expect(s2.wait(timeout: 10) == 0, "ipcscope serve exits 0 on Ctrl-C: \(s2.stderr)")
+        #expect(!scope.objectExists(name2))
+        let start = now()
+        do {
+            _ = try c.call(function: 0, payload: [7], timeout: .seconds(10))
+            Issue.record("a call to a stopped server must fail")
+        } catch {
+            #expect(error.code == .serverGone)
+        }
+        #expect(now() - start < 1)
+    }
+
+    @Test("a second server on a live name fails and names the first one's pid")
+    func secondServerRefused() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("twice")
+        let first = scope.startEchoServer(name)
+        let second = scope.ipcscope(["serve", name, "--echo"], timeout: 10)
+        #expect(second.exitStatus == 1)
+        #expect(second.stderr.contains("pid \(first.pid)"), "\(second.stderr)")
+        #expect(second.stderr.contains("still running"))
+        do {
+            _ = try Server(service: name)
+            Issue.record("in-process second server must fail")
+        } catch {
+            #expect(error.code == .nameInUse)
+            #expect(error.pid == first.pid)
+        }
+        // The first still serves.
+        #expect(try Client(service: name).call(function: 0, payload: [3]).data == [3])
+    }
+
+    // MARK: - bad input
+
+    @Test("bad names are refused before any system call", arguments: [
+        "", ".hidden", "-dash", "a/b", "white space", "ünï", String(repeating: "x", count: 129), "semi;colon",
+    ])
+    func badNames(_ name: String) throws {
+        #expect(throws: IPCError.self) { _ = try ServiceName(name) }
+        do {
+            _ = try Client(service: name)
+        } catch {
+            #expect(error.code == .badName)
+            #expect(error.message.contains("A-Z a-z 0-9 . _ -") || error.message.contains("start it with"))
+        }
+        do {
+            _ = try Server(service: name)
+        } catch {
+            #expect(error.code == .badName)
+        }
+    }
+
+    @Test("good names are accepted", arguments: ["a", "My.Service_2-x", "_x", String(repeating: "y", count: 128)])
+    func goodNames(_ name: String) throws {
+        #expect(try ServiceName(name).objectName == "/ipcscope." + name)
+    }
+
+    /// Writes an object by hand: `bytes` of content in an object of `size` bytes.
+    func plant(_ name: String, bytes: [UInt8], size: Int) {
+        let fd = shm_open("/ipcscope." + name, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        precondition(fd >= 0)
+        ftruncate(fd, off_t(size))
+        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        close(fd)
+    }
+
+    /// A valid default header, as bytes.
+    func validHeader() -> [UInt8] {
+        var h = [UInt8](repeating: 0, count: 512)
+        func put32(_ o: Int, _ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { for (i, b) in $0.enumerated() { h[o + i] = b } } }
+        func put64(_ o: Int, _ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { for (i, b) in $0.enumerated() { h[o + i] = b } } }
+        for (i, b) in "IPCSCOPE".utf8.enumerated() { h[i] = b }
+        put32(8, 1); put32(12, 512); put64(16, 28672)
+        put32(24, 512); put32(28, 4096); put32(32, 4672); put32(36, 4096)
+        put32(40, 8832); put32(44, 256); put32(48, 128); put32(52, geteuid())
+        return h
+    }
+
+    @Test("garbage, truncated, wrong magic, wrong version: clear errors, no crash")
+    func corruptObjects() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        var cases: [(String, [UInt8], Int, IPCError.Code, String)] = []
+        cases.append(("garbage", (0..<28672).map { UInt8(truncatingIfNeeded: $0 &* 31) }, 28672, .corruptSection, "bad magic"))
+        cases.append(("empty", [], 0, .corruptSection, "too short"))
+        var truncated = validHeader()
+        truncated = Array(truncated.prefix(512))
+        cases.append(("truncated", truncated, 4096, .corruptSection, "truncated"))
+        var version = validHeader(); version[8] = 9
+        cases.append(("version", version, 28672, .incompatibleSection, "version 9"))
+        var magic = validHeader(); magic[0] = UInt8(ascii: "X")
+        cases.append(("magic", magic, 28672, .corruptSection, "bad magic"))
+        var sizes = validHeader(); sizes[28] = 0xff; sizes[29] = 0xff; sizes[30] = 0xff
+        cases.append(("sizes", sizes, 28672, .corruptSection, "inconsistent"))
+        for (label, bytes, size, code, phrase) in cases {
+            let name = scope.serviceName(label)
+            plant(name, bytes: bytes, size: size)
+            do {
+                _ = try Client(service: name)
+                Issue.record("\(label): client must refuse")
+            } catch {
+                #expect(error.code == code, "\(label): \(error.message)")
+                #expect(error.message.contains(phrase), "\(label): \(error.message)")
+                #expect(error.message.contains("ipcscope clean"), "\(label) says what to do: \(error.message)")
+            }
+            // A server refuses it too, unless asked to replace it.
+            #expect(throws: IPCError.self) { _ = try Server(service: name) }
+            #expect(scope.objectExists(name), "\(label): nothing is destroyed without --replace")
+            // The read-only reader decodes what it can and lists the problems.
+            let snap = try SectionReader(service: name).snapshot()
+            #expect(!snap.isValid, "\(label)")
+            #expect(!snap.problems.isEmpty, "\(label)")
+            // The CLI says it in one line.
+            let call = scope.ipcscope(["call", name, "--text", "x"], timeout: 10)
+            #expect(call.exitStatus == 1)
+            #expect(call.stderr.split(separator: "\n").count == 1, "\(label): \(call.stderr)")
+            // --replace takes the name back.
+            var options = ServerOptions()
+            options.replaceInvalid = true
+            let server = try Server(service: name, options: options)
+            #expect(!server.tookOver)
+            server.shutdown()
+            #expect(!scope.objectExists(name))
+        }
+    }
+
+    @Test("a section owned by another uid is refused by clients")
+    func foreignOwner() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("foreign")
+        _ = scope.startEchoServer(name)
+        let other: uid_t = geteuid() == 0 ? 65534 : geteuid() + 1
+        guard chown("/dev/shm/ipcscope." + name, other, UInt32.max) == 0 else {
+            return  // not root: cannot give the object away; nothing to test here
+        }
+        do {
+            _ = try Client(service: name)
+            Issue.record("must refuse")
+        } catch {
+            #expect(error.code == .foreignOwner)
+            #expect(error.message.contains("uid \(other)"))
+            #expect(error.message.contains("--trust-uid"))
+        }
+        var options = ClientOptions()
+        options.trustedUID = other
+        #expect(try Client(service: name, options: options).call(function: 0, payload: [5]).data == [5])
+    }
+
+    @Test("a hung server: the call times out at its deadline, and the next caller waits for the slot")
+    func timeoutLeavesSlotProtected() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("hung")
+        let server = scope.spawn(helperPath, ["serve-slow", name, "1500"])
+        #expect(server.waitForOutput("serving", timeout: 10))
+        let client = try Client(service: name)
+        let start = now()
+        do {
+            _ = try client.call(function: 0, payload: Array("first".utf8), timeout: .milliseconds(300))
+            Issue.record("must time out")
+        } catch {
+            #expect(error.code == .timeout)
+        }
+        #expect(now() - start < 1.2)
+        // The server still holds "first"; the next call must not overwrite it, and gets its own answer.
+        let reply = try client.call(function: 0, payload: Array("second".utf8), timeout: .seconds(10))
+        #expect(reply.data == Array("second".utf8))
+    }
+
+    // MARK: - layout and other languages
+
+    @Test("default layout is the document's: 28672 bytes")
+    func defaultLayout() throws {
+        let l = try SectionLayout()
+        #expect(l.requestOffset == 512)
+        #expect(l.responseOffset == 4672)
+        #expect(l.traceOffset == 8832)
+        #expect(l.sectionSize == 28672)
+        #expect(throws: IPCError.self) { _ = try SectionLayout(requestCapacity: 1_048_577) }
+        #expect(throws: IPCError.self) { _ = try SectionLayout(traceCapacity: 100) }
+        #expect(MemoryLayout<ipcscope_header_t>.size == 512)
+    }
+
+    /// The repository's root, from this file's path.
+    static let repoRoot: String = {
+        let path = #filePath
+        var parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3)  // Tests/IPCScopeTests/FrameworkTests.swift
+        return parts.joined(separator: "/")
+    }()
+
+    @Test("a C program built from the header calls the Swift server and serves the Swift client")
+    func cPeer() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let exe = scope.directory + "/c_peer"
+        let cc = scope.run("/usr/bin/cc", ["-O2", "-Wall", "-Werror", "-I", Self.repoRoot + "/Sources/CIPCScope/include",
+                                           "-o", exe, Self.repoRoot + "/Tests/CPeer/c_peer.c"], timeout: 60)
+        try #require(cc.exitStatus == 0, "cc failed: \(cc.stderr)")
+
+        // C client -> Swift server.
+        let name = scope.serviceName("cclient")
+        _ = scope.startEchoServer(name)
+        let call = scope.run(exe, ["call", name, "7", "hello from C"], timeout: 10)
+        #expect(call.stdout.contains("status=0 size=12 text=hello from C"), "\(call.stdout)")
+        let snap = try SectionReader(service: name).snapshot()
+        #expect(snap.trace.last?.function == 7)
+
+        // Swift client -> C server.
+        let name2 = scope.serviceName("cserver")
+        let cserver = scope.spawn(exe, ["serve", name2, "2"])
+        #expect(cserver.waitForOutput("serving", timeout: 10))
+        let client = try Client(service: name2)
+        #expect(try client.call(function: 1, payload: Array("from swift".utf8)).data == Array("C:from swift".utf8))
+        #expect(try client.call(function: 2, payload: []).data == Array("C:".utf8))
+        #expect(cserver.wait(timeout: 10) == 0)
+        #expect(!scope.objectExists(name2))
+    }
+}
