@@ -10,6 +10,7 @@
 import Glibc
 #endif
 import CIPCScope
+import Dispatch
 import IPCScopeKit
 
 func out(_ s: String) {
@@ -90,12 +91,22 @@ case "serve-slow":
     guard args.count >= 4, let delay = UInt32(args[3]) else { die("usage") }
     do {
         let server = try Server(service: args[2])
+        // SIGTERM stops the server cleanly (a handler in progress gives up with status -4).
+        signal(SIGTERM, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGTERM, queue: DispatchQueue(label: "sig"))
+        source.setEventHandler { server.stop() }
+        source.resume()
         out("serving epoch=\(server.epoch) tookover=\(server.tookOver)")
         server.run { request, response in
-            usleep(delay * 1000)
+            let until = monotonicNanoseconds() + UInt64(delay) * 1_000_000
+            while monotonicNanoseconds() < until {
+                if server.isStopping { return -4 }
+                usleep(1000)
+            }
             try response.set(request.payload)
             return 0
         }
+        source.cancel()
     } catch {
         die("\(error.code) \(error.message)")
     }

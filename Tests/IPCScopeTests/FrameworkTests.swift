@@ -159,37 +159,43 @@ struct FrameworkTests {
         #expect(try client.call(function: 0, payload: [2]).data == [2])
     }
 
-    @Test("clean shutdown: SIGTERM unlinks the object; a waiting client hears 'server gone' promptly")
+    @Test("clean shutdown: SIGTERM unlinks the object; a waiting client hears it promptly")
     func cleanShutdown() throws {
         let scope = TestScope()
         defer { scope.cleanup() }
-        let name = scope.serviceName("shutdown")
-        let server = scope.spawn(helperPath, ["serve-slow", name, "0"])
-        #expect(server.waitForOutput("serving", timeout: 10))
-        // A client waiting for the mutex held by a helper, while the server stops.
-        let holder = scope.spawn(helperPath, ["hold-mutex", name, "2"])
-        #expect(holder.waitForOutput("held", timeout: 10))
-        let echo = scope.startEchoServer(scope.serviceName("other"))
-        _ = echo
-        server.signal(SIGTERM)
-        #expect(server.wait(timeout: 10) != nil)
-        #expect(!scope.objectExists(name), "a clean shutdown removes /dev/shm/ipcscope.\(name)")
-
-        let name2 = scope.serviceName("shutdown2")
-        let s2 = scope.startEchoServer(name2)
-        let c = try Client(service: name2)
-        #expect(try c.call(function: 0, payload: [7]).data == [7])
-        s2.signal(SIGINT)
-        #expect(s2.wait(timeout: 10) == 0, "ipcscope serve exits 0 on Ctrl-C: \(s2.stderr)")
-        #expect(!scope.objectExists(name2))
-        let start = now()
-        do {
-            _ = try c.call(function: 0, payload: [7], timeout: .seconds(10))
-            Issue.record("a call to a stopped server must fail")
-        } catch {
-            #expect(error.code == .serverGone)
+        // ipcscope serve: Ctrl-C and SIGTERM stop it cleanly, exit 0, object removed.
+        for sig in [SIGINT, SIGTERM] {
+            let name = scope.serviceName("shutdown")
+            let server = scope.startEchoServer(name)
+            let c = try Client(service: name)
+            #expect(try c.call(function: 0, payload: [7]).data == [7])
+            server.signal(sig)
+            #expect(server.wait(timeout: 10) == 0, "ipcscope serve exits 0 on signal \(sig): \(server.stderr)")
+            #expect(!scope.objectExists(name), "a clean shutdown removes /dev/shm/ipcscope.\(name)")
+            let start = now()
+            do {
+                _ = try c.call(function: 0, payload: [7], timeout: .seconds(10))
+                Issue.record("a call to a stopped server must fail")
+            } catch {
+                #expect(error.code == .serverGone)
+                #expect(error.message.contains("stopped"))
+            }
+            #expect(now() - start < 1)
         }
-        #expect(now() - start < 1)
+        // A client waiting on a call in progress when the server stops hears it at once,
+        // as "server gone" or as status -4 (shutting down), never after its timeout.
+        let name = scope.serviceName("midcall")
+        let slow = scope.spawn(helperPath, ["serve-slow", name, "30000"])
+        #expect(slow.waitForOutput("serving", timeout: 10))
+        let caller = scope.spawn(helperPath, ["call", name, "1", "hi", "20000"])
+        #expect(waitUntil(timeout: 10) { (try? SectionReader(service: name).snapshot().state) == .processing })
+        slow.signal(SIGTERM)
+        let stoppedAt = now()
+        #expect(caller.wait(timeout: 5) != nil)
+        #expect(now() - stoppedAt < 1)
+        #expect(caller.stdout.contains("status=-4") || caller.stdout.contains("error=serverGone"), "\(caller.stdout)")
+        #expect(slow.wait(timeout: 5) == 0)
+        #expect(!scope.objectExists(name))
     }
 
     @Test("a second server on a live name fails and names the first one's pid")

@@ -221,7 +221,7 @@ public final class TestScope: @unchecked Sendable {
     /// Starts `ipcscope serve NAME --echo` and waits until it serves (10 s at most).
     public func startEchoServer(_ name: String, extra: [String] = []) -> ChildProcess {
         let s = spawn(ipcscopePath, ["serve", name, "--echo"] + extra)
-        _ = s.waitForOutput("serving", timeout: 10) || s.waitForOutput("took over", timeout: 1)
+        waitUntil(timeout: 10) { s.stdout.contains("serving") || s.stdout.contains("took over") || s.hasExited }
         return s
     }
 }
