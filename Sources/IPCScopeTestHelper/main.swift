@@ -94,7 +94,7 @@ case "serve-slow":
         // SIGTERM stops the server cleanly (a handler in progress gives up with status -4).
         signal(SIGTERM, SIG_IGN)
         let source = DispatchSource.makeSignalSource(signal: SIGTERM, queue: DispatchQueue(label: "sig"))
-        source.setEventHandler { server.stop() }
+        source.setEventHandler { @Sendable in server.stop() }
         source.resume()
         out("serving epoch=\(server.epoch) tookover=\(server.tookOver)")
         server.run { request, response in
