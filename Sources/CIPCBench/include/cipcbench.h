@@ -1,4 +1,56 @@
+/*
+ * cipcbench.h — raw baselines for ipcscope-bench, and the allocation counter.
+ *
+ * The baselines are the floor the framework is measured against, built from the
+ * same package and run in the same process tree as the framework's numbers:
+ * two processes (fork) ping-ponging over a MAP_SHARED mapping by spinning or by
+ * futex, and a Unix-socket echo. Each records every round trip with
+ * CLOCK_MONOTONIC into the caller's array, exactly as the framework runs do.
+ */
 #ifndef CIPCBENCH_H
 #define CIPCBENCH_H
 #include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
 #endif
+
+/* Spin ping-pong over shared memory: `count` round trips of `payload` bytes each
+ * way (copied into and out of the shared slot, like a call). Fills samples[count]
+ * with nanoseconds. `warmup` untimed round trips first. Returns 0 or an errno. */
+int CIPCBench_spin_pingpong(int count, int warmup, int payload, uint64_t *samples);
+
+/* The same with FUTEX_WAIT / FUTEX_WAKE on every step (both sides always sleep). */
+int CIPCBench_futex_pingpong(int count, int warmup, int payload, uint64_t *samples);
+
+/* The same, but the requester sleeps `gap_ns` between calls and spins for the
+ * answer (the answerer sleeps on the futex): the shape of the framework's blocking path. */
+int CIPCBench_futex_spaced(int count, int warmup, int payload, uint64_t gap_ns, uint64_t *samples);
+
+/* Unix-socket (SOCK_STREAM socketpair) echo of `payload` bytes (at least 1). */
+int CIPCBench_unix_echo(int count, int warmup, int payload, uint64_t *samples);
+
+/* MARK: - allocation counting (this binary's malloc family is interposed) */
+
+/* Calls to malloc, calloc, realloc, posix_memalign, aligned_alloc, memalign, valloc
+ * made by this process so far (all threads). */
+uint64_t CIPCBench_allocations(void);
+
+/* MARK: - small helpers */
+
+/* utime + stime of a process in clock ticks from /proc/<pid>/stat, or -1. */
+int64_t CIPCBench_cpu_ticks(pid_t pid);
+/* sysconf(_SC_CLK_TCK). */
+long CIPCBench_ticks_per_second(void);
+/* Sleeps for ns (nanosleep, restarted on EINTR). */
+void CIPCBench_sleep_ns(uint64_t ns);
+/* CLOCK_MONOTONIC in ns. */
+uint64_t CIPCBench_now_ns(void);
+/* Sets PR_SET_PDEATHSIG to SIGKILL so a child dies with the orchestrator. */
+void CIPCBench_die_with_parent(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CIPCBENCH_H */

@@ -1,0 +1,188 @@
+// Child processes of the benchmark: re-executions of this binary with a hidden role.
+// Every child is registered so the orchestrator can SIGKILL it and unlink the service
+// object at exit, on error, or on SIGINT / SIGTERM.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CIPCBench
+
+/// What the orchestrator must undo at exit.
+enum Cleanup {
+    nonisolated(unsafe) static var children: [pid_t] = []
+    nonisolated(unsafe) static var services: [String] = []
+    nonisolated(unsafe) static var directory: String?
+
+    /// SIGKILLs every child still registered, reaps it, unlinks the objects and the scratch directory.
+    static func run() {
+        for pid in children { kill(pid, SIGKILL); var s: Int32 = 0; _ = waitpid(pid, &s, 0) }
+        children = []
+        for name in services { _ = shm_unlink("/ipcscope." + name) }
+        services = []
+        if let dir = directory {
+            if let d = opendir(dir) {
+                while let e = readdir(d) {
+                    let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                    if name != "." && name != ".." { _ = unlink(dir + "/" + name) }
+                }
+                closedir(d)
+            }
+            _ = rmdir(dir)
+            directory = nil
+        }
+    }
+
+    /// Installs the exit and signal hooks.
+    static func install() {
+        atexit { Cleanup.run() }
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            Cleanup.run()
+            signal(sig, SIG_DFL)
+            raise(sig)
+        }
+        signal(SIGINT, handler)
+        signal(SIGTERM, handler)
+        signal(SIGHUP, handler)
+    }
+}
+
+/// The path of this executable.
+let selfPath: String = {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, 4095)
+    return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+}()
+
+/// A role process: this binary with `--role ...`, stdout captured to a file.
+final class Child {
+    let pid: pid_t
+    let outPath: String
+    private(set) var exitCode: Int32?
+
+    init(role: [String], tag: String) throws(BenchError) {
+        let dir = Cleanup.directory ?? "/tmp"
+        outPath = "\(dir)/\(tag).out"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let args = [selfPath, "--role"] + role
+        let argv = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let r = posix_spawn(&pid, selfPath, &actions, nil, argv, environ)
+        guard r == 0 else { throw BenchError("posix_spawn \(selfPath) failed: errno \(r)") }
+        self.pid = pid
+        Cleanup.children.append(pid)
+    }
+
+    /// Everything the child printed so far.
+    var output: String { readWholeFile(outPath) }
+
+    /// Whether it ended (reaps it).
+    var hasExited: Bool {
+        if exitCode != nil { return true }
+        var s: Int32 = 0
+        let r = waitpid(pid, &s, WNOHANG)
+        if r == pid {
+            exitCode = s & 0x7f == 0 ? (s >> 8) & 0xff : 128 + (s & 0x7f)
+            Cleanup.children.removeAll { $0 == pid }
+            return true
+        }
+        return r < 0
+    }
+
+    /// Waits at most `seconds` for the child to end; SIGKILLs it and throws when it does not,
+    /// or when it exits non-zero.
+    func finish(within seconds: Double, what: String) throws(BenchError) {
+        let end = CIPCBench_now_ns() + UInt64(seconds * 1e9)
+        while !hasExited {
+            if CIPCBench_now_ns() >= end {
+                kill()
+                throw BenchError("\(what) (pid \(pid)) did not finish within \(seconds) s; output: \(output)")
+            }
+            CIPCBench_sleep_ns(2_000_000)
+        }
+        guard exitCode == 0 else { throw BenchError("\(what) (pid \(pid)) failed with exit \(exitCode ?? -1): \(output)") }
+    }
+
+    /// Waits at most `seconds` for a line starting with `prefix`; returns the line.
+    func waitForLine(_ prefix: String, within seconds: Double, what: String) throws(BenchError) -> String {
+        let end = CIPCBench_now_ns() + UInt64(seconds * 1e9)
+        while true {
+            if let line = output.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) { return String(line) }
+            if hasExited { throw BenchError("\(what) (pid \(pid)) exited \(exitCode ?? -1) before '\(prefix)': \(output)") }
+            if CIPCBench_now_ns() >= end {
+                kill()
+                throw BenchError("\(what) (pid \(pid)) printed no '\(prefix)' within \(seconds) s: \(output)")
+            }
+            CIPCBench_sleep_ns(2_000_000)
+        }
+    }
+
+    /// SIGKILL and reap.
+    func kill() {
+        if !hasExited {
+            Glibc.kill(pid, SIGKILL)
+            var s: Int32 = 0
+            _ = waitpid(pid, &s, 0)
+            exitCode = 137
+            Cleanup.children.removeAll { $0 == pid }
+        }
+    }
+}
+
+/// An error that ends the benchmark with a message.
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ s: String) { description = s }
+}
+
+/// Reads a small file whole, "" when missing.
+func readWholeFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY)
+    if fd < 0 { return "" }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Reads a file of native UInt64 samples.
+func readSamples(_ path: String) -> [UInt64] {
+    let fd = open(path, O_RDONLY)
+    if fd < 0 { return [] }
+    defer { close(fd) }
+    var st = stat()
+    fstat(fd, &st)
+    let n = Int(st.st_size) / 8
+    var out = [UInt64](repeating: 0, count: n)
+    let got = out.withUnsafeMutableBytes { read(fd, $0.baseAddress, n * 8) }
+    return got == n * 8 ? out : []
+}
+
+/// Writes one line to stdout, unbuffered.
+func say(_ s: String) {
+    var line = s + "\n"
+    line.withUTF8 { _ = write(1, $0.baseAddress, $0.count) }
+}
+
+/// Parses "key=value" fields of a line.
+func fields(_ line: String) -> [String: String] {
+    var out: [String: String] = [:]
+    for part in line.split(separator: " ") {
+        if let eq = part.firstIndex(of: "=") { out[String(part[..<eq])] = String(part[part.index(after: eq)...]) }
+    }
+    return out
+}
+
+/// Writes one line to stderr, unbuffered.
+func complain(_ s: String) {
+    var line = s + "\n"
+    line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+}

@@ -1,0 +1,119 @@
+// The table and the JSON: medians over runs, with the spread (min–max), and the targets.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CIPCBench
+
+enum Report {
+    /// A target: a ratio or figure, the bound, and which way it must hold.
+    struct Target {
+        var name: String
+        var values: [Double]
+        var bound: Double
+        var atMost: Bool
+        var unit: String
+        var pass: Bool { let m = median(values); return atMost ? m <= bound : m >= bound }
+    }
+
+    static func targets(_ rs: [RunResult]) -> [Target] {
+        func per(_ f: (RunResult) -> Double?) -> [Double] { rs.map { f($0) ?? .nan } }
+        return [
+            Target(name: "hot path: call p50 / raw spin p50 (64 B)",
+                   values: per { r in r.row("call1-64").flatMap { c in r.row("spin-64").map { c.p50 / $0.p50 } } },
+                   bound: 2, atMost: true, unit: "x"),
+            Target(name: "unix-socket echo p50 / call p50 (64 B)",
+                   values: per { r in r.row("unix-64").flatMap { u in r.row("call1-64").map { u.p50 / $0.p50 } } },
+                   bound: 30, atMost: false, unit: "x"),
+            Target(name: "blocking: spaced call p50 / raw futex p50",
+                   values: per { r in r.row("block-64").flatMap { b in r.row("futex-64").map { b.p50 / $0.p50 } } },
+                   bound: 1.3, atMost: true, unit: "x"),
+            Target(name: "idle server CPU (% of a core)", values: per { $0.scalars["idle_server_pct"] },
+                   bound: 1, atMost: true, unit: "%"),
+            Target(name: "idle connected client CPU (% of a core)", values: per { $0.scalars["idle_client_pct"] },
+                   bound: 1, atMost: true, unit: "%"),
+            Target(name: "allocations per call, client call(into:)", values: per { $0.scalars["alloc_client"] },
+                   bound: 0, atMost: true, unit: ""),
+            Target(name: "allocations per call, server loop", values: per { $0.scalars["alloc_server"] },
+                   bound: 0.01, atMost: true, unit: ""),
+            Target(name: "attach reader: throughput lost (%)", values: per { $0.scalars["reader_overhead_pct"] },
+                   bound: 3, atMost: true, unit: "%"),
+        ]
+    }
+
+    /// "median (min–max)" of values, formatted by `f`; just the median for one run.
+    static func spread(_ xs: [Double], _ f: (Double) -> String) -> String {
+        let v = xs.filter { !$0.isNaN }
+        guard !v.isEmpty else { return "-" }
+        if v.count == 1 { return f(v[0]) }
+        return "\(f(median(v))) (\(f(v.min()!))–\(f(v.max()!)))"
+    }
+
+    static func table(_ rs: [RunResult], _ c: Config) -> String {
+        var out: [String] = []
+        let runs = rs.count
+        out.append("ipcscope-bench: \(runs) run\(runs == 1 ? "" : "s")\(c.quick ? " (--quick)" : ""); "
+                   + "\(sysconf(Int32(_SC_NPROCESSORS_ONLN))) cpus; server spin \(c.serverSpinNS / 1000) µs, client spin \(c.clientSpinNS / 1000) µs"
+                   + (c.withReader ? "; reader polling throughout" : ""))
+        out.append(runs > 1 ? "figures: median over runs (min–max across runs); percentiles are nearest-rank over all samples of a run"
+                            : "percentiles are nearest-rank over all samples")
+        out.append("")
+        let w = 46, cw = 26
+        out.append(pad("round trip", w) + pad("samples", 9, right: true) + "  " + pad("p50", cw) + pad("p99", cw) + "p99.9")
+        for row in rs[0].rows {
+            let lat = rs.compactMap { $0.row(row.key) }
+            out.append(pad(row.label, w) + pad(String(lat[0].count), 9, right: true) + "  "
+                       + pad(spread(lat.map(\.p50), formatNS), cw) + pad(spread(lat.map(\.p99), formatNS), cw)
+                       + spread(lat.map(\.p999), formatNS))
+        }
+        out.append("")
+        func scalar(_ k: String) -> [Double] { rs.map { $0.scalars[k] ?? .nan } }
+        let kcalls = { (x: Double) in fixed(x / 1000, 0) + "k" }
+        out.append(pad("throughput, 64 B, calls/s", w + 11) + "")
+        out.append(pad("  1 client", w + 11) + spread(scalar("tput1"), kcalls))
+        out.append(pad("  4 clients", w + 11) + spread(scalar("tput4"), kcalls))
+        if !c.withReader {
+            out.append(pad("  1 client, no reader", w + 11) + spread(scalar("tput_reader_off"), kcalls))
+            out.append(pad("  1 client, reader every \(c.readerIntervalMS) ms (attach)", w + 11) + spread(scalar("tput_reader_on"), kcalls))
+        }
+        out.append(pad("idle CPU over \(fixed(c.idleSeconds, 0)) s, % of a core", w + 11))
+        out.append(pad("  server", w + 11) + spread(scalar("idle_server_pct"), { fixed($0, 2) + "%" }))
+        out.append(pad("  connected client between calls", w + 11) + spread(scalar("idle_client_pct"), { fixed($0, 2) + "%" }))
+        out.append(pad("heap allocations per call", w + 11))
+        out.append(pad("  client call(function:payload:into:)", w + 11) + spread(scalar("alloc_client"), { fixed($0, 3) }))
+        out.append(pad("  server run loop", w + 11) + spread(scalar("alloc_server"), { fixed($0, 3) }))
+        out.append("")
+        out.append(pad("target", w + 11) + pad("measured", 30) + pad("goal", 10) + "verdict")
+        for t in targets(rs) {
+            let f = { (x: Double) in t.unit == "x" ? fixed(x, 2) + "x" : (t.unit == "%" ? fixed(x, 2) + "%" : fixed(x, 3)) }
+            let goal = (t.atMost ? "<= " : ">= ") + (t.unit == "x" ? fixed(t.bound, 1) + "x" : (t.unit == "%" ? fixed(t.bound, 0) + "%" : "0"))
+            out.append(pad(t.name, w + 11) + pad(spread(t.values, f), 30) + pad(goal, 10) + (t.pass ? "PASS" : "MISS"))
+        }
+        return out.joined(separator: "\n")
+    }
+
+    static func json(_ rs: [RunResult], _ c: Config) -> String {
+        var parts: [String] = []
+        parts.append("\"runs\": \(rs.count)")
+        parts.append("\"quick\": \(c.quick)")
+        parts.append("\"server_spin_ns\": \(c.serverSpinNS)")
+        parts.append("\"client_spin_ns\": \(c.clientSpinNS)")
+        var rows: [String] = []
+        for row in rs[0].rows {
+            let lat = rs.compactMap { $0.row(row.key) }
+            func arr(_ xs: [Double]) -> String { "[" + xs.map(jsonNumber).joined(separator: ", ") + "]" }
+            rows.append("{\"key\": \(jsonString(row.key)), \"label\": \(jsonString(row.label)), \"samples\": \(lat[0].count), "
+                        + "\"p50_ns\": \(arr(lat.map(\.p50))), \"p99_ns\": \(arr(lat.map(\.p99))), \"p999_ns\": \(arr(lat.map(\.p999))), "
+                        + "\"max_ns\": \(arr(lat.map(\.max)))}")
+        }
+        parts.append("\"rows\": [\n    " + rows.joined(separator: ",\n    ") + "\n  ]")
+        let keys = Set(rs.flatMap { $0.scalars.keys }).sorted()
+        parts.append("\"scalars\": {" + keys.map { k in
+            "\(jsonString(k)): [" + rs.map { jsonNumber($0.scalars[k] ?? .nan) }.joined(separator: ", ") + "]"
+        }.joined(separator: ", ") + "}")
+        parts.append("\"targets\": [" + targets(rs).map { t in
+            "{\"name\": \(jsonString(t.name)), \"median\": \(jsonNumber(median(t.values))), \"bound\": \(jsonNumber(t.bound)), "
+                + "\"at_most\": \(t.atMost), \"pass\": \(t.pass)}"
+        }.joined(separator: ", ") + "]")
+        return "{\n  " + parts.joined(separator: ",\n  ") + "\n}"
+    }
+}
