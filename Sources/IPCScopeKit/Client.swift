@@ -170,9 +170,11 @@ public final class Client: @unchecked Sendable {
             _ = CIPCScope_mutex_unlock(v.mutex)
         }
 
-        // The server this call is made to.
+        // The server this call is made to. A heartbeat older than 2 s means the server is
+        // busy in a handler, hung or dead: only then ask the kernel (one fcntl) whether it lives.
         let epoch = v.serverEpoch
-        try checkServer(epoch: epoch, probe: false)
+        let heartbeat = v.load64(Int(IPCSCOPE_OFF_HEARTBEAT_NS))
+        try checkServer(epoch: epoch, probe: monotonicNanoseconds() &- heartbeat > 2_000_000_000)
 
         // 3. Wait until the slot is free (a timed-out call may still be in the server's hands).
         let idle = UInt32(IPCSCOPE_STATE_IDLE), responseReady = UInt32(IPCSCOPE_STATE_RESPONSE_READY)
@@ -246,7 +248,7 @@ public final class Client: @unchecked Sendable {
         }
         if let gone {
             throw IPCError(.serverGone, service: service.rawValue,
-                           "the server of '\(service)' \(gone) during the call: start it again (or wait for it) and retry")
+                           "the server of '\(service)' \(gone): start it again (or wait for it) and retry")
         }
     }
 
