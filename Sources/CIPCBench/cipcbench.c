@@ -4,6 +4,7 @@
 #include "cipcbench.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -30,6 +31,15 @@ void CIPCBench_sleep_ns(uint64_t ns) {
 }
 
 void CIPCBench_die_with_parent(void) { prctl(PR_SET_PDEATHSIG, SIGKILL); }
+
+int CIPCBench_pin_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : errno;
+}
+
+int CIPCBench_current_cpu(void) { return sched_getcpu(); }
 
 long CIPCBench_ticks_per_second(void) { return sysconf(_SC_CLK_TCK); }
 

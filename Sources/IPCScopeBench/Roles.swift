@@ -27,6 +27,10 @@ enum BenchFunction {
 enum Roles {
     static func run(_ a: [String]) -> Never {
         CIPCBench_die_with_parent()
+        // IPCSCOPE_BENCH_PIN=1 (set by --pin): server on CPU 0, clients on CPU 1.
+        if let pin = getenv("IPCSCOPE_BENCH_PIN"), String(cString: pin) == "1" {
+            _ = CIPCBench_pin_cpu(a.first == "server" ? 0 : 1)
+        }
         do {
             switch a.first ?? "" {
             case "server": try server(name: a[1], spinNS: UInt64(a[2])!)

@@ -24,6 +24,7 @@ while let a = rest.popFirst() {
     case "--quick": config.makeQuick()
     case "--json": config.json = true
     case "--with-reader": config.withReader = true
+    case "--pin": setenv("IPCSCOPE_BENCH_PIN", "1", 1)  // diagnostic: server on CPU 0, clients on CPU 1
     case "--runs": config.runs = max(1, Int(value(a, &rest)) ?? 1)
     case "--samples": config.samples = max(100, Int(value(a, &rest)) ?? config.samples)
     case "--server-spin-us": config.serverSpinNS = UInt64(max(0, Double(value(a, &rest)) ?? 50) * 1000)

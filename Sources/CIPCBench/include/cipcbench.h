@@ -47,6 +47,10 @@ long CIPCBench_ticks_per_second(void);
 void CIPCBench_sleep_ns(uint64_t ns);
 /* CLOCK_MONOTONIC in ns. */
 uint64_t CIPCBench_now_ns(void);
+/* Pins the calling process to one CPU (sched_setaffinity); 0 or errno. */
+int CIPCBench_pin_cpu(int cpu);
+/* The CPU the caller runs on now (sched_getcpu). */
+int CIPCBench_current_cpu(void);
 /* Sets PR_SET_PDEATHSIG to SIGKILL so a child dies with the orchestrator. */
 void CIPCBench_die_with_parent(void);
 
