@@ -8,13 +8,25 @@ import Glibc
 extension IPCScope {
     struct Call: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make one call to a service and print the answer.",
+            abstract: "Call a service and print the answer.",
             discussion: """
-                Prints the status and the response in hexdump -C layout.
-                Exit status: 0 when the call was answered (whatever its status), 1 when it failed.
+                The payload comes from --text, --hex, --file, or stdin (when none is given and \
+                stdin is not a terminal). Prints a status line and the response in hexdump -C \
+                layout; --raw writes the bytes only, --as-text the bytes as text, --json one JSON \
+                object per call (JSON Lines with --repeat).
 
-                Example:
+                Exit status:
+                  0   every call was answered (whatever its status, unless --status-exit-code)
+                  1   a call failed (no such service, timeout, server gone, payload too large, ...);
+                      one line on stderr says what to do
+                  N   with --status-exit-code N: a call was answered with a non-zero status
+                  64  usage error (bad option, bad --hex, unreadable --file)
+
+                Examples:
                   ipcscope call MyService --function 1 --text 'hello\\n'
+                  ipcscope call MyService -f 2 --hex '70 69 6e 67'
+                  xxd -r -p dump.hex | ipcscope call MyService -f 3 --raw > answer.bin
+                  ipcscope call MyService --text ping --repeat 100 --json | jq .status
                 """)
 
         @Argument(help: "The service name.")
@@ -23,35 +35,131 @@ extension IPCScope {
         @Option(name: [.short, .long], help: "The function index.")
         var function: UInt32 = 0
 
-        @Option(help: "Payload as text; escapes \\n \\t \\0 \\\\ \\xHH.")
+        @Option(help: "Payload as text; escapes \\n \\t \\r \\0 \\\\ \\xHH.")
         var text: String?
 
         @Option(help: "Payload as hex (spaces allowed; pasted xxd or hexdump -C text works).")
         var hex: String?
 
-        @Option(help: "Seconds to wait for the answer.")
+        @Option(help: "Payload from a file ('-' for stdin).", completion: .file())
+        var file: String?
+
+        @Option(help: "Make the call this many times.")
+        var `repeat` = 1
+
+        @Option(help: "Seconds to wait for each answer.")
         var timeout: Double = 5
 
+        @Flag(help: "Write the response bytes only, nothing else.")
+        var raw = false
+
+        @Flag(help: "Print the response as text (invalid UTF-8 shown as U+FFFD).")
+        var asText = false
+
+        @Flag(help: "Print one JSON object per call.")
+        var json = false
+
+        @Flag(name: .shortAndLong, help: "hexdump -C -v: show repeated lines instead of '*'.")
+        var verbose = false
+
+        @Flag(name: .shortAndLong, help: "No status line (text and hexdump output).")
+        var quiet = false
+
+        @Option(help: "Exit with this code when a call answers a non-zero status.")
+        var statusExitCode: Int32?
+
+        @Option(help: "Also trust a section owned by this uid.")
+        var trustUID: UInt32?
+
         func validate() throws {
-            guard text == nil || hex == nil else { throw ValidationError("give either --text or --hex, not both") }
+            let sources = [text, hex, file].compactMap { $0 }
+            guard sources.count <= 1 else { throw ValidationError("give one payload source: --text, --hex or --file") }
+            guard [raw, asText, json].filter({ $0 }).count <= 1 else { throw ValidationError("give one output form: --raw, --as-text or --json") }
             guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
+            guard self.repeat >= 1 else { throw ValidationError("--repeat must be 1 or more") }
+            if let c = statusExitCode { guard (1...255).contains(c) else { throw ValidationError("--status-exit-code must be 1 to 255") } }
+        }
+
+        func payload() throws -> [UInt8] {
+            do {
+                if let hex { return try parseHex(hex) }
+                if let text { return try unescape(text) }
+            } catch {
+                throw usageFailure("\(error)")
+            }
+            if let file {
+                guard let b = readFileBytes(file) else {
+                    throw usageFailure("cannot read --file '\(file)': \(String(cString: strerror(errno))); check the path")
+                }
+                return b
+            }
+            if isatty(0) == 0 { return readAll(fd: 0) ?? [] }
+            return []
         }
 
         func run() throws {
-            let payload: [UInt8]
+            let payload = try payload()
+            var options = ClientOptions()
+            options.trustedUID = trustUID
+            let client: Client
             do {
-                payload = try hex.map(parseHex) ?? text.map(unescape) ?? []
+                client = try Client(service: name, options: options)
             } catch {
-                throw ValidationError("\(error)")
+                throw failCall(error)
             }
-            do {
-                let client = try Client(service: name)
-                let reply = try client.call(function: function, payload: payload, timeout: .milliseconds(Int64(timeout * 1000)))
-                printLine("status \(reply.status), \(reply.data.count) bytes (seq \(reply.seq))")
-                printOut(HexDump.format(reply.data))
-            } catch {
-                throw fail(error)
+            var nonZero = false
+            for _ in 0..<self.repeat {
+                let t0 = monotonicNanoseconds()
+                let reply: Reply
+                do {
+                    reply = try client.call(function: function, payload: payload, timeout: seconds(timeout))
+                } catch {
+                    throw failCall(error)
+                }
+                let latency = monotonicNanoseconds() - t0
+                if reply.status != 0 { nonZero = true }
+                show(reply, latency: latency)
             }
+            if nonZero, let code = statusExitCode { throw ExitCode(code) }
+        }
+
+        private func show(_ reply: Reply, latency: UInt64) {
+            if json {
+                printJSON(.object([
+                    ("service", .string(name)), ("function", .number(function)), ("seq", .uint(reply.seq)),
+                    ("status", .number(reply.status)), ("size", .number(reply.data.count)),
+                    ("data_hex", .hex(reply.data)), ("text", .string(String(decoding: reply.data, as: UTF8.self))),
+                    ("latency_ns", .uint(latency)),
+                ]))
+            } else if raw {
+                reply.data.withUnsafeBytes { b in
+                    var done = 0
+                    while done < b.count {
+                        let n = write(1, b.baseAddress! + done, b.count - done)
+                        if n <= 0 { break }
+                        done += n
+                    }
+                }
+            } else {
+                if !quiet {
+                    let st = reply.status == 0 ? stdoutStyle.green("status 0") : stdoutStyle.red("status \(reply.status)")
+                    printLine("\(st), \(reply.data.count) bytes (seq \(reply.seq), \(Units.duration(ns: latency)))")
+                }
+                if asText {
+                    let t = String(decoding: reply.data, as: UTF8.self)
+                    printOut(t.hasSuffix("\n") || t.isEmpty ? t : t + "\n")
+                } else {
+                    printOut(HexDump.format(reply.data, verbose: verbose))
+                }
+            }
+        }
+
+        /// One line on stderr (and, with --json, an error object on stdout); exit 1.
+        private func failCall(_ error: IPCError) -> ExitCode {
+            if json {
+                printJSON(.object([("service", .string(name)), ("error", .string(error.message)), ("code", .string(error.code.rawValue))]))
+            }
+            return fail(error)
         }
     }
 }

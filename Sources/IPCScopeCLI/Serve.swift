@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeScript
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,20 +10,49 @@ import Glibc
 extension IPCScope {
     struct Serve: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Serve a service: echo every call, or answer from a script.",
+            abstract: "Serve a service: echo every call, or answer from a script (a mock server).",
             discussion: """
                 Creates /dev/shm/ipcscope.NAME (or takes over one whose server died), serves \
-                until Ctrl-C or SIGTERM, then removes it.
+                until Ctrl-C or SIGTERM, then removes it. Prints one log line per call \
+                (JSON Lines with --json).
 
-                Example:
+                A script is a YAML list of rules tried in order (see docs/scripts.md): each \
+                matches on function and payload and answers a status and data, after an \
+                optional delay, or injects a fault (never_answer, exit). A call no rule \
+                matches answers status -3. A bad script is refused with its line and column. \
+                SIGHUP reloads the script (a bad one is reported and the old one kept).
+
+                Exit status: 0 after a clean stop (or a valid script with --check), 1 when the \
+                server cannot start or the script is bad, 64 for usage errors; a script's \
+                'fault: exit' exits with its exit_code (default 3).
+
+                Examples:
                   ipcscope serve MyService --echo
+                  ipcscope serve MyService --script demo/scripts/replies.yaml --json
+                  ipcscope serve --script replies.yaml --check
+                  ipcscope serve MyService --script replies.yaml --step   # Enter answers each call
                 """)
 
-        @Argument(help: "The service name (1-128 of A-Z a-z 0-9 . _ -).")
-        var name: String
+        @Argument(help: "The service name (1-128 of A-Z a-z 0-9 . _ -); not needed with --check.")
+        var name: String?
 
         @Flag(help: "Answer every call with status 0 and the request's own bytes.")
         var echo = false
+
+        @Option(help: "Answer from this YAML script (see docs/scripts.md).", completion: .file(extensions: ["yaml", "yml"]))
+        var script: String?
+
+        @Flag(help: "Only check the script, print how many rules it has, and exit.")
+        var check = false
+
+        @Flag(help: "Wait for Enter before answering each call (teaching).")
+        var step = false
+
+        @Flag(help: "Log each call as one JSON object per line.")
+        var json = false
+
+        @Flag(help: "No log line per call.")
+        var quiet = false
 
         @Option(help: "Max request payload in bytes (up to 1048576).")
         var requestCapacity = 4096
@@ -42,17 +72,35 @@ extension IPCScope {
         @Flag(help: "Leave the section in /dev/shm on exit.")
         var keep = false
 
-        @Flag(help: "No log line per call.")
-        var quiet = false
-
         func validate() throws {
-            guard echo else { throw ValidationError("say how to answer: --echo") }
+            if check {
+                guard script != nil else { throw ValidationError("--check needs --script FILE") }
+                return
+            }
+            guard name != nil else { throw ValidationError("give the service name: ipcscope serve NAME --echo") }
+            guard echo != (script != nil) else { throw ValidationError("say how to answer: either --echo or --script FILE") }
             guard let m = Int(mode, radix: 8), (0...0o777).contains(m) else {
                 throw ValidationError("--mode '\(mode)' is not an octal file mode like 600 or 660")
             }
         }
 
         func run() throws {
+            let loaded: Script
+            if let path = script {
+                do {
+                    loaded = try Script.load(path: path)
+                } catch {
+                    printError("\(error.description): fix the script (see docs/scripts.md)")
+                    throw ExitCode(1)
+                }
+                if check {
+                    printLine("\(path): ok, \(loaded.rules.count) rule\(loaded.rules.count == 1 ? "" : "s")")
+                    return
+                }
+            } else {
+                loaded = Script.echo
+            }
+            let name = name!
             var options = ServerOptions()
             options.requestCapacity = requestCapacity
             options.responseCapacity = responseCapacity
@@ -66,20 +114,117 @@ extension IPCScope {
             } catch {
                 throw fail(error)
             }
-            let sources = installStopSignals { server.stop() }
-            defer { sources.forEach { $0.cancel() } }
-            let verb = server.tookOver ? "took over" : "serving"
-            printLine("\(verb) '\(name)' at \(server.service.path) (pid \(getpid()), epoch \(server.epoch)); Ctrl-C stops")
-            let quiet = quiet
-            server.run { request, response in
-                try response.set(request.payload)
-                if !quiet {
-                    let head = HexDump.printable(request.payload.prefix(32))
-                    printLine("call seq=\(request.seq) function=\(request.function) size=\(request.payload.count) client=\(request.clientPID) status=0 \"\(head)\"")
+            let scripted = ScriptedServer(server: server, script: loaded)
+            let sources = installStopSignals { scripted.stop() }
+            var hup: DispatchSourceSignal?
+            if let path = script { hup = installReload(path: path, scripted, json: json) }
+            defer { sources.forEach { $0.cancel() }; hup?.cancel() }
+
+            let (json, quiet) = (json, quiet)
+            if !quiet {
+                scripted.onCall = { record in
+                    printLine(json ? ServeLog.json(record).rendered : ServeLog.text(record))
                 }
-                return 0
             }
-            printLine("stopped '\(name)'")
+            if step {
+                server.setStepMode(true)
+                let stepper = Stepper(server: server, json: json)
+                scripted.beforeAnswer = { request, decision in stepper.wait(request, decision) }
+            }
+            let verb = server.tookOver ? "took over" : "serving"
+            let how = script.map { "script \($0), \(loaded.rules.count) rules" } ?? "echo"
+            let banner = "\(verb) '\(name)' at \(server.service.path) (pid \(getpid()), epoch \(server.epoch), \(how)); Ctrl-C stops"
+            if json {
+                printJSON(.object([("event", .string(server.tookOver ? "took_over" : "serving")), ("service", .string(name)),
+                                   ("pid", .number(getpid())), ("epoch", .number(server.epoch)), ("rules", .number(loaded.rules.count))]))
+            } else {
+                printLine(banner)
+            }
+            scripted.run()
+            if json { printJSON(.object([("event", .string("stopped")), ("service", .string(name))])) } else { printLine("stopped '\(name)'") }
+        }
+    }
+}
+
+extension Script {
+    /// The `--echo` behaviour as a script: every call answers status 0 with its own bytes.
+    static var echo: Script {
+        Script(rules: [Script.Rule(index: 1, line: 0, column: 0, match: Script.Match(),
+                                   behaviour: .answer(Script.Answer(kind: .reply(status: 0, data: .echo), delayMS: 0)))],
+               source: "--echo")
+    }
+}
+
+/// Log lines for `serve`.
+enum ServeLog {
+    static func text(_ r: ScriptCallRecord) -> String {
+        var s = "call seq=\(r.seq) function=\(r.function) size=\(r.requestSize) client=\(r.clientPID)"
+        s += r.decision.rule.map { " rule=\($0)" + (r.decision.line > 0 ? "@line\(r.decision.line)" : "") } ?? " rule=none"
+        switch r.outcome {
+        case "answered", "too_large", "stopped":
+            s += " status=\(r.status ?? 0) response=\(r.responseSize)"
+            if r.outcome != "answered" { s += " (\(r.outcome))" }
+        default:
+            s += " fault=\(r.outcome)"
+        }
+        if r.decision.action.delayMS > 0 { s += " delay=\(r.decision.action.delayMS)ms" }
+        s += " took=\(Units.duration(ns: r.elapsedNS)) \"\(HexDump.printable(r.requestHead))\""
+        return s
+    }
+
+    static func json(_ r: ScriptCallRecord) -> JSON {
+        .object([
+            ("event", .string("call")), ("seq", .uint(r.seq)), ("function", .number(r.function)),
+            ("request_size", .number(r.requestSize)), ("client_pid", .number(r.clientPID)), ("client_tid", .number(r.clientTID)),
+            ("rule", r.decision.rule.map { .number($0) } ?? .null), ("line", .number(r.decision.line)),
+            ("action", .string(r.decision.action.name)), ("outcome", .string(r.outcome)),
+            ("status", r.status.map { .number($0) } ?? .null), ("response_size", .number(r.responseSize)),
+            ("delay_ms", .number(r.decision.action.delayMS)), ("elapsed_ns", .uint(r.elapsedNS)),
+            ("request_head_hex", .hex(r.requestHead)),
+        ])
+    }
+}
+
+/// `--step`: before each answer, say what will happen and wait for Enter on stdin
+/// (polling, so Ctrl-C still stops the server). At end of input, stepping ends.
+final class Stepper: @unchecked Sendable {
+    let server: Server
+    let json: Bool
+    private var eof = false
+
+    init(server: Server, json: Bool) {
+        self.server = server
+        self.json = json
+    }
+
+    func wait(_ request: ScriptRequest, _ decision: ScriptDecision) {
+        guard !eof else { return }
+        let what: String
+        switch decision.action {
+        case .reply(let status, let data, _): what = "reply status \(status) with \(data.count) bytes"
+        case .neverAnswer: what = "never answer"
+        case .exit(let code, _): what = "exit with code \(code)"
+        }
+        let rule = decision.rule.map { "rule \($0)" } ?? "no rule (status -3)"
+        if json {
+            printJSON(.object([("event", .string("step")), ("seq", .uint(request.seq)), ("function", .number(request.function)),
+                               ("request_size", .number(request.payload.count)), ("rule", decision.rule.map { .number($0) } ?? .null),
+                               ("action", .string(decision.action.name))]))
+        } else {
+            printLine("step: call seq=\(request.seq) function=\(request.function) \(request.payload.count) bytes from pid \(request.clientPID): \(rule) will \(what); press Enter")
+        }
+        while !server.isStopping {
+            var p = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+            let r = poll(&p, 1, 100)
+            if r <= 0 { continue }
+            var buf = [UInt8](repeating: 0, count: 256)
+            let n = buf.withUnsafeMutableBytes { read(0, $0.baseAddress, 256) }
+            if n <= 0 {
+                eof = true
+                printError("end of input: --step answers without waiting from now on")
+                return
+            }
+            if buf[0..<n].contains(10) { return }
         }
     }
 }
@@ -96,3 +241,23 @@ func installStopSignals(_ stop: @escaping @Sendable () -> Void) -> [DispatchSour
     }
 }
 
+/// Reloads the script on SIGHUP; a bad script is reported and the old one kept.
+func installReload(path: String, _ scripted: ScriptedServer, json: Bool) -> DispatchSourceSignal {
+    signal(SIGHUP, SIG_IGN)
+    let s = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "ipcscope.reload"))
+    s.setEventHandler {
+        do {
+            let fresh = try Script.load(path: path)
+            scripted.reload(fresh)
+            if json {
+                printJSON(.object([("event", .string("reloaded")), ("script", .string(path)), ("rules", .number(fresh.rules.count))]))
+            } else {
+                printLine("reloaded \(path): \(fresh.rules.count) rules")
+            }
+        } catch {
+            printError("reload refused, keeping the old script: \(error)")
+        }
+    }
+    s.resume()
+    return s
+}

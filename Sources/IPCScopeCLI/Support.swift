@@ -34,3 +34,49 @@ func fail(_ error: IPCError, code: Int32 = 1) -> ExitCode {
     return ExitCode(code)
 }
 
+
+// MARK: - output helpers for every verb
+
+/// Prints one JSON value as one line on stdout.
+func printJSON(_ value: JSON) { printLine(value.rendered) }
+
+/// Colour for stdout: only on a terminal, never with NO_COLOR.
+var stdoutStyle: TextStyle { TextStyle.forOutput(1) }
+
+/// A usage error found after parsing (bad payload syntax, unreadable file): one line on stderr, exit 64.
+func usageFailure(_ message: String) -> ExitCode {
+    printError(message)
+    return ExitCode.validationFailure
+}
+
+/// Reads all of a descriptor (stdin, a file).
+func readAll(fd: Int32) -> [UInt8]? {
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+        if n < 0 && errno == EINTR { continue }
+        if n < 0 { return nil }
+        if n == 0 { return out }
+        out += buf[0..<n]
+    }
+}
+
+/// Reads a whole file; `-` is stdin.
+func readFileBytes(_ path: String) -> [UInt8]? {
+    if path == "-" { return readAll(fd: 0) }
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { return nil }
+    defer { close(fd) }
+    return readAll(fd: fd)
+}
+
+/// Seconds as a `Duration`.
+func seconds(_ s: Double) -> Duration { .nanoseconds(Int64(s * 1e9)) }
+
+/// Sleeps for `ns` nanoseconds.
+func sleepNS(_ ns: UInt64) {
+    var t = timespec(tv_sec: Int(ns / 1_000_000_000), tv_nsec: Int(ns % 1_000_000_000))
+    var rest = timespec()
+    while nanosleep(&t, &rest) != 0 && errno == EINTR { t = rest }
+}

@@ -5,5 +5,10 @@ extension IPCScope {
     static let verbs: [ParsableCommand.Type] = [
         Serve.self,
         Call.self,
+        List.self,
+        Clean.self,
+        Status.self,
+        Watch.self,
+        Bench.self,
     ]
 }

@@ -49,6 +49,14 @@ public struct Script: Sendable {
         public var column: Int
         public var match: Match
         public var behaviour: Behaviour
+
+        public init(index: Int, line: Int = 0, column: Int = 0, match: Match, behaviour: Behaviour) {
+            self.index = index
+            self.line = line
+            self.column = column
+            self.match = match
+            self.behaviour = behaviour
+        }
     }
 
     /// What a call must look like for a rule to apply. Every given condition must hold.
@@ -82,6 +90,11 @@ public struct Script: Sendable {
         public var kind: Kind
         /// Wait this long before answering (or before the fault).
         public var delayMS: Int
+
+        public init(kind: Kind, delayMS: Int = 0) {
+            self.kind = kind
+            self.delayMS = delayMS
+        }
 
         public enum Kind: Sendable {
             /// Status and data.

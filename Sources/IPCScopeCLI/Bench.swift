@@ -1,0 +1,286 @@
+import ArgumentParser
+import Histogram
+import IPCScopeKit
+import IPCScopeModel
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension IPCScope {
+    struct Bench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Drive calls at a service and print throughput and latency percentiles.",
+            discussion: """
+                Makes --count calls (or calls for --duration seconds) of --size bytes, from \
+                --threads threads in each of --processes processes (more than one process: \
+                ipcscope starts copies of itself and merges their histograms). Latency is \
+                measured around each call (hdrhistogram, 3 significant digits): p50, p90, p99, \
+                p99.9, max. The service answers whatever it answers (try 'serve --echo').
+
+                Exit status: 0 when every call was answered, 1 when a call failed (the first \
+                failure is printed).
+
+                Examples:
+                  ipcscope bench MyService --count 100000 --size 64
+                  ipcscope bench MyService --duration 5 --threads 2 --processes 2 --json
+                """)
+
+        @Argument(help: "The service name.")
+        var name: String
+
+        @Option(name: [.short, .long], help: "The function index.")
+        var function: UInt32 = 0
+
+        @Option(help: "Payload size in bytes.")
+        var size = 64
+
+        @Option(help: "Total calls (split over threads and processes).")
+        var count = 10_000
+
+        @Option(help: "Call for this many seconds instead of --count calls.")
+        var duration: Double?
+
+        @Option(help: "Threads per process (one shared client).")
+        var threads = 1
+
+        @Option(help: "Processes (more than 1: copies of ipcscope, each with --threads threads).")
+        var processes = 1
+
+        @Option(help: "Calls per thread before measuring.")
+        var warmup = 100
+
+        @Option(help: "Seconds to wait for each answer.")
+        var timeout: Double = 5
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        @Flag(help: .hidden)
+        var worker = false
+
+        func validate() throws {
+            guard size >= 0 else { throw ValidationError("--size must be 0 or more bytes") }
+            guard count >= 1 else { throw ValidationError("--count must be 1 or more") }
+            guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256") }
+            guard (1...64).contains(processes) else { throw ValidationError("--processes must be 1 to 64") }
+            if let duration { guard duration > 0 else { throw ValidationError("--duration must be more than 0 seconds") } }
+            guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
+        }
+
+        func run() throws {
+            if worker {
+                let r = try measure(calls: count)
+                printOut(r.encoded())
+                return
+            }
+            let total: BenchResult
+            if processes == 1 {
+                total = try measure(calls: count)
+            } else {
+                total = try spawnWorkers()
+            }
+            report(total)
+            if total.errors > 0 { throw ExitCode(1) }
+        }
+
+        // MARK: - measuring in this process
+
+        private func measure(calls: Int) throws -> BenchResult {
+            let client: Client
+            do { client = try Client(service: name) } catch { throw fail(error) }
+            guard size <= client.requestCapacity else {
+                throw usageFailure("--size \(size) exceeds the request capacity of '\(name)' (\(client.requestCapacity) bytes): use a smaller --size")
+            }
+            let perThread = (0..<threads).map { calls / threads + ($0 < calls % threads ? 1 : 0) }
+            let results = Mutex<[BenchResult]>([])
+            let (function, size, timeoutD, warmup) = (function, size, seconds(timeout), warmup)
+            let deadlineS = duration
+            runThreads(threads) { t in
+                var r = BenchResult()
+                let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
+                let response = UnsafeMutableRawBufferPointer.allocate(byteCount: max(client.responseCapacity, 1), alignment: 16)
+                defer { payload.deallocate(); response.deallocate() }
+                for i in 0..<size { payload[i] = UInt8(truncatingIfNeeded: i) }
+                let p = UnsafeRawBufferPointer(rebasing: payload[0..<size])
+                for _ in 0..<warmup { _ = try? client.call(function: function, payload: p, into: response, timeout: timeoutD) }
+                let start = monotonicNanoseconds()
+                let end = deadlineS.map { start + UInt64($0 * 1e9) }
+                var n = 0
+                r.startNS = start
+                while end.map({ monotonicNanoseconds() < $0 }) ?? (n < perThread[t]) {
+                    let t0 = monotonicNanoseconds()
+                    do {
+                        _ = try client.call(function: function, payload: p, into: response, timeout: timeoutD)
+                    } catch {
+                        r.errors += 1
+                        r.firstError = "\(error)"
+                        break
+                    }
+                    _ = r.histogram.record(monotonicNanoseconds() - t0)
+                    n += 1
+                }
+                r.calls = n
+                r.endNS = monotonicNanoseconds()
+                results.withLock { $0.append(r) }
+            }
+            return results.withLock { BenchResult.merge($0) }
+        }
+
+        // MARK: - processes
+
+        private func spawnWorkers() throws -> BenchResult {
+            var kids: [(pid_t, Int32)] = []
+            for k in 0..<processes {
+                let share = count / processes + (k < count % processes ? 1 : 0)
+                var args = ["ipcscope", "bench", name, "--worker", "--function", String(function), "--size", String(size),
+                            "--count", String(max(share, 1)), "--threads", String(threads), "--warmup", String(warmup),
+                            "--timeout", String(timeout)]
+                if let duration { args += ["--duration", String(duration)] }
+                var fds: [Int32] = [0, 0]
+                guard pipe(&fds) == 0 else { throw usageFailure("pipe failed: \(String(cString: strerror(errno)))") }
+                var actions = posix_spawn_file_actions_t()
+                posix_spawn_file_actions_init(&actions)
+                posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+                posix_spawn_file_actions_addclose(&actions, fds[0])
+                defer { posix_spawn_file_actions_destroy(&actions) }
+                let argv = args.map { strdup($0) } + [nil]
+                defer { argv.forEach { free($0) } }
+                var pid: pid_t = 0
+                let r = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ)
+                close(fds[1])
+                guard r == 0 else {
+                    close(fds[0])
+                    printError("cannot start a worker process: \(String(cString: strerror(r)))")
+                    throw ExitCode(1)
+                }
+                kids.append((pid, fds[0]))
+            }
+            var parts: [BenchResult] = []
+            var failed = false
+            for (pid, fd) in kids {
+                let text = String(decoding: readAll(fd: fd) ?? [], as: UTF8.self)
+                close(fd)
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                if let r = BenchResult(decoding: text) { parts.append(r) } else { failed = true }
+            }
+            if failed && parts.isEmpty {
+                printError("the worker processes failed (see their errors above)")
+                throw ExitCode(1)
+            }
+            var merged = BenchResult.merge(parts)
+            if failed { merged.errors += 1 }
+            return merged
+        }
+
+        // MARK: - report
+
+        private func report(_ r: BenchResult) {
+            let secs = r.endNS > r.startNS ? Double(r.endNS - r.startNS) / 1e9 : 0
+            let rate = secs > 0 ? Double(r.calls) / secs : 0
+            let h = r.histogram
+            let pct: [(String, String, UInt64)] = [("p50", "p50", h.valueAtPercentile(50)), ("p90", "p90", h.valueAtPercentile(90)),
+                                                   ("p99", "p99", h.valueAtPercentile(99)), ("p99.9", "p99_9", h.valueAtPercentile(99.9)),
+                                                   ("max", "max", h.totalCount > 0 ? h.max : 0)]
+            if json {
+                printJSON(.object([
+                    ("service", .string(name)), ("function", .number(function)), ("payload_size", .number(size)),
+                    ("threads", .number(threads)), ("processes", .number(processes)),
+                    ("calls", .number(r.calls)), ("errors", .number(r.errors)), ("seconds", .double(secs)),
+                    ("calls_per_second", .double(rate.rounded())),
+                    ("latency_ns", .object([("min", .uint(h.totalCount > 0 ? h.min : 0)), ("mean", .double(h.totalCount > 0 ? h.mean.rounded() : 0))]
+                                           + pct.map { ($0.1, .uint($0.2)) })),
+                    ("first_error", r.firstError.map { .string($0) } ?? .null),
+                ]))
+            } else {
+                printLine("bench '\(name)': \(r.calls) calls of \(size) bytes (function \(function)), \(processes) process\(processes == 1 ? "" : "es") × \(threads) thread\(threads == 1 ? "" : "s"), \(Units.fixed(secs, 3)) s")
+                printLine("throughput  \(Int(rate.rounded())) calls/s")
+                printLine("latency     " + pct.map { "\($0.0) \(Units.duration(ns: $0.2))" }.joined(separator: "  "))
+            }
+            if let e = r.firstError { printError("\(r.errors) call\(r.errors == 1 ? "" : "s") failed; first: \(e)") }
+        }
+    }
+}
+
+/// Calls, errors, the measured span and the latency histogram of one thread, process or run.
+struct BenchResult {
+    var calls = 0
+    var errors = 0
+    var startNS: UInt64 = 0
+    var endNS: UInt64 = 0
+    var firstError: String?
+    var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000,
+                                      numberOfSignificantValueDigits: .three)
+
+    init() {}
+
+    static func merge(_ parts: [BenchResult]) -> BenchResult {
+        var m = BenchResult()
+        guard !parts.isEmpty else { return m }
+        m.startNS = parts.map(\.startNS).min()!
+        m.endNS = parts.map(\.endNS).max()!
+        for p in parts {
+            m.calls += p.calls
+            m.errors += p.errors
+            m.firstError = m.firstError ?? p.firstError
+            m.histogram.add(p.histogram)
+        }
+        return m
+    }
+
+    /// The worker's output: a header line, then "value count" per recorded bucket.
+    func encoded() -> String {
+        var s = "bench-worker calls=\(calls) errors=\(errors) start=\(startNS) end=\(endNS)\n"
+        if let e = firstError { s += "error " + e.replacingNewlines + "\n" }
+        for v in histogram.recordedValues() { s += "\(v.value) \(v.count)\n" }
+        return s
+    }
+
+    init?(decoding text: String) {
+        var lines = text.split(separator: "\n")
+        guard let first = lines.first, first.hasPrefix("bench-worker ") else { return nil }
+        lines.removeFirst()
+        for field in first.split(separator: " ").dropFirst() {
+            let kv = field.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2, let v = UInt64(kv[1]) else { continue }
+            switch kv[0] {
+            case "calls": calls = Int(v)
+            case "errors": errors = Int(v)
+            case "start": startNS = v
+            case "end": endNS = v
+            default: break
+            }
+        }
+        for l in lines {
+            if l.hasPrefix("error ") { firstError = String(l.dropFirst(6)); continue }
+            let p = l.split(separator: " ")
+            if p.count == 2, let v = UInt64(p[0]), let c = UInt64(p[1]) { _ = histogram.record(v, count: c) }
+        }
+    }
+}
+
+extension String {
+    var replacingNewlines: String { String(map { $0 == "\n" ? " " : $0 }) }
+}
+
+/// Runs `body(i)` on `n` new threads and waits for all of them.
+func runThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
+    final class Box: @unchecked Sendable {
+        let body: @Sendable (Int) -> Void
+        let index: Int
+        init(_ body: @escaping @Sendable (Int) -> Void, _ index: Int) { self.body = body; self.index = index }
+    }
+    var threads: [pthread_t] = []
+    for i in 0..<n {
+        let box = Unmanaged.passRetained(Box(body, i)).toOpaque()
+        var t = pthread_t()
+        let r = pthread_create(&t, nil, { arg in
+            let b = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+            b.body(b.index)
+            return nil
+        }, box)
+        if r == 0 { threads.append(t) } else { Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body(i) }
+    }
+    for t in threads { pthread_join(t, nil) }
+}

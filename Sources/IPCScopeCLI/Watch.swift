@@ -1,0 +1,132 @@
+import ArgumentParser
+import IPCScopeKit
+import IPCScopeModel
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension IPCScope {
+    struct Watch: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Follow the trace ring and print each call as it is served.",
+            discussion: """
+                Polls trace_head (one 8-byte pread) every --interval and prints each new record: \
+                seq, time, function, request and response sizes, status, latency, client pid \
+                and the first bytes. When the server writes more records between two polls than \
+                the ring holds, the lost calls are counted and reported ("missed N"), never \
+                guessed. Read-only (O_RDONLY, pread); works on stale sections too (with \
+                --from-start it prints what the ring still holds).
+
+                At the end (--limit, --timeout, Ctrl-C, or the section removed) a summary goes to \
+                stderr (and, with --json, a {"event":"summary"} line to stdout).
+
+                Examples:
+                  ipcscope watch MyService
+                  ipcscope watch MyService --json --limit 100
+                  ipcscope watch MyService -o calls.jsonl --timeout 60
+                """)
+
+        @Argument(help: "The service name.")
+        var name: String
+
+        @Flag(help: "Print JSON Lines: one object per call, per miss, and a summary.")
+        var json = false
+
+        @Option(help: "Stop after this many calls.")
+        var limit: Int?
+
+        @Option(help: "Stop after this many seconds.")
+        var timeout: Double?
+
+        @Option(name: [.short, .customLong("output")], help: "Also record every call to this file as JSON Lines.", completion: .file())
+        var output: String?
+
+        @Option(help: "Milliseconds between two polls of the ring.")
+        var interval: Double = 5
+
+        @Flag(help: "Start with the records already in the ring (default: only new calls).")
+        var fromStart = false
+
+        func validate() throws {
+            if let limit { guard limit > 0 else { throw ValidationError("--limit must be 1 or more") } }
+            if let timeout { guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") } }
+            guard interval > 0, interval <= 10_000 else { throw ValidationError("--interval must be 0 to 10000 ms") }
+        }
+
+        func run() throws {
+            let follower: TraceFollower
+            do {
+                follower = try TraceFollower(service: name)
+                try follower.start(fromStart: fromStart)
+            } catch {
+                throw fail(error)
+            }
+            var outFD: Int32 = -1
+            if let output {
+                outFD = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                guard outFD >= 0 else {
+                    throw usageFailure("cannot create -o '\(output)': \(String(cString: strerror(errno))); check the directory")
+                }
+            }
+            defer { if outFD >= 0 { close(outFD) } }
+            let stop = StopFlag()
+            let sources = installStopSignals { stop.set() }
+            defer { sources.forEach { $0.cancel() } }
+
+            let cap = follower.layout?.traceCapacity ?? 0
+            printError("watching '\(name)' (trace ring of \(cap) records, head \(follower.next)); Ctrl-C stops")
+            let style = stdoutStyle
+            let deadline = timeout.map { monotonicNanoseconds() + UInt64($0 * 1e9) }
+            let intervalNS = UInt64(interval * 1e6)
+            var calls = 0, missed: UInt64 = 0
+            var warnedDead = false
+            var ending = "stopped"
+            loop: while true {
+                let p: TraceFollower.Poll
+                do { p = try follower.poll() } catch { throw fail(error) }
+                if p.gone { ending = "the section was removed (its server stopped)"; break }
+                if p.replaced { printError("'\(name)' was recreated by a new server: following the new section") }
+                if !p.alive && !warnedDead {
+                    printError("no server is running for '\(name)' (stale section): waiting for one")
+                    warnedDead = true
+                } else if p.alive { warnedDead = false }
+                if p.missed > 0 {
+                    missed += p.missed
+                    let line = "missed \(p.missed) call\(p.missed == 1 ? "" : "s"): the ring of \(cap) records was overrun between two polls; try a smaller --interval"
+                    if json { printJSON(.object([("event", .string("missed")), ("count", .uint(p.missed))])) }
+                    else { printLine(style.yellow("! " + line)) }
+                    if outFD >= 0 { writeAll(JSON.object([("event", .string("missed")), ("count", .uint(p.missed))]).rendered + "\n", to: outFD) }
+                }
+                for r in p.records {
+                    let j = Self.callJSON(r)
+                    if json { printJSON(j) } else { printLine(r.line(style: style)) }
+                    if outFD >= 0 { writeAll(j.rendered + "\n", to: outFD) }
+                    calls += 1
+                    if let limit, calls >= limit { ending = "limit reached"; break loop }
+                }
+                if stop.isSet { break }
+                if let deadline, monotonicNanoseconds() >= deadline { ending = "timeout"; break }
+                sleepNS(intervalNS)
+            }
+            let summary = "watched \(calls) call\(calls == 1 ? "" : "s"), missed \(missed) (\(ending))"
+            printError(summary)
+            if json {
+                printJSON(.object([("event", .string("summary")), ("calls", .number(calls)), ("missed", .uint(missed)),
+                                   ("end", .string(ending))]))
+            }
+        }
+
+        static func callJSON(_ r: TraceRecord) -> JSON {
+            guard case .object(let pairs) = r.json else { return r.json }
+            return .object([("event", .string("call"))] + pairs)
+        }
+    }
+}
+
+/// A flag a signal source sets and a loop polls.
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func set() { flag.store(true, ordering: .sequentiallyConsistent) }
+    var isSet: Bool { flag.load(ordering: .sequentiallyConsistent) }
+}

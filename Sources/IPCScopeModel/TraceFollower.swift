@@ -1,0 +1,156 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CIPCScope
+import IPCScopeKit
+
+/// Follows a section's trace ring cheaply (for `ipcscope watch`): one 8-byte `pread` of
+/// `trace_head` per poll, the ring only when it moved. Read-only: `O_RDONLY | O_NOFOLLOW`,
+/// `pread`, `F_OFD_GETLK`; never a mapping, the mutex or a futex.
+///
+/// Records are counted by their position `n` in the ring's history (`trace_head` counts
+/// them). A record is accepted only when the ring cannot have reused its slot by the time
+/// the copy ended: `n + trace_capacity > trace_head` read again after the copy, and its
+/// `seq` non-zero. Everything else the server wrote is counted in `missed`.
+public final class TraceFollower {
+    public let service: ServiceName
+    /// The layout of the section being followed.
+    public private(set) var layout: SectionLayout?
+    /// The position of the next record to read.
+    public private(set) var next: UInt64 = 0
+    private var fd: Int32 = -1
+    private var inode: UInt64 = 0
+
+    /// What one poll found.
+    public struct Poll: Sendable {
+        /// New records, oldest first.
+        public var records: [TraceRecord] = []
+        /// Records written since the last poll that could not be read before the ring overwrote them.
+        public var missed: UInt64 = 0
+        /// The object was replaced by a new one (a server created a fresh section).
+        public var replaced = false
+        /// The object no longer exists.
+        public var gone = false
+        /// Whether a server holds the liveness lock.
+        public var alive = false
+        /// The trace head read at the start of the poll.
+        public var head: UInt64 = 0
+    }
+
+    /// Validates the name; nothing is opened yet.
+    public init(service: String) throws(IPCError) {
+        self.service = try ServiceName(service)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Opens the section and positions at its current head (only new calls will be read),
+    /// or at the oldest record still in the ring when `fromStart`.
+    /// - Throws: `noSuchService`, `corruptSection` / `incompatibleSection`, `invalidArgument`
+    ///   (no trace ring), `system`.
+    public func start(fromStart: Bool) throws(IPCError) {
+        try open()
+        let head = readHead()
+        next = fromStart ? (head > UInt64(layout!.traceCapacity) ? head - UInt64(layout!.traceCapacity) : 0) : head
+    }
+
+    private func open() throws(IPCError) {
+        if fd >= 0 { close(fd); fd = -1 }
+        let f = Glibc.open(service.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if f < 0 {
+            let e = errno
+            if e == ENOENT {
+                throw IPCError(.noSuchService, service: service.rawValue,
+                               "no service named '\(service)' (\(service.path) does not exist): start its server, or see 'ipcscope list'", errno: e)
+            }
+            throw IPCError(.system, service: service.rawValue, "cannot open \(service.path): \(String(cString: strerror(e))) (ls -l /dev/shm)", errno: e)
+        }
+        fd = f
+        var st = stat()
+        _ = fstat(fd, &st)
+        inode = UInt64(st.st_ino)
+        guard let id = SectionIdentity(bytes: read(at: 0, count: 64)) else {
+            throw IPCError(.corruptSection, service: service.rawValue,
+                           "\(service.path) is too short to be a section: remove it with 'ipcscope clean \(service)'")
+        }
+        let l = try id.validate(objectSize: Int(st.st_size), service: service.rawValue)
+        guard l.traceCapacity > 0 else {
+            throw IPCError(.invalidArgument, service: service.rawValue,
+                           "service '\(service)' has no trace ring (trace capacity 0): start its server with --trace-capacity 256 to watch it")
+        }
+        layout = l
+    }
+
+    /// Reads what the server wrote since the last poll.
+    public func poll() throws(IPCError) -> Poll {
+        var p = Poll()
+        var st = stat()
+        if lstat(service.path, &st) != 0 {
+            p.gone = true
+            return p
+        }
+        if UInt64(st.st_ino) != inode {
+            try open()
+            next = 0
+            p.replaced = true
+        }
+        var held: Int32 = 0
+        _ = CIPCScope_ofd_probe(fd, &held)
+        p.alive = held != 0
+        guard let l = layout else { return p }
+        let cap = UInt64(l.traceCapacity)
+        let head = readHead()
+        p.head = head
+        if head < next { next = head }  // the ring went back: a different section history
+        guard head > next else { return p }
+        var first = next
+        if head - next > cap {
+            p.missed += head - next - cap
+            first = head - cap
+        }
+        let ring = read(at: l.traceOffset, count: l.traceCapacity * 64)
+        let after = readHead()
+        guard ring.count == l.traceCapacity * 64 else { return p }
+        ring.withUnsafeBytes { b in
+            for n in first..<head {
+                guard n + cap > after else { p.missed += 1; continue }
+                let o = Int(n & (cap - 1)) * 64
+                let seq = b.loadUnaligned(fromByteOffset: o, as: UInt64.self)
+                guard seq != 0 else { p.missed += 1; continue }
+                p.records.append(TraceRecord(
+                    seq: seq,
+                    function: b.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self),
+                    status: b.loadUnaligned(fromByteOffset: o + 12, as: Int32.self),
+                    requestSize: b.loadUnaligned(fromByteOffset: o + 16, as: UInt32.self),
+                    responseSize: b.loadUnaligned(fromByteOffset: o + 20, as: UInt32.self),
+                    clientPID: b.loadUnaligned(fromByteOffset: o + 24, as: Int32.self),
+                    flags: b.loadUnaligned(fromByteOffset: o + 28, as: UInt32.self),
+                    sentNS: b.loadUnaligned(fromByteOffset: o + 32, as: UInt64.self),
+                    doneNS: b.loadUnaligned(fromByteOffset: o + 40, as: UInt64.self),
+                    requestHead: Array(UnsafeRawBufferPointer(rebasing: b[(o + 48)..<(o + 64)]))))
+            }
+        }
+        next = head
+        return p
+    }
+
+    private func readHead() -> UInt64 {
+        let b = read(at: Int(IPCSCOPE_OFF_TRACE_HEAD), count: 8)
+        guard b.count == 8 else { return 0 }
+        return b.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+
+    private func read(at offset: Int, count: Int) -> [UInt8] {
+        guard count > 0, fd >= 0 else { return [] }
+        var out = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            done += n
+        }
+        out.removeLast(count - done)
+        return out
+    }
+}
