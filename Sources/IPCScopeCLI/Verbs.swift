@@ -9,6 +9,7 @@ extension IPCScope {
         Clean.self,
         Status.self,
         Watch.self,
+        Attach.self,
         Bench.self,
     ]
 }

@@ -1,0 +1,73 @@
+import ArgumentParser
+import IPCScopeKit
+import IPCScopeModel
+import IPCScopeScript
+import IPCScopeTUI
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension IPCScope {
+    struct Attach: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Watch a service live in a terminal UI (read-only), and make calls from it.",
+            discussion: """
+                Attaches read-only to /dev/shm/ipcscope.NAME: never writes it, never takes its \
+                mutex, never waits on its futex words. Waits for the server when it does not exist \
+                yet, and follows it when it dies or restarts. The client pane makes real calls.
+                Keys: Tab pane, ? help, q quit, space pause, arrows/jk/PgUp/PgDn scroll, h hex/text, \
+                / filter. Needs a terminal: for scripts and pipes use 'ipcscope status' or \
+                'ipcscope watch'. NO_COLOR turns colour off.
+
+                Examples:
+                  ipcscope attach MyService
+                  ipcscope attach MyService --interval 10
+                  ipcscope attach MyService --serve replies.yaml   # serve in-process, with step mode
+                """)
+
+        @Argument(help: "The service name.")
+        var name: String
+
+        @Option(help: "Refresh interval in milliseconds (1 to 10000).")
+        var interval: Double = 50
+
+        @Option(help: "Also serve NAME in-process from this YAML script (s: step mode, b: breakpoints).",
+                completion: .file(extensions: ["yaml", "yml"]))
+        var serve: String?
+
+        @Flag(help: "Also serve NAME in-process, echoing every call (s: step mode, b: breakpoints).")
+        var serveEcho = false
+
+        @Flag(help: "ASCII box drawing instead of UTF-8.")
+        var ascii = false
+
+        func validate() throws {
+            guard interval >= 1 && interval <= 10_000 else {
+                throw ValidationError("--interval \(interval) is out of range: give 1 to 10000 milliseconds")
+            }
+            guard serve == nil || !serveEcho else { throw ValidationError("give either --serve FILE or --serve-echo, not both") }
+        }
+
+        func run() throws {
+            guard isatty(1) != 0 && isatty(0) != 0 else {
+                printError("attach needs a terminal (stdin and stdout are not both one): use 'ipcscope status \(name)' for one look or 'ipcscope watch \(name)' for a stream")
+                throw ExitCode(1)
+            }
+            var options = AttachOptions(service: name)
+            options.intervalNS = UInt64(interval * 1_000_000)
+            options.ascii = ascii
+            if let s = serve { options.serve = .script(s) } else if serveEcho { options.serve = .echo }
+            do {
+                try IPCScopeTUI.attach(options)
+            } catch let error as IPCError {
+                throw fail(error)
+            } catch let error as ScriptError {
+                printError("\(error.description): fix the script (see docs/scripts.md)")
+                throw ExitCode(1)
+            } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+/// The calls seen so far: trace records merged across snapshots by `seq`, with an honest
+/// count of what was not seen.
+///
+/// `missed` counts records the server wrote (by `trace_head`) that no snapshot could read
+/// intact before the ring overwrote them; `tornReads` counts records found mid-rewrite in
+/// some snapshot (most are read intact by the next one). Both restart with a new server.
+public struct History: Sendable {
+    /// Records in `seq` order, oldest first, at most `limit` of them.
+    public private(set) var records: [TraceRecord] = []
+    /// How many records to keep.
+    public var limit = 5000
+    /// Distinct records accepted since attaching (or since the server restarted).
+    public private(set) var accepted: UInt64 = 0
+    /// Records written since attaching that were never read intact.
+    public private(set) var missed: UInt64 = 0
+    /// Trace records found torn (seq changed during the copy), summed over snapshots.
+    public private(set) var tornReads: UInt64 = 0
+    /// Snapshots that had at least one torn record or an inconsistent field.
+    public private(set) var tornSnapshots: UInt64 = 0
+    private var baseHead: UInt64?
+    private var lastSeq: UInt64 = 0
+
+    public init() {}
+
+    /// Merges the trace records of `snap`.
+    public mutating func ingest(_ snap: Snapshot) {
+        guard let l = snap.layout else { return }
+        let head = snap.traceHead
+        if baseHead == nil || head < (baseHead ?? 0) {
+            // The ring as found at attach: everything still in it counts as readable.
+            self = History(limit: limit, keepCounters: baseHead == nil ? nil : self)
+            baseHead = head > UInt64(l.traceCapacity) ? head - UInt64(l.traceCapacity) : 0
+        }
+        if snap.tornRecords > 0 { tornReads += UInt64(snap.tornRecords) }
+        if snap.tornRecords > 0 || !snap.problems.isEmpty { tornSnapshots += 1 }
+        for r in snap.trace {
+            if r.seq > lastSeq {
+                records.append(r)
+                lastSeq = r.seq
+                accepted += 1
+            } else if let i = insertionIndex(r.seq), records.indices.contains(i) ? records[i].seq != r.seq : true {
+                if i > 0 || records.count < limit {
+                    records.insert(r, at: i)
+                    accepted += 1
+                }
+            }
+        }
+        if records.count > limit { records.removeFirst(records.count - limit) }
+        let written = head - (baseHead ?? 0)
+        let pending = UInt64(snap.tornRecords)
+        missed = written > accepted + pending ? written - accepted - pending : 0
+    }
+
+    private init(limit: Int, keepCounters old: History?) {
+        self.limit = limit
+        if let old {
+            tornReads = old.tornReads
+            tornSnapshots = old.tornSnapshots
+        }
+    }
+
+    /// Where a record with `seq` belongs in `records` (binary search).
+    private func insertionIndex(_ seq: UInt64) -> Int? {
+        var lo = 0, hi = records.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if records[mid].seq < seq { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    /// Forgets everything (a new server or object).
+    public mutating func reset() { self = History(limit: limit, keepCounters: nil) }
+}
+
+/// The history filter typed after `/`: space-separated terms that must all hold.
+///
+/// `fn=3`, `fn!=3`, `status=0`, `status!=0` (also `st`), `pid=123`, `size>100`, `lat>1ms`;
+/// any other word must appear in the first bytes (as text, or as hex like `4865`).
+public struct HistoryFilter: Sendable, Equatable {
+    public let text: String
+    private var terms: [Term] = []
+
+    enum Field: Equatable, Sendable { case function, status, pid, size, latency }
+    enum Op: Equatable, Sendable { case eq, ne, gt, lt }
+    enum Term: Equatable, Sendable {
+        case compare(Field, Op, Int64)
+        case contains(String)
+    }
+
+    /// Parses `text`; unknown fields become text searches, so parsing never fails.
+    public init(_ text: String) {
+        self.text = text
+        for word in text.split(separator: " ") {
+            terms.append(HistoryFilter.term(String(word)))
+        }
+    }
+
+    static func term(_ w: String) -> Term {
+        for (sym, op) in [("!=", Op.ne), ("=", .eq), (">", .gt), ("<", .lt)] {
+            guard let r = w.firstRange(of: sym) else { continue }
+            let key = w[..<r.lowerBound].lowercased(), val = String(w[r.upperBound...])
+            let field: Field? = switch key {
+            case "fn", "f", "function": .function
+            case "status", "st": .status
+            case "pid", "client": .pid
+            case "size", "req": .size
+            case "lat", "latency": .latency
+            default: nil
+            }
+            guard let field else { break }
+            let number: Int64? = field == .latency ? parseDurationNS(val) : Int64(val)
+            if let number { return .compare(field, op, number) }
+            break
+        }
+        return .contains(w)
+    }
+
+    /// Whether `r` passes every term.
+    public func matches(_ r: TraceRecord) -> Bool {
+        for t in terms {
+            switch t {
+            case .compare(let f, let op, let v):
+                let x: Int64 = switch f {
+                case .function: Int64(r.function)
+                case .status: Int64(r.status)
+                case .pid: Int64(r.clientPID)
+                case .size: Int64(r.requestSize)
+                case .latency: Int64(clamping: r.latencyNS)
+                }
+                let ok = switch op {
+                case .eq: x == v
+                case .ne: x != v
+                case .gt: x > v
+                case .lt: x < v
+                }
+                if !ok { return false }
+            case .contains(let s):
+                let head = r.requestHead.prefix(Int(min(r.requestSize, 16)))
+                let text = HexDump.printable(head)
+                let hex = head.map(HexDump.hex2).joined()
+                if !text.contains(s) && !hex.contains(s.lowercased()) { return false }
+            }
+        }
+        return true
+    }
+}
+
+/// `250us`, `1ms`, `2s`, `500ns` or a bare number of nanoseconds.
+func parseDurationNS(_ s: String) -> Int64? {
+    for (suffix, scale) in [("ns", 1.0), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)] where s.hasSuffix(suffix) {
+        guard let v = Double(s.dropLast(suffix.count)) else { return nil }
+        return Int64(v * scale)
+    }
+    return Int64(s)
+}

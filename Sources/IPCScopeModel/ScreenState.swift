@@ -1,0 +1,213 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IPCScopeKit
+
+/// Everything `ipcscope attach` shows and remembers, without curses.
+///
+/// The front feeds it snapshots (`ingest`), keys (`handle(key:)`) and the outcome of calls;
+/// `render(into:now:)` draws it. Time is always an input (`now`, CLOCK_MONOTONIC ns), so the
+/// same model state and `now` always draw the same grid.
+public struct InspectorModel: Sendable {
+    // MARK: - configuration
+
+    public let service: String
+    public var glyphs: Glyphs
+    /// The refresh interval, for display.
+    public var intervalNS: UInt64
+    /// Process names for pids (`/proc/PID/comm`), injectable for tests.
+    public var processName: @Sendable (Int32) -> String? = InspectorModel.procComm
+    /// A process's command line (`/proc/PID/cmdline`), injectable for tests.
+    public var processCommand: @Sendable (Int32) -> String? = InspectorModel.procCmdline
+    /// Formats a trace record's CLOCK_MONOTONIC time for the history table.
+    public var clockText: @Sendable (UInt64) -> String = InspectorModel.wallClock
+
+    // MARK: - what was seen
+
+    public internal(set) var attach: AttachState = .waiting("starting")
+    /// The snapshot on screen (frozen while paused).
+    public internal(set) var snapshot: Snapshot?
+    /// The newest snapshot (differs from `snapshot` while paused).
+    public internal(set) var latest: Snapshot?
+    public internal(set) var history = History()
+    public internal(set) var rate = RateSampler()
+    public internal(set) var requestDiff = ByteDiff()
+    public internal(set) var responseDiff = ByteDiff()
+    /// Server restarts (new object or new epoch) seen while attached.
+    public internal(set) var restarts = 0
+    /// One line about the last notable event (restart, server gone), shown in the footer.
+    public internal(set) var notice: String?
+    public internal(set) var frames = 0
+    private var identityKey: (UInt64, UInt32, Int32)?
+    private var serverCommandCache: (Int32, String)?
+    private var ownerNameCache: (Int32, String)?
+
+    // MARK: - UI state
+
+    public var focus: Pane = .request
+    /// First line shown, per pane (history: lines up from the newest).
+    public var scroll: [Pane: Int] = [:]
+    /// Text view instead of hex for both dumps.
+    public var textView = false
+    public var paused = false
+    public var showHelp = false
+    public var filter: HistoryFilter?
+    /// Non-nil while a filter (`/`) or breakpoint (`b`) line is being typed.
+    public var prompt: Prompt?
+    public var client = ClientPaneState()
+    public var server: ServerModeState?
+
+    /// A one-line editor in the footer.
+    public struct Prompt: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable { case filter, breakpoints }
+        public var kind: Kind
+        public var text: String
+    }
+
+    /// Rows of the last drawn dumps and history (for page up/down).
+    public internal(set) var pageRows: [Pane: Int] = [:]
+
+    public init(service: String, ascii: Bool = false, intervalNS: UInt64 = 50_000_000) {
+        self.service = service
+        self.glyphs = ascii ? .ascii : .unicode
+        self.intervalNS = intervalNS
+    }
+
+    // MARK: - input from the section
+
+    /// Takes a new snapshot. Detects a restarted server (new object or epoch) and resets
+    /// what belonged to the old one.
+    public mutating func ingest(_ snap: Snapshot, now: UInt64) {
+        frames += 1
+        let key = (snap.identity?.createdUnixNS ?? 0, snap.serverEpoch, snap.serverPID)
+        if let old = identityKey, snap.layout != nil, old.0 != key.0 || old.1 != key.1 {
+            restarts += 1
+            let what = old.0 != key.0 ? "new section object" : "epoch \(old.1) \(glyphs.arrowRight) \(key.1)"
+            notice = "server restarted (\(what), pid \(key.2)): re-attached"
+            history.reset()
+            rate.reset()
+            requestDiff.reset()
+            responseDiff.reset()
+            client.writability = .unknown
+        } else if case .waiting = attach, snapshot != nil {
+            notice = "re-attached to '\(service)'"
+        }
+        if snap.layout != nil { identityKey = key }
+        if case .attached = attach {} else if snapshot == nil { notice = nil }
+        attach = .attached
+        latest = snap
+        history.ingest(snap)
+        rate.feed(count: snap.callsServed, now: now)
+        guard !paused else { return }
+        snapshot = snap
+        requestDiff.update(snap.requestArea)
+        responseDiff.update(snap.responseArea)
+    }
+
+    /// A frame whose snapshot is byte-for-byte the last one: only time moves (rates, fading).
+    public mutating func tick(now: UInt64) {
+        frames += 1
+        if let l = latest { rate.feed(count: l.callsServed, now: now) }
+        if animating, !paused, let s = snapshot {
+            requestDiff.update(s.requestArea)
+            responseDiff.update(s.responseArea)
+        }
+    }
+
+    /// Records that no snapshot could be taken (no object yet, object removed, unreadable).
+    public mutating func ingest(error: IPCError, now: UInt64) {
+        frames += 1
+        switch error.code {
+        case .noSuchService:
+            if snapshot != nil, case .attached = attach {
+                notice = "section removed (server stopped): waiting for a new server"
+            }
+            attach = .waiting(error.message)
+        default:
+            attach = .failed(error.message)
+        }
+    }
+
+    /// Whether the screen needs redrawing every frame (changes are still fading).
+    public var animating: Bool { requestDiff.fading || responseDiff.fading }
+
+    // MARK: - client pane results
+
+    /// The call started by `.send` finished.
+    public mutating func clientFinished(_ outcome: ClientOutcome) {
+        client.inFlight = false
+        client.last = outcome
+    }
+
+    /// Whether the section can be opened read-write by this user (the front checks once per object).
+    public mutating func setWritability(_ w: Writability) { client.writability = w }
+
+    // MARK: - process names
+
+    /// `/proc/PID/comm`, trimmed.
+    @Sendable public static func procComm(_ pid: Int32) -> String? {
+        guard pid > 0 else { return nil }
+        let s = readSmallFile("/proc/\(pid)/comm")
+        return s.isEmpty ? nil : String(s.split(separator: "\n").first ?? "")
+    }
+
+    /// `/proc/PID/cmdline`, arguments joined by spaces.
+    @Sendable public static func procCmdline(_ pid: Int32) -> String? {
+        guard pid > 0 else { return nil }
+        let s = readSmallFile("/proc/\(pid)/cmdline")
+        guard !s.isEmpty else { return nil }
+        var parts = s.split(separator: "\0").map(String.init)
+        if let first = parts.first, let slash = first.lastIndex(of: "/") { parts[0] = String(first[first.index(after: slash)...]) }
+        return parts.joined(separator: " ")
+    }
+
+    /// A CLOCK_MONOTONIC time as local wall-clock `HH:MM:SS.mmm`.
+    @Sendable public static func wallClock(_ monotonic: UInt64) -> String {
+        let offset = Int64(bitPattern: CIPCScopeRealtimeOffset.value)
+        let real = Int64(bitPattern: monotonic) &+ offset
+        var t = time_t(real / 1_000_000_000)
+        var tm = tm()
+        localtime_r(&t, &tm)
+        let ms = Int((real / 1_000_000) % 1000)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))." + (ms < 10 ? "00" : ms < 100 ? "0" : "") + "\(ms)"
+    }
+
+    /// The server's command line, cached per pid.
+    mutating func serverCommand(_ pid: Int32) -> String? {
+        if let c = serverCommandCache, c.0 == pid { return c.1 }
+        let s = processCommand(pid) ?? "?"
+        serverCommandCache = (pid, s)
+        return s
+    }
+
+    /// The mutex owner's process name, cached per pid.
+    mutating func ownerName(_ pid: Int32) -> String {
+        if let c = ownerNameCache, c.0 == pid { return c.1 }
+        let s = processName(pid) ?? "?"
+        ownerNameCache = (pid, s)
+        return s
+    }
+}
+
+/// REALTIME − MONOTONIC, read once (for showing trace times as wall clock).
+enum CIPCScopeRealtimeOffset {
+    static let value: UInt64 = {
+        var r = timespec(), m = timespec()
+        clock_gettime(CLOCK_REALTIME, &r)
+        clock_gettime(CLOCK_MONOTONIC, &m)
+        let rn = UInt64(r.tv_sec) * 1_000_000_000 + UInt64(r.tv_nsec)
+        let mn = UInt64(m.tv_sec) * 1_000_000_000 + UInt64(m.tv_nsec)
+        return rn &- mn
+    }()
+}
+
+/// Reads a small file (under /proc) as text; "" when it cannot.
+func readSmallFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var buf = [UInt8](repeating: 0, count: 4096)
+    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
+    return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : ""
+}

@@ -1,2 +1,0 @@
-/// The curses front of `ipcscope attach`.
-public enum IPCScopeTUI {}

@@ -1,0 +1,147 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IPCScopeKit
+import IPCScopeModel
+import Synchronization
+
+/// The curses front of `ipcscope attach`.
+public enum IPCScopeTUI {}
+
+/// What `ipcscope attach` was asked to do.
+public struct AttachOptions: Sendable {
+    public var service: String
+    /// Refresh interval in nanoseconds (1 ms ... 10 s).
+    public var intervalNS: UInt64 = 50_000_000
+    /// ASCII box drawing even in a UTF-8 locale.
+    public var ascii = false
+    /// Serve the section in-process too (server mode).
+    public var serve: ServeMode?
+
+    public init(service: String) { self.service = service }
+}
+
+/// Set by SIGTERM / SIGHUP: leave the loop and restore the terminal.
+private let stopRequested = Atomic<Bool>(false)
+
+extension IPCScopeTUI {
+    /// Runs the inspector until `q`. Never writes the section (pread through a read-only
+    /// descriptor), never takes its mutex, never waits on its futex words.
+    ///
+    /// - Throws: `IPCError` for a bad name or when server mode cannot start; `TerminalError`
+    ///   when curses cannot start. Errors are thrown before the screen is taken.
+    public static func attach(_ options: AttachOptions) throws {
+        let reader = try SectionReader(service: options.service)
+        var inProcess: InProcessServer?
+        if let mode = options.serve {
+            let s = try InProcessServer(service: options.service, mode: mode)
+            s.start()
+            inProcess = s
+        }
+        defer { inProcess?.stop() }
+
+        setlocale(LC_ALL, "")
+        let utf8 = String(cString: nl_langinfo(nl_item(CODESET))).uppercased().replacing("-", with: "") == "UTF8"
+        let noColor = getenv("NO_COLOR").map { $0.pointee != 0 } ?? false
+        signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
+        signal(SIGHUP) { _ in stopRequested.store(true, ordering: .relaxed) }
+
+        let term = try Terminal(noColor: noColor)
+        defer { term.stop() }
+        var model = InspectorModel(service: options.service, ascii: options.ascii || !utf8, intervalNS: options.intervalNS)
+        model.client.saved = SavedCallsFile.load()
+        if let s = inProcess { model.server = ServerModeState(description: s.description) }
+        let worker = ClientWorker(service: options.service)
+        Loop(reader: reader, term: term, worker: worker, server: inProcess, interval: options.intervalNS).run(&model)
+    }
+}
+
+/// One frame at a time: snapshot, draw (when something changed), wait for a key.
+private struct Loop {
+    let reader: SectionReader
+    let term: Terminal
+    let worker: ClientWorker
+    let server: InProcessServer?
+    let interval: UInt64
+    /// Without changes, the screen is still redrawn this often (ages, heartbeat).
+    let idleRedrawNS: UInt64 = 250_000_000
+
+    /// Carries out the model's actions; false means quit.
+    func perform(_ actions: [InspectorAction]) -> Bool {
+        for action in actions {
+            switch action {
+            case .quit: return false
+            case .send(let call): worker.send(call)
+            case .saveCalls(let calls): SavedCallsFile.save(calls)
+            case .setStepMode(let on): server?.setStepMode(on)
+            case .setBreakpoints(let text): server?.gate.setBreakpoints(text)
+            case .releaseHeld: server?.gate.release()
+            }
+        }
+        return true
+    }
+
+    func run(_ model: inout InspectorModel) {
+        var nextSnapshot: UInt64 = 0
+        var lastDraw: UInt64 = 0
+        var dirty = true
+        var lastBytes: [UInt8] = []
+        var lastAlive = false
+        var lastAttach = AttachState.waiting("")
+        while !stopRequested.load(ordering: .relaxed) {
+            var now = monotonicNanoseconds()
+            if now >= nextSnapshot {
+                nextSnapshot = max(nextSnapshot + interval, now + interval / 2)
+                do {
+                    let snap = try reader.snapshot()
+                    if snap.bytes != lastBytes || snap.serverAlive != lastAlive || lastAttach != .attached {
+                        lastBytes = snap.bytes
+                        lastAlive = snap.serverAlive
+                        model.ingest(snap, now: now)
+                        dirty = true
+                    } else {
+                        model.tick(now: now)
+                    }
+                    if model.client.writability == .unknown {
+                        model.setWritability(ClientWorker.writability(service: reader.service.rawValue))
+                    }
+                } catch {
+                    lastBytes = []
+                    model.ingest(error: error, now: now)
+                    if model.attach != lastAttach { dirty = true }
+                }
+                lastAttach = model.attach
+            }
+            for outcome in worker.takeResults() {
+                model.clientFinished(outcome)
+                dirty = true
+            }
+            if let s = server {
+                let held = s.gate.held
+                if model.server?.held != held {
+                    model.server?.held = held
+                    dirty = true
+                }
+            }
+            if dirty || model.animating || now &- lastDraw >= idleRedrawNS {
+                let (w, h) = term.size
+                var grid = Grid(width: w, height: h)
+                model.render(into: &grid, now: now)
+                term.draw(grid)
+                lastDraw = now
+                dirty = false
+            }
+            now = monotonicNanoseconds()
+            let waitMS = nextSnapshot > now ? Int((nextSnapshot - now + 999_999) / 1_000_000) : 0
+            guard let key = term.readKey(timeoutMS: waitMS) else { continue }
+            dirty = true
+            // Keys that arrived together (a paste) are handled before the next frame.
+            var next: Key? = key
+            while let k = next {
+                if k == .resize { term.invalidate() }
+                if !perform(model.handle(key: k)) { return }
+                next = term.readKey(timeoutMS: 0)
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import IPCScopeKit
+import IPCScopeModel
+import IPCScopeScript
+import Synchronization
+
+// MARK: - client pane calls
+
+/// Makes the client pane's calls on a background queue, so the display never blocks.
+/// Connects lazily; drops the connection when the server went away, to reconnect next time.
+final class ClientWorker: @unchecked Sendable {
+    let service: String
+    private let queue = DispatchQueue(label: "ipcscope.attach.client")
+    private let results = Mutex<[ClientOutcome]>([])
+    private var client: Client?  // only touched on `queue`
+
+    init(service: String) { self.service = service }
+
+    /// Starts `call`; its outcome shows up in `takeResults()`.
+    func send(_ call: ClientCall) {
+        queue.async { [self] in
+            let start = monotonicNanoseconds()
+            var outcome: ClientOutcome
+            do throws(IPCError) {
+                if client == nil { client = try Client(service: service) }
+                let reply = try client!.call(function: call.function, payload: call.payload, timeout: .seconds(5))
+                outcome = ClientOutcome(call: call, status: reply.status, response: reply.data, seq: reply.seq,
+                                        latencyNS: monotonicNanoseconds() - start, error: nil)
+            } catch {
+                switch error.code {
+                case .serverGone, .disconnected, .serverNotRunning, .noSuchService: client = nil
+                default: break
+                }
+                outcome = ClientOutcome(call: call, status: nil, response: [], seq: 0,
+                                        latencyNS: monotonicNanoseconds() - start, error: error.message)
+            }
+            let o = outcome
+            results.withLock { $0.append(o) }
+        }
+    }
+
+    /// Outcomes finished since the last call.
+    func takeResults() -> [ClientOutcome] {
+        results.withLock { r in
+            defer { r.removeAll() }
+            return r
+        }
+    }
+
+    /// Whether this user may open the section read-write, and if not, why.
+    static func writability(service: String) -> Writability {
+        let path = "/dev/shm/ipcscope." + service
+        var st = stat()
+        guard stat(path, &st) == 0 else { return .unknown }
+        let me = geteuid()
+        if st.st_uid != me && st.st_uid != 0 {
+            return .readOnly("\(path) belongs to uid \(st.st_uid), not you (uid \(me)); the client trusts only your own sections")
+        }
+        if access(path, R_OK | W_OK) != 0 {
+            return .readOnly("no write permission on \(path) (mode \(String(st.st_mode & 0o777, radix: 8)))")
+        }
+        return .writable
+    }
+}
+
+// MARK: - saved calls
+
+/// Saved calls live in `$XDG_CONFIG_HOME/ipcscope/saved-calls` (or `~/.config/...`):
+/// one per line, `name<TAB>text|hex<TAB>input as hex`.
+enum SavedCallsFile {
+    static var path: String? {
+        if let x = getenv("XDG_CONFIG_HOME").map({ String(cString: $0) }), !x.isEmpty { return x + "/ipcscope/saved-calls" }
+        if let h = getenv("HOME").map({ String(cString: $0) }), !h.isEmpty { return h + "/.config/ipcscope/saved-calls" }
+        return nil
+    }
+
+    static func load() -> [SavedCall] {
+        guard let path else { return [] }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var data: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+            if n <= 0 { break }
+            data += buf[0..<n]
+        }
+        var out: [SavedCall] = []
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard f.count == 3, let bytes = try? parseHex(String(f[2])) else { continue }
+            out.append(SavedCall(name: String(f[0]), input: String(decoding: bytes, as: UTF8.self), hex: f[1] == "hex"))
+        }
+        return out
+    }
+
+    static func save(_ calls: [SavedCall]) {
+        guard let path else { return }
+        let dir = String(path[..<path.lastIndex(of: "/")!])
+        let parent = String(dir[..<dir.lastIndex(of: "/")!])
+        mkdir(parent, 0o755)
+        mkdir(dir, 0o700)
+        var text = ""
+        for c in calls { text += "\(c.name)\t\(c.hex ? "hex" : "text")\t\(Array(c.input.utf8).map(HexDump.hex2).joined())\n" }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        text.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+}
+
+// MARK: - server mode
+
+/// Holds calls of the in-process server before they are answered: step mode and breakpoints.
+/// The serving thread blocks in `gate(...)`; the display thread reads `held` and calls `release()`.
+final class ServerGate: @unchecked Sendable {
+    private struct State {
+        var step = false
+        var breakpoints = Breakpoints("")
+        var held: HeldCall?
+        var release = false
+        var answered: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    var held: HeldCall? { state.withLock { $0.held } }
+    var answered: UInt64 { state.withLock { $0.answered } }
+
+    func setStep(_ on: Bool) { state.withLock { $0.step = on } }
+    func setBreakpoints(_ text: String) { state.withLock { $0.breakpoints = Breakpoints(text) } }
+    func release() { state.withLock { $0.release = true } }
+
+    /// On the serving thread, before an answer: blocks while the call is held.
+    func gate(seq: UInt64, function: UInt32, payload: [UInt8], isStopping: () -> Bool) {
+        let reason: String? = state.withLock { s in
+            if s.step { return "step mode" }
+            return s.breakpoints.match(function: function, payload: payload)
+        }
+        defer { state.withLock { $0.answered += 1 } }
+        guard let reason else { return }
+        state.withLock { s in
+            s.held = HeldCall(seq: seq, function: function, size: payload.count, reason: reason)
+            s.release = false
+        }
+        while !isStopping() {
+            if state.withLock({ $0.release }) { break }
+            usleep(2_000)
+        }
+        state.withLock { s in
+            s.held = nil
+            s.release = false
+        }
+    }
+}
+
+/// How to serve in-process.
+public enum ServeMode: Sendable {
+    /// Answer from a YAML script (`--serve replies.yaml`).
+    case script(String)
+    /// Answer every call with its own bytes (`--serve-echo`).
+    case echo
+}
+
+/// The in-process server of `attach --serve`: a `ScriptedServer` (or an echo handler) on its
+/// own thread, with the gate in front of every answer.
+final class InProcessServer: @unchecked Sendable {
+    let gate = ServerGate()
+    let description: String
+    private let server: Server
+    private let scripted: ScriptedServer?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(service: String, mode: ServeMode) throws {
+        let server = try Server(service: service)
+        self.server = server
+        switch mode {
+        case .script(let path):
+            let script = try Script.load(path: path)
+            let s = ScriptedServer(server: server, script: script)
+            scripted = s
+            description = "script \(path) (\(script.rules.count) rules)"
+        case .echo:
+            scripted = nil
+            description = "echo"
+        }
+        if let s = scripted {
+            let gate = gate
+            s.beforeAnswer = { [server] req, _ in
+                gate.gate(seq: req.seq, function: req.function, payload: req.payload, isStopping: { server.isStopping })
+            }
+        }
+    }
+
+    /// Starts serving on a background thread.
+    func start() {
+        let (server, scripted, gate, done) = (server, scripted, gate, done)
+        DispatchQueue(label: "ipcscope.attach.server").async {
+            if let s = scripted {
+                s.run()
+            } else {
+                server.run { request, response in
+                    let payload = Array(request.payload)
+                    gate.gate(seq: request.seq, function: request.function, payload: payload, isStopping: { server.isStopping })
+                    try response.set(payload)
+                    return 0
+                }
+            }
+            done.signal()
+        }
+    }
+
+    func setStepMode(_ on: Bool) {
+        gate.setStep(on)
+        server.setStepMode(on)
+    }
+
+    /// Stops serving and waits (at most 3 s) for the thread to finish.
+    func stop() {
+        server.stop()
+        _ = done.wait(timeout: .now() + 3)
+    }
+}
