@@ -44,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "IPCScopeBench",
             dependencies: [
-                "IPCScopeKit", "CIPCBench", "CIPCScope",
+                "IPCScopeKit", "IPCScopeModel", "CIPCBench", "CIPCScope",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
         .executableTarget(name: "IPCScopeTestHelper", dependencies: ["IPCScopeKit", "CIPCScope"]),
