@@ -81,6 +81,18 @@ static long futex(_Atomic uint32_t *w, int op, uint32_t v) { return syscall(SYS_
 
 enum { MODE_SPIN, MODE_FUTEX, MODE_SPACED };
 
+/* The baselines run their two processes on two different CPUs (the requester on CPU 0,
+ * the answerer on CPU 1), as ipc_floor's figures assume: a spin ping-pong cannot work on
+ * one CPU, and a futex round trip between two CPUs is the kernel wake-up being measured. */
+static cpu_set_t saved_mask;
+static int pinned;
+static void pin_requester(void) {
+    pinned = sysconf(_SC_NPROCESSORS_ONLN) >= 2 && sched_getaffinity(0, sizeof saved_mask, &saved_mask) == 0 &&
+             CIPCBench_pin_cpu(0) == 0;
+}
+static void pin_answerer(void) { if (pinned) CIPCBench_pin_cpu(1); }
+static void unpin_requester(void) { if (pinned) sched_setaffinity(0, sizeof saved_mask, &saved_mask); pinned = 0; }
+
 static int shm_pingpong(int mode, int count, int warmup, int payload, uint64_t gap_ns, uint64_t *samples) {
     if (payload < 0 || payload > 4096 || count < 1 || warmup < 0) return EINVAL;
     pingpong_t *m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -89,10 +101,12 @@ static int shm_pingpong(int mode, int count, int warmup, int payload, uint64_t g
     if (!local) { munmap(m, sizeof *m); return ENOMEM; }
     memset(local, 0x5a, 4096);
     uint32_t total = (uint32_t)(count + warmup);
+    pin_requester();
     pid_t p = fork();
-    if (p < 0) { int e = errno; free(local); munmap(m, sizeof *m); return e; }
+    if (p < 0) { int e = errno; unpin_requester(); free(local); munmap(m, sizeof *m); return e; }
     if (p == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        pin_answerer();
         uint8_t buf[4096];
         for (uint32_t i = 1; i <= total; i++) {
             if (mode == MODE_SPIN) {
@@ -124,6 +138,7 @@ static int shm_pingpong(int mode, int count, int warmup, int payload, uint64_t g
     }
     int status = 0;
     waitpid(p, &status, 0);
+    unpin_requester();
     free(local);
     munmap(m, sizeof *m);
     return 0;
@@ -158,10 +173,12 @@ int CIPCBench_unix_echo(int count, int warmup, int payload, uint64_t *samples) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return errno;
     int total = count + warmup;
+    pin_requester();
     pid_t p = fork();
-    if (p < 0) { int e = errno; close(sv[0]); close(sv[1]); return e; }
+    if (p < 0) { int e = errno; unpin_requester(); close(sv[0]); close(sv[1]); return e; }
     if (p == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        pin_answerer();
         close(sv[0]);
         uint8_t buf[4096];
         for (int i = 0; i < total; i++) {
@@ -182,6 +199,7 @@ int CIPCBench_unix_echo(int count, int warmup, int payload, uint64_t *samples) {
     close(sv[0]);
     if (rc) kill(p, SIGKILL);
     waitpid(p, NULL, 0);
+    unpin_requester();
     return rc;
 }
 

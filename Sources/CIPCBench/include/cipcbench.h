@@ -6,6 +6,7 @@
  * two processes (fork) ping-ponging over a MAP_SHARED mapping by spinning or by
  * futex, and a Unix-socket echo. Each records every round trip with
  * CLOCK_MONOTONIC into the caller's array, exactly as the framework runs do.
+ * The two processes of a baseline are pinned to CPU 0 and CPU 1 (when there are two).
  */
 #ifndef CIPCBENCH_H
 #define CIPCBENCH_H
