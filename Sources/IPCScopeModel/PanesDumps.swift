@@ -24,7 +24,7 @@ extension InspectorModel {
         let focused = focus == pane
         g.rule(y, 0, w, title: "", glyphs)
         var x = g.put(y, 1, " " + pane.title + " ", focused ? Style([.bold, .reverse], .accent) : .bold)
-        x = g.put(y, x + 1, info + " ", size > capacity ? Style(.bold, .bad) : .plain, maxWidth: w - x - 2)
+        x = g.put(y, x + 1, " " + info + " ", size > capacity ? Style(.bold, .bad) : .plain, maxWidth: w - x - 2)
         let rows = L.dumpRows
         if textView {
             drawText(&g, y + 1, w, rows, Array(area.prefix(min(size, capacity))), diff, pane)

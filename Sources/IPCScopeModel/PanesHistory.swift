@@ -10,12 +10,12 @@ extension InspectorModel {
         var x = g.put(y, 1, " History ", focused ? Style([.bold, .reverse], .accent) : .bold)
         let all = history.records
         let shown = filter.map { f in all.filter(f.matches) } ?? all
-        var info = " \(history.accepted) calls"
-        if let r = rate.current { info += "  \(formatRate(r))/s " }
+        var info = " \(history.accepted) calls "
+        if let r = rate.current { info += " \(formatRate(r))/s " }
         x = g.put(y, x, info, .plain)
         if !rate.samples.isEmpty {
             let spark = sparkline(rate.samples, width: min(30, max(0, W - x - 60)), glyphs: glyphs)
-            x = g.put(y, x, spark, Style(.bold, .accent))
+            if !spark.isEmpty { x = g.put(y, x + 1, spark, Style(.bold, .accent)) + 1 }
         }
         let missedStyle = history.missed > 0 ? Style(.bold, .warning) : Style.plain
         x = g.put(y, x + 1, " missed \(history.missed) ", missedStyle)
@@ -27,7 +27,9 @@ extension InspectorModel {
 
         // Column header.
         let headerRow = y + 1
-        let cols = "     seq  time          fn    req    rsp  status   latency   client  first bytes"
+        let showTime = W >= 100
+        let cols = showTime ? "     seq  time          fn    req    rsp  status   latency   client  first bytes"
+                            : "    seq   fn   req   rsp status  latency  client  first bytes"
         g.put(headerRow, 0, cols, Style(.underline, .normal), maxWidth: W)
         let rows = L.historyRows
         let maxScroll = max(0, shown.count - rows)
@@ -45,10 +47,17 @@ extension InspectorModel {
         let n = max(0, min(16, (W - firstBytesCol - 3) / 4))
         for (i, r) in shown[start..<end].enumerated() {
             let row = headerRow + 1 + i
-            var line = rpad(String(r.seq), 8) + "  " + pad(clockText(r.sentNS), 12) + " "
-            line += rpad(String(r.function), 3) + " " + rpad(String(r.requestSize), 6) + " " + rpad(String(r.responseSize), 6) + " "
-            line += rpad(String(r.status), 7) + " " + rpad(formatDuration(r.latencyNS, ascii: glyphs == .ascii), 9) + " "
-            line += rpad(String(r.clientPID), 8) + "  "
+            var line: String
+            if showTime {
+                line = rpad(String(r.seq), 8) + "  " + pad(clockText(r.sentNS), 12) + " "
+                line += rpad(String(r.function), 3) + " " + rpad(String(r.requestSize), 6) + " " + rpad(String(r.responseSize), 6) + " "
+                line += rpad(String(r.status), 7) + " " + rpad(formatDuration(r.latencyNS, ascii: glyphs == .ascii), 9) + " "
+                line += rpad(String(r.clientPID), 8) + "  "
+            } else {
+                line = rpad(String(r.seq), 7) + " " + rpad(String(r.function), 4) + " " + rpad(String(r.requestSize), 5) + " "
+                line += rpad(String(r.responseSize), 5) + " " + rpad(String(r.status), 6) + " "
+                line += rpad(formatDuration(r.latencyNS, ascii: glyphs == .ascii), 8) + " " + rpad(String(r.clientPID), 7) + "  "
+            }
             let head = Array(r.requestHead.prefix(min(n, Int(min(r.requestSize, 16)))))
             line += head.map(HexDump.hex2).joined(separator: " ")
             if !head.isEmpty { line += String(repeating: " ", count: max(0, (n - head.count) * 3)) + " |" + HexDump.printable(head) + "|" }

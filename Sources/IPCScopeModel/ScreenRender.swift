@@ -28,7 +28,7 @@ public struct ScreenLayout: Equatable, Sendable {
         dumpRows = max(2, min(16, free / 5))
         historyRows = max(1, free - 2 * dumpRows - (clientBeside ? 0 : 3))
         stateWidth = width >= 110 ? 32 : 30
-        mutexWidth = width >= 110 ? (width - stateWidth) * 56 / 100 : (width - stateWidth) * 53 / 100
+        mutexWidth = width >= 110 ? (width - stateWidth) * 56 / 100 : max(30, (width - stateWidth) * 53 / 100)
     }
 
     public var tooSmall: Bool { width < ScreenLayout.minWidth || height < ScreenLayout.minHeight }
@@ -95,6 +95,12 @@ extension InspectorModel {
             line1 += "  request \(l.requestCapacity)  response \(l.responseCapacity)  trace \(l.traceCapacity)"
         }
         g.put(1, 1, line1, .plain, maxWidth: W - 2)
+        if let problem = snap.problems.first {
+            // Not a valid section (garbage, truncated) or a torn read: say so where it is seen first.
+            let more = snap.problems.count > 1 ? " (+\(snap.problems.count - 1) more)" : ""
+            g.fill(1, 0, W, 1)
+            g.put(1, 1, "! " + problem + more, Style([.bold, .reverse], .bad), maxWidth: W - 2)
+        }
 
         var x2 = g.put(2, 1, "server ", .plain)
         if snap.serverPID > 0 {
@@ -109,7 +115,7 @@ extension InspectorModel {
         if snap.shuttingDown { x2 = g.put(2, x2 + 1, "(shutting down)", Style(.bold, .warning)) }
         var rest = "  epoch \(snap.serverEpoch)"
         if snap.heartbeatNS > 0 {
-            let age = now >= snap.heartbeatNS ? formatDuration(coarse(now - snap.heartbeatNS), ascii: glyphs == .ascii) : "0s"
+            let age = formatAge(now >= snap.heartbeatNS ? now - snap.heartbeatNS : 0)
             rest += "  heartbeat \(age) ago"
         }
         var flags: [String] = []
@@ -123,9 +129,10 @@ extension InspectorModel {
         }
     }
 
-    /// Rounds an age so it does not flicker: 100 ms steps below 10 s, whole seconds above.
-    func coarse(_ ns: UInt64) -> UInt64 {
-        ns < 10_000_000_000 ? ns / 100_000_000 * 100_000_000 : ns / 1_000_000_000 * 1_000_000_000
+    /// An age that does not flicker: `0.3s` (tenths) below 10 s, then `12s`, `5m03s`, `2h07m`.
+    func formatAge(_ ns: UInt64) -> String {
+        if ns < 10_000_000_000 { return fixed(Double(ns / 100_000_000) / 10, 1) + "s" }
+        return formatDuration(ns / 1_000_000_000 * 1_000_000_000)
     }
 
     func drawWaiting(_ g: inout Grid, _ L: ScreenLayout) {
@@ -176,7 +183,7 @@ extension InspectorModel {
         let name = snap.state?.name ?? "INVALID"
         var head = "\(snap.stateRaw) \(name)"
         if snap.stateSinceNS > 0, now >= snap.stateSinceNS {
-            head += " for " + formatDuration(coarse(now - snap.stateSinceNS), ascii: glyphs == .ascii)
+            head += " for " + formatAge(now - snap.stateSinceNS)
         }
         g.put(y, x, head, snap.state == nil ? Style([.bold, .reverse], .bad) : .bold, maxWidth: w)
         let a = glyphs
@@ -187,14 +194,15 @@ extension InspectorModel {
         func put(_ row: Int, _ col: Int, _ s: ProtocolState) {
             g.put(row, x + col, s.name, snap.state == s ? lit : .dim, maxWidth: max(0, w - col))
         }
+        let aw = a.arrowRight.unicodeScalars.count
         put(y + 1, 1, .idle)
         g.put(y + 1, x + 6, a.arrowRight, .plain)
-        put(y + 1, 9, .requestReady)
+        put(y + 1, 7 + aw, .requestReady)
         g.put(y + 2, x + 2, a.arrowUp, .plain)
-        g.put(y + 2, x + 15, a.arrowDown, .plain)
+        g.put(y + 2, x + 13 + aw, a.arrowDown, .plain)
         put(y + 3, 0, .responseReady)
         g.put(y + 3, x + 15, a.arrowLeft, .plain)
-        put(y + 3, 18, .processing)
+        put(y + 3, 16 + aw, .processing)
     }
 
     mutating func drawMutex(_ g: inout Grid, _ y: Int, _ x: Int, _ w: Int, _ snap: Snapshot, _ now: UInt64) {
@@ -206,31 +214,39 @@ extension InspectorModel {
             let who = snap.ownerPID != 0 ? " pid \(snap.ownerPID) tid \(snap.ownerTID) \(ownerName(snap.ownerPID))" : " (owner record empty)"
             cx = g.put(y, cx, who, .bold, maxWidth: w - (cx - x))
             if snap.ownerSinceNS > 0, now >= snap.ownerSinceNS {
-                g.put(y, cx, " for " + formatDuration(coarse(now - snap.ownerSinceNS), ascii: glyphs == .ascii), .plain, maxWidth: w - (cx - x))
+                g.put(y, cx, " for " + formatAge(now - snap.ownerSinceNS), .plain, maxWidth: w - (cx - x))
             }
         }
         let hexWord = "0x" + HexDump.hex8(Int(word.raw))
-        g.put(y + 1, x, "word \(hexWord): tid \(word.ownerTID) waiters \(word.waiters ? "YES" : "no") died \(word.ownerDied ? "YES" : "no")",
-              word.ownerDied ? Style(.bold, .bad) : .plain, maxWidth: w)
-        g.put(y + 2, x, "locks \(snap.lockCount)  contended \(snap.contendedCount)  recovered \(snap.recoveredCount)", .plain, maxWidth: w)
+        let wide = w >= 44
+        let wordLine = wide ? "word \(hexWord): tid \(word.ownerTID) waiters \(word.waiters ? "YES" : "no") died \(word.ownerDied ? "YES" : "no")"
+                            : "word \(hexWord) tid \(word.ownerTID)"
+        g.put(y + 1, x, wordLine, word.ownerDied ? Style(.bold, .bad) : .plain, maxWidth: w)
+        g.put(y + 2, x, wide ? "locks \(snap.lockCount)  contended \(snap.contendedCount)  recovered \(snap.recoveredCount)"
+                             : "lock \(snap.lockCount) cont \(snap.contendedCount) recov \(snap.recoveredCount)", .plain, maxWidth: w)
         if snap.ownerMismatch {
-            let msg = word.isFree
-                ? "! word free, owner record says tid \(snap.ownerTID)"
+            let msg = !wide ? "! word/record disagree"
+                : word.isFree ? "! word free, owner record says tid \(snap.ownerTID)"
                 : "! word says tid \(word.ownerTID), record tid \(snap.ownerTID)"
             g.put(y + 3, x, msg, Style([.bold, .underline], .bad), maxWidth: w)
         } else if word.ownerDied {
-            g.put(y + 3, x, "! owner died holding it: next locker repairs", Style([.bold, .underline], .bad), maxWidth: w)
+            g.put(y + 3, x, wide ? "! owner died holding it: next locker repairs" : "! OWNER DIED", Style([.bold, .underline], .bad), maxWidth: w)
         } else {
-            g.put(y + 3, x, word.waiters ? "threads waiting: yes (FUTEX_WAITERS)" : "threads waiting: none",
+            g.put(y + 3, x, word.waiters ? (wide ? "threads waiting: yes (FUTEX_WAITERS)" : "waiters YES") : (wide ? "threads waiting: none" : "waiters none"),
                   word.waiters ? Style(.bold, .warning) : .plain, maxWidth: w)
         }
     }
 
     func drawEvents(_ g: inout Grid, _ y: Int, _ x: Int, _ w: Int, _ snap: Snapshot) {
-        g.put(y, x, "request  \(snap.requestEvent)  server waits \(snap.serverWaiting)", .plain, maxWidth: w)
-        g.put(y + 1, x, "response \(snap.responseEvent)  client waits \(snap.clientWaiting)", .plain, maxWidth: w)
-        g.put(y + 2, x, "served \(snap.callsServed)  rejected \(snap.callsRejected)", .plain, maxWidth: w)
-        g.put(y + 3, x, "next seq \(snap.nextSeq)  last \(formatDuration(snap.lastServiceNS, ascii: glyphs == .ascii))", .plain, maxWidth: w)
+        let wide = w >= 30
+        g.put(y, x, wide ? "request  \(snap.requestEvent)  server waits \(snap.serverWaiting)"
+                         : "req \(snap.requestEvent) srv wait \(snap.serverWaiting)", .plain, maxWidth: w)
+        g.put(y + 1, x, wide ? "response \(snap.responseEvent)  client waits \(snap.clientWaiting)"
+                             : "rsp \(snap.responseEvent) cli wait \(snap.clientWaiting)", .plain, maxWidth: w)
+        g.put(y + 2, x, wide ? "served \(snap.callsServed)  rejected \(snap.callsRejected)"
+                             : "served \(snap.callsServed) rej \(snap.callsRejected)", .plain, maxWidth: w)
+        g.put(y + 3, x, (wide ? "next seq \(snap.nextSeq)  last " : "last ") + formatDuration(snap.lastServiceNS, ascii: glyphs == .ascii),
+              .plain, maxWidth: w)
     }
 }
 
