@@ -9,6 +9,7 @@
 //   CNcurses         C: ncursesw macros and globals wrapped for Swift
 //   IPCScopeTUI      the thin curses front: copies the model's grid to the terminal, reads keys
 //   IPCScopeCLI      the `ipcscope` executable: parses arguments, calls the libraries
+//   IPCScopeDemo, CDemoShims  `ipcscope demo`: the demo service's functions, its traffic generator, prctl
 //   CIPCBench, IPCScopeBench  the benchmark and its raw C baselines
 //   IPCScopeTestHelper        a helper process for the multi-process tests
 import PackageDescription
@@ -36,10 +37,14 @@ let package = Package(
         .executableTarget(
             name: "IPCScopeCLI",
             dependencies: [
-                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeTUI",
+                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeTUI", "IPCScopeDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
+        .target(name: "CDemoShims", cSettings: [.define("_GNU_SOURCE")]),
+        .target(name: "IPCScopeDemo", dependencies: [
+            "IPCScopeKit", "CDemoShims", .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
         .target(name: "CIPCBench", cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(
             name: "IPCScopeBench",
@@ -52,7 +57,7 @@ let package = Package(
         .testTarget(
             name: "IPCScopeTests",
             dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "TestSupport",
-                           "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope"],
+                           "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo"],
             exclude: []),
     ]
 )

@@ -11,5 +11,7 @@ extension IPCScope {
         Watch.self,
         Attach.self,
         Bench.self,
+        Demo.self,
+        DemoClient.self,
     ]
 }

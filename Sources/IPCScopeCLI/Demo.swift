@@ -1,0 +1,227 @@
+import ArgumentParser
+import Dispatch
+import IPCScopeDemo
+import IPCScopeKit
+import IPCScopeModel
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension IPCScope {
+    struct Demo: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a demo service with busy clients and open the inspector on it.",
+            discussion: """
+                Nothing to set up: creates a uniquely named service (demo-PID), serves it from \
+                this process, starts client processes that make a realistic mix of calls (bursts, \
+                pauses, varied sizes, slow calls that make the others wait for the mutex, now and \
+                then an error), and opens 'ipcscope attach' on it. Quitting the inspector (q), \
+                Ctrl-C or a kill stops everything and removes the section.
+
+                The demo service's functions:
+                \(demoFunctionHelp)
+
+                --no-tui runs the same traffic for --seconds and prints a summary (calls by \
+                function, answers by status, latency p50/p90/p99 as the clients saw it, the \
+                mutex counters); use it where there is no terminal. --server-only serves the \
+                demo functions with no clients and no inspector (the lessons in demo/ use it).
+
+                Exit status: 0 after a clean stop; 1 when the demo cannot start; 130/143 when \
+                stopped by SIGINT/SIGTERM (everything is still cleaned up).
+
+                Examples:
+                  ipcscope demo
+                  ipcscope demo --no-tui --seconds 5
+                  ipcscope demo --no-tui --json
+                  ipcscope demo --server-only --name Shop     # then: ipcscope call Shop -f 1 --text 'apple=3'
+                """)
+
+        @Flag(help: "No inspector: run the traffic for --seconds, then print a summary.")
+        var noTui = false
+
+        @Option(help: "With --no-tui: seconds of traffic.")
+        var seconds: Double = 3
+
+        @Flag(help: "With --no-tui: print the summary as one JSON object.")
+        var json = false
+
+        @Option(help: "Client processes (1 to 8).")
+        var clients = 3
+
+        @Option(help: "Service name (default demo-PID).")
+        var name: String?
+
+        @Option(help: "Seed of the clients' traffic (default: from the pid), to replay a run.")
+        var seed: UInt64?
+
+        @Flag(help: "Only serve the demo functions (no clients, no inspector) until Ctrl-C.")
+        var serverOnly = false
+
+        func validate() throws {
+            guard (1...8).contains(clients) else { throw ValidationError("--clients must be 1 to 8") }
+            guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be more than 0 and at most 3600") }
+            if json && !noTui { throw ValidationError("--json goes with --no-tui") }
+            if serverOnly && noTui { throw ValidationError("give either --server-only or --no-tui, not both") }
+        }
+
+        func run() throws {
+            let service = name ?? "demo-\(getpid())"
+            if !noTui && !serverOnly && (isatty(0) == 0 || isatty(1) == 0) {
+                printError("'ipcscope demo' opens the inspector, which needs a terminal (stdin or stdout is not one): run 'ipcscope demo --no-tui' for a summary instead")
+                throw ExitCode(1)
+            }
+            // Signals only record themselves (the first one wins); the main thread does the stopping.
+            // With the inspector, SIGTERM and SIGHUP are the inspector's own (it restores the
+            // terminal and returns); a dispatch source on them could steal them from it. SIGINT
+            // is ours, and asks the inspector to quit with a SIGTERM.
+            let withInspector = !noTui && !serverOnly
+            let stopSignal = Atomic<Int32>(0)
+            let queue = DispatchQueue(label: "ipcscope.demo.signals")
+            let sources = installDemoSignals(withInspector ? [SIGINT] : [SIGINT, SIGTERM, SIGHUP], queue: queue) { sig in
+                if stopSignal.compareExchange(expected: 0, desired: sig, ordering: .sequentiallyConsistent).exchanged {
+                    DemoInspector.askToQuit(on: queue)
+                }
+            }
+            defer { sources.forEach { $0.cancel() } }
+
+            let runner: DemoRunner
+            do {
+                runner = try DemoRunner(service: service)
+            } catch {
+                throw fail(error)
+            }
+            runner.startServer()
+            let interrupted = { stopSignal.load(ordering: .sequentiallyConsistent) }
+            if serverOnly {
+                printLine("serving the demo functions on '\(service)' at \(runner.sectionPath) (pid \(getpid()), epoch \(runner.server.epoch)); Ctrl-C stops")
+                while interrupted() == 0 { usleep(50_000) }
+                runner.stop()
+                printLine("stopped '\(service)'")
+                return
+            }
+            if noTui {
+                try runWithoutTUI(runner, interrupted: interrupted)
+            } else {
+                try runWithTUI(runner, interrupted: interrupted)
+            }
+        }
+
+        // MARK: - --no-tui
+
+        private func runWithoutTUI(_ runner: DemoRunner, interrupted: () -> Int32) throws {
+            let dir = makeTemporaryDirectory()
+            defer { removeTemporaryDirectory(dir) }
+            let baseSeed = seed ?? UInt64(getpid())
+            if !json {
+                printLine("demo: serving '\(runner.service)' (pid \(getpid())), \(clients) client processes, \(formatSeconds(seconds)) s of traffic…")
+            }
+            do {
+                for i in 0..<clients {
+                    let report = "\(dir)/client\(i).report"
+                    try runner.spawnClient(executable: executablePath(),
+                                           arguments: ["demo-client", runner.service, "--seed", "\(baseSeed &+ UInt64(i) &* 7919)",
+                                                       "--seconds", "\(seconds)", "--report", report, "--parent", "\(getpid())"],
+                                           reportPath: report)
+                }
+            } catch {
+                runner.stop()
+                throw fail(error)
+            }
+            // The clients stop by themselves after --seconds; allow for start-up and a last slow call.
+            let end = monotonicNanoseconds() + UInt64((seconds + 10) * 1e9)
+            while !runner.runningClients.isEmpty && monotonicNanoseconds() < end && interrupted() == 0 {
+                usleep(20_000)
+            }
+            if interrupted() != 0 { throw stopOnSignal(runner, interrupted()) }
+            let counters = try? SectionReader(service: runner.service).snapshot()
+            runner.stop()
+            let (stats, missing) = runner.collectReports()
+            let summary = DemoSummary(
+                service: runner.service, stats: stats,
+                section: counters.map { DemoSectionCounters(callsServed: $0.callsServed, lockCount: $0.lockCount,
+                                                            contendedCount: $0.contendedCount, recoveredCount: $0.recoveredCount,
+                                                            epoch: $0.serverEpoch) },
+                sectionRemoved: !runner.sectionExists, missingReports: missing)
+            printOut(json ? summary.json + "\n" : summary.text)
+            if !summary.sectionRemoved { throw ExitCode(1) }
+        }
+
+        // MARK: - the inspector
+
+        private func runWithTUI(_ runner: DemoRunner, interrupted: () -> Int32) throws {
+            let log = "/tmp/ipcscope-\(runner.service).log"
+            let baseSeed = seed ?? UInt64(getpid())
+            do {
+                for i in 0..<clients {
+                    try runner.spawnClient(executable: executablePath(),
+                                           arguments: ["demo-client", runner.service, "--seed", "\(baseSeed &+ UInt64(i) &* 7919)",
+                                                       "--parent", "\(getpid())"],
+                                           reportPath: nil, logPath: log)
+                }
+            } catch {
+                runner.stop()
+                throw fail(error)
+            }
+            let code = DemoInspector.run(service: runner.service)
+            if interrupted() != 0 { throw stopOnSignal(runner, interrupted()) }
+            runner.stop()
+            unlink(log)
+            printLine("demo stopped: server, \(clients) clients and /dev/shm/ipcscope.\(runner.service) are gone")
+            if code != 0 { throw ExitCode(code) }
+        }
+
+        /// Stops everything after a signal; the exit code says which signal (128 + signal).
+        private func stopOnSignal(_ runner: DemoRunner, _ sig: Int32) -> ExitCode {
+            runner.stop(grace: 0.2)
+            printError("stopped by signal \(sig): server and clients ended, /dev/shm/ipcscope.\(runner.service) \(runner.sectionExists ? "STILL EXISTS" : "removed")")
+            return ExitCode(128 + sig)
+        }
+    }
+}
+
+// MARK: - signals
+
+/// Signals (default SIGINT, SIGTERM, SIGHUP) through dispatch sources: `record` gets the signal number, and the
+/// main thread does the stopping (no work in a signal handler, nothing racing the main thread).
+func installDemoSignals(_ signals: [Int32] = [SIGINT, SIGTERM, SIGHUP],
+                        queue: DispatchQueue = DispatchQueue(label: "ipcscope.demo.signals"),
+                        _ record: @escaping @Sendable (Int32) -> Void) -> [DispatchSourceSignal] {
+    return signals.map { sig in
+        signal(sig, SIG_IGN)
+        let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+        s.setEventHandler { @Sendable in record(sig) }
+        s.resume()
+        return s
+    }
+}
+
+// MARK: - small helpers
+
+/// This executable's path (for the children's argv[0]; they are started from /proc/self/exe).
+func executablePath() -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, 4095)
+    guard n > 0 else { return "ipcscope" }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+func makeTemporaryDirectory() -> String {
+    var template = Array("/tmp/ipcscope-demo-XXXXXX".utf8CString)
+    let dir = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    return dir.map { String(cString: $0) } ?? "/tmp"
+}
+
+func removeTemporaryDirectory(_ dir: String) {
+    guard dir.hasPrefix("/tmp/ipcscope-demo-"), let d = opendir(dir) else { return }
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        if name != "." && name != ".." { unlink(dir + "/" + name) }
+    }
+    closedir(d)
+    rmdir(dir)
+}
+
+func formatSeconds(_ s: Double) -> String {
+    s == s.rounded() ? "\(Int(s))" : "\(s)"
+}

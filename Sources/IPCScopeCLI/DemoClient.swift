@@ -1,0 +1,63 @@
+import ArgumentParser
+import Dispatch
+import IPCScopeDemo
+import IPCScopeKit
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension IPCScope {
+    /// `ipcscope demo-client`: one of the demo's background clients (hidden; `ipcscope demo`
+    /// starts it). Exits when its time is up, on SIGTERM, when the server goes away, or when
+    /// the demo process dies (parent-death signal).
+    struct DemoClient: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "demo-client",
+            abstract: "One background client of 'ipcscope demo' (started by it).",
+            shouldDisplay: false)
+
+        @Argument(help: "The service name.")
+        var name: String
+
+        @Option(help: "Seed of the traffic.")
+        var seed: UInt64 = 1
+
+        @Option(help: "Stop after this many seconds (default: until the server goes away).")
+        var seconds: Double?
+
+        @Option(help: "Write the stats here at the end.")
+        var report: String?
+
+        @Option(help: "The demo's pid: end with it.")
+        var parent: Int32?
+
+        func run() throws {
+            if let parent, !demoClientFollowParent(parent) {
+                removeIfOrphaned()
+                return
+            }
+            let stop = Atomic<Bool>(false)
+            let sources = installDemoSignals { _ in stop.store(true, ordering: .sequentiallyConsistent) }
+            defer { sources.forEach { $0.cancel() } }
+            var traffic = DemoTraffic(service: name, seed: seed)
+            let (stats, end) = traffic.run(seconds: seconds) { stop.load(ordering: .sequentiallyConsistent) }
+            if let report, !writeFileAtomically(report, stats.encoded()) {
+                printError("cannot write the report to \(report)")
+            }
+            if case .serverGone(let why) = end { printError("demo client \(getpid()): \(why)") }
+            removeIfOrphaned()
+        }
+
+        /// When the demo died without cleaning up (SIGKILL), the last of its clients removes
+        /// the section it left behind: only when the demo is gone and no server holds the section.
+        private func removeIfOrphaned() {
+            guard let parent, getppid() != parent, kill(parent, 0) != 0 else { return }
+            do {
+                _ = try Client(service: name)
+            } catch {
+                if error.code == .serverNotRunning { _ = shm_unlink("/ipcscope." + name) }
+            }
+        }
+    }
+}

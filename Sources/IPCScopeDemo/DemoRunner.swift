@@ -1,0 +1,231 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CDemoShims
+import IPCScopeKit
+import Synchronization
+
+/// Runs the demo: the demo service's server on a thread of this process, and demo clients
+/// as child processes (this same executable, re-run with a hidden verb).
+///
+/// `stop()` ends everything in order: the server stops (its clean shutdown unlinks the
+/// section, and clients hear "server gone"), clients still running get SIGTERM, then
+/// SIGKILL after a grace period, and every child is reaped. Safe to call from any thread,
+/// more than once.
+public final class DemoRunner: @unchecked Sendable {
+    /// The service name (`demo-<pid>` unless asked otherwise).
+    public let service: String
+    /// The in-process server.
+    public let server: Server
+    private let state = Mutex(RunnerState())
+    private var serverThread: pthread_t?
+
+    private struct RunnerState {
+        var children: [pid_t: ClientChild] = [:]
+        var stopped = false
+        var serverDone = false
+    }
+
+    /// A client process and where its report goes.
+    struct ClientChild {
+        var pid: pid_t
+        var reportPath: String?
+        var exitStatus: Int32?
+    }
+
+    /// Creates the section for `service` (the caller picks a name no one else uses).
+    /// - Throws: the framework's errors (`nameInUse`, `badName`, …).
+    public init(service: String) throws(IPCError) {
+        self.service = service
+        var options = ServerOptions()
+        options.traceCapacity = 256
+        server = try Server(service: service, options: options)
+    }
+
+    deinit { stop() }
+
+    /// The object's path in /dev/shm.
+    public var sectionPath: String { "/dev/shm/ipcscope." + service }
+
+    /// Whether the section object still exists.
+    public var sectionExists: Bool { access(sectionPath, F_OK) == 0 }
+
+    // MARK: - the server thread
+
+    /// Starts serving the demo functions on a new thread.
+    public func startServer() {
+        let box = Unmanaged.passRetained(server)
+        var thread = pthread_t()
+        let r = pthread_create(&thread, nil, { arg in
+            let server = Unmanaged<Server>.fromOpaque(arg!).takeRetainedValue()
+            let handler = DemoHandler(isStopping: { server.isStopping })
+            server.run { request, response in try handler.handle(request, &response) }
+            return nil
+        }, box.toOpaque())
+        precondition(r == 0, "pthread_create failed: \(r)")
+        serverThread = thread
+    }
+
+    // MARK: - clients
+
+    /// Starts one client process: `executable arguments...`, with stdin from /dev/null and
+    /// stdout/stderr to `logPath` (or /dev/null), default signal dispositions and an empty mask.
+    ///
+    /// Call from the main thread: the children's parent-death signal is tied to the thread
+    /// that spawned them.
+    @discardableResult
+    public func spawnClient(executable: String, arguments: [String], reportPath: String?, logPath: String? = nil) throws(IPCError) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let out = logPath ?? "/dev/null"
+        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        // The demo ignores SIGINT/SIGTERM/SIGHUP (dispatch sources handle them); children must not inherit that.
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attr, &mask)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let r = state.withLock { st -> Int32 in
+            guard !st.stopped else { return ECANCELED }
+            let r = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv, environ)
+            if r == 0 { st.children[pid] = ClientChild(pid: pid, reportPath: reportPath) }
+            return r
+        }
+        if r != 0 {
+            throw IPCError(.system, service: service, "cannot start a demo client (\(executable)): \(String(cString: strerror(r)))", errno: r)
+        }
+        return pid
+    }
+
+    /// Client processes not yet reaped.
+    public var runningClients: [pid_t] {
+        reap()
+        return state.withLock { $0.children.values.filter { $0.exitStatus == nil }.map(\.pid).sorted() }
+    }
+
+    /// Reaps every child that has ended (never blocks).
+    private func reap() {
+        state.withLock { st in
+            for (pid, child) in st.children where child.exitStatus == nil {
+                var status: Int32 = 0
+                let r = waitpid(pid, &status, WNOHANG)
+                if r == pid || (r < 0 && errno == ECHILD) { st.children[pid]?.exitStatus = status }
+            }
+        }
+    }
+
+    /// Waits until every client has ended, at most `timeout` seconds; true when all did.
+    public func waitForClients(timeout: Double) -> Bool {
+        let end = monotonicNanoseconds() + UInt64(timeout * 1e9)
+        while true {
+            if runningClients.isEmpty { return true }
+            if monotonicNanoseconds() >= end { return false }
+            usleep(10_000)
+        }
+    }
+
+    /// Sends `signal` to every client still running.
+    public func signalClients(_ signal: Int32) {
+        for pid in runningClients { kill(pid, signal) }
+    }
+
+    /// Every client's report merged, and how many clients left none.
+    public func collectReports() -> (DemoStats, missing: Int) {
+        var merged = DemoStats()
+        var missing = 0
+        let paths = state.withLock { $0.children.values.map(\.reportPath) }
+        for case let path? in paths {
+            if let text = readSmallFile(path), let stats = DemoStats.decode(text) {
+                merged.merge(stats)
+            } else {
+                missing += 1
+            }
+        }
+        return (merged, missing)
+    }
+
+    // MARK: - stop
+
+    /// Stops the server (unlinking the section), then ends every client: they normally leave
+    /// by themselves on "server gone"; any still running after `grace` seconds gets SIGTERM,
+    /// and one second later SIGKILL. Waits for the server thread. Idempotent.
+    public func stop(grace: Double = 1.0) {
+        let first = state.withLock { st -> Bool in
+            defer { st.stopped = true }
+            return !st.stopped
+        }
+        // Only once: after its shutdown the server's mapping is gone, and stop() would touch it.
+        guard first else { return }
+        server.stop()
+        if !waitForClients(timeout: grace) {
+            signalClients(SIGTERM)
+            if !waitForClients(timeout: 1.0) {
+                signalClients(SIGKILL)
+                _ = waitForClients(timeout: 2.0)
+            }
+        }
+        if let t = serverThread {
+            pthread_join(t, nil)
+            serverThread = nil
+        }
+        // run() has returned and its shutdown unlinked the section; without a thread, this does it.
+        server.shutdown()
+    }
+}
+
+/// The parent-death signal for a demo client: the kernel sends `SIGTERM` when the demo
+/// process dies, however it dies. Returns false when the parent is already gone.
+public func demoClientFollowParent(_ parent: pid_t) -> Bool {
+    _ = CDemoShims_set_parent_death_signal(SIGTERM)
+    return getppid() == parent
+}
+
+/// Reads a small file, or nil.
+func readSmallFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { return nil }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+/// Writes `text` to `path` atomically (a temporary file renamed over it).
+public func writeFileAtomically(_ path: String, _ text: String) -> Bool {
+    let tmp = path + ".tmp"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    if fd < 0 { return false }
+    var t = text
+    let ok = t.withUTF8 { buf -> Bool in
+        var done = 0
+        while done < buf.count {
+            let n = write(fd, buf.baseAddress! + done, buf.count - done)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return false }
+            done += n
+        }
+        return true
+    }
+    close(fd)
+    return ok && rename(tmp, path) == 0
+}
