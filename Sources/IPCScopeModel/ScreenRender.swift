@@ -111,7 +111,11 @@ extension InspectorModel {
             x2 = g.put(2, x2, "none ", .dim)
         }
         let alive = snap.serverAlive
-        x2 = g.put(2, x2, alive ? "ALIVE" : "DEAD", Style(alive ? .bold : [.bold, .reverse], alive ? .good : .bad))
+        if case .waiting = attach {
+            x2 = g.put(2, x2, "GONE (object removed)", Style([.bold, .reverse], .bad))
+        } else {
+            x2 = g.put(2, x2, alive ? "ALIVE" : "DEAD", Style(alive ? .bold : [.bold, .reverse], alive ? .good : .bad))
+        }
         if snap.shuttingDown { x2 = g.put(2, x2 + 1, "(shutting down)", Style(.bold, .warning)) }
         var rest = "  epoch \(snap.serverEpoch)"
         if snap.heartbeatNS > 0 {
@@ -123,10 +127,7 @@ extension InspectorModel {
         if snap.tracing { flags.append("tracing") }
         if !flags.isEmpty { rest += "  flags " + flags.joined(separator: ",") }
         if restarts > 0 { rest += "  restarts \(restarts)" }
-        x2 = g.put(2, x2, rest, .plain, maxWidth: W - x2 - 1)
-        if case .waiting = attach {
-            g.put(2, x2 + 2, "(object gone)", Style(.bold, .warning))
-        }
+        g.put(2, x2, rest, .plain, maxWidth: W - x2 - 1)
     }
 
     /// An age that does not flicker: `0.3s` (tenths) below 10 s, then `12s`, `5m03s`, `2h07m`.

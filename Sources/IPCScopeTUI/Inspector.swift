@@ -123,6 +123,7 @@ private struct Loop {
                     dirty = true
                 }
             }
+            if term.checkResize() { dirty = true }
             if dirty || model.animating || now &- lastDraw >= idleRedrawNS {
                 let (w, h) = term.size
                 var grid = Grid(width: w, height: h)

@@ -49,6 +49,13 @@ final class Terminal {
         CNcurses_refresh()
     }
 
+    /// Follows a size change even when SIGWINCH was delivered to another thread; true when resized.
+    func checkResize() -> Bool {
+        guard CNcurses_check_resize() != 0 else { return false }
+        invalidate()
+        return true
+    }
+
     /// Forgets what is on screen, so the next `draw` repaints everything.
     func invalidate() { shown = nil }
 

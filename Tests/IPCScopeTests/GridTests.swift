@@ -206,7 +206,7 @@ private func busyModel() -> InspectorModel {
         #expect(draw(&m).text(0).contains("[LIVE]"))
         m.ingest(error: IPCError(.noSuchService, service: "Demo", "gone"), now: 3)
         g = draw(&m)
-        #expect(g.text(2).contains("(object gone)"))
+        #expect(g.text(2).contains("GONE (object removed)"))
         #expect(g.text(39) == "section removed (server stopped): waiting for a new server")
     }
 

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <wchar.h>
 
 /* Attribute bits of the model's cells (CellAttributes), mapped to curses A_* here. */
@@ -89,6 +90,17 @@ static inline void CNcurses_put(int y, int x, uint32_t ch, unsigned attrs, short
     cchar_t c;
     setcchar(&c, w, a, pair, NULL);
     mvadd_wch(y, x, &c);
+}
+
+/* Asks the terminal for its size (TIOCGWINSZ on stdout) and, when it differs from what
+ * curses believes, resizes curses. Returns 1 when it did. Covers a SIGWINCH that went to
+ * another thread of the process. */
+static inline int CNcurses_check_resize(void) {
+    struct winsize ws;
+    if (ioctl(1, TIOCGWINSZ, &ws) != 0 || ws.ws_row == 0 || ws.ws_col == 0) return 0;
+    if (ws.ws_row == LINES && ws.ws_col == COLS) return 0;
+    resize_term(ws.ws_row, ws.ws_col);
+    return 1;
 }
 
 static inline void CNcurses_refresh(void) { refresh(); }
