@@ -1,0 +1,232 @@
+# demo/lib.sh — shared by the lessons in demo/. Source it; do not run it.
+#
+# A lesson runs in one of two modes:
+#   (default)  interactive: tmux panes (server, client, inspector) when tmux is installed
+#              and this is a terminal; otherwise it prints what to run in each terminal.
+#   --check    unattended: sets the scene itself, asserts what the lesson teaches with
+#              'ipcscope status NAME --json', prints PASS:/FAIL: lines, exits 1 on any failure.
+#
+# Everything a lesson starts is stopped, and its /dev/shm objects removed, when it exits
+# (trap cleanup EXIT), however it exits.
+set -euo pipefail
+
+DEMO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$DEMO_DIR")
+MODE=interactive
+for arg in "$@"; do
+  case "$arg" in
+    --check) MODE=check ;;
+    -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: $0 [--check]" >&2; exit 64 ;;
+  esac
+done
+
+# ---------------------------------------------------------------- the binaries
+
+# IPCSCOPE_BIN (a directory) wins; else the package's bin path, built if needed.
+find_bin() {
+  if [ -n "${IPCSCOPE_BIN:-}" ]; then echo "$IPCSCOPE_BIN"; return; fi
+  local bin
+  bin=$(cd "$REPO" && swift build --show-bin-path 2>/dev/null)
+  if [ ! -x "$bin/ipcscope" ] || [ ! -x "$bin/IPCScopeTestHelper" ]; then
+    echo "building ipcscope (swift build), once…" >&2
+    (cd "$REPO" && swift build >&2)
+  fi
+  echo "$bin"
+}
+BIN=$(find_bin)
+IPCSCOPE="$BIN/ipcscope"
+HELPER="$BIN/IPCScopeTestHelper"
+
+# ---------------------------------------------------------------- names, files, cleanup
+
+LESSON=$(basename "$0" .sh)
+NAME="${LESSON%%-*}-$$"                 # e.g. lesson1-12345: unique per run
+WORK=$(mktemp -d "/tmp/ipcscope-${LESSON}.XXXXXX")
+PIDS=()
+NAMES=("$NAME")
+TMUX_SESSION=""
+FAILS=0
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  if [ -n "$TMUX_SESSION" ]; then tmux kill-session -t "$TMUX_SESSION" 2>/dev/null || true; fi
+  local n
+  for n in "${NAMES[@]}"; do rm -f "/dev/shm/ipcscope.$n"; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- telling
+
+# narrate "paragraph…": the lesson's words, wrapped to 78 columns.
+narrate() {
+  echo
+  printf '%s\n' "$*" | fold -s -w 78
+}
+
+# step "title": a heading.
+step() {
+  echo
+  echo "== $* =="
+}
+
+# ---------------------------------------------------------------- processes
+
+# start LABEL CMD...: runs CMD in the background, output in $WORK/LABEL.out; sets $LAST_PID.
+# Its stdin is $WORK/LABEL.in when that is a FIFO, else /dev/null.
+start() {
+  local label=$1; shift
+  local in=/dev/null
+  [ -p "$WORK/$label.in" ] && in="$WORK/$label.in"
+  "$@" <"$in" >"$WORK/$label.out" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
+# output LABEL: what a started process printed so far.
+output() { cat "$WORK/$1.out" 2>/dev/null || true; }
+
+# wait_output LABEL TEXT [SECONDS]: waits until the process printed TEXT.
+wait_output() {
+  local label=$1 text=$2 secs=${3:-10} i
+  for ((i = 0; i < secs * 20; i++)); do
+    grep -qF -- "$text" "$WORK/$label.out" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "timed out after ${secs}s waiting for '$text' from $label; it printed:" >&2
+  output "$label" | tail -5 >&2
+  return 1
+}
+
+# wait_exit PID [SECONDS]: waits for a background process to end; its exit code is in $EXIT_CODE.
+wait_exit() {
+  local pid=$1 secs=${2:-10} i
+  for ((i = 0; i < secs * 20; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      EXIT_CODE=0
+      wait "$pid" 2>/dev/null || EXIT_CODE=$?
+      return 0
+    fi
+    sleep 0.05
+  done
+  EXIT_CODE=timeout
+  return 1
+}
+
+# ---------------------------------------------------------------- reading the section
+
+# status_json [NAME]: one snapshot, as ipcscope status --json prints it.
+status_json() { "$IPCSCOPE" status "${1:-$NAME}" --json --trace 4 2>/dev/null || true; }
+
+# field KEY [NAME]: the first "KEY":value in the snapshot (quotes removed). Keys used by the
+# lessons are unique in the JSON; a few need context: state, server.pid, mutex.owner.pid.
+field() {
+  local key=$1 json
+  json=$(status_json "${2:-$NAME}")
+  case "$key" in
+    state) printf '%s' "$json" | grep -o '"state":{"value":[0-9]*,"name":"[A-Z_]*"' | sed 's/.*"name":"//; s/"$//' ;;
+    server.pid) printf '%s' "$json" | grep -o '"server":{"pid":[0-9-]*' | sed 's/.*://' ;;
+    owner.pid) printf '%s' "$json" | grep -o '"owner":{"pid":[0-9-]*' | sed 's/.*://' ;;
+    *) printf '%s' "$json" | grep -o "\"$key\":[^,}]*" | head -1 | sed 's/^"[^"]*"://; s/"//g' ;;
+  esac
+}
+
+# wait_field KEY VALUE [SECONDS] [NAME]: waits until field KEY reads VALUE.
+wait_field() {
+  local key=$1 want=$2 secs=${3:-10} name=${4:-$NAME} i got=""
+  for ((i = 0; i < secs * 20; i++)); do
+    got=$(field "$key" "$name")
+    [ "$got" = "$want" ] && return 0
+    sleep 0.05
+  done
+  echo "timed out after ${secs}s waiting for $key = $want (it is '$got')" >&2
+  return 1
+}
+
+# ---------------------------------------------------------------- checking
+
+# check "what the lesson says" COMMAND...: PASS when COMMAND succeeds.
+check() {
+  local what=$1; shift
+  if "$@"; then echo "PASS: $what"; else echo "FAIL: $what"; FAILS=$((FAILS + 1)); fi
+}
+
+# expect "what" ACTUAL EXPECTED: PASS when they are equal.
+expect() {
+  if [ "$2" = "$3" ]; then echo "PASS: $1 ($2)"; else echo "FAIL: $1: expected '$3', got '$2'"; FAILS=$((FAILS + 1)); fi
+}
+
+# finish: the verdict of a --check run.
+finish() {
+  echo
+  if [ "$FAILS" -eq 0 ]; then
+    echo "$LESSON: every check passed"
+  else
+    echo "$LESSON: $FAILS check(s) FAILED"
+    exit 1
+  fi
+}
+
+# ---------------------------------------------------------------- interactive panes
+
+# have_tmux: tmux is installed and we are on a terminal.
+have_tmux() { command -v tmux >/dev/null 2>&1 && [ -t 0 ] && [ -t 1 ]; }
+
+# panes "TITLE|COMMAND" ...: one tmux pane per argument, tiled, titled, then attaches.
+# A COMMAND starting with "type:" is typed into a shell but not run (the teacher presses Enter).
+# Without tmux (or without a terminal), prints what to run in each terminal instead.
+panes() {
+  if ! have_tmux; then
+    narrate "tmux is not available here, so open one terminal per pane below, in this order, and run:"
+    local i=1 spec
+    for spec in "$@"; do
+      echo "  terminal $i (${spec%%|*}):"
+      echo "    ${spec#*|}" | sed 's/    type:/    /'
+      i=$((i + 1))
+    done
+    echo
+    echo "When you are done, stop them with Ctrl-C (or q in the inspector) and press Enter here to clean up."
+    read -r _ || true
+    return 0
+  fi
+  TMUX_SESSION="$NAME"
+  local first=1 spec title cmd
+  for spec in "$@"; do
+    title=${spec%%|*}
+    cmd=${spec#*|}
+    if [ $first -eq 1 ]; then
+      tmux new-session -d -s "$TMUX_SESSION" -x "$(tput cols 2>/dev/null || echo 160)" -y "$(tput lines 2>/dev/null || echo 48)"
+      tmux set-option -t "$TMUX_SESSION" pane-border-status top >/dev/null
+      tmux set-option -t "$TMUX_SESSION" remain-on-exit on >/dev/null
+      first=0
+    else
+      tmux split-window -t "$TMUX_SESSION"
+      tmux select-layout -t "$TMUX_SESSION" tiled >/dev/null
+    fi
+    tmux select-pane -t "$TMUX_SESSION" -T "$title"
+    if [ "${cmd#type:}" != "$cmd" ]; then
+      tmux send-keys -t "$TMUX_SESSION" "${cmd#type:}"
+    else
+      tmux send-keys -t "$TMUX_SESSION" "$cmd" Enter
+    fi
+  done
+  tmux select-layout -t "$TMUX_SESSION" tiled >/dev/null
+  narrate "Opening tmux session '$TMUX_SESSION' (Ctrl-b d leaves it; everything is cleaned up then)."
+  sleep 1
+  if [ -n "${TMUX:-}" ]; then
+    tmux switch-client -t "$TMUX_SESSION"
+    echo "Switched to '$TMUX_SESSION'; press Enter here when you are done to clean up."
+    read -r _ || true
+  else
+    tmux attach -t "$TMUX_SESSION" || true
+  fi
+}
