@@ -212,11 +212,12 @@ extension InspectorModel {
             g.put(y, x, "free", Style(.bold, .good), maxWidth: w)
         } else {
             var cx = g.put(y, x, "HELD", Style([.bold, .reverse], .warning), maxWidth: w)
-            let who = snap.ownerPID != 0 ? " pid \(snap.ownerPID) tid \(snap.ownerTID) \(ownerName(snap.ownerPID))" : " (owner record empty)"
+            let who = snap.ownerPID != 0 ? " pid \(snap.ownerPID) tid \(snap.ownerTID)" : " (owner record empty)"
             cx = g.put(y, cx, who, .bold, maxWidth: w - (cx - x))
             if snap.ownerSinceNS > 0, now >= snap.ownerSinceNS {
-                g.put(y, cx, " for " + formatAge(now - snap.ownerSinceNS), .plain, maxWidth: w - (cx - x))
+                cx = g.put(y, cx, " for " + formatAge(now - snap.ownerSinceNS), .plain, maxWidth: w - (cx - x))
             }
+            if snap.ownerPID != 0 { g.put(y, cx, " " + ownerName(snap.ownerPID), .dim, maxWidth: w - (cx - x)) }
         }
         let hexWord = "0x" + HexDump.hex8(Int(word.raw))
         let wide = w >= 44

@@ -39,7 +39,7 @@ private func busyModel() -> InspectorModel {
         let g = draw(&m)
         let expected = [
             "─ State ───────────────────────┬─ Mutex ────────────────────────────────────────┬─ Events ──────────────────────────────",
-            " 3 RESPONSE_READY for 2.0s     │ HELD pid 1234 tid 4661 holder for 2.5s         │ request  0  server waits 0",
+            " 3 RESPONSE_READY for 2.0s     │ HELD pid 1234 tid 4661 for 2.5s holder         │ request  0  server waits 0",
             "  IDLE → REQUEST_READY         │ word 0x80001235: tid 4661 waiters YES died no  │ response 0  client waits 0",
             "   ↑           ↓               │ locks 7  contended 0  recovered 0              │ served 7  rejected 0",
             " RESPONSE_READY ← PROCESSING   │ threads waiting: yes (FUTEX_WAITERS)           │ next seq 7  last 12.3µs",
