@@ -1,0 +1,63 @@
+// `ipcscope demo` as a newcomer runs it: in a terminal (tmux), with the inspector.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+import TestSupport
+
+extension DemoTests {
+    /// Runs tmux on a private socket; returns its stdout.
+    private func tmux(_ scope: TestScope, _ socket: String, _ arguments: [String]) -> String {
+        scope.run("/usr/bin/env", ["tmux", "-L", socket] + arguments, timeout: 10).stdout
+    }
+
+    /// The number of calls the inspector's history header shows ("History  127 calls"), if any.
+    private func historyCalls(_ screen: String) -> Int? {
+        for line in screen.split(separator: "\n") {
+            guard let r = line.firstRange(of: "History") else { continue }
+            let words = line[r.upperBound...].split(separator: " ")
+            if words.count >= 2, words[1].hasPrefix("call"), let n = Int(words[0]) { return n }
+        }
+        return nil
+    }
+
+    @Test("demo in tmux: calls arrive in the history; q stops everything and removes the section")
+    func inTmux() throws {
+        let scope = TestScope()
+        let socket = "ipcscope-demo-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer {
+            _ = scope.run("/usr/bin/env", ["tmux", "-L", socket, "kill-server"], timeout: 10)
+            scope.cleanup()
+        }
+        let name = scope.serviceName("demo")
+        let exitFile = scope.directory + "/demo.exit"
+        let command = "'\(ipcscopePath)' demo --name \(name); echo $? > '\(exitFile)'; sleep 60"
+        let started = scope.run("/usr/bin/env", ["tmux", "-L", socket, "new-session", "-d", "-x", "120", "-y", "40", command], timeout: 10)
+        try #require(started.exitStatus == 0, "tmux new-session failed: \(started.stderr)")
+
+        var screen = ""
+        let arrived = waitUntil(timeout: 30, interval: 0.2) {
+            screen = tmux(scope, socket, ["capture-pane", "-p"])
+            return (historyCalls(screen) ?? 0) >= 5
+        }
+        #expect(arrived, "no calls in the history after 30 s; the screen:\n\(screen)")
+        #expect(screen.contains(name), "the inspector shows the demo's service")
+        #expect(processes(containing: "demo-client \(name)").count == 3, "three client processes")
+        #expect(scope.objectExists(name))
+
+        _ = tmux(scope, socket, ["send-keys", "q"])
+        let exited = waitUntil(timeout: 15, interval: 0.1) { !readFile(exitFile).isEmpty }
+        #expect(exited, "the demo did not end after q; the screen:\n\(tmux(scope, socket, ["capture-pane", "-p"]))")
+        #expect(readFile(exitFile).trimmingWhitespace == "0")
+        #expect(tmux(scope, socket, ["capture-pane", "-p"]).contains("demo stopped"))
+        #expect(!scope.objectExists(name), "/dev/shm/ipcscope.\(name) is left")
+        #expect(waitUntil(timeout: 5) { processes(containing: "demo-client \(name)").isEmpty }, "client processes are left")
+        #expect(processes(containing: "\(ipcscopePath) demo --name \(name)").isEmpty, "the demo process is left")
+    }
+}
+
+extension String {
+    var trimmingWhitespace: String {
+        String(drop(while: { $0.isWhitespace }).reversed().drop(while: { $0.isWhitespace }).reversed())
+    }
+}
