@@ -20,14 +20,15 @@ struct Config {
     var blockingCalls = 2_000
     var gapNS: UInt64 = 2_000_000
     var throughputNS: UInt64 = 2_000_000_000
-    var readerPairs = 5
+    var readerWindows = 10            // pairs of windows: without, then with the reader
+    var readerWindowNS: UInt64 = 500_000_000
     var readerIntervalMS = 50
     var idleSeconds = 10.0
 
     mutating func makeQuick() {
         quick = true
         samples = 2_000; warmup = 200; blockingCalls = 100
-        throughputNS = 300_000_000; readerPairs = 1; idleSeconds = 2
+        throughputNS = 300_000_000; readerWindows = 3; readerWindowNS = 100_000_000; idleSeconds = 2
     }
 }
 
@@ -54,12 +55,15 @@ enum Bench {
 
         // MARK: baselines (C, forked, same sample counts and percentile method)
         progress("baselines")
+        // The spin and futex baselines are measured again right before the framework rows they
+        // are compared with (this host's cross-CPU latency changes phase over seconds); the row
+        // shown is the lower of the two p50s, i.e. the stricter floor.
+        var spinRows: [Int: Latency] = [:]
         for p in c.payloads {
-            result.rows.append(Row(key: "spin-\(p)", label: "raw spin ping-pong, \(p) B",
-                                   latency: try cSamples(c.samples, c.warmup) { CIPCBench_spin_pingpong($0, $1, Int32(p), $2) }))
+            spinRows[p] = try cSamples(c.samples, c.warmup) { CIPCBench_spin_pingpong($0, $1, Int32(p), $2) }
         }
-        result.rows.append(Row(key: "futex-64", label: "raw futex ping-pong, 64 B",
-                               latency: try cSamples(c.samples, c.warmup) { CIPCBench_futex_pingpong($0, $1, 64, $2) }))
+        var futexRow = try cSamples(c.samples, c.warmup) { CIPCBench_futex_pingpong($0, $1, 64, $2) }
+        let spinIndex = result.rows.count
         result.rows.append(Row(key: "futex-spaced-64", label: "raw futex, spaced \(c.gapNS / 1_000_000) ms, 64 B",
                                latency: try cSamples(c.blockingCalls, 5) { CIPCBench_futex_spaced($0, $1, 64, c.gapNS, $2) }))
         result.rows.append(Row(key: "unix-64", label: "unix-socket echo, 64 B",
@@ -81,6 +85,8 @@ enum Bench {
 
         for p in c.payloads {
             progress("framework, 1 client, \(p) B")
+            let again = try cSamples(c.samples, c.warmup) { CIPCBench_spin_pingpong($0, $1, Int32(p), $2) }
+            if again.p50 < spinRows[p]!.p50 { spinRows[p] = again }
             let l = try clients(c, name: name, n: 1, payload: p, count: c.samples, tag: "c1-\(p)-\(run)")
             result.rows.append(Row(key: "call1-\(p)", label: "ipcscope call, 1 client, \(p) B", latency: l.latency))
             if p == 64 { result.scalars["alloc_client"] = Double(l.allocs) / Double(l.calls) }
@@ -95,7 +101,13 @@ enum Bench {
             result.rows.append(Row(key: "call4-\(p)", label: "ipcscope call, 4 clients, \(p) B", latency: l.latency))
         }
 
+        result.rows.insert(contentsOf: c.payloads.map { p in Row(key: "spin-\(p)", label: "raw spin ping-pong, \(p) B", latency: spinRows[p]!) },
+                           at: spinIndex)
+
         progress("blocking path")
+        let futexAgain = try cSamples(c.samples / 4, c.warmup) { CIPCBench_futex_pingpong($0, $1, 64, $2) }
+        if futexAgain.p50 < futexRow.p50 { futexRow = futexAgain }
+        result.rows.insert(Row(key: "futex-64", label: "raw futex ping-pong, 64 B", latency: futexRow), at: spinIndex + c.payloads.count)
         let b = try clients(c, name: name, n: 1, payload: 64, count: c.blockingCalls, warmup: 5, gapNS: c.gapNS, tag: "block-\(run)")
         result.rows.append(Row(key: "block-64", label: "ipcscope call, spaced \(c.gapNS / 1_000_000) ms (blocking), 64 B",
                                latency: b.latency))
@@ -105,18 +117,11 @@ enum Bench {
         result.scalars["tput4"] = try throughput(c, name: name, n: 4, tag: "t4-\(run)")
 
         if reader == nil {
-            progress("throughput with a reader (attach) every \(c.readerIntervalMS) ms")
-            var off: [Double] = [], on: [Double] = []
-            for i in 0..<c.readerPairs {
-                off.append(try throughput(c, name: name, n: 1, tag: "r-off-\(run)-\(i)"))
-                let r = try Child(role: ["reader", name, String(c.readerIntervalMS)], tag: "reader-\(run)-\(i)")
-                _ = try r.waitForLine("ready", within: 10, what: "reader")
-                on.append(try throughput(c, name: name, n: 1, tag: "r-on-\(run)-\(i)"))
-                r.kill()
-            }
-            result.scalars["tput_reader_off"] = median(off)
-            result.scalars["tput_reader_on"] = median(on)
-            result.scalars["reader_overhead_pct"] = (1 - median(on) / median(off)) * 100
+            progress("throughput with a reader (attach) every \(c.readerIntervalMS) ms, alternate windows")
+            let (off, on) = try readerWindows(c, name: name, tag: "rw-\(run)")
+            result.scalars["tput_reader_off"] = off
+            result.scalars["tput_reader_on"] = on
+            result.scalars["reader_overhead_pct"] = (1 - on / off) * 100
         }
         reader?.kill()
 
@@ -191,6 +196,27 @@ enum Bench {
             all += s
         }
         return (Latency(samples: all), allocs, calls)
+    }
+
+    /// One client calling back to back through 2 × `readerWindows` windows; a reader polls in the
+    /// odd ones only. Returns the median calls/s of the even (no reader) and odd (reader) windows.
+    static func readerWindows(_ c: Config, name: String, tag: String) throws -> (off: Double, on: Double) {
+        let startAt = CIPCBench_now_ns() + 600_000_000
+        let windows = 2 * c.readerWindows
+        let reader = try Child(role: ["reader", name, String(c.readerIntervalMS), String(startAt), String(c.readerWindowNS)],
+                               tag: "\(tag)-reader")
+        defer { reader.kill() }
+        let client = try Child(role: ["client", name, String(c.clientSpinNS), "64", "0", String(c.warmup), "0",
+                                      String(startAt), String(UInt64(windows) * c.readerWindowNS), "windows:\(c.readerWindowNS)"],
+                               tag: "\(tag)-client")
+        try client.finish(within: 60 + Double(windows) * Double(c.readerWindowNS) / 1e9, what: "client \(tag)")
+        let f = fields(client.output.split(separator: "\n").last.map(String.init) ?? "")
+        let counts = (f["windows"] ?? "").split(separator: ",").compactMap { Double($0) }
+        guard counts.count == windows else { throw BenchError("client \(tag) reported \(counts.count) windows, not \(windows)") }
+        let perSecond = counts.map { $0 / (Double(c.readerWindowNS) / 1e9) }
+        let off = perSecond.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+        let on = perSecond.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+        return (median(off), median(on))
     }
 
     /// Calls per second of `n` clients calling back to back for the configured time (64 B).

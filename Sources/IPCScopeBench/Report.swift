@@ -72,8 +72,8 @@ enum Report {
         out.append(pad("  1 client", w + 11) + spread(scalar("tput1"), kcalls))
         out.append(pad("  4 clients", w + 11) + spread(scalar("tput4"), kcalls))
         if !c.withReader {
-            out.append(pad("  1 client, no reader", w + 11) + spread(scalar("tput_reader_off"), kcalls))
-            out.append(pad("  1 client, reader every \(c.readerIntervalMS) ms (attach)", w + 11) + spread(scalar("tput_reader_on"), kcalls))
+            out.append(pad("  1 client, windows without the reader", w + 11) + spread(scalar("tput_reader_off"), kcalls))
+            out.append(pad("  1 client, windows with a reader every \(c.readerIntervalMS) ms (attach)", w + 11) + spread(scalar("tput_reader_on"), kcalls))
         }
         out.append(pad("idle CPU over \(fixed(c.idleSeconds, 0)) s, % of a core", w + 11))
         out.append(pad("  server", w + 11) + spread(scalar("idle_server_pct"), { fixed($0, 2) + "%" }))

@@ -37,7 +37,9 @@ enum Roles {
             case "client":
                 try client(name: a[1], spinNS: UInt64(a[2])!, payload: Int(a[3])!, count: Int(a[4])!, warmup: Int(a[5])!,
                            gapNS: UInt64(a[6])!, startAt: UInt64(a[7])!, durationNS: UInt64(a[8])!, out: a[9])
-            case "reader": try reader(name: a[1], intervalMS: Int(a[2])!)
+            case "reader":
+                try reader(name: a[1], intervalMS: Int(a[2])!, startAt: a.count > 4 ? UInt64(a[3])! : 0,
+                           windowNS: a.count > 4 ? UInt64(a[4])! : 0)
             case "idle": try idle(name: a[1], seconds: Double(a[2])!)
             default: say("error=unknown role"); exit(2)
             }
@@ -91,17 +93,32 @@ enum Roles {
         }
         while CIPCBench_now_ns() < startAt { CIPCBench_sleep_ns(min(startAt - CIPCBench_now_ns(), 1_000_000)) }
 
+        // out = "windows:<ns>": count the calls of each window of that length since startAt.
+        let windowNS = out.hasPrefix("windows:") ? UInt64(out.dropFirst(8)) ?? 0 : 0
+        let windowCount = windowNS > 0 ? Int(durationNS / windowNS) : 0
+        var perWindow = [Int](repeating: 0, count: max(windowCount, 1))
         var calls = 0
         var bad = 0
         let a0 = CIPCBench_allocations()
         let t0 = CIPCBench_now_ns()
         if durationNS > 0 {
             let end = t0 + durationNS
+            var window = 0, windowEnd = startAt &+ windowNS, inWindow = 0  // the reader uses the same schedule
             while true {
                 let r = try client.call(function: 1, payload: req, into: response, timeout: timeout)
                 if r.status != 0 || r.count != payload { bad += 1 }
                 calls += 1
-                if calls & 15 == 0 && CIPCBench_now_ns() >= end { break }
+                inWindow += 1
+                if calls & 15 == 0 {
+                    let now = CIPCBench_now_ns()
+                    if windowNS > 0 && now >= windowEnd {
+                        if window < windowCount { perWindow[window] = inWindow }
+                        window += 1
+                        inWindow = 0
+                        windowEnd &+= windowNS
+                    }
+                    if now >= end { break }
+                }
             }
         } else {
             for i in 0..<count {
@@ -124,15 +141,27 @@ enum Roles {
             close(fd)
             guard n == count * 8 else { throw BenchError("short write to \(out)") }
         }
-        say("ok calls=\(calls) elapsed_ns=\(elapsed) allocs=\(allocs)")
+        say("ok calls=\(calls) elapsed_ns=\(elapsed) allocs=\(allocs)"
+            + (windowCount > 0 ? " windows=" + perWindow.map(String.init).joined(separator: ",") : ""))
     }
 
     /// What `ipcscope attach` does at its default interval: a read-only snapshot every interval.
-    static func reader(name: String, intervalMS: Int) throws {
+    /// With a window schedule (startAt, windowNS > 0) it reads only in odd windows and sleeps
+    /// through even ones, so one client run gives paired with/without figures.
+    static func reader(name: String, intervalMS: Int, startAt: UInt64 = 0, windowNS: UInt64 = 0) throws {
         #if canImport(IPCScopeModel)
         let reader = try SectionReader(service: name)
         var n = 0
         while true {
+            if windowNS > 0 && n > 0 {
+                let now = CIPCBench_now_ns()
+                let w = now < startAt ? -1 : Int((now - startAt) / windowNS)
+                if w % 2 == 0 || w < 0 {  // an even window (or not started): sleep to the next odd one
+                    let next = startAt &+ UInt64(w < 0 ? 1 : w + 1) &* windowNS
+                    CIPCBench_sleep_ns(next &- now)
+                    continue
+                }
+            }
             let snap = try reader.snapshot()
             if n == 0 { say("ready served=\(snap.callsServed) kind=model") }
             n += 1
