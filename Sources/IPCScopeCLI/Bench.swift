@@ -103,7 +103,9 @@ extension IPCScope {
                 defer { payload.deallocate(); response.deallocate() }
                 for i in 0..<size { payload[i] = UInt8(truncatingIfNeeded: i) }
                 let p = UnsafeRawBufferPointer(rebasing: payload[0..<size])
-                for _ in 0..<warmup { _ = try? client.call(function: function, payload: p, into: response, timeout: timeoutD) }
+                for _ in 0..<warmup {
+                    do { _ = try client.call(function: function, payload: p, into: response, timeout: timeoutD) } catch { break }
+                }
                 let start = monotonicNanoseconds()
                 let end = deadlineS.map { start + UInt64($0 * 1e9) }
                 var n = 0
