@@ -132,11 +132,12 @@ status_json() { "$IPCSCOPE" status "${1:-$NAME}" --json --trace 4 2>/dev/null ||
 field() {
   local key=$1 json
   json=$(status_json "${2:-$NAME}")
+  # (grep finds nothing while the section does not exist yet: that is "", not an error)
   case "$key" in
-    state) printf '%s' "$json" | grep -o '"state":{"value":[0-9]*,"name":"[A-Z_]*"' | sed 's/.*"name":"//; s/"$//' ;;
-    server.pid) printf '%s' "$json" | grep -o '"server":{"pid":[0-9-]*' | sed 's/.*://' ;;
-    owner.pid) printf '%s' "$json" | grep -o '"owner":{"pid":[0-9-]*' | sed 's/.*://' ;;
-    *) printf '%s' "$json" | grep -o "\"$key\":[^,}]*" | head -1 | sed 's/^"[^"]*"://; s/"//g' ;;
+    state) printf '%s' "$json" | grep -o '"state":{"value":[0-9]*,"name":"[A-Z_]*"' | sed 's/.*"name":"//; s/"$//' || true ;;
+    server.pid) printf '%s' "$json" | grep -o '"server":{"pid":[0-9-]*' | sed 's/.*://' || true ;;
+    owner.pid) printf '%s' "$json" | grep -o '"owner":{"pid":[0-9-]*' | sed 's/.*://' || true ;;
+    *) printf '%s' "$json" | grep -o "\"$key\":[^,}]*" | head -1 | sed 's/^"[^"]*"://; s/"//g' || true ;;
   esac
 }
 
