@@ -36,7 +36,7 @@ extension IPCScope {
             let header = ["NAME", "PID", "COMMAND", "ALIVE", "STATE", "CALLS", "REQ/RSP/TRACE", "OWNER", "MODE"]
             var rows: [[String]] = []
             for e in entries {
-                let s = e.snapshot
+                let s = e.valid ? e.snapshot : nil
                 let caps = s?.layout.map { "\($0.requestCapacity)/\($0.responseCapacity)/\($0.traceCapacity)" } ?? "-"
                 let state = e.valid ? (s?.state?.name ?? "?") : "invalid"
                 rows.append([e.name, s.map { String($0.serverPID) } ?? "-", e.serverCommand ?? "-",
@@ -59,7 +59,7 @@ extension IPCScope {
         }
 
         static func json(_ e: SectionEntry) -> JSON {
-            let s = e.snapshot
+            let s = e.valid ? e.snapshot : nil
             return .object([
                 ("name", .string(e.name)), ("path", .string(e.path)),
                 ("alive", .bool(e.alive)), ("stale", .bool(e.stale)), ("valid", .bool(e.valid)),

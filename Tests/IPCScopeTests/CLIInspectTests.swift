@@ -101,13 +101,15 @@ struct CLIInspectTests {
         let refuse = scope.ipcscope(["clean", alive])
         #expect(refuse.exitStatus == 1 && refuse.stderr.contains("still running"))
         #expect(scope.objectExists(alive))
+        // Without NAME, clean would remove every stale section on the machine (other tests' too):
+        // check its choice with --dry-run, then remove ours by name.
         let dry = scope.ipcscope(["clean", "--dry-run", "--json"])
-        #expect(((jsonObject(dry.stdout)?["removed"] as? [String]) ?? []).contains(dead))
+        let would = (jsonObject(dry.stdout)?["removed"] as? [String]) ?? []
+        #expect(would.contains(dead) && !would.contains(alive))
         #expect(scope.objectExists(dead))
-        let clean = scope.ipcscope(["clean", "--json"])
+        let clean = scope.ipcscope(["clean", dead, "--json"])
         #expect(clean.exitStatus == 0)
-        let removed = (jsonObject(clean.stdout)?["removed"] as? [String]) ?? []
-        #expect(removed.contains(dead) && !removed.contains(alive))
+        #expect((jsonObject(clean.stdout)?["removed"] as? [String]) == [dead])
         #expect(!scope.objectExists(dead))
         #expect(scope.objectExists(alive))
         #expect(scope.ipcscope(["call", alive, "--text", "still here"]).exitStatus == 0)
