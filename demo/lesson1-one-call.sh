@@ -19,8 +19,8 @@ answers)."
 
 if [ "$MODE" = interactive ]; then
   panes \
-    "server: press Enter here to answer|$IPCSCOPE serve $NAME --echo --step" \
     "inspector|sleep 1; $IPCSCOPE attach $NAME" \
+    "server: press Enter here to answer|$IPCSCOPE serve $NAME --echo --step" \
     "client: press Enter to call|type:$IPCSCOPE call $NAME --function 0 --text 'hello, class' --timeout 120"
   exit 0
 fi

@@ -19,8 +19,8 @@ sleep in the kernel until A releases it. Watch the mutex box: the owner (A's pid
 
 if [ "$MODE" = interactive ]; then
   panes \
-    "server|$IPCSCOPE serve $NAME --script $SCRIPT" \
     "inspector|sleep 1; $IPCSCOPE attach $NAME" \
+    "server|$IPCSCOPE serve $NAME --script $SCRIPT" \
     "client A (slow): press Enter first|type:$IPCSCOPE call $NAME --function 3 --text 'A: slow' --timeout 30" \
     "client B: then Enter here|type:$IPCSCOPE call $NAME --function 0 --text 'B' --timeout 30" \
     "client C: and here|type:$IPCSCOPE call $NAME --function 0 --text 'C' --timeout 30"

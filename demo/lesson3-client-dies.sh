@@ -19,8 +19,8 @@ repairs the mutex (recovered 1) and reads answer back: 42, nothing lost."
 
 if [ "$MODE" = interactive ]; then
   panes \
-    "server (demo functions)|$IPCSCOPE demo --server-only --name $NAME" \
     "inspector|sleep 1; $IPCSCOPE attach $NAME" \
+    "server (demo functions)|$IPCSCOPE demo --server-only --name $NAME" \
     "1: store a value|type:$IPCSCOPE call $NAME --function 1 --text answer=42" \
     "2: grab the mutex, then Ctrl-C it (it dies holding it)|type:$HELPER hold-mutex $NAME 600" \
     "3: the next client|type:$IPCSCOPE call $NAME --function 2 --text answer --as-text"

@@ -23,8 +23,8 @@ call. The client must turn each case into the right message and exit code."
 
 if [ "$MODE" = interactive ]; then
   panes \
-    "mock server (log: which rule answered)|$IPCSCOPE serve $NAME --script $SCRIPT" \
     "inspector|sleep 1; $IPCSCOPE attach $NAME" \
+    "mock server (log: which rule answered)|$IPCSCOPE serve $NAME --script $SCRIPT" \
     "client under test: try apple, banana, cherry, durian|type:IPCSCOPE=$IPCSCOPE $CLIENT $NAME apple"
   exit 0
 fi

@@ -23,8 +23,8 @@ cc -O2 -Wall -I "$REPO/Sources/CIPCScope/include" -o "$PROGRAM" "$SOURCE" 2>"$WO
 
 if [ "$MODE" = interactive ]; then
   panes \
-    "Swift server (demo functions)|$IPCSCOPE demo --server-only --name $NAME" \
     "inspector|sleep 1; $IPCSCOPE attach $NAME" \
+    "Swift server (demo functions)|$IPCSCOPE demo --server-only --name $NAME" \
     "C client: press Enter|type:$PROGRAM $NAME" \
     "Swift client reads what C stored|type:$IPCSCOPE call $NAME --function 2 --text lang --as-text"
   exit 0

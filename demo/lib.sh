@@ -64,6 +64,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 # ---------------------------------------------------------------- telling
 
@@ -182,12 +183,14 @@ finish() {
 # have_tmux: tmux is installed and we are on a terminal.
 have_tmux() { command -v tmux >/dev/null 2>&1 && [ -t 0 ] && [ -t 1 ]; }
 
-# panes "TITLE|COMMAND" ...: one tmux pane per argument, tiled, titled, then attaches.
-# A COMMAND starting with "type:" is typed into a shell but not run (the teacher presses Enter).
-# Without tmux (or without a terminal), prints what to run in each terminal instead.
+# panes "TITLE|COMMAND" ...: one tmux pane per argument, then attaches. The first pane (the
+# inspector, in every lesson) takes the left of the window at full height; the others are
+# stacked on the right. A COMMAND starting with "type:" is typed into a shell but not run
+# (the teacher presses Enter). Without tmux (or without a terminal), prints what to run in
+# each terminal instead.
 panes() {
   if ! have_tmux; then
-    narrate "tmux is not available here, so open one terminal per pane below, in this order, and run:"
+    narrate "tmux is not available here, so open one terminal per pane below and run, in each:"
     local i=1 spec
     for spec in "$@"; do
       echo "  terminal $i (${spec%%|*}):"
@@ -200,32 +203,43 @@ panes() {
     return 0
   fi
   TMUX_SESSION="$NAME"
-  local first=1 spec title cmd
+  local cols lines spec ids=() id
+  cols=$(tput cols 2>/dev/null || echo 160)
+  lines=$(tput lines 2>/dev/null || echo 48)
   for spec in "$@"; do
-    title=${spec%%|*}
-    cmd=${spec#*|}
-    if [ $first -eq 1 ]; then
-      tmux new-session -d -s "$TMUX_SESSION" -x "$(tput cols 2>/dev/null || echo 160)" -y "$(tput lines 2>/dev/null || echo 48)"
+    if [ ${#ids[@]} -eq 0 ]; then
+      id=$(tmux new-session -d -P -F '#{pane_id}' -s "$TMUX_SESSION" -x "$cols" -y "$lines")
       tmux set-option -t "$TMUX_SESSION" pane-border-status top >/dev/null
-      tmux set-option -t "$TMUX_SESSION" remain-on-exit on >/dev/null
-      first=0
     else
-      tmux split-window -t "$TMUX_SESSION"
-      tmux select-layout -t "$TMUX_SESSION" tiled >/dev/null
+      id=$(tmux split-window -P -F '#{pane_id}' -t "$TMUX_SESSION")
+      tmux select-layout -t "$TMUX_SESSION" tiled >/dev/null   # room for the next split
     fi
-    tmux select-pane -t "$TMUX_SESSION" -T "$title"
+    tmux select-pane -t "$id" -T "${spec%%|*}"
+    ids+=("$id")
+  done
+  # The inspector needs at least 80x24: give it the left, at full height.
+  local main=$(( cols - 62 > 82 ? cols - 62 : 82 ))
+  tmux set-window-option -t "$TMUX_SESSION" main-pane-width "$main" >/dev/null
+  tmux select-layout -t "$TMUX_SESSION" main-vertical >/dev/null
+  local i cmd
+  for i in "${!ids[@]}"; do
+    # Let the shell print its prompt before typing into it (at most 3 s).
+    for _ in $(seq 30); do tmux capture-pane -p -t "${ids[$i]}" | grep -q . && break; sleep 0.1; done
+    spec=${*:i+1:1}
+    cmd=${spec#*|}
     if [ "${cmd#type:}" != "$cmd" ]; then
-      tmux send-keys -t "$TMUX_SESSION" "${cmd#type:}"
+      tmux send-keys -t "${ids[$i]}" "${cmd#type:}"
     else
-      tmux send-keys -t "$TMUX_SESSION" "$cmd" Enter
+      tmux send-keys -t "${ids[$i]}" "$cmd" Enter
     fi
   done
-  tmux select-layout -t "$TMUX_SESSION" tiled >/dev/null
+  tmux select-pane -t "${ids[${#ids[@]}-1]}"
   narrate "Opening tmux session '$TMUX_SESSION' (Ctrl-b d leaves it; everything is cleaned up then)."
   sleep 1
   if [ -n "${TMUX:-}" ]; then
-    tmux switch-client -t "$TMUX_SESSION"
-    echo "Switched to '$TMUX_SESSION'; press Enter here when you are done to clean up."
+    # Already inside tmux: switch this client over (or, without one, say how to get there).
+    tmux switch-client -t "$TMUX_SESSION" 2>/dev/null || echo "Run 'tmux attach -t $TMUX_SESSION' to see the lesson."
+    echo "Press Enter here when you are done, to stop everything and clean up."
     read -r _ || true
   else
     tmux attach -t "$TMUX_SESSION" || true
