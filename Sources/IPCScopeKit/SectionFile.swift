@@ -76,6 +76,14 @@ final class SectionFile {
         return CIPCScope_ofd_probe(fd, &held) == 0 && held != 0
     }
 
+    /// Whether `/dev/shm/ipcscope.<name>` names the object `file` has open (same inode).
+    static func pathNames(_ file: SectionFile, _ service: ServiceName) -> Bool {
+        guard let ours = try? file.stat() else { return false }
+        var st = Glibc.stat()
+        guard Glibc.lstat(service.path, &st) == 0 else { return false }
+        return st.st_ino == ours.st_ino && st.st_dev == ours.st_dev
+    }
+
     func unmap() {
         if let b = base { munmap(b, mappedSize) }
         base = nil

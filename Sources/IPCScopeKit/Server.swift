@@ -141,7 +141,15 @@ public final class Server: @unchecked Sendable {
             // fchmod: the umask must not narrow the mode the caller asked for.
             _ = fchmod(file.fd, options.mode)
             let lockResult = CIPCScope_ofd_trylock(file.fd)
-            if lockResult != 0 { throw IPCError.system("fcntl(F_OFD_SETLK)", service: service.rawValue, errno: lockResult) }
+            // Between O_EXCL and the lock the object is empty and unlocked: a cleaner may have
+            // removed it (it takes the lock before unlinking), or locked it to do so. Once we
+            // hold the lock and the name still points at our object, nobody else can remove it.
+            if lockResult != 0 || !SectionFile.pathNames(file, service) {
+                if lockResult != 0 && lastAttempt {
+                    throw IPCError.system("fcntl(F_OFD_SETLK)", service: service.rawValue, errno: lockResult)
+                }
+                return nil
+            }
             if ftruncate(file.fd, off_t(layout.sectionSize)) != 0 {
                 let e = Glibc.errno
                 _ = shm_unlink(service.objectName)
@@ -440,12 +448,7 @@ public final class Server: @unchecked Sendable {
     // MARK: - shutdown
 
     /// Whether `/dev/shm/ipcscope.<name>` is still the object we serve (not a replacement).
-    private func pathStillNamesOurObject() -> Bool {
-        guard let ours = try? file.stat() else { return false }
-        var st = Glibc.stat()
-        guard Glibc.lstat(service.path, &st) == 0 else { return false }
-        return st.st_ino == ours.st_ino && st.st_dev == ours.st_dev
-    }
+    private func pathStillNamesOurObject() -> Bool { SectionFile.pathNames(file, service) }
 
     /// Clean shutdown: shutting-down flag, `server_pid = 0`, a pending request answered
     /// with status -4, every waiter woken, the object unlinked (unless `keepOnExit`),
