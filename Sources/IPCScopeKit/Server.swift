@@ -116,6 +116,10 @@ public final class Server: @unchecked Sendable {
         while opened == nil {
             attempt += 1
             opened = try Server.createOrTakeOver(service, layout, options, lastAttempt: attempt >= 3)
+            if opened == nil && attempt >= 5 {
+                throw IPCError(.nameInUse, service: name,
+                               "service '\(name)' keeps being created and removed by other processes: try again, or pick another name")
+            }
         }
         let (file, tookOver) = opened!
         self.file = file
