@@ -27,14 +27,16 @@ extension IPCScope {
                 mutex counters); use it where there is no terminal. --server-only serves the \
                 demo functions with no clients and no inspector (the lessons in demo/ use it).
 
-                Exit status: 0 after a clean stop; 1 when the demo cannot start; 130/143 when \
-                stopped by SIGINT/SIGTERM (everything is still cleaned up).
+                Exit status: 0 after a clean stop (q, or SIGTERM/SIGHUP while the inspector is \
+                open: it closes); 1 when the demo cannot start; 128 + the signal's number when \
+                a signal stops it otherwise (everything is still cleaned up).
 
                 Examples:
                   ipcscope demo
                   ipcscope demo --no-tui --seconds 5
                   ipcscope demo --no-tui --json
-                  ipcscope demo --server-only --name Shop     # then: ipcscope call Shop -f 1 --text 'apple=3'
+                  ipcscope demo --server-only --name Shop
+                  ipcscope call Shop -f 1 --text 'apple=3'      # (in another terminal)
                 """)
 
         @Flag(help: "No inspector: run the traffic for --seconds, then print a summary.")

@@ -134,12 +134,12 @@ public final class DemoHandler {
 
 /// The demo functions, one per line, for `--help` and the narration.
 public let demoFunctionHelp = """
-    0 echo   answers the request's own bytes (status 0)
-    1 put    "key=value" stores a value (status 0 "OK"; 1 without '=')
-    2 get    "key" answers the value (status 0; 2 "no such key")
-    3 slow   sleeps 50-200 ms (the payload may say how many), then answers
-    4 fail   always answers status 7 and a message
-    other    status -3: no handler for this function
+      0 echo   answers the request's own bytes (status 0)
+      1 put    "key=value" stores a value (status 0 "OK"; 1 without '=')
+      2 get    "key" answers the value (status 0; 2 "no such key")
+      3 slow   sleeps 50-200 ms (the payload may say how many), then answers
+      4 fail   always answers status 7 and a message
+      other    status -3: no handler for this function
     """
 
 // MARK: - randomness
