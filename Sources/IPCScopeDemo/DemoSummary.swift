@@ -1,9 +1,14 @@
 /// The section's own counters at the end of a demo run (read from the section, not the clients).
 public struct DemoSectionCounters: Sendable {
+    /// `calls_served`: calls the server answered.
     public var callsServed: UInt64
+    /// `lock_count`: mutex acquisitions.
     public var lockCount: UInt64
+    /// `contended_count`: acquisitions that had to wait.
     public var contendedCount: UInt64
+    /// `recovered_count`: acquisitions that repaired a dead owner's mutex.
     public var recoveredCount: UInt64
+    /// `server_epoch`.
     public var epoch: UInt32
 
     public init(callsServed: UInt64, lockCount: UInt64, contendedCount: UInt64, recoveredCount: UInt64, epoch: UInt32) {
