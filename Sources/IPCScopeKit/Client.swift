@@ -133,7 +133,9 @@ public final class Client: @unchecked Sendable {
             throw IPCError(.disconnected, service: service.rawValue, "client of '\(service)' is disconnected: connect again")
         }
         defer { leave() }
-        let deadline = monotonicNanoseconds() &+ (timeout ?? options.timeout).nanosecondsClamped
+        // Clock reads are shared where the moments are the same to within nanoseconds.
+        let start = monotonicNanoseconds()
+        let deadline = start &+ (timeout ?? options.timeout).nanosecondsClamped
         let v = view
 
         // 2. Lock the mutex with the deadline; repair after a dead owner.
@@ -159,10 +161,11 @@ public final class Client: @unchecked Sendable {
             throw IPCError.system("pthread_mutex_clocklock", service: service.rawValue, errno: r)
         }
         v.store32(Int(IPCSCOPE_OFF_OWNER_PID), UInt32(bitPattern: pid))
-        // One gettid per call (a real system call, ~115 ns here): owner_tid and client_tid share it.
-        let tid = CIPCScope_gettid()
+        // gettid is a real system call (~115 ns here): cached per thread in the C shim.
+        let tid = CIPCScope_thread_id()
         v.store32(Int(IPCSCOPE_OFF_OWNER_TID), UInt32(bitPattern: tid))
-        v.store64(Int(IPCSCOPE_OFF_OWNER_SINCE_NS), monotonicNanoseconds())
+        let acquired = contended ? monotonicNanoseconds() : start
+        v.store64(Int(IPCSCOPE_OFF_OWNER_SINCE_NS), acquired)
         v.add64(Int(IPCSCOPE_OFF_LOCK_COUNT), 1)
         if contended { v.add64(Int(IPCSCOPE_OFF_CONTENDED_COUNT), 1) }
         defer {
@@ -176,7 +179,7 @@ public final class Client: @unchecked Sendable {
         // busy in a handler, hung or dead: only then ask the kernel (one fcntl) whether it lives.
         let epoch = v.serverEpoch
         let heartbeat = v.load64(Int(IPCSCOPE_OFF_HEARTBEAT_NS))
-        try checkServer(epoch: epoch, probe: monotonicNanoseconds() &- heartbeat > 2_000_000_000)
+        try checkServer(epoch: epoch, probe: acquired &- heartbeat > 2_000_000_000)
 
         // 3. Wait until the slot is free (a timed-out call may still be in the server's hands).
         let idle = UInt32(IPCSCOPE_STATE_IDLE), responseReady = UInt32(IPCSCOPE_STATE_RESPONSE_READY)
@@ -196,9 +199,10 @@ public final class Client: @unchecked Sendable {
         v.setPlain(req + Int(IPCSCOPE_REQ_FUNCTION), function)
         v.setPlain(req + Int(IPCSCOPE_REQ_CLIENT_PID), pid)
         v.setPlain(req + Int(IPCSCOPE_REQ_CLIENT_TID), tid)
-        v.setPlain(req + Int(IPCSCOPE_REQ_SENT_NS), monotonicNanoseconds())
+        let sent = monotonicNanoseconds()
+        v.setPlain(req + Int(IPCSCOPE_REQ_SENT_NS), sent)
         v.store64(req + Int(IPCSCOPE_REQ_SEQ), seq)
-        v.setState(UInt32(IPCSCOPE_STATE_REQUEST_READY), now: monotonicNanoseconds())
+        v.setState(UInt32(IPCSCOPE_STATE_REQUEST_READY), now: sent)
         v.add32(Int(IPCSCOPE_OFF_REQUEST_EVENT), 1)
         if v.load32(Int(IPCSCOPE_OFF_SERVER_WAITING)) != 0 {
             _ = CIPCScope_futex_wake(v.requestEvent, 1)

@@ -82,6 +82,8 @@ static inline int CIPCScope_futex_wake(void *word, int count) {
 /* MARK: - identity */
 
 static inline int32_t CIPCScope_gettid(void) { return (int32_t)syscall(SYS_gettid); }
+/* The same, cached per thread (reset in a forked child). */
+int32_t CIPCScope_thread_id(void);
 
 /* MARK: - robust process-shared mutex */
 
