@@ -20,9 +20,9 @@ lock); a new server takes it over, and the epoch goes from 1 to 2."
 if [ "$MODE" = interactive ]; then
   panes \
     "inspector|sleep 1; $IPCSCOPE attach $NAME" \
-    "server 1|echo \$\$ > $WORK/server1.pid; exec $IPCSCOPE serve $NAME --script $SCRIPT" \
+    "server 1|echo \$\$ > $WORK/server1.pid; exec $IPCSCOPE serve $NAME --script $SCRIPT|$IPCSCOPE serve $NAME --script $SCRIPT" \
     "client: a 3-second call, press Enter first|type:$IPCSCOPE call $NAME --function 3 --text slow --timeout 30" \
-    "the crash: press Enter during the call|type:kill -9 \$(cat $WORK/server1.pid)" \
+    "the crash: press Enter during the call|type:kill -9 \$(cat $WORK/server1.pid)|kill -9 PID   (PID: the pid in server 1's 'serving' line)" \
     "server 2: start it after the crash|type:$IPCSCOPE serve $NAME --echo"
   exit 0
 fi

@@ -49,7 +49,20 @@ TMUX_SESSION=""
 FAILS=0
 
 cleanup() {
+  trap '' INT TERM HUP            # finish cleaning up, whatever arrives meanwhile
+  set +e                          # and whatever fails
   local pid
+  if [ -n "$TMUX_SESSION" ]; then
+    # What runs in the panes: SIGHUP from a closing pane does not stop everything
+    # (serve --script reloads on SIGHUP), so ask each pane's processes to stop first.
+    for pid in $(tmux list-panes -s -t "$TMUX_SESSION" -F '#{pane_pid}' 2>/dev/null); do
+      PIDS+=($(pgrep -P "$pid" 2>/dev/null))                 # what the pane's shell runs
+      case "$(ps -o comm= -p "$pid" 2>/dev/null)" in         # or the pane itself, when exec'd
+        bash|sh|zsh|dash|fish|"") ;;
+        *) PIDS+=("$pid") ;;
+      esac
+    done
+  fi
   for pid in "${PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do
     for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
@@ -183,18 +196,22 @@ finish() {
 # have_tmux: tmux is installed and we are on a terminal.
 have_tmux() { command -v tmux >/dev/null 2>&1 && [ -t 0 ] && [ -t 1 ]; }
 
-# panes "TITLE|COMMAND" ...: one tmux pane per argument, then attaches. The first pane (the
+# panes "TITLE|COMMAND[|AS TOLD]" ...: one tmux pane per argument, then attaches. The first pane (the
 # inspector, in every lesson) takes the left of the window at full height; the others are
 # stacked on the right. A COMMAND starting with "type:" is typed into a shell but not run
 # (the teacher presses Enter). Without tmux (or without a terminal), prints what to run in
-# each terminal instead.
+# each terminal instead (AS TOLD, when given, replaces COMMAND there).
 panes() {
   if ! have_tmux; then
-    narrate "tmux is not available here, so open one terminal per pane below and run, in each:"
-    local i=1 spec
+    narrate "No tmux here (or no terminal), so open one terminal per pane below and run, in each:"
+    local i=1 spec shown
     for spec in "$@"; do
+      shown=${spec#*|}
+      shown=${shown##*|}            # a third field: how to say it to a person
+      shown=${shown#type:}
+      shown=${shown#sleep 1; }
       echo "  terminal $i (${spec%%|*}):"
-      echo "    ${spec#*|}" | sed 's/    type:/    /'
+      echo "    $shown"
       i=$((i + 1))
     done
     echo
@@ -227,6 +244,7 @@ panes() {
     for _ in $(seq 30); do tmux capture-pane -p -t "${ids[$i]}" | grep -q . && break; sleep 0.1; done
     spec=${*:i+1:1}
     cmd=${spec#*|}
+    cmd=${cmd%%|*}
     if [ "${cmd#type:}" != "$cmd" ]; then
       tmux send-keys -t "${ids[$i]}" "${cmd#type:}"
     else
