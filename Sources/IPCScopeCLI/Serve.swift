@@ -3,6 +3,7 @@ import Dispatch
 import IPCScopeKit
 import IPCScopeModel
 import IPCScopeScript
+import IPCScopeTUI
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -31,6 +32,7 @@ extension IPCScope {
                   ipcscope serve MyService --script demo/scripts/replies.yaml --json
                   ipcscope serve --script replies.yaml --check
                   ipcscope serve MyService --script replies.yaml --step   # Enter answers each call
+                  ipcscope serve MyService --script replies.yaml --tui    # serve inside the inspector
                 """)
 
         @Argument(help: "The service name (1-128 of A-Z a-z 0-9 . _ -); not needed with --check.")
@@ -47,6 +49,9 @@ extension IPCScope {
 
         @Flag(help: "Wait for Enter before answering each call (teaching).")
         var step = false
+
+        @Flag(help: "Serve inside the live inspector (same as 'ipcscope attach NAME --serve FILE'): s step mode, b breakpoints.")
+        var tui = false
 
         @Flag(help: "Log each call as one JSON object per line.")
         var json = false
@@ -82,6 +87,9 @@ extension IPCScope {
             guard let m = Int(mode, radix: 8), (0...0o777).contains(m) else {
                 throw ValidationError("--mode '\(mode)' is not an octal file mode like 600 or 660")
             }
+            if tui && (json || step) {
+                throw ValidationError("--tui shows the calls itself and steps with its 's' key: drop --json and --step")
+            }
         }
 
         func run() throws {
@@ -108,6 +116,9 @@ extension IPCScope {
             options.mode = mode_t(Int(mode, radix: 8)!)
             options.replaceInvalid = replace
             options.keepOnExit = keep
+            if tui {
+                return try runInInspector(name: name, serverOptions: options)
+            }
             let server: Server
             do {
                 server = try Server(service: name, options: options)
@@ -260,4 +271,25 @@ func installReload(path: String, _ scripted: ScriptedServer, json: Bool) -> Disp
     }
     s.resume()
     return s
+}
+
+extension IPCScope.Serve {
+    /// `--tui`: the inspector serves the section in-process (its server mode).
+    func runInInspector(name: String, serverOptions: ServerOptions) throws {
+        guard isatty(1) != 0 && isatty(0) != 0 else {
+            printError("--tui needs a terminal: drop --tui to serve with a log line per call")
+            throw ExitCode(1)
+        }
+        var options = AttachOptions(service: name)
+        options.serve = script.map { .script($0) } ?? .echo
+        options.serverOptions = serverOptions
+        do {
+            try IPCScopeTUI.attach(options)
+        } catch let error as IPCError {
+            throw fail(error)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+    }
 }

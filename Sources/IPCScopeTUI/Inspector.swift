@@ -17,6 +17,8 @@ public struct AttachOptions: Sendable {
     public var ascii = false
     /// Serve the section in-process too (server mode).
     public var serve: ServeMode?
+    /// How the in-process server creates its section (capacities, mode, replace, keep).
+    public var serverOptions = ServerOptions()
 
     public init(service: String) { self.service = service }
 }
@@ -34,7 +36,7 @@ extension IPCScopeTUI {
         let reader = try SectionReader(service: options.service)
         var inProcess: InProcessServer?
         if let mode = options.serve {
-            let s = try InProcessServer(service: options.service, mode: mode)
+            let s = try InProcessServer(service: options.service, mode: mode, options: options.serverOptions)
             s.start()
             inProcess = s
         }

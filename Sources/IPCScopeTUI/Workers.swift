@@ -174,8 +174,8 @@ final class InProcessServer: @unchecked Sendable {
     private let scripted: ScriptedServer?
     private let done = DispatchSemaphore(value: 0)
 
-    init(service: String, mode: ServeMode) throws {
-        let server = try Server(service: service)
+    init(service: String, mode: ServeMode, options: ServerOptions = ServerOptions()) throws {
+        let server = try Server(service: service, options: options)
         self.server = server
         switch mode {
         case .script(let path):

@@ -57,4 +57,33 @@ import TestSupport
         #expect(bp.stdout.contains("status 7, 9 bytes"))
         tmux.keys("q")
     }
+
+    @Test("serve --script --tui: the same server mode, with the serve verb's section options")
+    func serveTUI() {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("servetui")
+        let script = scope.file("tui.yaml", """
+            rules:
+              - match: {function: any}
+                reply: {status: 5, template: "f{function}:{text}"}
+            """)
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) serve \(name) --script \(script) --tui --request-capacity 64")
+        defer { tmux.kill() }
+        let (ok, screen) = tmux.waitFor("serving in-process", "ALIVE")
+        #expect(ok, "serves in-process:\n\(screen)")
+        let call = scope.ipcscope(["call", name, "--function", "2", "--text", "abc", "--timeout", "5"], timeout: 10)
+        #expect(call.exitStatus == 0)
+        #expect(call.stdout.contains("status 5, 6 bytes"), "\(call.stdout)")
+        // The capacity option reached the section: 65 bytes is refused before sending.
+        let big = scope.ipcscope(["call", name, "--text", String(repeating: "x", count: 65)], timeout: 10)
+        #expect(big.exitStatus == 1)
+        #expect(big.stderr.contains("request capacity of 64"), "\(big.stderr)")
+        tmux.keys("q")
+        #expect(waitUntil(timeout: 5) { !scope.objectExists(name) }, "quitting stops the server and removes the section")
+        // Without a terminal, --tui says what to do instead.
+        let noTTY = scope.ipcscope(["serve", scope.serviceName("x"), "--echo", "--tui"], timeout: 10)
+        #expect(noTTY.exitStatus == 1)
+        #expect(noTTY.stderr.contains("needs a terminal"))
+    }
 }
