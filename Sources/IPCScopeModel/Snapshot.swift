@@ -18,6 +18,25 @@ public struct TraceRecord: Equatable, Sendable {
     public var doneNS: UInt64
     public var requestHead: [UInt8]
 
+    /// Decodes the 64-byte record at `offset` of `bytes` (the caller has checked the bounds
+    /// and the `seq` before and after the copy).
+    public init(decoding bytes: UnsafeRawBufferPointer, at offset: Int) {
+        func field<T: FixedWidthInteger>(_ at: Int, _: T.Type = T.self) -> T {
+            bytes.loadUnaligned(fromByteOffset: offset + Int(at), as: T.self)
+        }
+        seq = field(IPCSCOPE_TR_SEQ)
+        function = field(IPCSCOPE_TR_FUNCTION)
+        status = field(IPCSCOPE_TR_STATUS)
+        requestSize = field(IPCSCOPE_TR_REQUEST_SIZE)
+        responseSize = field(IPCSCOPE_TR_RESPONSE_SIZE)
+        clientPID = field(IPCSCOPE_TR_CLIENT_PID)
+        flags = field(IPCSCOPE_TR_FLAGS)
+        sentNS = field(IPCSCOPE_TR_SENT_NS)
+        doneNS = field(IPCSCOPE_TR_DONE_NS)
+        let head = offset + Int(IPCSCOPE_TR_REQUEST_HEAD)
+        requestHead = Array(UnsafeRawBufferPointer(rebasing: bytes[head..<(head + 16)]))
+    }
+
     /// Round-trip latency as the server saw it (sent → done), in nanoseconds.
     public var latencyNS: UInt64 { doneNS >= sentNS ? doneNS - sentNS : 0 }
     public var rejected: Bool { flags & UInt32(IPCSCOPE_TRACE_REJECTED) != 0 }
@@ -289,17 +308,7 @@ public final class SectionReader {
                 guard seq != 0, o - l.traceOffset + 8 <= recheck.count,
                       recheck.withUnsafeBytes({ $0.loadUnaligned(fromByteOffset: o - l.traceOffset, as: UInt64.self) }) == seq
                 else { snap.tornRecords += 1; continue }
-                records.append(TraceRecord(
-                    seq: seq,
-                    function: b.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self),
-                    status: b.loadUnaligned(fromByteOffset: o + 12, as: Int32.self),
-                    requestSize: b.loadUnaligned(fromByteOffset: o + 16, as: UInt32.self),
-                    responseSize: b.loadUnaligned(fromByteOffset: o + 20, as: UInt32.self),
-                    clientPID: b.loadUnaligned(fromByteOffset: o + 24, as: Int32.self),
-                    flags: b.loadUnaligned(fromByteOffset: o + 28, as: UInt32.self),
-                    sentNS: b.loadUnaligned(fromByteOffset: o + 32, as: UInt64.self),
-                    doneNS: b.loadUnaligned(fromByteOffset: o + 40, as: UInt64.self),
-                    requestHead: Array(UnsafeRawBufferPointer(rebasing: b[(o + 48)..<(o + 64)]))))
+                records.append(TraceRecord(decoding: b, at: o))
             }
         }
         records.sort { $0.seq < $1.seq }

@@ -117,17 +117,7 @@ public final class TraceFollower {
                 let o = Int(n & (cap - 1)) * 64
                 let seq = b.loadUnaligned(fromByteOffset: o, as: UInt64.self)
                 guard seq != 0 else { p.missed += 1; continue }
-                p.records.append(TraceRecord(
-                    seq: seq,
-                    function: b.loadUnaligned(fromByteOffset: o + 8, as: UInt32.self),
-                    status: b.loadUnaligned(fromByteOffset: o + 12, as: Int32.self),
-                    requestSize: b.loadUnaligned(fromByteOffset: o + 16, as: UInt32.self),
-                    responseSize: b.loadUnaligned(fromByteOffset: o + 20, as: UInt32.self),
-                    clientPID: b.loadUnaligned(fromByteOffset: o + 24, as: Int32.self),
-                    flags: b.loadUnaligned(fromByteOffset: o + 28, as: UInt32.self),
-                    sentNS: b.loadUnaligned(fromByteOffset: o + 32, as: UInt64.self),
-                    doneNS: b.loadUnaligned(fromByteOffset: o + 40, as: UInt64.self),
-                    requestHead: Array(UnsafeRawBufferPointer(rebasing: b[(o + 48)..<(o + 64)]))))
+                p.records.append(TraceRecord(decoding: b, at: o))
             }
         }
         next = head
