@@ -18,6 +18,13 @@ public struct TraceRecord: Equatable, Sendable {
     public var doneNS: UInt64
     public var requestHead: [UInt8]
 
+    /// Round-trip latency as the server saw it (sent → done), in nanoseconds.
+    public var latencyNS: UInt64 { doneNS >= sentNS ? doneNS - sentNS : 0 }
+    public var rejected: Bool { flags & UInt32(IPCSCOPE_TRACE_REJECTED) != 0 }
+    public var afterRecovery: Bool { flags & UInt32(IPCSCOPE_TRACE_AFTER_RECOVERY) != 0 }
+}
+
+extension TraceRecord {
     /// Decodes the 64-byte record at `offset` of `bytes` (the caller has checked the bounds
     /// and the `seq` before and after the copy).
     public init(decoding bytes: UnsafeRawBufferPointer, at offset: Int) {
@@ -36,11 +43,6 @@ public struct TraceRecord: Equatable, Sendable {
         let head = offset + Int(IPCSCOPE_TR_REQUEST_HEAD)
         requestHead = Array(UnsafeRawBufferPointer(rebasing: bytes[head..<(head + 16)]))
     }
-
-    /// Round-trip latency as the server saw it (sent → done), in nanoseconds.
-    public var latencyNS: UInt64 { doneNS >= sentNS ? doneNS - sentNS : 0 }
-    public var rejected: Bool { flags & UInt32(IPCSCOPE_TRACE_REJECTED) != 0 }
-    public var afterRecovery: Bool { flags & UInt32(IPCSCOPE_TRACE_AFTER_RECOVERY) != 0 }
 }
 
 /// The `state` field's values.
