@@ -193,6 +193,9 @@ finish() {
 
 # ---------------------------------------------------------------- interactive panes
 
+# tmux, on the socket LESSON_TMUX_SOCKET when set (the tests use their own tmux server).
+tmux() { command tmux ${LESSON_TMUX_SOCKET:+-L "$LESSON_TMUX_SOCKET"} "$@"; }
+
 # have_tmux: tmux is installed and we are on a terminal.
 have_tmux() { command -v tmux >/dev/null 2>&1 && [ -t 0 ] && [ -t 1 ]; }
 

@@ -8,7 +8,7 @@ import TestSupport
 extension DemoTests {
     /// Runs tmux on a private socket; returns its stdout.
     private func tmux(_ scope: TestScope, _ socket: String, _ arguments: [String]) -> String {
-        scope.run("/usr/bin/env", ["tmux", "-L", socket] + arguments, timeout: 10).stdout
+        withUnblockedSignals { scope.run("/usr/bin/env", ["tmux", "-L", socket] + arguments, timeout: 10).stdout }
     }
 
     /// The number of calls the inspector's history header shows ("History  127 calls"), if any.
@@ -26,13 +26,15 @@ extension DemoTests {
         let scope = TestScope()
         let socket = "ipcscope-demo-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer {
-            _ = scope.run("/usr/bin/env", ["tmux", "-L", socket, "kill-server"], timeout: 10)
+            _ = tmux(scope, socket, ["kill-server"])
             scope.cleanup()
         }
         let name = scope.serviceName("demo")
         let exitFile = scope.directory + "/demo.exit"
         let command = "'\(ipcscopePath)' demo --name \(name); echo $? > '\(exitFile)'; sleep 60"
-        let started = scope.run("/usr/bin/env", ["tmux", "-L", socket, "new-session", "-d", "-x", "120", "-y", "40", command], timeout: 10)
+        let started = withUnblockedSignals {
+            scope.run("/usr/bin/env", ["tmux", "-L", socket, "new-session", "-d", "-x", "120", "-y", "40", command], timeout: 10)
+        }
         try #require(started.exitStatus == 0, "tmux new-session failed: \(started.stderr)")
 
         var screen = ""
