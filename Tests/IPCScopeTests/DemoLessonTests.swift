@@ -86,7 +86,10 @@ struct DemoLessonTests {
         #expect(waitUntil(timeout: 10, interval: 0.1) { screen(client).contains("status 0, 12 bytes") }, "\(screen(client))")
 
         // The teacher leaves with Ctrl-b d (typed into the terminal that runs the lesson).
-        _ = tmux(outer, ["send-keys", "-t", "teacher", "C-b", "d"])
+        // (Two key presses, as typed: sent together, tmux 3.3 does not always take "d" as the command.)
+        _ = tmux(outer, ["send-keys", "-t", "teacher", "C-b"])
+        sleepSeconds(0.3)
+        _ = tmux(outer, ["send-keys", "-t", "teacher", "d"])
         #expect(waitUntil(timeout: 15, interval: 0.1) { !readFile(exitFile).isEmpty },
                 "the lesson did not end after the detach; its terminal:\n\(tmux(outer, ["capture-pane", "-p", "-J", "-t", "teacher"]))")
         #expect(readFile(exitFile).trimmingWhitespace == "0")
