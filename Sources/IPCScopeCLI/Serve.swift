@@ -126,7 +126,8 @@ extension IPCScope {
                 throw fail(error)
             }
             let scripted = ScriptedServer(server: server, script: loaded)
-            let sources = installStopSignals { scripted.stop() }
+            // SIGHUP: a script server reloads (unless its terminal hung up); an echo server stops.
+            let sources = installStopSignals(also: script == nil ? [SIGHUP] : []) { scripted.stop() }
             var hup: DispatchSourceSignal?
             if let path = script { hup = installReload(path: path, scripted, json: json) }
             defer { sources.forEach { $0.cancel() }; hup?.cancel() }
@@ -241,9 +242,9 @@ final class Stepper: @unchecked Sendable {
 }
 
 /// Stops on SIGINT and SIGTERM through dispatch sources (no work in a signal handler).
-func installStopSignals(_ stop: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
+func installStopSignals(also extra: [Int32] = [], _ stop: @escaping @Sendable () -> Void) -> [DispatchSourceSignal] {
     let queue = DispatchQueue(label: "ipcscope.signals")
-    return [SIGINT, SIGTERM].map { sig in
+    return ([SIGINT, SIGTERM] + extra).map { sig in
         signal(sig, SIG_IGN)
         let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
         s.setEventHandler { stop() }
@@ -252,11 +253,27 @@ func installStopSignals(_ stop: @escaping @Sendable () -> Void) -> [DispatchSour
     }
 }
 
+/// Whether this process has a controlling terminal now.
+func hasControllingTerminal() -> Bool {
+    let fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
+    if fd < 0 { return false }
+    close(fd)
+    return true
+}
+
 /// Reloads the script on SIGHUP; a bad script is reported and the old one kept.
+/// When the SIGHUP means the terminal hung up (there was one at start and it is gone), stops
+/// instead, so a server does not outlive the terminal it was started in.
 func installReload(path: String, _ scripted: ScriptedServer, json: Bool) -> DispatchSourceSignal {
     signal(SIGHUP, SIG_IGN)
+    let startedOnTerminal = hasControllingTerminal()
     let s = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "ipcscope.reload"))
     s.setEventHandler {
+        if startedOnTerminal && !hasControllingTerminal() {
+            printError("terminal hung up: stopping (send SIGHUP from a live shell to reload the script)")
+            scripted.stop()
+            return
+        }
         do {
             let fresh = try Script.load(path: path)
             scripted.reload(fresh)

@@ -95,7 +95,9 @@ public final class Server: @unchecked Sendable {
     private let running = Atomic<Bool>(false)
     private var requestCopy: UnsafeMutableRawBufferPointer
     private var lastRecovered: UInt64 = 0
-    private var closed = false
+    /// True once `shutdown()` released the mapping. Guarded by the mutex so that `stop()`
+    /// from another thread never writes to an unmapped section.
+    private let lifecycle = Mutex<Bool>(false)
     private let pid = getpid()
 
     /// Creates the section for `service`, or takes over one whose server died.
@@ -283,8 +285,11 @@ public final class Server: @unchecked Sendable {
     /// Sets or clears the step-mode flag (bit 1), for inspectors to show.
     public func setStepMode(_ on: Bool) {
         let off = Int(IPCSCOPE_OFF_SERVER_FLAGS)
-        if on { _ = CIPCScope_or32(view.ptr(off), UInt32(IPCSCOPE_SERVER_STEP_MODE)) }
-        else { _ = CIPCScope_and32(view.ptr(off), ~UInt32(IPCSCOPE_SERVER_STEP_MODE)) }
+        lifecycle.withLock { closed in
+            guard !closed else { return }
+            if on { _ = CIPCScope_or32(view.ptr(off), UInt32(IPCSCOPE_SERVER_STEP_MODE)) }
+            else { _ = CIPCScope_and32(view.ptr(off), ~UInt32(IPCSCOPE_SERVER_STEP_MODE)) }
+        }
     }
 
     /// Serves calls until `stop()`; then shuts down cleanly (see `shutdown()`).
@@ -313,8 +318,11 @@ public final class Server: @unchecked Sendable {
     /// Asks `run` to return. Safe from any thread; returns at once.
     public func stop() {
         stopping.store(true, ordering: .sequentiallyConsistent)
-        view.add32(Int(IPCSCOPE_OFF_REQUEST_EVENT), 1)
-        _ = CIPCScope_futex_wake(view.requestEvent, Int32.max)
+        lifecycle.withLock { closed in
+            guard !closed else { return }  // already shut down: nothing to wake
+            view.add32(Int(IPCSCOPE_OFF_REQUEST_EVENT), 1)
+            _ = CIPCScope_futex_wake(view.requestEvent, Int32.max)
+        }
     }
 
     /// Whether `stop()` was called.
@@ -458,9 +466,15 @@ public final class Server: @unchecked Sendable {
     /// with status -4, every waiter woken, the object unlinked (unless `keepOnExit`),
     /// the lock, mapping and descriptor released. Idempotent; deinit calls it.
     public func shutdown() {
-        if closed { return }
         if running.load(ordering: .sequentiallyConsistent) { stop(); return }  // run() will call us back
-        closed = true
+        lifecycle.withLock { closed in
+            guard !closed else { return }
+            closed = true
+            release()
+        }
+    }
+
+    private func release() {
         let v = view
         _ = CIPCScope_or32(v.ptr(Int(IPCSCOPE_OFF_SERVER_FLAGS)), UInt32(IPCSCOPE_SERVER_SHUTTING_DOWN))
         if v.state == UInt32(IPCSCOPE_STATE_REQUEST_READY) {

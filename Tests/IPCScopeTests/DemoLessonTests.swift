@@ -21,9 +21,7 @@ struct DemoLessonTests {
         defer { scope.cleanup() }
         let path = repositoryRoot + "/demo/" + script
         #expect(access(path, X_OK) == 0, "\(path) is missing or not executable")
-        let lesson = withUnblockedSignals {
-            scope.run("/bin/bash", [path, "--check"], timeout: timeout, environment: ["IPCSCOPE_BIN": productsDirectory])
-        }
+        let lesson = scope.run("/bin/bash", [path, "--check"], timeout: timeout, environment: ["IPCSCOPE_BIN": productsDirectory])
         let transcript = lesson.stdout + lesson.stderr
         #expect(lesson.exitStatus == 0, "\(script) --check failed:\n\(transcript)")
         #expect(lesson.stdout.contains("every check passed"), "\(transcript)")
@@ -49,7 +47,7 @@ struct DemoLessonTests {
         let scope = TestScope()
         let outer = "ipcscope-lesson-outer-\(getpid())", inner = "ipcscope-lesson-inner-\(getpid())"
         func tmux(_ socket: String, _ arguments: [String]) -> String {
-            withUnblockedSignals { scope.run("/usr/bin/env", ["tmux", "-L", socket] + arguments, timeout: 10).stdout }
+            scope.run("/usr/bin/env", ["tmux", "-L", socket] + arguments, timeout: 10).stdout
         }
         defer {
             _ = tmux(outer, ["kill-server"])

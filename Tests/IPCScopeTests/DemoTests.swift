@@ -32,18 +32,6 @@ func jsonInt(_ json: String, _ key: String) -> Int? {
     return Int(json[r.upperBound...].prefix(while: { $0 == "-" || $0.isNumber }))
 }
 
-/// Runs `body` with no signal blocked on the calling thread, so the processes it starts do
-/// not inherit the test runner's mask: its worker threads block nearly every signal (SIGTERM,
-/// SIGINT, SIGHUP, SIGCHLD, …), posix_spawn passes the mask on, and a tmux server or a shell
-/// script started with it cannot be stopped or detached as a user would.
-func withUnblockedSignals<T>(_ body: () throws -> T) rethrows -> T {
-    var none = sigset_t(), saved = sigset_t()
-    sigemptyset(&none)
-    pthread_sigmask(SIG_SETMASK, &none, &saved)
-    defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-    return try body()
-}
-
 @Suite("Demo", .serialized)
 struct DemoTests {
     // MARK: - the service's functions, in-process
@@ -151,7 +139,7 @@ struct DemoTests {
         let scope = TestScope()
         defer { scope.cleanup() }
         let name = scope.serviceName("demo")
-        let demo = withUnblockedSignals { scope.spawn(ipcscopePath, ["demo", "--no-tui", "--seconds", "60", "--name", name]) }
+        let demo = scope.spawn(ipcscopePath, ["demo", "--no-tui", "--seconds", "60", "--name", name])
         #expect(waitUntil(timeout: 10) { processes(containing: "demo-client \(name)").count == 3 })
         demo.signal(SIGTERM)
         #expect(demo.wait(timeout: 10) == 143, "\(demo.stderr)")
@@ -165,7 +153,7 @@ struct DemoTests {
         let scope = TestScope()
         defer { scope.cleanup() }
         let name = scope.serviceName("demo")
-        let demo = withUnblockedSignals { scope.spawn(ipcscopePath, ["demo", "--no-tui", "--seconds", "60", "--name", name]) }
+        let demo = scope.spawn(ipcscopePath, ["demo", "--no-tui", "--seconds", "60", "--name", name])
         #expect(waitUntil(timeout: 10) { processes(containing: "demo-client \(name)").count == 3 })
         demo.signal(SIGKILL)
         #expect(demo.wait(timeout: 5) == 128 + SIGKILL)

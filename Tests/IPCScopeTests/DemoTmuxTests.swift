@@ -8,7 +8,7 @@ import TestSupport
 extension DemoTests {
     /// Runs tmux on a private socket; returns its stdout.
     private func tmux(_ scope: TestScope, _ socket: String, _ arguments: [String]) -> String {
-        withUnblockedSignals { scope.run("/usr/bin/env", ["tmux", "-L", socket] + arguments, timeout: 10).stdout }
+        scope.run("/usr/bin/env", ["tmux", "-L", socket] + arguments, timeout: 10).stdout
     }
 
     /// The number of calls the inspector's history header shows ("History  127 calls"), if any.
@@ -32,9 +32,7 @@ extension DemoTests {
         let name = scope.serviceName("demo")
         let exitFile = scope.directory + "/demo.exit"
         let command = "'\(ipcscopePath)' demo --name \(name); echo $? > '\(exitFile)'; sleep 60"
-        let started = withUnblockedSignals {
-            scope.run("/usr/bin/env", ["tmux", "-L", socket, "new-session", "-d", "-x", "120", "-y", "40", command], timeout: 10)
-        }
+        let started = scope.run("/usr/bin/env", ["tmux", "-L", socket, "new-session", "-d", "-x", "120", "-y", "40", command], timeout: 10)
         try #require(started.exitStatus == 0, "tmux new-session failed: \(started.stderr)")
 
         var screen = ""

@@ -164,7 +164,7 @@ struct FrameworkTests {
         let scope = TestScope()
         defer { scope.cleanup() }
         // ipcscope serve: Ctrl-C and SIGTERM stop it cleanly, exit 0, object removed.
-        for sig in [SIGINT, SIGTERM] {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
             let name = scope.serviceName("shutdown")
             let server = scope.startEchoServer(name)
             let c = try Client(service: name)
@@ -196,6 +196,38 @@ struct FrameworkTests {
         #expect(caller.stdout.contains("status=-4") || caller.stdout.contains("error=serverGone"), "\(caller.stdout)")
         #expect(slow.wait(timeout: 5) == 0)
         #expect(!scope.objectExists(name))
+    }
+
+    @Test("a script server reloads on SIGHUP from a shell, but stops when its terminal hangs up")
+    func serverStopsWhenTerminalHangsUp() {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("hangup")
+        let script = scope.file("hup.yaml", "rules:\n  - match: {function: any}\n    reply: {echo: true}\n")
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) serve \(name) --script \(script)")
+        let (ok, screen) = tmux.waitFor("serving")
+        #expect(ok, "\(screen)")
+        #expect(scope.objectExists(name))
+        tmux.kill()  // the terminal goes away: SIGHUP, and no controlling terminal any more
+        #expect(waitUntil(timeout: 10) { !scope.objectExists(name) }, "the server stopped cleanly and removed its section")
+    }
+
+    @Test("an in-process server: stop from another thread, then stop and shutdown again, are safe")
+    func inProcessStopIsIdempotent() async throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("inproc")
+        let server = try Server(service: name)
+        let thread = Task.detached { server.run { request, response in try response.set(request.payload); return 0 } }
+        let client = try Client(service: name)
+        #expect(try client.call(function: 0, payload: [4, 2]).data == [4, 2])
+        server.stop()
+        await thread.value
+        #expect(!scope.objectExists(name), "run() shuts down and unlinks when it returns")
+        server.stop()          // after the mapping is gone: must not touch it
+        server.setStepMode(true)
+        server.shutdown()
+        #expect(throws: IPCError.self) { _ = try client.call(function: 0, payload: [1], timeout: .seconds(1)) }
     }
 
     @Test("a second server on a live name fails and names the first one's pid")

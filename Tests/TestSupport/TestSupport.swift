@@ -174,8 +174,19 @@ public final class TestScope: @unchecked Sendable {
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        // The test runner's worker threads block most signals; a child would inherit that mask
+        // (a tmux server that ignores kill-server, a server deaf to SIGTERM). Start clean.
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let r = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        let r = posix_spawn(&pid, path, &actions, &attr, argv, envp)
         precondition(r == 0, "posix_spawn \(path) failed: \(r)")
         let child = ChildProcess(pid: pid, arguments: arguments, outPath: out, errPath: err)
         lock.withLock { _ in children.append(child) }
