@@ -325,19 +325,7 @@ public final class SectionReader {
             close(fd)
             fd = -1
         }
-        let f = service.objectName.withCString { shm_open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0) }
-        if f < 0 {
-            let e = errno
-            if e == ENOENT {
-                throw IPCError(.noSuchService, service: service.rawValue,
-                               "no service named '\(service)' (\(service.path) does not exist): start its server, or see 'ipcscope list'", errno: e)
-            }
-            if e == EACCES {
-                throw IPCError(.system, service: service.rawValue,
-                               "permission denied reading \(service.path): it belongs to another user and its mode forbids you (ls -l /dev/shm)", errno: e)
-            }
-            throw IPCError(.system, service: service.rawValue, "cannot open \(service.path): \(String(cString: strerror(e)))", errno: e)
-        }
+        let f = try openSectionReadOnly(service)
         fd = f
         var fst = stat()
         _ = fstat(fd, &fst)
@@ -357,4 +345,21 @@ public final class SectionReader {
         out.removeLast(count - done)
         return out
     }
+}
+
+/// Opens a section for reading only (`O_RDONLY | O_NOFOLLOW`), with the errors a user sees.
+/// - Throws: `noSuchService` when there is no object; `system` (permission, …) otherwise.
+func openSectionReadOnly(_ service: ServiceName) throws(IPCError) -> Int32 {
+    let f = service.objectName.withCString { shm_open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0) }
+    if f >= 0 { return f }
+    let e = errno
+    if e == ENOENT {
+        throw IPCError(.noSuchService, service: service.rawValue,
+                       "no service named '\(service)' (\(service.path) does not exist): start its server, or see 'ipcscope list'", errno: e)
+    }
+    if e == EACCES {
+        throw IPCError(.system, service: service.rawValue,
+                       "permission denied reading \(service.path): it belongs to another user and its mode forbids you (ls -l /dev/shm)", errno: e)
+    }
+    throw IPCError(.system, service: service.rawValue, "cannot open \(service.path): \(String(cString: strerror(e)))", errno: e)
 }

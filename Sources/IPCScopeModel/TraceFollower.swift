@@ -56,15 +56,7 @@ public final class TraceFollower {
 
     private func open() throws(IPCError) {
         if fd >= 0 { close(fd); fd = -1 }
-        let f = Glibc.open(service.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        if f < 0 {
-            let e = errno
-            if e == ENOENT {
-                throw IPCError(.noSuchService, service: service.rawValue,
-                               "no service named '\(service)' (\(service.path) does not exist): start its server, or see 'ipcscope list'", errno: e)
-            }
-            throw IPCError(.system, service: service.rawValue, "cannot open \(service.path): \(String(cString: strerror(e))) (ls -l /dev/shm)", errno: e)
-        }
+        let f = try openSectionReadOnly(service)
         fd = f
         var st = stat()
         _ = fstat(fd, &st)
