@@ -49,17 +49,7 @@ final class SectionFile {
     }
 
     /// Reads up to `count` bytes at `offset` with `pread` (never faults on a short object).
-    func read(at offset: Int, count: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
-            if n < 0 && Glibc.errno == EINTR { continue }
-            if n <= 0 { break }
-            done += n
-        }
-        return Array(out.prefix(done))
-    }
+    func read(at offset: Int, count: Int) -> [UInt8] { preadBytes(fd, at: offset, count: count) }
 
     /// Maps `size` bytes shared, read-write, prefaulted.
     func map(size: Int) throws(IPCError) -> UnsafeMutableRawPointer {
@@ -130,4 +120,20 @@ public enum ProcessFacts {
         guard n > 0 else { return nil }
         return String(decoding: buf[0..<n], as: UTF8.self)
     }
+}
+
+/// Up to `count` bytes at `offset` of `fd` with `pread` (retrying EINTR); fewer at the end of the
+/// object, none on error. Never maps, so a truncated object cannot raise SIGBUS.
+public func preadBytes(_ fd: Int32, at offset: Int, count: Int) -> [UInt8] {
+    guard count > 0, fd >= 0 else { return [] }
+    var out = [UInt8](repeating: 0, count: count)
+    var done = 0
+    while done < count {
+        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        done += n
+    }
+    out.removeLast(count - done)
+    return out
 }

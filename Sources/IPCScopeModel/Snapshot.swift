@@ -332,19 +332,7 @@ public final class SectionReader {
         inode = UInt64(fst.st_ino)
     }
 
-    private func read(at offset: Int, count: Int) -> [UInt8] {
-        guard count > 0 else { return [] }
-        var out = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            done += n
-        }
-        out.removeLast(count - done)
-        return out
-    }
+    private func read(at offset: Int, count: Int) -> [UInt8] { preadBytes(fd, at: offset, count: count) }
 }
 
 /// Opens a section for reading only (`O_RDONLY | O_NOFOLLOW`), with the errors a user sees.
@@ -363,3 +351,4 @@ func openSectionReadOnly(_ service: ServiceName) throws(IPCError) -> Int32 {
     }
     throw IPCError(.system, service: service.rawValue, "cannot open \(service.path): \(String(cString: strerror(e)))", errno: e)
 }
+

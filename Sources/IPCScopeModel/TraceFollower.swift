@@ -122,17 +122,5 @@ public final class TraceFollower {
         return b.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
     }
 
-    private func read(at offset: Int, count: Int) -> [UInt8] {
-        guard count > 0, fd >= 0 else { return [] }
-        var out = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            done += n
-        }
-        out.removeLast(count - done)
-        return out
-    }
+    private func read(at offset: Int, count: Int) -> [UInt8] { preadBytes(fd, at: offset, count: count) }
 }
