@@ -149,7 +149,7 @@ extension IPCScope {
                 let argv = args.map { strdup($0) } + [nil]
                 defer { argv.forEach { free($0) } }
                 var pid: pid_t = 0
-                let r = posix_spawn(&pid, "/proc/self/exe", &actions, nil, argv, environ)
+                let r = posix_spawn(&pid, executablePath(), &actions, nil, argv, environ)
                 close(fds[1])
                 guard r == 0 else {
                     close(fds[0])

@@ -200,7 +200,8 @@ func installDemoSignals(_ signals: [Int32] = [SIGINT, SIGTERM, SIGHUP],
 
 // MARK: - small helpers
 
-/// This executable's path (for the children's argv[0]; they are started from /proc/self/exe).
+/// This executable's real path: children are started from it (not from /proc/self/exe, whose
+/// command name would show as "exe" in ps and in the inspector).
 func executablePath() -> String {
     var buf = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &buf, 4095)

@@ -101,7 +101,7 @@ public final class DemoRunner: @unchecked Sendable {
         var pid: pid_t = 0
         let r = state.withLock { st -> Int32 in
             guard !st.stopped else { return ECANCELED }
-            let r = posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv, environ)
+            let r = posix_spawn(&pid, executable, &actions, &attr, argv, environ)  // the real path, so ps and the inspector show "ipcscope", not "exe"
             if r == 0 { st.children[pid] = ClientChild(pid: pid, reportPath: reportPath) }
             return r
         }
