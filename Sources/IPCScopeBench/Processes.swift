@@ -5,6 +5,7 @@
 import Glibc
 #endif
 import CIPCBench
+import IPCScopeKit
 
 /// What the orchestrator must undo at exit.
 enum Cleanup {
@@ -77,7 +78,7 @@ final class Child {
     }
 
     /// Everything the child printed so far.
-    var output: String { readWholeFile(outPath) }
+    var output: String { readTextFile(outPath) ?? "" }
 
     /// Whether it ended (reaps it).
     var hasExited: Bool {
@@ -138,20 +139,6 @@ struct BenchError: Error, CustomStringConvertible {
     init(_ s: String) { description = s }
 }
 
-/// Reads a small file whole, "" when missing.
-func readWholeFile(_ path: String) -> String {
-    let fd = open(path, O_RDONLY)
-    if fd < 0 { return "" }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    return String(decoding: out, as: UTF8.self)
-}
 
 /// Reads a file of native UInt64 samples.
 func readSamples(_ path: String) -> [UInt64] {

@@ -49,26 +49,10 @@ func usageFailure(_ message: String) -> ExitCode {
     return ExitCode.validationFailure
 }
 
-/// Reads all of a descriptor (stdin, a file).
-func readAll(fd: Int32) -> [UInt8]? {
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
-        if n < 0 && errno == EINTR { continue }
-        if n < 0 { return nil }
-        if n == 0 { return out }
-        out += buf[0..<n]
-    }
-}
 
 /// Reads a whole file; `-` is stdin.
 func readFileBytes(_ path: String) -> [UInt8]? {
-    if path == "-" { return readAll(fd: 0) }
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { return nil }
-    defer { close(fd) }
-    return readAll(fd: fd)
+    path == "-" ? readAll(fd: 0) : readFileContents(path)
 }
 
 /// Seconds as a `Duration`.

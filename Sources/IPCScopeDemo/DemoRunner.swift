@@ -149,7 +149,7 @@ public final class DemoRunner: @unchecked Sendable {
         var missing = 0
         let paths = state.withLock { $0.children.values.map(\.reportPath) }
         for case let path? in paths {
-            if let text = readSmallFile(path), let stats = DemoStats.decode(text) {
+            if let text = readTextFile(path), let stats = DemoStats.decode(text) {
                 merged.merge(stats)
             } else {
                 missing += 1
@@ -194,21 +194,6 @@ public func demoClientFollowParent(_ parent: pid_t) -> Bool {
     return getppid() == parent
 }
 
-/// Reads a small file, or nil.
-func readSmallFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { return nil }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    return String(decoding: out, as: UTF8.self)
-}
 
 /// Writes `text` to `path` atomically (a temporary file renamed over it).
 public func writeFileAtomically(_ path: String, _ text: String) -> Bool {

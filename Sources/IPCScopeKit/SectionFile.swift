@@ -91,7 +91,7 @@ final class SectionFile {
 public enum ProcessFacts {
     /// Field 22 of `/proc/<pid>/stat` (start time in clock ticks since boot), or 0.
     public static func startTime(of pid: Int32) -> UInt64 {
-        guard let stat = readSmallFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return 0 }
+        guard let stat = readTextFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return 0 }
         let rest = stat[stat.index(after: close)...].split(separator: " ")
         // rest[0] is field 3 (state); field 22 is rest[19].
         guard rest.count > 19 else { return 0 }
@@ -100,7 +100,7 @@ public enum ProcessFacts {
 
     /// The command name of a process (`/proc/<pid>/comm`), or nil when it is gone or hidden.
     public static func command(of pid: Int32) -> String? {
-        guard pid > 0, let s = readSmallFile("/proc/\(pid)/comm") else { return nil }
+        guard pid > 0, let s = readTextFile("/proc/\(pid)/comm") else { return nil }
         return s.hasSuffix("\n") ? String(s.dropLast()) : s
     }
 
@@ -109,16 +109,6 @@ public enum ProcessFacts {
         guard pid > 0 else { return false }
         if kill(pid, 0) != 0 && Glibc.errno == ESRCH { return false }
         return startTime == 0 || self.startTime(of: pid) == startTime
-    }
-
-    static func readSmallFile(_ path: String) -> String? {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return nil }
-        defer { Glibc.close(fd) }
-        var buf = [UInt8](repeating: 0, count: 1024)
-        let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 1024) }
-        guard n > 0 else { return nil }
-        return String(decoding: buf[0..<n], as: UTF8.self)
     }
 }
 

@@ -147,14 +147,14 @@ public struct InspectorModel: Sendable {
     /// `/proc/PID/comm`, trimmed.
     @Sendable public static func procComm(_ pid: Int32) -> String? {
         guard pid > 0 else { return nil }
-        let s = readSmallFile("/proc/\(pid)/comm")
+        let s = readTextFile("/proc/\(pid)/comm") ?? ""
         return s.isEmpty ? nil : String(s.split(separator: "\n").first ?? "")
     }
 
     /// `/proc/PID/cmdline`, arguments joined by spaces.
     @Sendable public static func procCmdline(_ pid: Int32) -> String? {
         guard pid > 0 else { return nil }
-        let s = readSmallFile("/proc/\(pid)/cmdline")
+        let s = readTextFile("/proc/\(pid)/cmdline") ?? ""
         guard !s.isEmpty else { return nil }
         var parts = s.split(separator: "\0").map(String.init)
         if let first = parts.first, let slash = first.lastIndex(of: "/") { parts[0] = String(first[first.index(after: slash)...]) }
@@ -202,12 +202,3 @@ enum CIPCScopeRealtimeOffset {
     }()
 }
 
-/// Reads a small file (under /proc) as text; "" when it cannot.
-func readSmallFile(_ path: String) -> String {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return "" }
-    defer { close(fd) }
-    var buf = [UInt8](repeating: 0, count: 4096)
-    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
-    return n > 0 ? String(decoding: buf[0..<n], as: UTF8.self) : ""
-}

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import IPCScopeKit
 import Glibc
 #endif
 import Yams
@@ -133,7 +134,7 @@ public struct Script: Sendable {
     /// Reads and parses the script at `path`; `file:` replies are read relative to its directory.
     /// - Throws: `ScriptError` with line and column of the first problem.
     public static func load(path: String) throws(ScriptError) -> Script {
-        guard let text = readWholeFile(path) else {
+        guard let text = readTextFile(path) else {
             throw ScriptError(file: path, line: 0, column: 0,
                               "cannot read the script (\(String(cString: strerror(errno)))): check the path")
         }
@@ -170,23 +171,3 @@ public struct ScriptRegex: @unchecked Sendable {
     }
 }
 
-/// Reads a whole file, or nil (errno set) when it cannot be read.
-func readWholeFile(_ path: String) -> String? {
-    readWholeFileBytes(path).map { String(decoding: $0, as: UTF8.self) }
-}
-
-func readWholeFileBytes(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { return nil }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
-        if n < 0 && errno == EINTR { continue }
-        if n < 0 { return nil }
-        if n == 0 { break }
-        out += buf[0..<n]
-    }
-    return out
-}

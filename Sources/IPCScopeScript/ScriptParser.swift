@@ -1,3 +1,4 @@
+import IPCScopeKit
 import Yams
 
 /// Turns YAML (through Yams' node API, which keeps line/column marks) into a `Script`,
@@ -198,7 +199,7 @@ struct ScriptParser {
         if let f = map["file"] {
             let path = try string(f, "file")
             let full = path.hasPrefix("/") ? path : baseDirectory + "/" + path
-            guard let bytes = readWholeFileBytes(full) else {
+            guard let bytes = readFileContents(full) else {
                 throw error(f, "expected a readable file, cannot read '\(full)'")
             }
             data = .bytes(bytes)

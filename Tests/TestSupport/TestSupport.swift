@@ -110,20 +110,9 @@ public final class ChildProcess: @unchecked Sendable {
     }
 }
 
-/// Reads a whole (small) file as UTF-8, or "" when missing.
-public func readFile(_ path: String) -> String {
-    let fd = open(path, O_RDONLY)
-    if fd < 0 { return "" }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 65536) }
-        if n <= 0 { break }
-        out += buf[0..<n]
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+
+/// Reads a whole file as UTF-8, or "" when missing.
+public func readFile(_ path: String) -> String { readTextFile(path) ?? "" }
 
 /// Owns what a test starts: processes are killed and service objects unlinked at `cleanup()`
 /// (call it with `defer`), whatever happened.
