@@ -185,7 +185,7 @@ public final class Client: @unchecked Sendable {
         let idle = UInt32(IPCSCOPE_STATE_IDLE), responseReady = UInt32(IPCSCOPE_STATE_RESPONSE_READY)
         let s0 = v.state
         if s0 != idle && s0 != responseReady {
-            try wait(until: deadline, epoch: epoch, spin: true, what: "the previous call to finish") {
+            try wait(until: deadline, epoch: epoch, what: "the previous call to finish") {
                 let s = v.state
                 return s == idle || s == responseReady
             }
@@ -210,7 +210,7 @@ public final class Client: @unchecked Sendable {
 
         // 5. Wait for our answer.
         let rsp = layout.responseOffset
-        try wait(until: deadline, epoch: epoch, spin: true, what: "the answer to call \(seq)") {
+        try wait(until: deadline, epoch: epoch, what: "the answer to call \(seq)") {
             v.state == responseReady && v.load64(rsp + Int(IPCSCOPE_RSP_SEQ)) == seq
         }
 
@@ -258,36 +258,13 @@ public final class Client: @unchecked Sendable {
         }
     }
 
-    /// How long a wait spins on the CPU before it spins with `sched_yield` (the rest of the budget).
-    private var spinBeforeYieldNS: UInt64 { 3_000 }
-
-    /// Spins for the budget (3 µs on the CPU, then yielding between checks), then sleeps on
-    /// `response_event` in slices of at most 100 ms.
+    /// Spins for the budget (see `spin(budgetNS:deadline:_:)`), then sleeps on `response_event`
+    /// in slices of at most 100 ms, checking between slices that the server lives.
     @inline(__always)
-    private func wait(until deadline: UInt64, epoch: UInt32, spin: Bool, what: @autoclosure () -> String,
+    private func wait(until deadline: UInt64, epoch: UInt32, what: @autoclosure () -> String,
                       _ done: () -> Bool) throws(IPCError) {
-        if done() { return }
+        if spin(budgetNS: options.spin.nanosecondsClamped, deadline: deadline, done) { return }
         let v = view
-        if spin {
-            let start = monotonicNanoseconds()
-            let until = min(deadline, start &+ options.spin.nanosecondsClamped)
-            // Pure spin first: an answer from a server on another core comes within it.
-            let pureUntil = min(until, start &+ spinBeforeYieldNS)
-            var i = 0
-            while true {
-                if done() { return }
-                CIPCScope_cpu_relax()
-                i &+= 1
-                if i & 63 == 0 && monotonicNanoseconds() >= pureUntil { break }
-            }
-            // Then yield between checks: with more runnable threads than free cores, the
-            // server may be waiting for this very CPU, and a pure spin would hold it off
-            // for the whole budget (measured: 157 µs round trips instead of 1.5 µs).
-            while monotonicNanoseconds() < until {
-                if done() { return }
-                sched_yield()
-            }
-        }
         var probe = false
         while true {
             let seen = CIPCScope_load32(v.responseEvent)

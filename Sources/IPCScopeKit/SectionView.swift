@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CIPCScope
 
 /// Typed, atomic access to the fields of a mapped section.
@@ -41,6 +44,32 @@ struct SectionView {
     @inlinable var mutex: UnsafeMutableRawPointer { base + Int(IPCSCOPE_OFF_MUTEX) }
     @inlinable var requestEvent: UnsafeMutableRawPointer { base + Int(IPCSCOPE_OFF_REQUEST_EVENT) }
     @inlinable var responseEvent: UnsafeMutableRawPointer { base + Int(IPCSCOPE_OFF_RESPONSE_EVENT) }
+}
+
+/// Spins until `done()` or until `budgetNS` passes (never past `deadline`); returns whether
+/// `done()` held. The first 3 µs spin on the CPU (an answer from a peer on another core comes
+/// well within that); the rest of the budget yields between checks, so a peer that shares this
+/// CPU runs at once instead of after the whole budget (measured: 157 µs round trips without
+/// the yield when both sides landed on one CPU). No system call in the first 3 µs.
+@inline(__always)
+func spin(budgetNS: UInt64, deadline: UInt64 = .max, _ done: () -> Bool) -> Bool {
+    if done() { return true }
+    guard budgetNS > 0 else { return false }
+    let start = monotonicNanoseconds()
+    let until = min(deadline, start &+ budgetNS)
+    let pureUntil = min(until, start &+ 3_000)
+    var i = 0
+    while true {
+        if done() { return true }
+        CIPCScope_cpu_relax()
+        i &+= 1
+        if i & 63 == 0 && monotonicNanoseconds() >= pureUntil { break }
+    }
+    while monotonicNanoseconds() < until {
+        if done() { return true }
+        sched_yield()
+    }
+    return done()
 }
 
 /// Nanoseconds of CLOCK_MONOTONIC, the clock every `_ns` field but `created_unix_ns` uses.

@@ -331,31 +331,9 @@ public final class Server: @unchecked Sendable {
     private func waitForRequest() -> Bool {
         let v = view
         let ready = UInt32(IPCSCOPE_STATE_REQUEST_READY)
-        if v.state == ready { return !isStopping }
         // Spin for a bounded budget: back-to-back calls never reach the kernel.
-        let spinNS = options.spin.nanosecondsClamped
-        if spinNS > 0 {
-            let start = monotonicNanoseconds()
-            let until = start + spinNS
-            // Pure spin first (3 µs): a client on another core calls again within it.
-            let pureUntil = min(until, start + 3_000)
-            var i = 0
-            while true {
-                if v.state == ready { return !isStopping }
-                CIPCScope_cpu_relax()
-                i &+= 1
-                if i & 63 == 0 {
-                    if isStopping { return false }
-                    if monotonicNanoseconds() >= pureUntil { break }
-                }
-            }
-            // Then yield between checks: a client that shares this CPU gets to run now,
-            // instead of after the whole budget.
-            while monotonicNanoseconds() < until {
-                if v.state == ready { return !isStopping }
-                if isStopping { return false }
-                sched_yield()
-            }
+        if spin(budgetNS: options.spin.nanosecondsClamped, { v.state == ready || isStopping }) {
+            return !isStopping
         }
         while true {
             let seen = CIPCScope_load32(v.requestEvent)
