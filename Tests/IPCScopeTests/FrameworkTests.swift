@@ -212,6 +212,49 @@ struct FrameworkTests {
         #expect(waitUntil(timeout: 10) { !scope.objectExists(name) }, "the server stopped cleanly and removed its section")
     }
 
+    @Test("a call to a server dead for over 2 s fails at once, before anything is sent")
+    func staleHeartbeatProbedAtCallStart() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("stale")
+        let server = scope.spawn(helperPath, ["serve-slow", name, "0"])
+        #expect(server.waitForOutput("serving", timeout: 10))
+        let client = try Client(service: name)
+        #expect(try client.call(function: 0, payload: [1]).data == [1])
+        server.killAndReap()
+        sleepSeconds(2.2)  // the heartbeat is now older than 2 s
+        let before = try SectionReader(service: name).snapshot()
+        let start = now()
+        do {
+            _ = try client.call(function: 0, payload: [2], timeout: .seconds(10))
+            Issue.record("a call to a dead server must fail")
+        } catch {
+            #expect(error.code == .serverGone)
+            #expect(error.message.contains("died"))
+        }
+        #expect(now() - start < 0.05, "one fcntl at call start, not a 100 ms slice")
+        let after = try SectionReader(service: name).snapshot()
+        #expect(after.nextSeq == before.nextSeq, "nothing was sent to the dead server")
+        #expect(after.state == .idle)
+    }
+
+    @Test("the cached thread id is the caller's, and a forked child gets its own")
+    func threadIDCacheAcrossFork() async throws {
+        let other = await Task.detached { (CIPCScope_thread_id(), CIPCScope_gettid()) }.value
+        #expect(other.0 == other.1)
+        // No suspension point from here on: the cache is filled on the thread that forks.
+        #expect(CIPCScope_thread_id() == CIPCScope_gettid())
+        let pid = fork()
+        if pid == 0 {
+            // The child: only async-signal-safe work, then _exit.
+            _exit(CIPCScope_thread_id() == CIPCScope_gettid() ? 0 : 1)
+        }
+        try #require(pid > 0)
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+        #expect(status == 0, "the child's cached id was cleared by the atfork handler")
+    }
+
     @Test("an in-process server: stop from another thread, then stop and shutdown again, are safe")
     func inProcessStopIsIdempotent() async throws {
         let scope = TestScope()
