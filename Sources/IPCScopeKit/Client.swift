@@ -103,13 +103,18 @@ public final class Client: @unchecked Sendable {
 
     /// Calls `function` with `payload`; returns the status and a copy of the response.
     public func call(function: UInt32, payload: [UInt8] = [], timeout: Duration? = nil) throws(IPCError) -> Reply {
-        let out = UnsafeMutableRawBufferPointer.allocate(byteCount: max(layout.responseCapacity, 1), alignment: 16)
-        defer { out.deallocate() }
-        let result = payload.withUnsafeBytes { p in
-            Result { () throws(IPCError) in try call(function: function, payload: p, into: out, timeout: timeout) }
+        // One allocation: the response is copied straight into the array it is returned in.
+        var result: Result<(status: Int32, count: Int, seq: UInt64), IPCError> = .success((0, 0, 0))
+        let data = [UInt8](unsafeUninitializedCapacity: layout.responseCapacity) { buffer, initialized in
+            result = payload.withUnsafeBytes { p in
+                Result { () throws(IPCError) in
+                    try call(function: function, payload: p, into: UnsafeMutableRawBufferPointer(buffer), timeout: timeout)
+                }
+            }
+            initialized = (try? result.get().count) ?? 0
         }
-        let (status, count, seq) = try result.get()
-        return Reply(status: status, data: Array(out[0..<count]), seq: seq)
+        let (status, _, seq) = try result.get()
+        return Reply(status: status, data: data, seq: seq)
     }
 
     /// Calls `function` without allocating: the response is copied into `response`.
