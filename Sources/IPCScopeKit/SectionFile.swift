@@ -103,13 +103,6 @@ public enum ProcessFacts {
         guard pid > 0, let s = readTextFile("/proc/\(pid)/comm") else { return nil }
         return s.hasSuffix("\n") ? String(s.dropLast()) : s
     }
-
-    /// Whether a process with this pid exists (and, if given, the same start time).
-    public static func exists(_ pid: Int32, startTime: UInt64 = 0) -> Bool {
-        guard pid > 0 else { return false }
-        if kill(pid, 0) != 0 && Glibc.errno == ESRCH { return false }
-        return startTime == 0 || self.startTime(of: pid) == startTime
-    }
 }
 
 /// Up to `count` bytes at `offset` of `fd` with `pread` (retrying EINTR); fewer at the end of the

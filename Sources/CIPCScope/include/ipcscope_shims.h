@@ -27,15 +27,11 @@ static inline uint32_t CIPCScope_load32(const void *p) { return __atomic_load_n(
 static inline void CIPCScope_store32(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
 static inline uint32_t CIPCScope_add32(void *p, uint32_t v) { return __atomic_add_fetch((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
 static inline uint32_t CIPCScope_sub32(void *p, uint32_t v) { return __atomic_sub_fetch((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
-static inline bool CIPCScope_cas32(void *p, uint32_t expected, uint32_t desired) {
-    return __atomic_compare_exchange_n((uint32_t *)p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-}
 static inline uint32_t CIPCScope_or32(void *p, uint32_t v) { return __atomic_or_fetch((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
 static inline uint32_t CIPCScope_and32(void *p, uint32_t v) { return __atomic_and_fetch((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
 static inline uint64_t CIPCScope_load64(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_SEQ_CST); }
 static inline void CIPCScope_store64(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_SEQ_CST); }
 static inline uint64_t CIPCScope_add64(void *p, uint64_t v) { return __atomic_add_fetch((uint64_t *)p, v, __ATOMIC_SEQ_CST); }
-static inline void CIPCScope_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
 /* A pause hint for spin loops. */
 static inline void CIPCScope_cpu_relax(void) {
@@ -105,7 +101,6 @@ static inline int CIPCScope_mutex_trylock(void *mutex) { return pthread_mutex_tr
 int CIPCScope_mutex_lock_until(void *mutex, uint64_t deadline_ns);
 static inline int CIPCScope_mutex_unlock(void *mutex) { return pthread_mutex_unlock((pthread_mutex_t *)mutex); }
 static inline int CIPCScope_mutex_consistent(void *mutex) { return pthread_mutex_consistent((pthread_mutex_t *)mutex); }
-static inline int CIPCScope_mutex_size(void) { return (int)sizeof(pthread_mutex_t); }
 
 /* MARK: - open-file-description locks (the liveness lock) */
 
@@ -116,12 +111,5 @@ int CIPCScope_ofd_unlock(int fd);
 /* Asks (F_OFD_GETLK) whether another open file description holds a lock on byte 0.
  * Works through a read-only descriptor. *held = 1 when a server lives. */
 int CIPCScope_ofd_probe(int fd, int *held);
-
-/* MARK: - files (variadic open) */
-
-static inline int CIPCScope_open(const char *path, int flags, int mode) {
-    int fd = open(path, flags, (mode_t)mode);
-    return fd >= 0 ? fd : -errno;
-}
 
 #endif /* IPCSCOPE_SHIMS_H */
