@@ -74,10 +74,12 @@ public struct SectionIdentity: Equatable, Sendable {
 
     /// The layout these fields describe, if they are the format's own arithmetic.
     public var layout: SectionLayout? {
+        // Every field is attacker-controlled: compare in the fields' own widths, never convert a
+        // u64 from the section to Int (2^63 would trap).
         guard let l = try? SectionLayout(requestCapacity: Int(requestCapacity), responseCapacity: Int(responseCapacity),
                                          traceCapacity: Int(traceCapacity)) else { return nil }
-        guard l.requestOffset == Int(requestOffset), l.responseOffset == Int(responseOffset),
-              l.traceOffset == Int(traceOffset), l.sectionSize == Int(sectionSize) else { return nil }
+        guard UInt64(l.requestOffset) == UInt64(requestOffset), UInt64(l.responseOffset) == UInt64(responseOffset),
+              UInt64(l.traceOffset) == UInt64(traceOffset), UInt64(l.sectionSize) == sectionSize else { return nil }
         return l
     }
 
@@ -101,7 +103,7 @@ public struct SectionIdentity: Equatable, Sendable {
             throw IPCError(.corruptSection, service: service,
                            "section '\(service)' has inconsistent sizes (request \(requestCapacity) at \(requestOffset), response \(responseCapacity) at \(responseOffset), trace \(traceCapacity) at \(traceOffset), total \(sectionSize)): \(fix)")
         }
-        guard layout.sectionSize == objectSize else {
+        guard objectSize >= 0, UInt64(layout.sectionSize) == UInt64(objectSize) else {
             throw IPCError(.corruptSection, service: service,
                            "section '\(service)' says it is \(sectionSize) bytes but the object is \(objectSize) (truncated?): \(fix)")
         }
