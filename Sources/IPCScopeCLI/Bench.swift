@@ -38,8 +38,8 @@ extension IPCScope {
         @Option(help: "Total calls (split over threads and processes).")
         var count = 10_000
 
-        @Option(help: "Call for this many seconds instead of --count calls.")
-        var duration: Double?
+        @Option(help: "Call for this many seconds instead of --count calls (\(Seconds.rangeText)).", transform: Seconds.parse)
+        var duration: Seconds?
 
         @Option(help: "Threads per process (one shared client).")
         var threads = 1
@@ -50,8 +50,8 @@ extension IPCScope {
         @Option(help: "Calls per thread before measuring.")
         var warmup = 100
 
-        @Option(help: "Seconds to wait for each answer.")
-        var timeout: Double = 5
+        @Option(help: "Seconds to wait for each answer (\(Seconds.rangeText)).", transform: Seconds.parse)
+        var timeout = Seconds(5)!
 
         @Flag(help: "Print one JSON object.")
         var json = false
@@ -64,8 +64,6 @@ extension IPCScope {
             guard count >= 1 else { throw ValidationError("--count must be 1 or more") }
             guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256") }
             guard (1...64).contains(processes) else { throw ValidationError("--processes must be 1 to 64") }
-            if let duration { guard duration > 0 else { throw ValidationError("--duration must be more than 0 seconds") } }
-            guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
         }
 
         func run() throws {
@@ -94,7 +92,7 @@ extension IPCScope {
             }
             let perThread = (0..<threads).map { calls / threads + ($0 < calls % threads ? 1 : 0) }
             let results = Mutex<[BenchResult]>([])
-            let (function, size, timeoutD, warmup) = (function, size, seconds(timeout), warmup)
+            let (function, size, timeoutD, warmup) = (function, size, timeout.duration, warmup)
             let deadlineS = duration
             runThreads(threads) { t in
                 var r = BenchResult()
@@ -107,7 +105,7 @@ extension IPCScope {
                     do { _ = try client.call(function: function, payload: p, into: response, timeout: timeoutD) } catch { break }
                 }
                 let start = monotonicNanoseconds()
-                let end = deadlineS.map { start + UInt64($0 * 1e9) }
+                let end = deadlineS.map { start &+ $0.nanoseconds }
                 var n = 0
                 r.startNS = start
                 while end.map({ monotonicNanoseconds() < $0 }) ?? (n < perThread[t]) {
@@ -137,8 +135,8 @@ extension IPCScope {
                 let share = count / processes + (k < count % processes ? 1 : 0)
                 var args = ["ipcscope", "bench", name, "--worker", "--function", String(function), "--size", String(size),
                             "--count", String(max(share, 1)), "--threads", String(threads), "--warmup", String(warmup),
-                            "--timeout", String(timeout)]
-                if let duration { args += ["--duration", String(duration)] }
+                            "--timeout", String(timeout.value)]
+                if let duration { args += ["--duration", String(duration.value)] }
                 var fds: [Int32] = [0, 0]
                 guard pipe(&fds) == 0 else { throw usageFailure("pipe failed: \(String(cString: strerror(errno)))") }
                 var actions = posix_spawn_file_actions_t()

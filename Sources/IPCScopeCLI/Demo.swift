@@ -42,8 +42,8 @@ extension IPCScope {
         @Flag(help: "No inspector: run the traffic for --seconds, then print a summary.")
         var noTui = false
 
-        @Option(help: "With --no-tui: seconds of traffic.")
-        var seconds: Double = 3
+        @Option(help: "With --no-tui: seconds of traffic (more than 0, at most 3600).", transform: Seconds.parse)
+        var seconds = Seconds(3)!
 
         @Flag(help: "With --no-tui: print the summary as one JSON object.")
         var json = false
@@ -62,7 +62,7 @@ extension IPCScope {
 
         func validate() throws {
             guard (1...8).contains(clients) else { throw ValidationError("--clients must be 1 to 8") }
-            guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be more than 0 and at most 3600") }
+            guard seconds.value <= 3600 else { throw ValidationError("--seconds must be more than 0 and at most 3600") }
             if json && !noTui { throw ValidationError("--json goes with --no-tui") }
             if serverOnly && noTui { throw ValidationError("give either --server-only or --no-tui, not both") }
         }
@@ -116,14 +116,14 @@ extension IPCScope {
             defer { removeTemporaryDirectory(dir) }
             let baseSeed = seed ?? UInt64(getpid())
             if !json {
-                printLine("demo: serving '\(runner.service)' (pid \(getpid())), \(clients) client processes, \(formatSeconds(seconds)) s of traffic…")
+                printLine("demo: serving '\(runner.service)' (pid \(getpid())), \(clients) client processes, \(formatSeconds(seconds.value)) s of traffic…")
             }
             do {
                 for i in 0..<clients {
                     let report = "\(dir)/client\(i).report"
                     try runner.spawnClient(executable: executablePath(),
                                            arguments: ["demo-client", runner.service, "--seed", "\(baseSeed &+ UInt64(i) &* 7919)",
-                                                       "--seconds", "\(seconds)", "--report", report, "--parent", "\(getpid())"],
+                                                       "--seconds", "\(seconds.value)", "--report", report, "--parent", "\(getpid())"],
                                            reportPath: report)
                 }
             } catch {
@@ -131,7 +131,7 @@ extension IPCScope {
                 throw fail(error)
             }
             // The clients stop by themselves after --seconds; allow for start-up and a last slow call.
-            let end = monotonicNanoseconds() + UInt64((seconds + 10) * 1e9)
+            let end = monotonicNanoseconds() + seconds.nanoseconds + 10_000_000_000
             while !runner.runningClients.isEmpty && monotonicNanoseconds() < end && interrupted() == 0 {
                 usleep(20_000)
             }

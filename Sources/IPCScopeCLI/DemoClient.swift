@@ -23,8 +23,8 @@ extension IPCScope {
         @Option(help: "Seed of the traffic.")
         var seed: UInt64 = 1
 
-        @Option(help: "Stop after this many seconds (default: until the server goes away).")
-        var seconds: Double?
+        @Option(help: "Stop after this many seconds (default: until the server goes away).", transform: Seconds.parse)
+        var seconds: Seconds?
 
         @Option(help: "Write the stats here at the end.")
         var report: String?
@@ -41,7 +41,7 @@ extension IPCScope {
             let sources = installDemoSignals { _ in stop.store(true, ordering: .sequentiallyConsistent) }
             defer { sources.forEach { $0.cancel() } }
             var traffic = DemoTraffic(service: name, seed: seed)
-            let (stats, end) = traffic.run(seconds: seconds) { stop.load(ordering: .sequentiallyConsistent) }
+            let (stats, end) = traffic.run(seconds: seconds?.value) { stop.load(ordering: .sequentiallyConsistent) }
             if let report, !writeFileAtomically(report, stats.encoded()) {
                 printError("cannot write the report to \(report)")
             }
