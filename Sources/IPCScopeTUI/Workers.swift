@@ -181,6 +181,12 @@ final class InProcessServer: @unchecked Sendable {
         case .script(let path):
             let script = try Script.load(path: path)
             let s = ScriptedServer(server: server, script: script)
+            // The exit fault ends the whole process from the serving thread: give the shell its
+            // terminal back first.
+            s.exitProcess = { code in
+                TerminalGuard.restoreNow()
+                _exit(code)
+            }
             scripted = s
             description = "script \(path) (\(script.rules.count) rules)"
         case .echo:
