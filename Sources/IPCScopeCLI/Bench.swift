@@ -1,5 +1,6 @@
 import ArgumentParser
 import Histogram
+import IPCScopeDemo
 import IPCScopeKit
 import IPCScopeModel
 import Synchronization
@@ -59,6 +60,9 @@ extension IPCScope {
         @Flag(help: .hidden)
         var worker = false
 
+        @Option(help: .hidden)
+        var parent: Int32?
+
         func validate() throws {
             guard size >= 0 else { throw ValidationError("--size must be 0 or more bytes") }
             guard count >= 1 else { throw ValidationError("--count must be 1 or more") }
@@ -68,6 +72,8 @@ extension IPCScope {
 
         func run() throws {
             if worker {
+                // A worker ends with its bench: the kernel sends SIGTERM when the parent dies.
+                if let parent, !endWithParent(parent) { throw ExitCode(1) }
                 let r = try measure(calls: count)
                 printOut(r.encoded())
                 return
@@ -130,12 +136,13 @@ extension IPCScope {
         // MARK: - processes
 
         private func spawnWorkers() throws -> BenchResult {
+            WorkerSignals.install()
             var kids: [(pid_t, Int32)] = []
             for k in 0..<processes {
                 let share = count / processes + (k < count % processes ? 1 : 0)
                 var args = ["ipcscope", "bench", name, "--worker", "--function", String(function), "--size", String(size),
                             "--count", String(max(share, 1)), "--threads", String(threads), "--warmup", String(warmup),
-                            "--timeout", String(timeout.value)]
+                            "--timeout", String(timeout.value), "--parent", String(getpid())]
                 if let duration { args += ["--duration", String(duration.value)] }
                 var fds: [Int32] = [0, 0]
                 guard pipe(&fds) == 0 else { throw usageFailure("pipe failed: \(String(cString: strerror(errno)))") }
@@ -155,6 +162,7 @@ extension IPCScope {
                     throw ExitCode(1)
                 }
                 kids.append((pid, fds[0]))
+                WorkerSignals.add(pid)
             }
             var parts: [BenchResult] = []
             var failed = false
@@ -283,4 +291,32 @@ func runThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
         if r == 0 { threads.append(t) } else { Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body(i) }
     }
     for t in threads { pthread_join(t, nil) }
+}
+
+/// SIGTERM and SIGHUP sent to a multi-process bench reach its workers too: the handler passes
+/// the signal on to every worker, then lets it end this process as it would have.
+/// Async-signal-safe: a fixed table of pids, `kill`, `signal`, `raise`.
+enum WorkerSignals {
+    nonisolated(unsafe) private static var pids = [pid_t](repeating: 0, count: 64)
+    nonisolated(unsafe) private static var count = 0
+
+    /// Records a worker (at most 64, as --processes allows); call before it can matter.
+    static func add(_ pid: pid_t) {
+        guard count < pids.count else { return }
+        pids[count] = pid
+        count += 1
+    }
+
+    /// Installs the forwarding handlers (table allocated before, so the handler never allocates).
+    static func install() {
+        for sig in [SIGTERM, SIGHUP, SIGINT] {
+            signal(sig) { sig in
+                WorkerSignals.pids.withUnsafeBufferPointer { p in
+                    for i in 0..<WorkerSignals.count where p[i] > 0 { kill(p[i], sig) }
+                }
+                signal(sig, SIG_DFL)
+                raise(sig)
+            }
+        }
+    }
 }
