@@ -158,7 +158,7 @@ extension IPCScope {
                 for i in 0..<clients {
                     try runner.spawnClient(executable: executablePath(),
                                            arguments: ["demo-client", runner.service, "--seed", "\(baseSeed &+ UInt64(i) &* 7919)",
-                                                       "--parent", "\(getpid())"],
+                                                       "--parent", "\(getpid())", "--log", log],
                                            reportPath: nil, logPath: log)
                 }
             } catch {
@@ -209,8 +209,12 @@ func executablePath() -> String {
     return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
+/// A private directory for the clients' reports, `/tmp/ipcscope-demo-<pid>-XXXXXX`. Left-overs of
+/// demos that died by SIGKILL (their pid gone, owned by this user) are removed first; the
+/// clients of such a demo also remove theirs when they find the demo gone.
 func makeTemporaryDirectory() -> String {
-    var template = Array("/tmp/ipcscope-demo-XXXXXX".utf8CString)
+    removeStaleDemoDirectories()
+    var template = Array("/tmp/ipcscope-demo-\(getpid())-XXXXXX".utf8CString)
     let dir = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     return dir.map { String(cString: $0) } ?? "/tmp"
 }
@@ -223,6 +227,23 @@ func removeTemporaryDirectory(_ dir: String) {
     }
     closedir(d)
     rmdir(dir)
+}
+
+/// Removes `/tmp/ipcscope-demo-<pid>-*` directories of this user whose demo process is gone.
+func removeStaleDemoDirectories() {
+    guard let d = opendir("/tmp") else { return }
+    var stale: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        guard name.hasPrefix("ipcscope-demo-") else { continue }
+        let rest = name.dropFirst("ipcscope-demo-".count)
+        guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]), pid > 0 else { continue }
+        var st = stat()
+        guard lstat("/tmp/" + name, &st) == 0, st.st_uid == geteuid(), FileType.isDirectory(st.st_mode) else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH { stale.append("/tmp/" + name) }
+    }
+    closedir(d)
+    stale.forEach(removeTemporaryDirectory)
 }
 
 func formatSeconds(_ s: Double) -> String {

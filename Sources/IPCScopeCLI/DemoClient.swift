@@ -32,6 +32,9 @@ extension IPCScope {
         @Option(help: "The demo's pid: end with it.")
         var parent: Int32?
 
+        @Option(help: "The log file the demo gave its clients (removed when the demo died).")
+        var log: String?
+
         func run() throws {
             if let parent, !demoClientFollowParent(parent) {
                 removeIfOrphaned()
@@ -53,6 +56,14 @@ extension IPCScope {
         /// the section it left behind: only when the demo is gone and no server holds the section.
         private func removeIfOrphaned() {
             guard let parent, getppid() != parent, kill(parent, 0) != 0 else { return }
+            // The demo cannot remove its files any more: each client removes its report, and the
+            // last one out the directory (rmdir only succeeds once it is empty).
+            if let report {
+                unlink(report)
+                let dir = String(report[..<(report.lastIndex(of: "/") ?? report.startIndex)])
+                if dir.hasPrefix("/tmp/ipcscope-demo-") { rmdir(dir) }
+            }
+            if let log, log.hasPrefix("/tmp/ipcscope-") { unlink(log) }
             do {
                 _ = try Client(service: name)
             } catch {

@@ -148,6 +148,9 @@ public struct Snapshot: Sendable {
     public var starting: Bool { serverAlive && !(identity?.magicOK ?? false) }
     /// The mutex word names a thread that no longer exists: the lock is held by no one alive.
     public var ownerThreadDead: Bool { !mutexWord.isFree && ownerThreadAlive == false }
+    /// `client_waiting` counts clients that entered a wait on `response_event`; one killed while
+    /// waiting stays counted. Non-zero while IDLE (no call in flight) means such leftovers.
+    public var clientWaitingLooksLeaked: Bool { state == .idle && clientWaiting > 0 }
 
     /// The state, if it is one of the four.
     public var state: ProtocolState? { ProtocolState(rawValue: stateRaw) }

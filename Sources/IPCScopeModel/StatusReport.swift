@@ -124,6 +124,9 @@ public struct StatusReport {
         head("events")
         row("request_event", "\(s.requestEvent), server waiting \(s.serverWaiting)")
         row("response_event", "\(s.responseEvent), client waiting \(s.clientWaiting) (clients that entered a wait; one killed while waiting stays counted)")
+        if s.clientWaitingLooksLeaked {
+            row(style.yellow("note"), style.yellow("client waiting is \(s.clientWaiting) while IDLE: counts clients killed while waiting, not live waiters"))
+        }
 
         head("request slot")
         row("call", "seq \(s.requestSeq), function \(s.requestFunction), \(s.requestSize) bytes, client pid \(s.requestClientPID) tid \(s.requestClientTID), sent \(s.requestSentNS == 0 ? "-" : age(s.requestSentNS) + " ago")")
