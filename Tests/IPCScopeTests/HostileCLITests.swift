@@ -78,6 +78,15 @@ struct HostileCLITests {
         let (ended, after) = tmux.waitFor("END")
         #expect(ended && after.contains("EXITED=0") && after.contains("STTY icrnl onlcr icanon echo END"), "\(after)")
 
+        let huge = scope.serviceName("huge")
+        writeBytes("/dev/shm/ipcscope." + huge, craftedHeader(sectionSize: 1 << 63))
+        let third = TmuxSession(scope, command: "\(ipcscopePath) attach \(huge)" + afterAttach)
+        defer { third.kill() }
+        let (refused, hugeScreen) = third.waitFor("inconsistent sizes")
+        #expect(refused, "\(hugeScreen)")
+        third.type("q")
+        #expect(third.waitFor("EXITED=0").0, "attach on a section_size of 2^63 quits normally")
+
         let dead = scope.serviceName("deadowner")
         CLIInspectTests.makeStale(scope, dead, calls: 0)
         let gone = scope.run("/bin/true", [])

@@ -246,6 +246,16 @@ struct HostileReaderTests {
         #expect(g.stdout.contains("00000030  5a") && !g.stdout.contains("00000040  "), "the first 64 bytes only")
         #expect(!g.stdout.contains("created") && !g.stdout.contains("mutex"), "nothing decoded from garbage")
 
+        // Hung: a live server that neither waits nor answers (stopped) lets its heartbeat age past 5 s.
+        let stopped = scope.serviceName("hung")
+        let server = scope.startEchoServer(stopped, extra: ["--quiet"])
+        server.signal(SIGSTOP)
+        defer { server.signal(SIGCONT) }
+        sleepSeconds(5.6)
+        let h = scope.ipcscope(["status", stopped], timeout: 10)
+        #expect(h.exitStatus == 2 && h.stdout.contains("hung: heartbeat"), "\(h.stdout)")
+        server.signal(SIGCONT)
+
         let truncated = scope.serviceName("truncated")
         CLIInspectTests.makeStale(scope, truncated, calls: 0)
         #expect(truncate("/dev/shm/ipcscope." + truncated, 4096) == 0)
