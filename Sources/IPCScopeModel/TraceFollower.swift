@@ -61,6 +61,18 @@ public final class TraceFollower {
         var st = stat()
         _ = fstat(fd, &st)
         inode = UInt64(st.st_ino)
+        // A server creating the section holds the liveness lock before its header is written:
+        // give it a moment (1 s at most) instead of calling the section broken.
+        let end = monotonicNanoseconds() + 1_000_000_000
+        while !(SectionIdentity(bytes: read(at: 0, count: 64))?.magicOK ?? false), lockHeld(), monotonicNanoseconds() < end {
+            var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+            nanosleep(&pause, nil)
+        }
+        _ = fstat(fd, &st)
+        if !(SectionIdentity(bytes: read(at: 0, count: 64))?.magicOK ?? false), lockHeld() {
+            throw IPCError(.corruptSection, service: service.rawValue,
+                           "service '\(service)' is starting: its server holds the liveness lock but has not written the header yet; try again in a moment")
+        }
         guard let id = SectionIdentity(bytes: read(at: 0, count: 64)) else {
             throw IPCError(.corruptSection, service: service.rawValue,
                            "\(service.path) is too short to be a section: remove it with 'ipcscope clean \(service)'")
@@ -120,6 +132,11 @@ public final class TraceFollower {
         }
         next = head
         return p
+    }
+
+    private func lockHeld() -> Bool {
+        var held: Int32 = 0
+        return CIPCScope_ofd_probe(fd, &held) == 0 && held != 0
     }
 
     private func readHead() -> UInt64 {

@@ -202,6 +202,8 @@ struct HostileReaderTests {
         #expect(scope.objectExists(name))
         let status = scope.ipcscope(["status", name], timeout: 10)
         #expect(status.exitStatus == 2 && status.stdout.contains("starting"), "\(status.stdout)")
+        let watch = scope.ipcscope(["watch", name, "--timeout", "1"], timeout: 10)
+        #expect(watch.exitStatus == 1 && watch.stderr.contains("is starting"), "\(watch.stderr)")
     }
 
     @Test("a mutex word naming a dead thread and a leaked client_waiting are shown for what they are")
