@@ -54,7 +54,8 @@ final class ClientWorker: @unchecked Sendable {
     static func writability(service: String) -> Writability {
         let path = "/dev/shm/ipcscope." + service
         var st = stat()
-        guard stat(path, &st) == 0 else { return .unknown }
+        guard lstat(path, &st) == 0 else { return .unknown }
+        guard FileType.isRegular(st.st_mode) else { return .readOnly("\(path) is not a regular file (\(fileKindName(st.st_mode)))") }
         let me = geteuid()
         if st.st_uid != me && st.st_uid != 0 {
             return .readOnly("\(path) belongs to uid \(st.st_uid), not you (uid \(me)); the client trusts only your own sections")
