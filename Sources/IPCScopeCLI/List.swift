@@ -42,7 +42,7 @@ extension IPCScope {
             for e in entries {
                 let s = e.valid ? e.snapshot : nil
                 let caps = s?.layout.map { "\($0.requestCapacity)/\($0.responseCapacity)/\($0.traceCapacity)" } ?? "-"
-                rows.append([e.name, s.map { String($0.serverPID) } ?? "-", e.serverCommand.map(escapeForTerminal) ?? "-",
+                rows.append([e.name, s.map { String($0.serverPID) } ?? "-", e.serverCommand ?? "-",
                              Self.aliveColumn(e), Self.stateColumn(e), s.map { String($0.callsServed) } ?? "-", caps,
                              Units.user(e.ownerUID), Units.mode(e.mode)])
             }
@@ -91,7 +91,7 @@ extension IPCScope {
                 ("condition", .string(e.condition.rawValue)), ("valid_name", .bool(e.validName)),
                 ("file_type", .string(e.fileKind)),
                 ("server_pid", s.map { .number($0.serverPID) } ?? .null),
-                ("command", e.serverCommand.map { .string(escapeForTerminal($0)) } ?? .null),
+                ("command", e.serverCommand.map { .string($0) } ?? .null),
                 ("state", s.flatMap { $0.state }.map { .string($0.name) } ?? .null),
                 ("calls_served", s.map { .uint($0.callsServed) } ?? .null),
                 ("request_capacity", s?.layout.map { .number($0.requestCapacity) } ?? .null),
@@ -166,7 +166,7 @@ extension IPCScope {
                 case .live:
                     let pid = e.snapshot?.serverPID ?? 0
                     if explicit {
-                        keep(e, "alive", "service '\(e.name)' is served by pid \(pid)\(e.serverCommand.map { " (\(escapeForTerminal($0)))" } ?? "") (still running): stop it first")
+                        keep(e, "alive", "service '\(e.name)' is served by pid \(pid)\(e.serverCommand.map { " (\($0))" } ?? "") (still running): stop it first")
                     } else {
                         kept.append((e.name, "alive"))
                     }

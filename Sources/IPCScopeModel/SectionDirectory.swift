@@ -133,7 +133,7 @@ public enum SectionDirectory {
             } else {
                 e.condition = snap.serverAlive ? .live : .stale
             }
-            if snap.serverAlive, snap.serverPID > 0 { e.serverCommand = ProcessFacts.command(of: snap.serverPID) }
+            if snap.serverAlive, snap.serverPID > 0 { e.serverCommand = ProcessFacts.command(of: snap.serverPID).map(escapeForTerminal) }
         } catch {
             switch error.code {
             case .foreignOwner:

@@ -19,8 +19,9 @@ public struct StatusReport {
     public init(_ snapshot: Snapshot, traceLimit: Int? = 16) {
         self.snapshot = snapshot
         self.traceLimit = traceLimit
-        if snapshot.serverAlive { serverCommand = ProcessFacts.command(of: snapshot.serverPID) }
-        if snapshot.ownerPID > 0 { ownerCommand = ProcessFacts.command(of: snapshot.ownerPID) }
+        // Any process may name itself with escape sequences (PR_SET_NAME): show names escaped.
+        if snapshot.serverAlive { serverCommand = ProcessFacts.command(of: snapshot.serverPID).map(escapeForTerminal) }
+        if snapshot.ownerPID > 0 { ownerCommand = ProcessFacts.command(of: snapshot.ownerPID).map(escapeForTerminal) }
     }
 
     // MARK: - health

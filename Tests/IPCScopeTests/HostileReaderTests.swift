@@ -163,6 +163,22 @@ struct HostileReaderTests {
         for r in raws { #expect(access(shmCPath(r), F_OK) == 0) }
     }
 
+    @Test("a server whose process name holds escape sequences is shown escaped by list and status")
+    func hostileProcessName() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("comm")
+        let evil = scope.directory + "/ev\u{1b}[2J\u{07}"  // the kernel takes comm from the file name
+        #expect(symlink(ipcscopePath, evil) == 0)
+        let server = scope.spawn(evil, ["serve", name, "--echo", "--quiet"])
+        #expect(server.waitForOutput("serving", timeout: 10))
+        for args in [["list"], ["list", "--json"], ["status", name], ["status", name, "--json"]] {
+            let r = scope.ipcscope(args, timeout: 10)
+            #expect(!Array(r.stdout.utf8).contains(0x1b) && !Array(r.stdout.utf8).contains(0x07), "\(args)")
+            #expect(r.stdout.contains("ev\\x1b[2J\\x07") || r.stdout.contains("ev\\\\x1b[2J\\\\x07"), "\(args): \(r.stdout)")
+        }
+    }
+
     @Test("another user's unreadable section: 'not readable by you', and clean says it cannot judge")
     func unreadableForAnotherUser() throws {
         let scope = TestScope()
