@@ -118,6 +118,10 @@ struct HostileCLITests {
             #expect(r.exitStatus == 64, "\(args): \(r.exitStatus.map(String.init) ?? "killed")")
             #expect(r.stderr.contains("more than 0 and at most 604800 (7 days)"), "\(args): \(r.stderr)")
         }
+        for args in [["--server-spin-us", "inf"], ["--client-spin-us", "1e300"], ["--runs", "nan"], ["--samples", "-5"]] {
+            let r = scope.run(productPath("ipcscope-bench"), args, timeout: 10)
+            #expect(r.exitStatus == 64 && r.stderr.contains("is out of range: give"), "ipcscope-bench \(args): \(r.stderr)")
+        }
         #expect(throws: Never.self) { _ = try IPCScope.parseAsRoot(["call", "x", "--timeout", "604800"]) }
         #expect(throws: Never.self) { _ = try IPCScope.parseAsRoot(["watch", "x", "--timeout", "0.25"]) }
     }
