@@ -68,6 +68,7 @@ extension IPCScope {
             guard count >= 1 else { throw ValidationError("--count must be 1 or more") }
             guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256") }
             guard (1...64).contains(processes) else { throw ValidationError("--processes must be 1 to 64") }
+            guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be 0 to 1000000 calls") }
         }
 
         func run() throws {

@@ -109,6 +109,7 @@ struct HostileCLITests {
             commands += [["call", "x", "--timeout", v], ["watch", "x", "--timeout", v], ["bench", "x", "--timeout", v],
                          ["bench", "x", "--duration", v], ["demo", "--no-tui", "--seconds", v], ["demo-client", "x", "--seconds", v]]
         }
+        commands += [["bench", "x", "--warmup", "-1"], ["watch", "x", "--interval", "nan"], ["attach", "x", "--interval", "inf"]]
         for args in commands {
             #expect(throws: (any Error).self, "\(args)") { _ = try IPCScope.parseAsRoot(args) }
         }
