@@ -254,8 +254,8 @@ struct BenchResult {
             let kv = field.split(separator: "=", maxSplits: 1)
             guard kv.count == 2, let v = UInt64(kv[1]) else { continue }
             switch kv[0] {
-            case "calls": calls = Int(v)
-            case "errors": errors = Int(v)
+            case "calls": calls = Int(clamping: v)
+            case "errors": errors = Int(clamping: v)
             case "start": startNS = v
             case "end": endNS = v
             default: break
