@@ -139,11 +139,13 @@ struct HostileReaderTests {
         let raws: [[UInt8]] = [Array("esc\u{1b}[2J\u{1b}]0;pwned\u{07}\(tag)".utf8),
                                Array("nl\(tag)\nforged  1  ipcscope  yes  IDLE".utf8),
                                Array("bad".utf8) + [0xff, 0xfe] + Array(tag.utf8)]
-        for r in raws { writeBytes(String(cString: shmCPath(r)), Array(repeating: 0x41, count: 100)) }
         defer { for r in raws { _ = unlink(shmCPath(r)) } }
-        // writeBytes goes through String: write the invalid-UTF-8 one by its raw bytes.
-        let badFD = open(shmCPath(raws[2]), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        close(badFD)
+        for r in raws {  // by raw bytes: a String path would turn invalid UTF-8 into U+FFFD
+            let fd = open(shmCPath(r), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            #expect(fd >= 0)
+            _ = write(fd, Array(repeating: UInt8(0x41), count: 100), 100)
+            close(fd)
+        }
         for verb in [["list"], ["clean", "--dry-run"]] {
             let r = scope.ipcscope(verb, timeout: 10)
             #expect(finished(r))
