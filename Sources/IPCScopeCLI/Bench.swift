@@ -51,7 +51,7 @@ extension IPCScope {
         @Option(help: "Calls per thread before measuring.")
         var warmup = 100
 
-        @Option(help: "Seconds to wait for each answer (\(Seconds.rangeText)).", transform: Seconds.parse)
+        @Option(help: "Seconds to wait for each answer (default 5; \(Seconds.rangeText)).", transform: Seconds.parse)
         var timeout = Seconds(5)!
 
         @Flag(help: "Print one JSON object.")

@@ -47,7 +47,7 @@ extension IPCScope {
         @Option(help: "Make the call this many times.")
         var `repeat` = 1
 
-        @Option(help: "Seconds to wait for each answer (\(Seconds.rangeText)).", transform: Seconds.parse)
+        @Option(help: "Seconds to wait for each answer (default 5; \(Seconds.rangeText)).", transform: Seconds.parse)
         var timeout = Seconds(5)!
 
         @Flag(help: "Write the response bytes only, nothing else.")

@@ -42,7 +42,7 @@ extension IPCScope {
         @Flag(help: "No inspector: run the traffic for --seconds, then print a summary.")
         var noTui = false
 
-        @Option(help: "With --no-tui: seconds of traffic (more than 0, at most 3600).", transform: Seconds.parse)
+        @Option(help: "With --no-tui: seconds of traffic (default 3; more than 0, at most 3600).", transform: Seconds.parse)
         var seconds = Seconds(3)!
 
         @Flag(help: "With --no-tui: print the summary as one JSON object.")
