@@ -19,16 +19,25 @@ func value(_ flag: String, _ rest: inout ArraySlice<String>) -> String {
     guard let v = rest.popFirst() else { complain("ipcscope-bench: \(flag) needs a value"); exit(64) }
     return v
 }
+/// A number in `range`, or exit 64 saying the range (never a trap on inf, nan or 1e300).
+func number(_ flag: String, _ rest: inout ArraySlice<String>, in range: ClosedRange<Double>) -> Double {
+    let text = value(flag, &rest)
+    guard let v = Double(text), v.isFinite, range.contains(v) else {
+        complain("ipcscope-bench: \(flag) \(text) is out of range: give \(range.lowerBound) to \(range.upperBound)")
+        exit(64)
+    }
+    return v
+}
 while let a = rest.popFirst() {
     switch a {
     case "--quick": config.makeQuick()
     case "--json": config.json = true
     case "--with-reader": config.withReader = true
     case "--pin": setenv("IPCSCOPE_BENCH_PIN", "1", 1)  // diagnostic: server on CPU 0, clients on CPU 1
-    case "--runs": config.runs = max(1, Int(value(a, &rest)) ?? 1)
-    case "--samples": config.samples = max(100, Int(value(a, &rest)) ?? config.samples)
-    case "--server-spin-us": config.serverSpinNS = UInt64(max(0, Double(value(a, &rest)) ?? 50) * 1000)
-    case "--client-spin-us": config.clientSpinNS = UInt64(max(0, Double(value(a, &rest)) ?? 100) * 1000)
+    case "--runs": config.runs = Int(number(a, &rest, in: 1...1000))
+    case "--samples": config.samples = Int(number(a, &rest, in: 100...10_000_000))
+    case "--server-spin-us": config.serverSpinNS = UInt64(number(a, &rest, in: 0...1_000_000) * 1000)
+    case "--client-spin-us": config.clientSpinNS = UInt64(number(a, &rest, in: 0...1_000_000) * 1000)
     case "-h", "--help":
         print("""
             usage: ipcscope-bench [--runs N] [--quick] [--json] [--with-reader]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Histogram
+import IPCScopeDemo
 import IPCScopeKit
 import IPCScopeModel
 import Synchronization
@@ -38,8 +39,8 @@ extension IPCScope {
         @Option(help: "Total calls (split over threads and processes).")
         var count = 10_000
 
-        @Option(help: "Call for this many seconds instead of --count calls.")
-        var duration: Double?
+        @Option(help: "Call for this many seconds instead of --count calls (\(Seconds.rangeText)).", transform: Seconds.parse)
+        var duration: Seconds?
 
         @Option(help: "Threads per process (one shared client).")
         var threads = 1
@@ -50,8 +51,8 @@ extension IPCScope {
         @Option(help: "Calls per thread before measuring.")
         var warmup = 100
 
-        @Option(help: "Seconds to wait for each answer.")
-        var timeout: Double = 5
+        @Option(help: "Seconds to wait for each answer (default 5; \(Seconds.rangeText)).", transform: Seconds.parse)
+        var timeout = Seconds(5)!
 
         @Flag(help: "Print one JSON object.")
         var json = false
@@ -59,17 +60,21 @@ extension IPCScope {
         @Flag(help: .hidden)
         var worker = false
 
+        @Option(help: .hidden)
+        var parent: Int32?
+
         func validate() throws {
             guard size >= 0 else { throw ValidationError("--size must be 0 or more bytes") }
             guard count >= 1 else { throw ValidationError("--count must be 1 or more") }
             guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256") }
             guard (1...64).contains(processes) else { throw ValidationError("--processes must be 1 to 64") }
-            if let duration { guard duration > 0 else { throw ValidationError("--duration must be more than 0 seconds") } }
-            guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
+            guard (0...1_000_000).contains(warmup) else { throw ValidationError("--warmup must be 0 to 1000000 calls") }
         }
 
         func run() throws {
             if worker {
+                // A worker ends with its bench: the kernel sends SIGTERM when the parent dies.
+                if let parent, !endWithParent(parent) { throw ExitCode(1) }
                 let r = try measure(calls: count)
                 printOut(r.encoded())
                 return
@@ -94,7 +99,7 @@ extension IPCScope {
             }
             let perThread = (0..<threads).map { calls / threads + ($0 < calls % threads ? 1 : 0) }
             let results = Mutex<[BenchResult]>([])
-            let (function, size, timeoutD, warmup) = (function, size, seconds(timeout), warmup)
+            let (function, size, timeoutD, warmup) = (function, size, timeout.duration, warmup)
             let deadlineS = duration
             runThreads(threads) { t in
                 var r = BenchResult()
@@ -107,7 +112,7 @@ extension IPCScope {
                     do { _ = try client.call(function: function, payload: p, into: response, timeout: timeoutD) } catch { break }
                 }
                 let start = monotonicNanoseconds()
-                let end = deadlineS.map { start + UInt64($0 * 1e9) }
+                let end = deadlineS.map { start &+ $0.nanoseconds }
                 var n = 0
                 r.startNS = start
                 while end.map({ monotonicNanoseconds() < $0 }) ?? (n < perThread[t]) {
@@ -132,13 +137,14 @@ extension IPCScope {
         // MARK: - processes
 
         private func spawnWorkers() throws -> BenchResult {
+            WorkerSignals.install()
             var kids: [(pid_t, Int32)] = []
             for k in 0..<processes {
                 let share = count / processes + (k < count % processes ? 1 : 0)
                 var args = ["ipcscope", "bench", name, "--worker", "--function", String(function), "--size", String(size),
                             "--count", String(max(share, 1)), "--threads", String(threads), "--warmup", String(warmup),
-                            "--timeout", String(timeout)]
-                if let duration { args += ["--duration", String(duration)] }
+                            "--timeout", String(timeout.value), "--parent", String(getpid())]
+                if let duration { args += ["--duration", String(duration.value)] }
                 var fds: [Int32] = [0, 0]
                 guard pipe(&fds) == 0 else { throw usageFailure("pipe failed: \(String(cString: strerror(errno)))") }
                 var actions = posix_spawn_file_actions_t()
@@ -157,6 +163,7 @@ extension IPCScope {
                     throw ExitCode(1)
                 }
                 kids.append((pid, fds[0]))
+                WorkerSignals.add(pid)
             }
             var parts: [BenchResult] = []
             var failed = false
@@ -247,8 +254,8 @@ struct BenchResult {
             let kv = field.split(separator: "=", maxSplits: 1)
             guard kv.count == 2, let v = UInt64(kv[1]) else { continue }
             switch kv[0] {
-            case "calls": calls = Int(v)
-            case "errors": errors = Int(v)
+            case "calls": calls = Int(clamping: v)
+            case "errors": errors = Int(clamping: v)
             case "start": startNS = v
             case "end": endNS = v
             default: break
@@ -285,4 +292,32 @@ func runThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
         if r == 0 { threads.append(t) } else { Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body(i) }
     }
     for t in threads { pthread_join(t, nil) }
+}
+
+/// SIGTERM and SIGHUP sent to a multi-process bench reach its workers too: the handler passes
+/// the signal on to every worker, then lets it end this process as it would have.
+/// Async-signal-safe: a fixed table of pids, `kill`, `signal`, `raise`.
+enum WorkerSignals {
+    nonisolated(unsafe) private static var pids = [pid_t](repeating: 0, count: 64)
+    nonisolated(unsafe) private static var count = 0
+
+    /// Records a worker (at most 64, as --processes allows); call before it can matter.
+    static func add(_ pid: pid_t) {
+        guard count < pids.count else { return }
+        pids[count] = pid
+        count += 1
+    }
+
+    /// Installs the forwarding handlers (table allocated before, so the handler never allocates).
+    static func install() {
+        for sig in [SIGTERM, SIGHUP, SIGINT] {
+            signal(sig) { sig in
+                WorkerSignals.pids.withUnsafeBufferPointer { p in
+                    for i in 0..<WorkerSignals.count where p[i] > 0 { kill(p[i], sig) }
+                }
+                signal(sig, SIG_DFL)
+                raise(sig)
+            }
+        }
+    }
 }

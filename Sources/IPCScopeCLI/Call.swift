@@ -47,8 +47,8 @@ extension IPCScope {
         @Option(help: "Make the call this many times.")
         var `repeat` = 1
 
-        @Option(help: "Seconds to wait for each answer.")
-        var timeout: Double = 5
+        @Option(help: "Seconds to wait for each answer (default 5; \(Seconds.rangeText)).", transform: Seconds.parse)
+        var timeout = Seconds(5)!
 
         @Flag(help: "Write the response bytes only, nothing else.")
         var raw = false
@@ -75,7 +75,6 @@ extension IPCScope {
             let sources = [text, hex, file].compactMap { $0 }
             guard sources.count <= 1 else { throw ValidationError("give one payload source: --text, --hex or --file") }
             guard [raw, asText, json].filter({ $0 }).count <= 1 else { throw ValidationError("give one output form: --raw, --as-text or --json") }
-            guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
             guard self.repeat >= 1 else { throw ValidationError("--repeat must be 1 or more") }
             if let c = statusExitCode { guard (1...255).contains(c) else { throw ValidationError("--status-exit-code must be 1 to 255") } }
         }
@@ -112,7 +111,7 @@ extension IPCScope {
                 let t0 = monotonicNanoseconds()
                 let reply: Reply
                 do {
-                    reply = try client.call(function: function, payload: payload, timeout: seconds(timeout))
+                    reply = try client.call(function: function, payload: payload, timeout: timeout.duration)
                 } catch {
                     throw failCall(error)
                 }

@@ -42,8 +42,8 @@ extension IPCScope {
         @Flag(help: "No inspector: run the traffic for --seconds, then print a summary.")
         var noTui = false
 
-        @Option(help: "With --no-tui: seconds of traffic.")
-        var seconds: Double = 3
+        @Option(help: "With --no-tui: seconds of traffic (default 3; more than 0, at most 3600).", transform: Seconds.parse)
+        var seconds = Seconds(3)!
 
         @Flag(help: "With --no-tui: print the summary as one JSON object.")
         var json = false
@@ -62,7 +62,7 @@ extension IPCScope {
 
         func validate() throws {
             guard (1...8).contains(clients) else { throw ValidationError("--clients must be 1 to 8") }
-            guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be more than 0 and at most 3600") }
+            guard seconds.value <= 3600 else { throw ValidationError("--seconds must be more than 0 and at most 3600") }
             if json && !noTui { throw ValidationError("--json goes with --no-tui") }
             if serverOnly && noTui { throw ValidationError("give either --server-only or --no-tui, not both") }
         }
@@ -116,14 +116,14 @@ extension IPCScope {
             defer { removeTemporaryDirectory(dir) }
             let baseSeed = seed ?? UInt64(getpid())
             if !json {
-                printLine("demo: serving '\(runner.service)' (pid \(getpid())), \(clients) client processes, \(formatSeconds(seconds)) s of traffic…")
+                printLine("demo: serving '\(runner.service)' (pid \(getpid())), \(clients) client processes, \(formatSeconds(seconds.value)) s of traffic…")
             }
             do {
                 for i in 0..<clients {
                     let report = "\(dir)/client\(i).report"
                     try runner.spawnClient(executable: executablePath(),
                                            arguments: ["demo-client", runner.service, "--seed", "\(baseSeed &+ UInt64(i) &* 7919)",
-                                                       "--seconds", "\(seconds)", "--report", report, "--parent", "\(getpid())"],
+                                                       "--seconds", "\(seconds.value)", "--report", report, "--parent", "\(getpid())"],
                                            reportPath: report)
                 }
             } catch {
@@ -131,7 +131,7 @@ extension IPCScope {
                 throw fail(error)
             }
             // The clients stop by themselves after --seconds; allow for start-up and a last slow call.
-            let end = monotonicNanoseconds() + UInt64((seconds + 10) * 1e9)
+            let end = monotonicNanoseconds() + seconds.nanoseconds + 10_000_000_000
             while !runner.runningClients.isEmpty && monotonicNanoseconds() < end && interrupted() == 0 {
                 usleep(20_000)
             }
@@ -158,7 +158,7 @@ extension IPCScope {
                 for i in 0..<clients {
                     try runner.spawnClient(executable: executablePath(),
                                            arguments: ["demo-client", runner.service, "--seed", "\(baseSeed &+ UInt64(i) &* 7919)",
-                                                       "--parent", "\(getpid())"],
+                                                       "--parent", "\(getpid())", "--log", log],
                                            reportPath: nil, logPath: log)
                 }
             } catch {
@@ -209,8 +209,12 @@ func executablePath() -> String {
     return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
+/// A private directory for the clients' reports, `/tmp/ipcscope-demo-<pid>-XXXXXX`. Left-overs of
+/// demos that died by SIGKILL (their pid gone, owned by this user) are removed first; the
+/// clients of such a demo also remove theirs when they find the demo gone.
 func makeTemporaryDirectory() -> String {
-    var template = Array("/tmp/ipcscope-demo-XXXXXX".utf8CString)
+    removeStaleDemoDirectories()
+    var template = Array("/tmp/ipcscope-demo-\(getpid())-XXXXXX".utf8CString)
     let dir = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     return dir.map { String(cString: $0) } ?? "/tmp"
 }
@@ -223,6 +227,23 @@ func removeTemporaryDirectory(_ dir: String) {
     }
     closedir(d)
     rmdir(dir)
+}
+
+/// Removes `/tmp/ipcscope-demo-<pid>-*` directories of this user whose demo process is gone.
+func removeStaleDemoDirectories() {
+    guard let d = opendir("/tmp") else { return }
+    var stale: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        guard name.hasPrefix("ipcscope-demo-") else { continue }
+        let rest = name.dropFirst("ipcscope-demo-".count)
+        guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]), pid > 0 else { continue }
+        var st = stat()
+        guard lstat("/tmp/" + name, &st) == 0, st.st_uid == geteuid(), FileType.isDirectory(st.st_mode) else { continue }
+        if kill(pid, 0) != 0 && errno == ESRCH { stale.append("/tmp/" + name) }
+    }
+    closedir(d)
+    stale.forEach(removeTemporaryDirectory)
 }
 
 func formatSeconds(_ s: Double) -> String {

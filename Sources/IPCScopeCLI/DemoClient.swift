@@ -23,14 +23,17 @@ extension IPCScope {
         @Option(help: "Seed of the traffic.")
         var seed: UInt64 = 1
 
-        @Option(help: "Stop after this many seconds (default: until the server goes away).")
-        var seconds: Double?
+        @Option(help: "Stop after this many seconds (default: until the server goes away).", transform: Seconds.parse)
+        var seconds: Seconds?
 
         @Option(help: "Write the stats here at the end.")
         var report: String?
 
         @Option(help: "The demo's pid: end with it.")
         var parent: Int32?
+
+        @Option(help: "The log file the demo gave its clients (removed when the demo died).")
+        var log: String?
 
         func run() throws {
             if let parent, !demoClientFollowParent(parent) {
@@ -41,7 +44,7 @@ extension IPCScope {
             let sources = installDemoSignals { _ in stop.store(true, ordering: .sequentiallyConsistent) }
             defer { sources.forEach { $0.cancel() } }
             var traffic = DemoTraffic(service: name, seed: seed)
-            let (stats, end) = traffic.run(seconds: seconds) { stop.load(ordering: .sequentiallyConsistent) }
+            let (stats, end) = traffic.run(seconds: seconds?.value) { stop.load(ordering: .sequentiallyConsistent) }
             if let report, !writeFileAtomically(report, stats.encoded()) {
                 printError("cannot write the report to \(report)")
             }
@@ -53,6 +56,14 @@ extension IPCScope {
         /// the section it left behind: only when the demo is gone and no server holds the section.
         private func removeIfOrphaned() {
             guard let parent, getppid() != parent, kill(parent, 0) != 0 else { return }
+            // The demo cannot remove its files any more: each client removes its report, and the
+            // last one out the directory (rmdir only succeeds once it is empty).
+            if let report {
+                unlink(report)
+                let dir = String(report[..<(report.lastIndex(of: "/") ?? report.startIndex)])
+                if dir.hasPrefix("/tmp/ipcscope-demo-") { rmdir(dir) }
+            }
+            if let log, log.hasPrefix("/tmp/ipcscope-") { unlink(log) }
             do {
                 _ = try Client(service: name)
             } catch {

@@ -12,7 +12,11 @@ extension IPCScope {
             discussion: """
                 Read-only: opens each object O_RDONLY, reads it with pread and asks the kernel \
                 (F_OFD_GETLK) whether its server holds the liveness lock. A section whose \
-                server is dead is marked stale ('ipcscope clean' removes those).
+                server is dead is marked stale ('ipcscope clean' removes those). Opens never block and \
+                never follow links: a FIFO, directory, socket or link is shown as "not a regular file", \
+                another user's unreadable object as "not readable by you", a section whose server is \
+                still writing its header as "starting". Names that are not service names are shown \
+                escaped (\\xHH) and marked "invalid name".
 
                 Examples:
                   ipcscope list
@@ -23,7 +27,7 @@ extension IPCScope {
         var json = false
 
         func run() throws {
-            let entries = SectionDirectory.names().map(SectionDirectory.entry)
+            let entries = SectionDirectory.listing().map(SectionDirectory.entry)
             if json {
                 printJSON(.object([("sections", .array(entries.map(Self.json)))]))
                 return
@@ -38,9 +42,8 @@ extension IPCScope {
             for e in entries {
                 let s = e.valid ? e.snapshot : nil
                 let caps = s?.layout.map { "\($0.requestCapacity)/\($0.responseCapacity)/\($0.traceCapacity)" } ?? "-"
-                let state = e.valid ? (s?.state?.name ?? "?") : "invalid"
                 rows.append([e.name, s.map { String($0.serverPID) } ?? "-", e.serverCommand ?? "-",
-                             e.alive ? "yes" : "stale", state, s.map { String($0.callsServed) } ?? "-", caps,
+                             Self.aliveColumn(e), Self.stateColumn(e), s.map { String($0.callsServed) } ?? "-", caps,
                              Units.user(e.ownerUID), Units.mode(e.mode)])
             }
             var widths = header.map(\.count)
@@ -49,12 +52,34 @@ extension IPCScope {
             printLine(style.bold(header.enumerated().map { pad($1, widths[$0]) }.joined(separator: "  ")))
             for (r, e) in zip(rows, entries) {
                 var cells = r.enumerated().map { pad($1, widths[$0]) }
-                if !e.alive { cells[3] = style.red(cells[3]) } else { cells[3] = style.green(cells[3]) }
+                if e.condition == .live { cells[3] = style.green(cells[3]) } else { cells[3] = style.red(cells[3]) }
                 if !e.valid { cells[4] = style.red(cells[4]) }
                 printLine(cells.joined(separator: "  ").trimmingTrailingSpaces)
             }
             for e in entries where e.problem != nil && e.problem != "gone" {
-                printLine(style.dim("  \(e.name): \(e.problem!)"))
+                printLine(style.dim("  \(e.name): \(escapeForTerminal(e.problem!))"))
+            }
+        }
+
+        /// ALIVE: yes, stale, starting, or "?" when it cannot be told.
+        static func aliveColumn(_ e: SectionEntry) -> String {
+            switch e.condition {
+            case .live: "yes"
+            case .stale: "stale"
+            case .starting: "starting"
+            case .invalidName, .notRegular, .unreadable, .gone: "?"
+            }
+        }
+
+        /// STATE: the protocol state of a valid section, else what the entry is.
+        static func stateColumn(_ e: SectionEntry) -> String {
+            switch e.condition {
+            case .live, .stale: e.valid ? (e.snapshot?.state?.name ?? "?") : "invalid"
+            case .starting: "starting"
+            case .invalidName: "invalid name"
+            case .notRegular: "not a regular file (\(e.fileKind))"
+            case .unreadable: "not readable by you"
+            case .gone: "gone"
             }
         }
 
@@ -63,6 +88,8 @@ extension IPCScope {
             return .object([
                 ("name", .string(e.name)), ("path", .string(e.path)),
                 ("alive", .bool(e.alive)), ("stale", .bool(e.stale)), ("valid", .bool(e.valid)),
+                ("condition", .string(e.condition.rawValue)), ("valid_name", .bool(e.validName)),
+                ("file_type", .string(e.fileKind)),
                 ("server_pid", s.map { .number($0.serverPID) } ?? .null),
                 ("command", e.serverCommand.map { .string($0) } ?? .null),
                 ("state", s.flatMap { $0.state }.map { .string($0.name) } ?? .null),
@@ -86,8 +113,13 @@ extension IPCScope {
                 lives. Right before unlinking, clean takes the liveness lock itself (or, without \
                 write access, probes it), so a live or just-started server is never removed.
 
+                Never removed without NAME: a section being created ("starting"), another user's \
+                object you cannot read (clean cannot tell whether it is served: it says so), a \
+                FIFO, directory, socket or link named ipcscope.* (give its name to remove it), and \
+                names that are not service names (shown escaped; remove those with rm).
+
                 Exit status: 0 when everything asked for was removed (or nothing was stale), \
-                1 when NAME is alive, missing, or could not be removed.
+                1 when NAME is alive, starting, missing, unreadable, or could not be removed.
 
                 Examples:
                   ipcscope clean
@@ -106,40 +138,67 @@ extension IPCScope {
 
         func run() throws {
             var removed: [String] = [], kept: [(String, String)] = [], failed = false
+            let explicit = name != nil
             let candidates: [SectionEntry]
             if let name {
                 let e = SectionDirectory.entry(name)
-                if e.problem == "gone" {
-                    printError("no section named '\(name)' in /dev/shm: see 'ipcscope list'")
+                if e.condition == .gone {
+                    printError("no section named '\(escapeForTerminal(name))' in /dev/shm: see 'ipcscope list'")
+                    throw ExitCode(1)
+                }
+                if e.condition == .invalidName {
+                    printError("'\(e.name)' is not a service name: remove /dev/shm/ipcscope.\(e.name) with rm if it is yours")
                     throw ExitCode(1)
                 }
                 candidates = [e]
             } else {
-                candidates = SectionDirectory.names().map(SectionDirectory.entry)
+                candidates = SectionDirectory.listing().map(SectionDirectory.entry)
+            }
+            /// Keeps `e`, saying why (on stderr when it was asked for by name, as a note otherwise).
+            func keep(_ e: SectionEntry, _ reason: String, _ message: String) {
+                kept.append((e.name, reason))
+                if explicit { printError(message); failed = true } else if !json { printLine("kept \(e.name): \(message)") }
             }
             for e in candidates {
-                if e.alive {
-                    kept.append((e.name, "alive"))
-                    if name != nil {
-                        let pid = e.snapshot?.serverPID ?? 0
-                        printError("service '\(e.name)' is served by pid \(pid)\(e.serverCommand.map { " (\($0))" } ?? "") (still running): stop it first")
-                        failed = true
+                switch e.condition {
+                case .gone:
+                    continue
+                case .live:
+                    let pid = e.snapshot?.serverPID ?? 0
+                    if explicit {
+                        keep(e, "alive", "service '\(e.name)' is served by pid \(pid)\(e.serverCommand.map { " (\($0))" } ?? "") (still running): stop it first")
+                    } else {
+                        kept.append((e.name, "alive"))
                     }
                     continue
+                case .starting:
+                    keep(e, "starting", "its server is creating it right now (header not written yet): not removed")
+                    continue
+                case .unreadable:
+                    keep(e, "unreadable", "\(e.problem ?? "not readable by you"): clean cannot tell whether it is served; ask its owner (or root) to run 'ipcscope clean \(e.name)'")
+                    continue
+                case .invalidName:
+                    keep(e, "invalid name", "not a service name (shown escaped), not removed: check who made /dev/shm/ipcscope.\(e.name) and remove it with rm")
+                    continue
+                case .notRegular where !explicit:
+                    keep(e, "not a regular file", "not a regular file (\(e.fileKind)), not removed: remove it with 'ipcscope clean \(e.name)'")
+                    continue
+                case .notRegular, .stale:
+                    break
                 }
-                let why = e.valid ? "stale" : "invalid"
+                let why = e.condition == .notRegular ? "not a regular file (\(e.fileKind))" : e.valid ? "stale" : "invalid"
                 if dryRun {
                     removed.append(e.name)
                     if !json { printLine("would remove \(e.name) (\(why))") }
                     continue
                 }
-                switch SectionDirectory.remove(e.name) {
+                switch SectionDirectory.remove(e.rawName) {
                 case .removed:
                     removed.append(e.name)
                     if !json { printLine("removed \(e.name) (\(why)" + (e.snapshot.map { $0.serverPID > 0 ? ", was served by pid \($0.serverPID)" : "" } ?? "") + ")") }
                 case .alive:
                     kept.append((e.name, "alive"))
-                    if name != nil { printError("service '\(e.name)' got a live server meanwhile: not removed"); failed = true }
+                    if explicit { printError("service '\(e.name)' got a live server meanwhile: not removed"); failed = true }
                 case .missing:
                     break
                 case .failed(let message):
@@ -152,7 +211,7 @@ extension IPCScope {
                 printJSON(.object([("removed", .array(removed.map { .string($0) })),
                                    ("kept", .array(kept.map { .object([("name", .string($0.0)), ("reason", .string($0.1))]) })),
                                    ("dry_run", .bool(dryRun))]))
-            } else if removed.isEmpty && !failed && name == nil {
+            } else if removed.isEmpty && !failed && !explicit {
                 printLine("nothing to clean: no stale sections")
             }
             if failed { throw ExitCode(1) }

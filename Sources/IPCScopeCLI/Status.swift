@@ -16,7 +16,13 @@ extension IPCScope {
                 dumps of their current sizes, and the trace ring. Read-only (O_RDONLY, pread; \
                 never the mutex, never a futex wait), so it works on a live, hung or stale section.
 
-                Exit status: 0 when the section was read, 1 when it does not exist or cannot be read.
+                Usable as a health check. Exit status:
+                  0  healthy: a valid section, its server alive and not hung;
+                  1  missing, or not readable by you;
+                  2  problems found: empty, garbage (bad magic: the first 64 bytes are shown raw), \
+                truncated or inconsistent, starting (header not written yet), stale (no server), \
+                hung (heartbeat older than 5 s), a mutex held by a thread that no longer exists, \
+                or not a regular file (a FIFO, directory, socket or link).
 
                 Examples:
                   ipcscope status MyService
@@ -43,15 +49,23 @@ extension IPCScope {
         }
 
         func run() throws {
-            let snap: Snapshot
+            var snap: Snapshot
             do {
-                snap = try SectionReader(service: name).snapshot()
+                let reader = try SectionReader(service: name)
+                snap = try reader.snapshot()
+                // A server creating the section writes its header within moments: wait for it (1 s at most).
+                let end = monotonicNanoseconds() + 1_000_000_000
+                while snap.starting && monotonicNanoseconds() < end {
+                    sleepNS(20_000_000)
+                    snap = try reader.snapshot()
+                }
             } catch {
-                throw fail(error)
+                throw fail(error, code: error.code == .corruptSection ? 2 : 1)
             }
             var report = StatusReport(snap, traceLimit: trace == "all" ? nil : Int(trace))
             report.verboseDump = verbose
             if json { printJSON(report.json) } else { printOut(report.text(style: stdoutStyle)) }
+            if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         }
     }
 }

@@ -55,9 +55,6 @@ func readFileBytes(_ path: String) -> [UInt8]? {
     path == "-" ? readAll(fd: 0) : readFileContents(path)
 }
 
-/// Seconds as a `Duration`.
-func seconds(_ s: Double) -> Duration { .nanoseconds(Int64(s * 1e9)) }
-
 /// Sleeps for `ns` nanoseconds.
 func sleepNS(_ ns: UInt64) {
     var t = timespec(tv_sec: Int(ns / 1_000_000_000), tv_nsec: Int(ns % 1_000_000_000))

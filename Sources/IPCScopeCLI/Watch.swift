@@ -36,8 +36,8 @@ extension IPCScope {
         @Option(help: "Stop after this many calls.")
         var limit: Int?
 
-        @Option(help: "Stop after this many seconds.")
-        var timeout: Double?
+        @Option(help: "Stop after this many seconds (\(Seconds.rangeText)).", transform: Seconds.parse)
+        var timeout: Seconds?
 
         @Option(name: [.short, .customLong("output")], help: "Also record every call to this file as JSON Lines.", completion: .file())
         var output: String?
@@ -50,7 +50,6 @@ extension IPCScope {
 
         func validate() throws {
             if let limit { guard limit > 0 else { throw ValidationError("--limit must be 1 or more") } }
-            if let timeout { guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") } }
             guard interval > 0, interval <= 10_000 else { throw ValidationError("--interval must be 0 to 10000 ms") }
         }
 
@@ -77,7 +76,7 @@ extension IPCScope {
             let cap = follower.layout?.traceCapacity ?? 0
             printError("watching '\(name)' (trace ring of \(cap) records, head \(follower.next)); Ctrl-C stops")
             let style = stdoutStyle
-            let deadline = timeout.map { monotonicNanoseconds() + UInt64($0 * 1e9) }
+            let deadline = timeout.map { monotonicNanoseconds() &+ $0.nanoseconds }
             let intervalNS = UInt64(interval * 1e6)
             var calls = 0, missed: UInt64 = 0
             var warnedDead = false
@@ -92,7 +91,7 @@ extension IPCScope {
                     warnedDead = true
                 } else if p.alive { warnedDead = false }
                 if p.missed > 0 {
-                    missed += p.missed
+                    missed = missed.addingReportingOverflow(p.missed).overflow ? .max : missed + p.missed
                     let line = "missed \(p.missed) call\(p.missed == 1 ? "" : "s"): the ring of \(cap) records was overrun between two polls; try a smaller --interval"
                     if json { printJSON(.object([("event", .string("missed")), ("count", .uint(p.missed))])) }
                     else { printLine(style.yellow("! " + line)) }

@@ -189,7 +189,12 @@ public final class DemoRunner: @unchecked Sendable {
 
 /// The parent-death signal for a demo client: the kernel sends `SIGTERM` when the demo
 /// process dies, however it dies. Returns false when the parent is already gone.
-public func demoClientFollowParent(_ parent: pid_t) -> Bool {
+public func demoClientFollowParent(_ parent: pid_t) -> Bool { endWithParent(parent) }
+
+/// Asks the kernel to send this process `SIGTERM` when its parent dies, however it dies
+/// (`PR_SET_PDEATHSIG`), then checks the parent is still `parent`: false means it died before
+/// the request took effect, and the caller should end at once.
+public func endWithParent(_ parent: pid_t) -> Bool {
     _ = CDemoShims_set_parent_death_signal(SIGTERM)
     return getppid() == parent
 }

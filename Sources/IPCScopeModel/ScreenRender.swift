@@ -226,7 +226,9 @@ extension InspectorModel {
         g.put(y + 1, x, wordLine, word.ownerDied ? Style(.bold, .bad) : .plain, maxWidth: w)
         g.put(y + 2, x, wide ? "locks \(snap.lockCount)  contended \(snap.contendedCount)  recovered \(snap.recoveredCount)"
                              : "lock \(snap.lockCount) cont \(snap.contendedCount) recov \(snap.recoveredCount)", .plain, maxWidth: w)
-        if snap.ownerMismatch {
+        if snap.ownerThreadDead {
+            g.put(y + 3, x, wide ? "! owner thread is dead (tid \(word.ownerTID))" : "! OWNER DEAD", Style([.bold, .underline], .bad), maxWidth: w)
+        } else if snap.ownerMismatch {
             let msg = !wide ? "! word/record disagree"
                 : word.isFree ? "! word free, owner record says tid \(snap.ownerTID)"
                 : "! word says tid \(word.ownerTID), record tid \(snap.ownerTID)"
@@ -243,8 +245,10 @@ extension InspectorModel {
         let wide = w >= 30
         g.put(y, x, wide ? "request  \(snap.requestEvent)  server waits \(snap.serverWaiting)"
                          : "req \(snap.requestEvent) srv wait \(snap.serverWaiting)", .plain, maxWidth: w)
-        g.put(y + 1, x, wide ? "response \(snap.responseEvent)  client waits \(snap.clientWaiting)"
-                             : "rsp \(snap.responseEvent) cli wait \(snap.clientWaiting)", .plain, maxWidth: w)
+        let leaked = snap.clientWaitingLooksLeaked
+        g.put(y + 1, x, wide ? "response \(snap.responseEvent)  client waits \(snap.clientWaiting)" + (leaked ? " (dead?)" : "")
+                             : "rsp \(snap.responseEvent) cli wait \(snap.clientWaiting)" + (leaked ? "?" : ""),
+              leaked ? Style(.bold, .warning) : .plain, maxWidth: w)
         g.put(y + 2, x, wide ? "served \(snap.callsServed)  rejected \(snap.callsRejected)"
                              : "served \(snap.callsServed) rej \(snap.callsRejected)", .plain, maxWidth: w)
         g.put(y + 3, x, (wide ? "next seq \(snap.nextSeq)  last " : "last ") + formatDuration(snap.lastServiceNS, ascii: glyphs == .ascii),

@@ -184,7 +184,7 @@ public struct InspectorModel: Sendable {
     /// The mutex owner's process name, cached per pid.
     mutating func ownerName(_ pid: Int32) -> String {
         if let c = ownerNameCache, c.0 == pid { return c.1 }
-        let s = processName(pid) ?? "?"
+        let s = processName(pid).map(escapeForTerminal) ?? "?"  // any process may name itself with escape sequences
         ownerNameCache = (pid, s)
         return s
     }

@@ -4,16 +4,40 @@ import Glibc
 import CIPCScope
 import IPCScopeKit
 
+/// What an `ipcscope.*` entry of /dev/shm is, as far as this user can tell.
+public enum EntryCondition: String, Sendable, Equatable {
+    /// A server holds the liveness lock and the header is written.
+    case live
+    /// No server holds the lock: left over ('ipcscope clean' removes it).
+    case stale
+    /// Its creator holds the lock (or it appeared moments ago) but has not written the header yet.
+    case starting
+    /// The name after `ipcscope.` is not a service name (shown escaped).
+    case invalidName = "invalid name"
+    /// A FIFO, directory, socket, device or symlink: not a section at all.
+    case notRegular = "not a regular file"
+    /// Another user's object this user may not read: cannot be judged from here.
+    case unreadable
+    /// Gone while it was being looked at.
+    case gone
+}
+
 /// One `ipcscope.*` object in /dev/shm, as `ipcscope list` shows it.
 public struct SectionEntry: Sendable {
-    /// The service part of the file name (after `ipcscope.`).
+    /// The name's raw bytes after `ipcscope.`, exactly as the directory holds them.
+    public var rawName: DirectoryName
+    /// The service part of the file name, escaped for a terminal (the name itself when valid).
     public var name: String
-    /// `/dev/shm/ipcscope.<name>`.
+    /// `/dev/shm/ipcscope.<name>`, escaped like `name`.
     public var path: String
     /// Size, owner and mode from `lstat`.
     public var objectSize: Int
     public var ownerUID: UInt32
     public var mode: UInt32
+    /// What `lstat` says the file is ("regular file", "FIFO", …).
+    public var fileKind: String
+    /// What the entry is (live, stale, starting, unreadable, …).
+    public var condition: EntryCondition
     /// Whether a server holds the liveness lock.
     public var alive: Bool
     /// The decoded section, when the name is valid and the object could be read.
@@ -23,10 +47,12 @@ public struct SectionEntry: Sendable {
     /// Why the object is not a usable section (bad name, unreadable, invalid), if it is not.
     public var problem: String?
 
-    /// No server holds the lock: the section is left over.
-    public var stale: Bool { !alive }
+    /// No server holds the lock and the object could be judged: the section is left over.
+    public var stale: Bool { condition == .stale }
     /// A valid section of this format version.
     public var valid: Bool { problem == nil && (snapshot?.isValid ?? false) }
+    /// Whether the name is a valid service name (commands can be given it).
+    public var validName: Bool { condition != .invalidName }
 }
 
 /// What `SectionDirectory.remove` did.
@@ -40,55 +66,106 @@ public enum RemoveOutcome: Sendable, Equatable {
     case failed(String)
 }
 
-/// Finds, inspects and removes section objects in /dev/shm. Inspection is read-only
-/// (`O_RDONLY`, `pread`, `F_OFD_GETLK`).
+/// Finds, inspects and removes section objects in /dev/shm. Inspection is read-only and never
+/// blocks (`O_RDONLY | O_NONBLOCK | O_NOFOLLOW`, `pread`, `F_OFD_GETLK`); names are kept as raw
+/// bytes and shown escaped, since anyone may create anything in /dev/shm.
 public enum SectionDirectory {
     /// Where POSIX shared-memory objects appear.
     public static let directory = "/dev/shm"
+    /// An empty object younger than this is taken for one being created.
+    public static let startingGraceNS: UInt64 = 2_000_000_000
 
-    /// The service parts of every `/dev/shm/ipcscope.*` object, sorted.
-    public static func names() -> [String] {
+    /// The raw names after `ipcscope.` of every `/dev/shm/ipcscope.*` entry, sorted.
+    public static func listing() -> [DirectoryName] {
         guard let dir = opendir(directory) else { return [] }
         defer { closedir(dir) }
-        var out: [String] = []
+        let prefix = Array(ServiceName.filePrefix.utf8)
+        var out: [DirectoryName] = []
         while let ent = readdir(dir) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name.hasPrefix(ServiceName.filePrefix), name.count > ServiceName.filePrefix.count {
-                out.append(String(name.dropFirst(ServiceName.filePrefix.count)))
+            let bytes = withUnsafeBytes(of: ent.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            if bytes.count > prefix.count, bytes.starts(with: prefix) {
+                out.append(DirectoryName(Array(bytes.dropFirst(prefix.count))))
             }
         }
         return out.sorted()
     }
 
-    /// Inspects one object (read-only).
-    public static func entry(_ name: String) -> SectionEntry {
-        let path = directory + "/" + ServiceName.filePrefix + name
+    /// The valid service names among `listing()`.
+    public static func names() -> [String] {
+        listing().filter(\.isServiceName).map { String(decoding: $0.bytes, as: UTF8.self) }
+    }
+
+    /// Inspects one object by service name (read-only).
+    public static func entry(_ name: String) -> SectionEntry { entry(DirectoryName(Array(name.utf8))) }
+
+    /// Inspects one object (read-only, never blocking).
+    public static func entry(_ raw: DirectoryName) -> SectionEntry {
+        let shown = raw.escaped
         var st = stat()
-        let exists = lstat(path, &st) == 0
-        var e = SectionEntry(name: name, path: path, objectSize: exists ? Int(st.st_size) : 0,
-                             ownerUID: exists ? st.st_uid : 0, mode: exists ? st.st_mode & 0o7777 : 0,
-                             alive: false, snapshot: nil, serverCommand: nil, problem: nil)
+        let exists = raw.cPath.withUnsafeBufferPointer { lstat($0.baseAddress!, &st) } == 0
+        var e = SectionEntry(rawName: raw, name: shown, path: directory + "/" + ServiceName.filePrefix + shown,
+                             objectSize: exists ? Int(st.st_size) : 0, ownerUID: exists ? st.st_uid : 0,
+                             mode: exists ? st.st_mode & 0o7777 : 0, fileKind: exists ? fileKindName(st.st_mode) : "-",
+                             condition: .gone, alive: false, snapshot: nil, serverCommand: nil, problem: nil)
         guard exists else { e.problem = "gone"; return e }
-        e.alive = probeAlive(path) ?? false
+        guard raw.isServiceName else {
+            e.condition = .invalidName
+            e.problem = "invalid service name (shown escaped): not made by ipcscope; check who made it (ls -l /dev/shm)"
+            return e
+        }
+        guard e.fileKind == "regular file" else {
+            e.condition = .notRegular
+            e.problem = "not a regular file (\(e.fileKind)): not a section; remove it with 'ipcscope clean \(shown)'"
+            return e
+        }
         do {
-            let reader = try SectionReader(service: name)
+            let reader = try SectionReader(service: shown)
             let snap = try reader.snapshot()
             e.snapshot = snap
             e.alive = snap.serverAlive
+            e.objectSize = snap.objectSize
             if !snap.problems.isEmpty { e.problem = snap.problems.joined(separator: "; ") }
-            if snap.serverAlive, snap.serverPID > 0 { e.serverCommand = ProcessFacts.command(of: snap.serverPID) }
+            // A server creates the object empty and takes the lock right away: an empty object of
+            // the last moments may be one whose creator has not locked it yet.
+            if snap.starting || (!snap.serverAlive && snap.objectSize == 0 && justCreated(st)) {
+                e.condition = .starting
+                e.problem = "starting: its server is creating it (header not written yet)"
+            } else {
+                e.condition = snap.serverAlive ? .live : .stale
+            }
+            if snap.serverAlive, snap.serverPID > 0 { e.serverCommand = ProcessFacts.command(of: snap.serverPID).map(escapeForTerminal) }
         } catch {
-            e.problem = error.message
+            switch error.code {
+            case .foreignOwner:
+                e.condition = .unreadable
+                e.problem = "not readable by you (owner \(Units.user(e.ownerUID)), mode \(Units.mode(e.mode)))"
+            case .noSuchService:
+                e.condition = .gone
+                e.problem = "gone"
+            case .corruptSection:
+                e.condition = .notRegular
+                e.problem = error.message
+            default:
+                e.condition = .unreadable
+                e.problem = error.message
+            }
         }
         return e
     }
 
-    /// Whether a server holds the liveness lock of the object at `path` (nil: cannot open it).
+    /// Whether the object changed in the last `startingGraceNS` (a server may be creating it).
+    static func justCreated(_ st: stat) -> Bool {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let changed = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+        let nowNS = Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+        return nowNS >= changed && nowNS - changed < Int64(startingGraceNS)
+    }
+
+    /// Whether a server holds the liveness lock of the object at `path` (nil: cannot open it, or
+    /// it is not a regular file).
     public static func probeAlive(_ path: String) -> Bool? {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        guard let fd = try? openObjectReadOnly(path: path, service: path) else { return nil }
         defer { close(fd) }
         var held: Int32 = 0
         guard CIPCScope_ofd_probe(fd, &held) == 0 else { return nil }
@@ -99,44 +176,60 @@ public enum SectionDirectory {
     ///
     /// Takes the liveness lock itself first (when it may open the object for writing), so no
     /// server can take the section over between the check and the unlink, and checks that
-    /// the path still names the object it checked.
-    public static func remove(_ name: String) -> RemoveOutcome {
-        let path = directory + "/" + ServiceName.filePrefix + name
-        var fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)
+    /// the path still names the object it checked. Opens without blocking and without
+    /// following links; a FIFO, directory, socket or device is unlinked without being opened
+    /// (callers only ask for that when the user named it).
+    public static func remove(_ name: String) -> RemoveOutcome { remove(DirectoryName(Array(name.utf8))) }
+
+    /// `remove` for a raw directory name.
+    public static func remove(_ raw: DirectoryName) -> RemoveOutcome {
+        let cPath = raw.cPath
+        let shown = directory + "/" + ServiceName.filePrefix + raw.escaped
+        func lstatNow(_ st: inout stat) -> Bool { cPath.withUnsafeBufferPointer { lstat($0.baseAddress!, &st) } == 0 }
+        func unlinkNow() -> Int32 { cPath.withUnsafeBufferPointer { unlink($0.baseAddress!) } }
+        func unlinkFailure(_ e: Int32, _ uid: UInt32) -> RemoveOutcome {
+            if e == ENOENT { return .missing }
+            if e == EISDIR || e == ENOTEMPTY { return .failed("cannot remove \(shown): it is a directory; remove it with rmdir or rm -r") }
+            return .failed("cannot remove \(shown): \(String(cString: strerror(e))) (it belongs to uid \(uid); /dev/shm only lets the owner remove it)")
+        }
+        var first = stat()
+        guard lstatNow(&first) else { return .missing }
+        if !FileType.isRegular(first.st_mode) {
+            // Not a section: nothing can serve it, so nothing to lock. A directory needs rmdir.
+            let r = FileType.isDirectory(first.st_mode) ? cPath.withUnsafeBufferPointer { rmdir($0.baseAddress!) } : unlinkNow()
+            return r == 0 ? .removed : unlinkFailure(errno, first.st_uid)
+        }
+        let flags = O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC
+        var fd = cPath.withUnsafeBufferPointer { open($0.baseAddress!, O_RDWR | flags) }
         var locked = false
         if fd >= 0 {
             let r = CIPCScope_ofd_trylock(fd)
             if r != 0 { close(fd); return .alive }
             locked = true
         } else {
-            let e = errno
-            if e == ENOENT { return .missing }
-            fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+            if errno == ENOENT { return .missing }
+            fd = cPath.withUnsafeBufferPointer { open($0.baseAddress!, O_RDONLY | flags) }
             if fd < 0 {
                 if errno == ENOENT { return .missing }
-                // Not openable at all (a symlink, a foreign mode): unlinking is still safe only if no one serves it,
+                // Not openable at all (a foreign mode): unlinking is still safe only if no one serves it,
                 // which cannot be asked; refuse.
-                return .failed("cannot open \(path) (\(String(cString: strerror(errno)))): check its owner and mode with ls -l /dev/shm")
+                return .failed("cannot open \(shown) (\(String(cString: strerror(errno)))): it is not readable by you, so clean cannot tell whether it is served; ask its owner (ls -l /dev/shm)")
             }
         }
         defer {
             if locked { _ = CIPCScope_ofd_unlock(fd) }
             close(fd)
         }
+        var a = stat(), b = stat()
+        guard fstat(fd, &a) == 0, lstatNow(&b) else { return .missing }
+        guard a.st_ino == b.st_ino, a.st_dev == b.st_dev, FileType.isRegular(a.st_mode) else {
+            return .failed("\(shown) was replaced while checking it: run clean again")
+        }
         if !locked {
             var held: Int32 = 0
             if CIPCScope_ofd_probe(fd, &held) != 0 || held != 0 { return .alive }
         }
-        var a = stat(), b = stat()
-        guard fstat(fd, &a) == 0, lstat(path, &b) == 0 else { return .missing }
-        guard a.st_ino == b.st_ino, a.st_dev == b.st_dev else {
-            return .failed("\(path) was replaced while checking it: run clean again")
-        }
-        if unlink(path) != 0 {
-            let e = errno
-            if e == ENOENT { return .missing }
-            return .failed("cannot remove \(path): \(String(cString: strerror(e))) (it belongs to uid \(b.st_uid); /dev/shm only lets the owner remove it)")
-        }
+        if unlinkNow() != 0 { return unlinkFailure(errno, b.st_uid) }
         return .removed
     }
 }

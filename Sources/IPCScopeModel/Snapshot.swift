@@ -139,6 +139,18 @@ public struct Snapshot: Sendable {
     public var trace: [TraceRecord] = []
     /// Records in the ring that were being rewritten while read.
     public var tornRecords = 0
+    /// Whether the thread the mutex word names exists (nil: free, or unknown). Set by
+    /// `SectionReader`, which can ask /proc; a word naming a dead thread is a wedged mutex.
+    public var ownerThreadAlive: Bool?
+
+    /// The creator holds the liveness lock but has not written the header yet (no magic, or
+    /// fewer bytes than a header): a server starting, not a broken section.
+    public var starting: Bool { serverAlive && !(identity?.magicOK ?? false) }
+    /// The mutex word names a thread that no longer exists: the lock is held by no one alive.
+    public var ownerThreadDead: Bool { !mutexWord.isFree && ownerThreadAlive == false }
+    /// `client_waiting` counts clients that entered a wait on `response_event`; one killed while
+    /// waiting stays counted. Non-zero while IDLE (no call in flight) means such leftovers.
+    public var clientWaitingLooksLeaked: Bool { state == .idle && clientWaiting > 0 }
 
     /// The state, if it is one of the four.
     public var state: ProtocolState? { ProtocolState(rawValue: stateRaw) }
@@ -280,8 +292,8 @@ public final class SectionReader {
         let header = read(at: 0, count: min(size, Int(IPCSCOPE_HEADER_SIZE)))
         // How much to read: the whole section when the header checks out, else just the header.
         var want = header.count
-        if let id = SectionIdentity(bytes: header), (try? id.validate(objectSize: size, service: service.rawValue)) != nil {
-            want = Int(id.sectionSize)
+        if let id = SectionIdentity(bytes: header), let l = try? id.validate(objectSize: size, service: service.rawValue) {
+            want = l.sectionSize  // equal to id.sectionSize and to the object's size, so it fits an Int
         }
         var bytes = header
         if want > header.count { bytes += read(at: header.count, count: want - header.count) }
@@ -290,20 +302,24 @@ public final class SectionReader {
         if let l = snap.layout, l.traceCapacity > 0, bytes.count >= l.traceOffset + l.traceCapacity * 64 {
             readTrace(&snap, l)
         }
+        if !snap.mutexWord.isFree { snap.ownerThreadAlive = threadExists(snap.mutexWord.ownerTID) }
         return snap
     }
 
     /// The trace ring: seq before (in the bulk copy) and after (a second pread) must agree.
     private func readTrace(_ snap: inout Snapshot, _ l: SectionLayout) {
+        // trace_head counts records ever written and wraps: the ring holds the `count` positions
+        // before it, wrapping arithmetic included.
         let cap = l.traceCapacity
         let head = snap.traceHead
-        let first = head > UInt64(cap) ? head - UInt64(cap) : 0
-        guard head > first else { return }
+        let count = Int(min(head, UInt64(cap)))
+        guard count > 0 else { return }
         let recheck = read(at: l.traceOffset, count: cap * 64)
         var records: [TraceRecord] = []
-        records.reserveCapacity(Int(head - first))
+        records.reserveCapacity(count)
         snap.bytes.withUnsafeBytes { b in
-            for n in first..<head {
+            for k in 0..<count {
+                let n = head &- UInt64(count) &+ UInt64(k)
                 let idx = Int(n & UInt64(cap - 1))
                 let o = l.traceOffset + idx * 64
                 let seq = b.loadUnaligned(fromByteOffset: o, as: UInt64.self)
@@ -335,20 +351,11 @@ public final class SectionReader {
     private func read(at offset: Int, count: Int) -> [UInt8] { preadBytes(fd, at: offset, count: count) }
 }
 
-/// Opens a section for reading only (`O_RDONLY | O_NOFOLLOW`), with the errors a user sees.
-/// - Throws: `noSuchService` when there is no object; `system` (permission, …) otherwise.
+/// Opens a section for reading only, never blocking and never following a link; anything
+/// but a regular file is refused (see `openObjectReadOnly`).
+/// - Throws: `noSuchService` when there is no object; `foreignOwner` when it is not readable by
+///   this user; `corruptSection` when it is not a regular file; `system` otherwise.
 func openSectionReadOnly(_ service: ServiceName) throws(IPCError) -> Int32 {
-    let f = service.objectName.withCString { shm_open($0, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0) }
-    if f >= 0 { return f }
-    let e = errno
-    if e == ENOENT {
-        throw IPCError(.noSuchService, service: service.rawValue,
-                       "no service named '\(service)' (\(service.path) does not exist): start its server, or see 'ipcscope list'", errno: e)
-    }
-    if e == EACCES {
-        throw IPCError(.system, service: service.rawValue,
-                       "permission denied reading \(service.path): it belongs to another user and its mode forbids you (ls -l /dev/shm)", errno: e)
-    }
-    throw IPCError(.system, service: service.rawValue, "cannot open \(service.path): \(String(cString: strerror(e)))", errno: e)
+    try openObjectReadOnly(path: service.path, service: service.rawValue)
 }
 

@@ -19,8 +19,35 @@ public struct StatusReport {
     public init(_ snapshot: Snapshot, traceLimit: Int? = 16) {
         self.snapshot = snapshot
         self.traceLimit = traceLimit
-        if snapshot.serverAlive { serverCommand = ProcessFacts.command(of: snapshot.serverPID) }
-        if snapshot.ownerPID > 0 { ownerCommand = ProcessFacts.command(of: snapshot.ownerPID) }
+        // Any process may name itself with escape sequences (PR_SET_NAME): show names escaped.
+        if snapshot.serverAlive { serverCommand = ProcessFacts.command(of: snapshot.serverPID).map(escapeForTerminal) }
+        if snapshot.ownerPID > 0 { ownerCommand = ProcessFacts.command(of: snapshot.ownerPID).map(escapeForTerminal) }
+    }
+
+    // MARK: - health
+
+    /// A heartbeat older than this means the server neither waits nor finishes calls: hung.
+    public static let hungAfterNS: UInt64 = 5_000_000_000
+
+    /// What `ipcscope status` exits with: 0 healthy, 2 problems found (1, missing or
+    /// unreadable, is decided before there is a snapshot).
+    public var exitCode: Int32 { healthProblems.isEmpty ? 0 : 2 }
+
+    /// Everything that keeps the section from answering calls; empty when it is healthy.
+    public var healthProblems: [String] {
+        let s = snapshot
+        if s.starting { return ["starting: its server holds the liveness lock but has not written the header yet"] }
+        if s.objectSize == 0 { return ["empty: the object is 0 bytes"] }
+        if let id = s.identity, !id.magicOK { return ["garbage: bad magic, not an ipcscope section"] }
+        var out = s.problems
+        if !s.serverAlive { out.append("stale: no server holds the liveness lock") }
+        if s.ownerThreadDead {
+            out.append("owner thread is dead: the mutex word names tid \(s.mutexWord.ownerTID), which no longer exists")
+        }
+        if s.serverAlive, s.heartbeatNS > 0, s.takenNS >= s.heartbeatNS, s.takenNS - s.heartbeatNS > Self.hungAfterNS {
+            out.append("hung: heartbeat \(Units.duration(ns: s.takenNS - s.heartbeatNS)) old (state \(s.state?.name ?? "INVALID"))")
+        }
+        return out
     }
 
     private func age(_ t: UInt64) -> String {
@@ -44,6 +71,15 @@ public struct StatusReport {
 
         head("service \(s.service)")
         row("object", "/dev/shm/ipcscope.\(s.service), \(s.objectSize) bytes, owner \(Units.user(s.ownerUID)) (uid \(s.ownerUID)), mode \(Units.mode(s.mode))")
+        let health = healthProblems
+        row("health", health.isEmpty ? style.green("healthy") : style.red(health.joined(separator: "; ")))
+        if s.starting || s.identity.map({ !$0.magicOK }) ?? true {
+            // Nothing to decode: show the bytes themselves, as hexdump -C would.
+            let shown = Array(s.bytes.prefix(64))
+            row("first bytes", shown.isEmpty ? "(none)" : "\(shown.count) of \(s.objectSize), raw (not decoded):")
+            out += indent(HexDump.format(shown, verbose: true))
+            return out
+        }
         if let id = s.identity {
             row("format", "magic \(id.magicOK ? "ok" : "BAD"), version \(id.version), header \(id.headerSize), section \(id.sectionSize) bytes")
             row("capacities", "request \(id.requestCapacity) @\(id.requestOffset), response \(id.responseCapacity) @\(id.responseOffset), trace \(id.traceCapacity) @\(id.traceOffset)")
@@ -76,6 +112,7 @@ public struct StatusReport {
         word += w.isFree ? "free" : "owner tid \(w.ownerTID)"
         if w.waiters { word += ", waiters" }
         if w.ownerDied { word += ", " + style.red("owner died") }
+        if s.ownerThreadDead { word += ", " + style.red("owner thread is dead") }
         row("kernel word", word)
         if s.ownerTID != 0 || s.ownerPID != 0 {
             row("owner record", "pid \(s.ownerPID)" + (ownerCommand.map { " (\($0))" } ?? "") + ", tid \(s.ownerTID), held for \(age(s.ownerSinceNS))")
@@ -87,7 +124,10 @@ public struct StatusReport {
 
         head("events")
         row("request_event", "\(s.requestEvent), server waiting \(s.serverWaiting)")
-        row("response_event", "\(s.responseEvent), client waiting \(s.clientWaiting)")
+        row("response_event", "\(s.responseEvent), client waiting \(s.clientWaiting) (clients that entered a wait; one killed while waiting stays counted)")
+        if s.clientWaitingLooksLeaked {
+            row(style.yellow("note"), style.yellow("client waiting is \(s.clientWaiting) while IDLE: counts clients killed while waiting, not live waiters"))
+        }
 
         head("request slot")
         row("call", "seq \(s.requestSeq), function \(s.requestFunction), \(s.requestSize) bytes, client pid \(s.requestClientPID) tid \(s.requestClientTID), sent \(s.requestSentNS == 0 ? "-" : age(s.requestSentNS) + " ago")")
@@ -122,7 +162,13 @@ public struct StatusReport {
             ("problems", .array(s.problems.map { .string($0) })),
             ("alive", .bool(s.serverAlive)),
             ("stale", .bool(!s.serverAlive)),
+            ("starting", .bool(s.starting)),
+            ("health", .object([("exit_code", .number(exitCode)), ("problems", .array(healthProblems.map { .string($0) }))])),
         ]
+        if s.starting || s.identity.map({ !$0.magicOK }) ?? true {
+            o.append(("first_bytes_hex", .hex(Array(s.bytes.prefix(64)))))
+            return .object(o)
+        }
         if let id = s.identity {
             o.append(("identity", .object([
                 ("magic_ok", .bool(id.magicOK)), ("version", .number(id.version)), ("header_size", .number(id.headerSize)),
@@ -151,6 +197,7 @@ public struct StatusReport {
         o.append(("mutex", .object([
             ("word", .number(w.raw)), ("owner_tid", .number(w.ownerTID)), ("waiters", .bool(w.waiters)),
             ("owner_died", .bool(w.ownerDied)),
+            ("owner_thread_alive", s.ownerThreadAlive.map { .bool($0) } ?? .null),
             ("owner", .object([("pid", .number(s.ownerPID)), ("tid", .number(s.ownerTID)),
                                ("command", ownerCommand.map { .string($0) } ?? .null),
                                ("held_for_ns", s.ownerTID != 0 ? ageNS(s.ownerSinceNS) : .null)])),

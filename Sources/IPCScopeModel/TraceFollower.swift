@@ -51,7 +51,7 @@ public final class TraceFollower {
     public func start(fromStart: Bool) throws(IPCError) {
         try open()
         let head = readHead()
-        next = fromStart ? (head > UInt64(layout!.traceCapacity) ? head - UInt64(layout!.traceCapacity) : 0) : head
+        next = fromStart ? head &- min(head, UInt64(layout!.traceCapacity)) : head
     }
 
     private func open() throws(IPCError) {
@@ -61,6 +61,18 @@ public final class TraceFollower {
         var st = stat()
         _ = fstat(fd, &st)
         inode = UInt64(st.st_ino)
+        // A server creating the section holds the liveness lock before its header is written:
+        // give it a moment (1 s at most) instead of calling the section broken.
+        let end = monotonicNanoseconds() + 1_000_000_000
+        while !(SectionIdentity(bytes: read(at: 0, count: 64))?.magicOK ?? false), lockHeld(), monotonicNanoseconds() < end {
+            var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+            nanosleep(&pause, nil)
+        }
+        _ = fstat(fd, &st)
+        if !(SectionIdentity(bytes: read(at: 0, count: 64))?.magicOK ?? false), lockHeld() {
+            throw IPCError(.corruptSection, service: service.rawValue,
+                           "service '\(service)' is starting: its server holds the liveness lock but has not written the header yet; try again in a moment")
+        }
         guard let id = SectionIdentity(bytes: read(at: 0, count: 64)) else {
             throw IPCError(.corruptSection, service: service.rawValue,
                            "\(service.path) is too short to be a section: remove it with 'ipcscope clean \(service)'")
@@ -93,19 +105,25 @@ public final class TraceFollower {
         let cap = UInt64(l.traceCapacity)
         let head = readHead()
         p.head = head
-        if head < next { next = head }  // the ring went back: a different section history
-        guard head > next else { return p }
+        // trace_head wraps: count positions as distances modulo 2^64. A distance over 2^63 means
+        // the head went back (a different section history), not 2^63 new calls.
+        var count = head &- next
+        if count > UInt64(Int64.max) { next = head; count = 0 }
+        guard count > 0 else { return p }
         var first = next
-        if head - next > cap {
-            p.missed += head - next - cap
-            first = head - cap
+        if count > cap {
+            p.missed += count - cap
+            first = head &- cap
+            count = cap
         }
         let ring = read(at: l.traceOffset, count: l.traceCapacity * 64)
         let after = readHead()
         guard ring.count == l.traceCapacity * 64 else { return p }
         ring.withUnsafeBytes { b in
-            for n in first..<head {
-                guard n + cap > after else { p.missed += 1; continue }
+            for k in 0..<count {
+                let n = first &+ k
+                // Still in the ring when the copy ended: fewer than `cap` records written after it.
+                guard after &- n < cap else { p.missed += 1; continue }
                 let o = Int(n & (cap - 1)) * 64
                 let seq = b.loadUnaligned(fromByteOffset: o, as: UInt64.self)
                 guard seq != 0 else { p.missed += 1; continue }
@@ -114,6 +132,11 @@ public final class TraceFollower {
         }
         next = head
         return p
+    }
+
+    private func lockHeld() -> Bool {
+        var held: Int32 = 0
+        return CIPCScope_ofd_probe(fd, &held) == 0 && held != 0
     }
 
     private func readHead() -> UInt64 {

@@ -47,6 +47,8 @@ extension IPCScopeTUI {
         let noColor = getenv("NO_COLOR").map { $0.pointee != 0 } ?? false
         signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
         signal(SIGHUP) { _ in stopRequested.store(true, ordering: .relaxed) }
+        signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
+        signal(SIGQUIT) { _ in stopRequested.store(true, ordering: .relaxed) }
 
         let term = try Terminal(noColor: noColor)
         defer { term.stop() }

@@ -13,7 +13,11 @@ final class Terminal {
 
     /// Starts curses (setlocale first), with colour unless `noColor`.
     init(noColor: Bool) throws {
-        guard CNcurses_start() == 0 else { throw TerminalError("cannot start curses: is TERM set to a known terminal?") }
+        TerminalGuard.arm()
+        guard CNcurses_start() == 0 else {
+            TerminalGuard.disarm()
+            throw TerminalError("cannot start curses: is TERM set to a known terminal?")
+        }
         color = noColor ? false : CNcurses_start_colors()
     }
 
@@ -24,6 +28,7 @@ final class Terminal {
         guard !stopped else { return }
         stopped = true
         CNcurses_stop()
+        TerminalGuard.disarm()
     }
 
     /// The terminal size now.

@@ -54,7 +54,8 @@ final class ClientWorker: @unchecked Sendable {
     static func writability(service: String) -> Writability {
         let path = "/dev/shm/ipcscope." + service
         var st = stat()
-        guard stat(path, &st) == 0 else { return .unknown }
+        guard lstat(path, &st) == 0 else { return .unknown }
+        guard FileType.isRegular(st.st_mode) else { return .readOnly("\(path) is not a regular file (\(fileKindName(st.st_mode)))") }
         let me = geteuid()
         if st.st_uid != me && st.st_uid != 0 {
             return .readOnly("\(path) belongs to uid \(st.st_uid), not you (uid \(me)); the client trusts only your own sections")
@@ -181,6 +182,12 @@ final class InProcessServer: @unchecked Sendable {
         case .script(let path):
             let script = try Script.load(path: path)
             let s = ScriptedServer(server: server, script: script)
+            // The exit fault ends the whole process from the serving thread: give the shell its
+            // terminal back first.
+            s.exitProcess = { code in
+                TerminalGuard.restoreNow()
+                _exit(code)
+            }
             scripted = s
             description = "script \(path) (\(script.rules.count) rules)"
         case .echo:

@@ -84,7 +84,7 @@ struct CLIInspectTests {
         #expect(scope.ipcscope(["list"]).stdout.split(separator: "\n").contains { $0.hasPrefix(dead + " ") && $0.contains(" stale ") })
 
         let status = scope.ipcscope(["status", dead])
-        #expect(status.exitStatus == 0)
+        #expect(status.exitStatus == 2, "a stale section is a problem for a health check")
         #expect(status.stdout.contains("dead (stale section"))
         #expect(status.stdout.contains("PROCESSING"))
         let sj = try #require(jsonObject(scope.ipcscope(["status", dead, "--json"]).stdout))

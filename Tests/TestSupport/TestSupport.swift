@@ -111,6 +111,26 @@ public final class ChildProcess: @unchecked Sendable {
 }
 
 
+/// Removes `path` and, when it is a directory, everything under it (never following a link).
+public func removeTree(_ path: String) {
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return }
+    if st.st_mode & 0o170000 == 0o040000 {
+        if let d = opendir(path) {
+            var names: [String] = []
+            while let e = readdir(d) {
+                let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if n != "." && n != ".." { names.append(n) }
+            }
+            closedir(d)
+            for n in names { removeTree(path + "/" + n) }
+        }
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
+}
+
 /// Reads a whole file as UTF-8, or "" when missing.
 public func readFile(_ path: String) -> String { readTextFile(path) ?? "" }
 
@@ -206,13 +226,16 @@ public final class TestScope: @unchecked Sendable {
         return path
     }
 
-    /// Kills every child (SIGTERM, then SIGKILL), unlinks every service object.
+    /// Kills every child (SIGTERM, then SIGKILL), unlinks every service object and removes the
+    /// scope's temporary directory with everything in it. Idempotent; `deinit` calls it too, so a
+    /// test that fails before its `defer` still leaves nothing behind.
     public func cleanup() {
         let (kids, names) = lock.withLock { _ in (children, services) }
         for c in kids where !c.hasExited { c.signal(SIGTERM) }
         for c in kids where c.wait(timeout: 2) == nil { c.killAndReap() }
         for n in names { _ = shm_unlink("/ipcscope." + n) }
-        lock.withLock { _ in children = []; services = [] }
+        lock.withLock { _ in children = []; services = []; files = [] }
+        if directory.hasPrefix("/tmp/ipcscope-test-") { removeTree(directory) }
     }
 
     /// Whether `/dev/shm/ipcscope.<name>` exists.
