@@ -138,6 +138,19 @@ struct InstallTests {
             let script = readFile(stage.installed(path))
             #expect(script.contains("ipcscope") && script.contains("serve"), "\(path) is not ipcscope's completion")
         }
+        // Where zsh and fish are installed, they load the scripts from those folders too.
+        let shells = ["PATH": stage.installed("bin") + ":/usr/bin:/bin"]
+        if stage.shell("command -v zsh").exitStatus == 0 {
+            let zsh = stage.shell("zsh -f -c 'fpath=(\(stage.installed("share/zsh/site-functions")) $fpath); "
+                + "autoload -Uz compinit; compinit -u -d \(stage.scope.directory)/zcompdump; print ${_comps[ipcscope]}'",
+                environment: shells)
+            #expect(zsh.stdout == "_ipcscope\n", "zsh: \(zsh.stdout)\(zsh.stderr)")
+        }
+        if stage.shell("command -v fish").exitStatus == 0 {
+            let fish = stage.shell("fish --no-config -c 'source \(stage.installed("share/fish/vendor_completions.d/ipcscope.fish")); "
+                + "complete -C \"ipcscope se\"'", environment: shells.merging(["HOME": stage.scope.directory]) { $1 })
+            #expect(fish.stdout.hasPrefix("serve\t"), "fish: \(fish.stdout)\(fish.stderr)")
+        }
 
         // The Wireshark dissector goes where Wireshark reads Lua plugins.
         if haveDissector {
