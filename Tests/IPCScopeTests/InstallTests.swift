@@ -116,13 +116,17 @@ struct InstallTests {
             let lookup = stage.shell("man -M \(sh(manDir)) -w \(section) \(page)")
             #expect(lookup.stdout == path + "\n", "man -w \(page): \(lookup.stdout)\(lookup.stderr)")
         }
-        // ipcscope.1 is made from the CLI's help: every verb `--help` lists is in it.
-        let manual = stage.shell("MANWIDTH=200 man -l \(sh(manDir + "/man1/ipcscope.1"))").stdout
-        let help = stage.shell(sh(binary) + " --help").stdout
-        let verbs = help.components(separatedBy: "SUBCOMMANDS:").last?.split(separator: "\n")
-            .compactMap { $0.split(separator: " ").first.map(String.init) }.filter { $0.first?.isLetter == true } ?? []
-        #expect(verbs.count >= 8, "no verbs in --help: \(help)")
-        for verb in verbs { #expect(manual.contains(verb), "ipcscope(1) does not mention \(verb)") }
+        // ipcscope.1 is made from the CLI's own help: every verb's summary is in it, word for word.
+        let rendered = stage.shell("MANWIDTH=1000 man -l \(sh(manDir + "/man1/ipcscope.1"))").stdout
+        let manual = rendered.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let dump = stage.shell(sh(binary) + " --experimental-dump-help").stdout
+        let tool = try #require(jsonObject(dump)?["command"] as? [String: Any], "no --experimental-dump-help")
+        let verbs = (tool["subcommands"] as? [[String: Any]] ?? []).filter { $0["shouldDisplay"] as? Bool != false }
+        #expect(verbs.count >= 8, "no verbs in --experimental-dump-help: \(dump)")
+        for verb in verbs {
+            let summary = (verb["abstract"] as? String ?? "").split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(!summary.isEmpty && manual.contains(summary), "ipcscope(1) lacks \(verb["commandName"] ?? "?"): \(summary)")
+        }
 
         // Bash finds the completion and completes a verb and a flag with it.
         let bash = stage.installed("share/bash-completion/completions/ipcscope")
