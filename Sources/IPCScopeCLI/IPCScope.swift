@@ -1,4 +1,5 @@
 import ArgumentParser
+import CIPCScope
 
 /// `ipcscope`: build, watch and debug shared-memory IPC.
 @main
@@ -14,6 +15,6 @@ struct IPCScope: ParsableCommand {
               ipcscope serve MyService --echo        # answer every call with its own bytes
               ipcscope call MyService --function 1 --text 'hello'
             """,
-        version: "0.1.0",
+        version: "ipcscope 0.1.0 (section format \(IPCSCOPE_VERSION))",  // CHANGELOG.md: what each release holds
         subcommands: IPCScope.verbs)
 }
