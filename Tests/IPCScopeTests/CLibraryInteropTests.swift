@@ -126,4 +126,36 @@ struct CLibraryInteropTests {
         #expect(after.contains("pid=\(caller.pid) \"inspect me\""), "\(after)")
         #expect(after.contains("flags             0x4 tracing"), "\(after)")
     }
+
+    @Test("`ipcscope attach` in tmux on the C++ server: server pid, the C client holding the mutex, dumps, history, death")
+    func attachOnCxxServer() throws {
+        let b = try CLib.require()
+        let scope = TestScope()
+        defer { scope.cleanup(); removeTree(scope.directory) }
+        let name = scope.serviceName("cxxattach")
+        let s = Self.startCxxServer(scope, b, name, "slow=1500")
+        try #require(!s.hasExited, "\(s.stderr)")
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach \(name)")
+        defer { tmux.kill() }
+        var (ok, screen) = tmux.waitFor("[LIVE]", "server pid \(s.pid)", "ALIVE")
+        #expect(ok, "attached to the C++ server:\n\(screen)")
+
+        // The C client holds the mutex while the handler sleeps: the mutex pane names it.
+        let caller = scope.spawn(b.probe, ["call", name, "7", "from C probe", "4096", "10000"])
+        (ok, screen) = tmux.waitFor("HELD pid \(caller.pid) tid \(caller.pid)")
+        #expect(ok, "the C client holds the mutex:\n\(screen)")
+        #expect(caller.wait(timeout: 10) == 0, "\(caller.stdout)")
+        let known = "66 72 6f 6d 20 43 20 70  72 6f 62 65"  // "from C probe"
+        (ok, screen) = tmux.waitFor("fn 7  12 bytes", "status 0  12 bytes", "│ free")
+        #expect(ok, "dumps show the call:\n\(screen)")
+        #expect(lineAfter("─ Request ─", in: screen).hasPrefix("00000000  " + known), "\(screen)")
+        #expect(lineAfter("─ Response ─", in: screen).hasPrefix("00000000  " + known), "\(screen)")
+        #expect(screen.contains("\(caller.pid)"), "the history names the C client")
+
+        s.signal(SIGKILL)
+        s.wait(timeout: 5)
+        (ok, screen) = tmux.waitFor("DEAD")
+        #expect(ok, "the C++ server's death is shown:\n\(screen)")
+        tmux.keys("q")
+    }
 }
