@@ -7,13 +7,19 @@
  *   c_probe size NAME BYTES [BUF]                 one call of BYTES bytes of 'x'
  *   c_probe bad NAME                              the argument checks (NAME: a live service)
  *   c_probe badserver NAME                        the server's argument checks (NAME: a live service)
+ *   c_probe threads NAME THREADS CALLS            THREADS threads share one connection, CALLS calls each
+ *   c_probe bench NAME CALLS                      CALLS 64-byte calls; prints the mean round trip
+ *   c_probe selfserve NAME                        a server loop on a thread, called, stopped and freed
  *
  * A call prints "reply status=S size=N text=..." or
  * "fail code=C status=S needed=N: message". Each line is flushed at once.
  */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <wchar.h>
 
 #include "mbv_ipc.h"
@@ -116,6 +122,135 @@ static void bad_server(const char *live) {
     report("stop-free-null", true, NULL);
 }
 
+struct worker {
+    MBV_IPC_CONNECTION *conn;
+    int index, calls, failures;
+};
+
+/* Each call carries the thread's index and the call's number; the echo must match. */
+static void *worker_run(void *arg) {
+    struct worker *w = (struct worker *)arg;
+    for (int i = 0; i < w->calls; i++) {
+        char msg[64], reply[64];
+        int n = snprintf(msg, sizeof msg, "thread %d call %d", w->index, i);
+        uint16_t size = sizeof reply;
+        if (!MBV_IPCCall(w->conn, (uint32_t)w->index, msg, (uint16_t)n, reply, &size) || size != n ||
+            memcmp(msg, reply, (size_t)n) != 0) {
+            if (w->failures++ == 0) printf("thread %d call %d: %s\n", w->index, i, MBV_IPCLastErrorMessage());
+        }
+    }
+    return NULL;
+}
+
+static int threads(const char *name, int count, int calls) {
+    MBV_IPC_CONNECTION conn = {0};
+    struct worker workers[64];
+    pthread_t ids[64];
+    if (count > 64) count = 64;
+    if (!MBV_IPCConnectA(name, &conn)) {
+        report("connect", false, &conn);
+        return 1;
+    }
+    for (int t = 0; t < count; t++) {
+        workers[t].conn = &conn, workers[t].index = t, workers[t].calls = calls, workers[t].failures = 0;
+        pthread_create(&ids[t], NULL, worker_run, &workers[t]);
+    }
+    int failures = 0;
+    for (int t = 0; t < count; t++) {
+        pthread_join(ids[t], NULL);
+        failures += workers[t].failures;
+    }
+    MBV_IPCDisconnect(&conn);
+    printf("threads %d calls %d failures %d\n", count, calls, failures);
+    return failures ? 1 : 0;
+}
+
+static uint64_t mono_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static int bench(const char *name, int calls) {
+    MBV_IPC_CONNECTION conn = {0};
+    char msg[64], reply[64];
+    memset(msg, 'b', sizeof msg);
+    if (!MBV_IPCConnectA(name, &conn)) {
+        report("connect", false, &conn);
+        return 1;
+    }
+    uint64_t start = mono_ns();
+    for (int i = 0; i < calls; i++) {
+        uint16_t size = sizeof reply;
+        if (!MBV_IPCCall(&conn, 1, msg, sizeof msg, reply, &size)) {
+            report("call", false, &conn);
+            return 1;
+        }
+    }
+    uint64_t took = mono_ns() - start;
+    printf("bench %d calls, mean %llu ns\n", calls, (unsigned long long)(took / (uint64_t)(calls > 0 ? calls : 1)));
+    MBV_IPCDisconnect(&conn);
+    return 0;
+}
+
+static void upper(void *ctx, const ipc_request_t *req, ipc_response_t *res) {
+    const char *in = (const char *)req->request_data;
+    char *out = (char *)res->response_data;
+    (*(int *)ctx)++;
+    for (uint32_t i = 0; i < req->request_size; i++) out[i] = (char)(in[i] >= 'a' && in[i] <= 'z' ? in[i] - 32 : in[i]);
+    res->response_size = req->request_size;
+}
+
+static void *loop_run(void *server) {
+    static bool stopped;
+    stopped = MBV_IPCServerLoop((ipc_server_t *)server);
+    return &stopped;
+}
+
+/* A server on a thread of this process: a call, a second loop refused, stop from
+ * this thread, the loop's result; then a loop freed while it runs. */
+static int selfserve(const char *name) {
+    int handled = 0;
+    ipc_server_t *server = MBV_IPCInitServerA(name, upper, &handled);
+    if (!server) {
+        report("init", false, NULL);
+        return 1;
+    }
+    pthread_t loop;
+    pthread_create(&loop, NULL, loop_run, server);
+    MBV_IPC_CONNECTION conn = {0};
+    char reply[16];
+    uint16_t size = sizeof reply;
+    report("self-connect", MBV_IPCConnectA(name, &conn), &conn);
+    bool ok = MBV_IPCCall(&conn, 1, "quiet", 5, reply, &size);
+    printf("self-call ok=%d reply=%.*s handled=%d\n", ok, (int)size, reply, handled);
+    struct timespec pause = {0, 50000000};
+    nanosleep(&pause, NULL);
+    report("second-loop", MBV_IPCServerLoop(server), NULL);
+    MBV_IPCStopServer(server);
+    void *result = NULL;
+    pthread_join(loop, &result);
+    printf("loop-returned %d\n", *(bool *)result);
+    size = sizeof reply;
+    report("call-after-stop", MBV_IPCCall(&conn, 1, "late", 4, reply, &size), &conn);
+    report("loop-after-stop", MBV_IPCServerLoop(server), NULL);
+    MBV_IPCFreeServer(server);
+    MBV_IPCDisconnect(&conn);
+
+    server = MBV_IPCInitServerA(name, upper, &handled);
+    if (!server) {
+        report("init-again", false, NULL);
+        return 1;
+    }
+    pthread_create(&loop, NULL, loop_run, server);
+    nanosleep(&pause, NULL);
+    MBV_IPCFreeServer(server);  /* stops the running loop and waits for it */
+    pthread_join(loop, &result);
+    printf("freed-while-running loop-returned %d\n", *(bool *)result);
+    fflush(stdout);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "connect") == 0) {
         MBV_IPC_CONNECTION conn = {0};
@@ -142,6 +277,9 @@ int main(int argc, char **argv) {
         bad_server(argv[2]);
         return 0;
     }
-    fprintf(stderr, "usage: c_probe connect|call|size|bad|badserver NAME ...\n");
+    if (argc >= 5 && strcmp(argv[1], "threads") == 0) return threads(argv[2], atoi(argv[3]), atoi(argv[4]));
+    if (argc >= 4 && strcmp(argv[1], "bench") == 0) return bench(argv[2], atoi(argv[3]));
+    if (argc >= 3 && strcmp(argv[1], "selfserve") == 0) return selfserve(argv[2]);
+    fprintf(stderr, "usage: c_probe connect|call|size|bad|badserver|threads|bench|selfserve NAME ...\n");
     return 2;
 }

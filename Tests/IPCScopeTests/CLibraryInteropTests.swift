@@ -158,4 +158,32 @@ struct CLibraryInteropTests {
         #expect(ok, "the C++ server's death is shown:\n\(screen)")
         tmux.keys("q")
     }
+
+    @Test("threads share one C connection; a server loop on a thread is stopped, refused twice, and freed while running")
+    func threadsAndInProcessServer() throws {
+        let b = try CLib.require()
+        let scope = TestScope()
+        defer { scope.cleanup(); removeTree(scope.directory) }
+        let name = scope.serviceName("cthreads")
+        _ = Self.startCxxServer(scope, b, name)
+        let t = scope.run(b.probe, ["threads", name, "4", "300"], timeout: 60)
+        #expect(t.stdout == "threads 4 calls 300 failures 0\n", "\(t.stdout) \(t.stderr)")
+        let snap = try SectionReader(service: name).snapshot()
+        #expect(snap.callsServed == 1200)
+        #expect(snap.lockCount == 1200)
+        #expect(snap.ownerPID == 0 && snap.mutexWord.isFree)
+
+        let own = scope.serviceName("cself")
+        let r = scope.run(b.probe, ["selfserve", own], timeout: 30)
+        #expect(r.exitStatus == 0, "\(r.stdout) \(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.contains("self-connect ok"))
+        #expect(lines.contains("self-call ok=1 reply=QUIET handled=1"), "\(r.stdout)")
+        #expect(lines.contains { $0.hasPrefix("second-loop fail code=19") && $0.contains("already running its loop") })
+        #expect(lines.contains("loop-returned 1"))
+        #expect(lines.contains { $0.hasPrefix("call-after-stop fail code=13") && $0.contains("stopped") }, "\(r.stdout)")
+        #expect(lines.contains { $0.hasPrefix("loop-after-stop fail code=19") && $0.contains("shut down") })
+        #expect(lines.contains("freed-while-running loop-returned 1"), "\(r.stdout)")
+        #expect(!scope.objectExists(own), "both servers removed their section")
+    }
 }

@@ -71,6 +71,25 @@ struct CLibraryRecoveryTests {
         #expect(r.stdout.contains("reply status=0 size=14 text=after takeover"), "\(r.stdout)")
     }
 
+    @Test("a call's timeout: it fails on time, and the next call waits out the abandoned one and gets its own answer")
+    func callTimeout() throws {
+        let b = try CLib.require()
+        let scope = TestScope()
+        defer { scope.cleanup(); removeTree(scope.directory) }
+        let name = scope.serviceName("ctimeout")
+        _ = CLibraryInteropTests.startCxxServer(scope, b, name, "slow=1000")
+        let started = now()
+        let late = scope.run(b.probe, ["call", name, "1", "too slow", "4096", "200"], timeout: 10)
+        let took = now() - started
+        #expect(late.stdout.contains("call fail code=12"), "\(late.stdout)")
+        #expect(late.stdout.contains("timed out waiting for the answer"), "\(late.stdout)")
+        #expect(took < 0.9, "MBV_IPCCallTimeout(200 ms) returned after \(took) s")
+        let next = scope.run(b.probe, ["call", name, "2", "mine", "4096", "5000"], timeout: 10)
+        #expect(next.stdout.contains("reply status=0 size=4 text=mine"), "\(next.stdout)")
+        let snap = try SectionReader(service: name).snapshot()
+        #expect(snap.callsServed == 2, "the abandoned call was still answered, into the slot")
+    }
+
     @Test("stale, foreign, world-writable and invalid objects are refused with a reason")
     func refusedObjects() throws {
         let b = try CLib.require()
@@ -187,7 +206,7 @@ struct CLibraryRecoveryTests {
         }
     }
 
-    @Test("under -fsanitize=address,undefined: bad input, sizes 0 to capacity, an overflowing handler, a clean stop")
+    @Test("under -fsanitize=address,undefined: bad input, sizes 0 to capacity, threads, an overflowing handler, stops")
     func sanitizers() throws {
         let b = try CLib.require()
         let scope = TestScope()
@@ -221,6 +240,13 @@ struct CLibraryRecoveryTests {
             #expect(r.stdout.contains("reply status=0 size=\(n) "), "\(r.stdout) \(r.stderr)")
             outputs.append(r)
         }
+        let threads = scope.run(dir + "/c_probe", ["threads", name, "4", "100"], timeout: 60, environment: env)
+        #expect(threads.stdout == "threads 4 calls 100 failures 0\n", "\(threads.stdout) \(threads.stderr)")
+        let own = scope.serviceName("asanself")
+        let selfServe = scope.run(dir + "/c_probe", ["selfserve", own], timeout: 60, environment: env)
+        #expect(selfServe.exitStatus == 0 && selfServe.stdout.contains("freed-while-running loop-returned 1"),
+                "\(selfServe.stdout) \(selfServe.stderr)")
+        outputs += [threads, selfServe]
         let tooBig = scope.run(dir + "/c_probe", ["size", name, "4097"], timeout: 30, environment: env)
         #expect(tooBig.stdout.contains("fail code=9"), "\(tooBig.stdout)")
         let over = scope.serviceName("asanover")
