@@ -214,4 +214,18 @@ struct CLibraryBuildTests {
         #expect(s.stdout.contains("echo_server: stopped"))
         #expect(!scope.objectExists(name), "a clean stop removes the section")
     }
+
+    @Test("lesson 7 (demo/lesson7-cpp-server.sh --check): the C++ echo server and the C client, watched")
+    func lesson7() throws {
+        _ = try CLib.require()
+        let scope = TestScope()
+        defer { scope.cleanup(); removeTree(scope.directory) }
+        let lesson = scope.run("/bin/bash", [CLib.root + "/demo/lesson7-cpp-server.sh", "--check"], timeout: 120,
+                               environment: ["IPCSCOPE_BIN": productsDirectory])
+        let transcript = lesson.stdout + lesson.stderr
+        #expect(lesson.exitStatus == 0, "\(transcript)")
+        #expect(lesson.stdout.contains("lesson7-cpp-server: every check passed"), "\(transcript)")
+        #expect(!lesson.stdout.contains("FAIL:"), "\(transcript)")
+        #expect(!scope.objectExists("lesson7-\(lesson.pid)"), "the lesson removed its section")
+    }
 }
