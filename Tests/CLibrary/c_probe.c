@@ -79,6 +79,9 @@ static void bad_client(const char *live) {
         return;
     }
     report("connect-live", true, &conn);
+    struct ipc_client *first = conn.client;
+    report("connect-twice", MBV_IPCConnectA(live, &conn), &conn);
+    report("connect-twice-kept", conn.client == first, &conn);
     report("null-size", MBV_IPCCall(&conn, 1, "x", 1, small, NULL), &conn);
     report("null-request", MBV_IPCCall(&conn, 1, NULL, 5, small, &size), &conn);
     size = 16;

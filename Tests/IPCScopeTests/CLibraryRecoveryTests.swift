@@ -180,6 +180,8 @@ struct CLibraryRecoveryTests {
             ("call-null-conn fail code=1", "conn is NULL"),
             ("call-unconnected fail code=11", "not connected"),
             ("connect-live ok", ""),
+            ("connect-twice fail code=1", "already connected"),
+            ("connect-twice-kept ok", ""),
             ("null-size fail code=1", "response_size is NULL"),
             ("null-request fail code=1", "request is NULL but request_size is 5"),
             ("null-response fail code=1", "response is NULL"),
