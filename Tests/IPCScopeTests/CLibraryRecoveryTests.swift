@@ -4,6 +4,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CIPCScope
 import IPCScopeKit
 import IPCScopeModel
 import Testing
@@ -139,6 +140,66 @@ struct CLibraryRecoveryTests {
         let onJunk = scope.run(b.echoServer, [zeros], timeout: 10)
         #expect(onJunk.exitStatus == 1)
         #expect(onJunk.stderr.contains("bad magic") && onJunk.stderr.contains("code 6"), "\(onJunk.stderr)")
+    }
+
+    @Test("headers that lie (version, sizes, truncation) are refused; a request_size over capacity is answered -1")
+    func lyingSections() throws {
+        let b = try CLib.require()
+        let scope = TestScope()
+        defer { scope.cleanup(); removeTree(scope.directory) }
+        let framework = FrameworkTests()
+        var version = framework.validHeader(); version[8] = 9
+        var sizes = framework.validHeader(); sizes[28] = 0xff; sizes[29] = 0xff; sizes[30] = 0xff
+        let cases: [(String, [UInt8], Int, String)] = [
+            ("version", version, 28672, "fail code=7"), ("sizes", sizes, 28672, "inconsistent sizes"),
+            ("truncated", framework.validHeader(), 4096, "truncated"),
+        ]
+        for (label, bytes, size, words) in cases {
+            let name = scope.serviceName(label)
+            framework.plant(name, bytes: bytes, size: size)
+            let r = scope.run(b.probe, ["connect", name], timeout: 10)
+            #expect(r.exitStatus == 1 && r.stdout.contains(words), "\(label): \(r.stdout)")
+        }
+
+        // A hand-made request whose request_size lies: the C++ server answers -1 and traces it
+        // (raw size, zero head, flag bit 0), without reading past the slot.
+        let name = scope.serviceName("liar")
+        let s = CLibraryInteropTests.startCxxServer(scope, b, name)
+        try #require(!s.hasExited)
+        let fd = shm_open("/ipcscope." + name, O_RDWR, 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let base = try #require(mmap(nil, 28672, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0))
+        defer { munmap(base, 28672) }
+        let mutex = base + Int(IPCSCOPE_OFF_MUTEX)
+        try #require(CIPCScope_mutex_lock_until(mutex, CIPCScope_monotonic_ns() + 5_000_000_000) == 0)
+        let seq = CIPCScope_add64(base + Int(IPCSCOPE_OFF_NEXT_SEQ), 1)
+        let req = base + 512
+        (req + Int(IPCSCOPE_REQ_DATA)).storeBytes(of: 0x41414141, as: UInt32.self)
+        (req + Int(IPCSCOPE_REQ_SIZE)).storeBytes(of: UInt32(5000), as: UInt32.self)
+        (req + Int(IPCSCOPE_REQ_FUNCTION)).storeBytes(of: UInt32(3), as: UInt32.self)
+        CIPCScope_store64(req + Int(IPCSCOPE_REQ_SEQ), seq)
+        CIPCScope_store32(base + Int(IPCSCOPE_OFF_STATE), UInt32(IPCSCOPE_STATE_REQUEST_READY))
+        _ = CIPCScope_add32(base + Int(IPCSCOPE_OFF_REQUEST_EVENT), 1)
+        _ = CIPCScope_futex_wake(base + Int(IPCSCOPE_OFF_REQUEST_EVENT), Int32.max)
+        let answered = waitUntil(timeout: 5) {
+            CIPCScope_load32(base + Int(IPCSCOPE_OFF_STATE)) == UInt32(IPCSCOPE_STATE_RESPONSE_READY)
+        }
+        let rsp = base + 4672
+        let status = (rsp + Int(IPCSCOPE_RSP_STATUS)).load(as: Int32.self)
+        let size = (rsp + Int(IPCSCOPE_RSP_SIZE)).load(as: UInt32.self)
+        CIPCScope_store32(base + Int(IPCSCOPE_OFF_STATE), UInt32(IPCSCOPE_STATE_IDLE))
+        _ = CIPCScope_mutex_unlock(mutex)
+        #expect(answered)
+        #expect(status == -1 && size == 0)
+        let snap = try SectionReader(service: name).snapshot()
+        #expect(snap.callsRejected == 1)
+        let record = try #require(snap.trace.last)
+        #expect(record.rejected && record.requestSize == 5000 && record.status == -1)
+        #expect(record.requestHead == [UInt8](repeating: 0, count: 16), "a rejected request's head stays zero")
+        // And the server still serves.
+        let r = scope.run(b.probe, ["call", name, "1", "still here"], timeout: 10)
+        #expect(r.stdout.contains("reply status=0 size=10 text=still here"), "\(r.stdout)")
     }
 
     @Test("bad input through the C API: each fails with a code and a reason, and the connection still works")
