@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(
             name: "IPCScopeTests",
             dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "TestSupport",
-                           "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo"],
+                           "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo", "MBVIPC"],
             exclude: []),
     ]
 )

@@ -228,4 +228,22 @@ struct CLibraryBuildTests {
         #expect(!lesson.stdout.contains("FAIL:"), "\(transcript)")
         #expect(!scope.objectExists("lesson7-\(lesson.pid)"), "the lesson removed its section")
     }
+
+    @Test("the SwiftPM target MBVIPC is the same library: a C client linked from its objects calls a Swift server")
+    func swiftPMBuildsIt() throws {
+        let scope = TestScope()
+        defer { scope.cleanup(); removeTree(scope.directory) }
+        let objects = ["ipc_core", "ipc_core_client", "ipc_core_server", "ipc_posix"].map {
+            productsDirectory + "/MBVIPC.build/\($0).c.o"
+        }
+        for o in objects { try #require(access(o, R_OK) == 0, "swift build did not compile \(o)") }
+        let exe = scope.directory + "/c_probe"
+        let c = scope.run("/usr/bin/cc", ["-std=c99"] + CLib.warnings + CLib.includes +
+                          ["-o", exe, CLib.root + "/Tests/CLibrary/c_probe.c"] + objects + ["-lpthread"], timeout: 120)
+        try #require(c.exitStatus == 0, "\(c.stderr)")
+        let name = scope.serviceName("spm")
+        _ = scope.startEchoServer(name)
+        let r = scope.run(exe, ["call", name, "5", "built by SwiftPM"], timeout: 10)
+        #expect(r.stdout.contains("reply status=0 size=16 text=built by SwiftPM"), "\(r.stdout) \(r.stderr)")
+    }
 }
