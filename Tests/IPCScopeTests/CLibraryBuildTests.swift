@@ -74,7 +74,7 @@ func removeTree(_ path: String) {
 
 @Suite("C library: build and packaging", .serialized)
 struct CLibraryBuildTests {
-    @Test("the headers compile alone, warning-free, as C99 and as C++11 with -Wall -Wextra -Wpedantic")
+    @Test("the headers compile alone, warning-free, as C99/C11/C17 and C++11/17/20 with -Wall -Wextra -Wpedantic")
     func headersWarningFree() throws {
         let scope = TestScope()
         defer { scope.cleanup(); removeTree(scope.directory) }
@@ -82,10 +82,14 @@ struct CLibraryBuildTests {
             let c = scope.file("h.c", "#include \"\(header)\"\nint main(void) { return MBV_IPCLastError(); }\n")
             let cpp = scope.file("h.cpp", "#include \"\(header)\"\nint main() { return MBV_IPCLastError(); }\n")
             let strict = ["-Wall", "-Wextra", "-Wpedantic", "-Werror", "-fsyntax-only"]
-            let rc = scope.run("/usr/bin/cc", ["-std=c99"] + strict + CLib.includes + [c], timeout: 60)
-            #expect(rc.exitStatus == 0, "\(header) as C99: \(rc.stderr)")
-            let rx = scope.run("/usr/bin/c++", ["-std=c++11"] + strict + CLib.includes + [cpp], timeout: 60)
-            #expect(rx.exitStatus == 0, "\(header) as C++11: \(rx.stderr)")
+            for std in ["c99", "c11", "c17"] {
+                let rc = scope.run("/usr/bin/cc", ["-std=" + std] + strict + CLib.includes + [c], timeout: 60)
+                #expect(rc.exitStatus == 0, "\(header) as \(std): \(rc.stderr)")
+            }
+            for std in ["c++11", "c++17", "c++20"] {
+                let rx = scope.run("/usr/bin/c++", ["-std=" + std] + strict + CLib.includes + [cpp], timeout: 60)
+                #expect(rx.exitStatus == 0, "\(header) as \(std): \(rx.stderr)")
+            }
         }
     }
 
