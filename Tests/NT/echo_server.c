@@ -1,0 +1,41 @@
+/*
+ * echo_server.c — the original design's echo server, for Windows (NT backend).
+ *
+ *   echo_server.exe SERVICE
+ *
+ * Function 1 echoes the request (the original example's handler, unchanged).
+ * Function 2 does the same after sleeping as many milliseconds as the request's
+ * first four bytes say, so a test can catch a client, or the server, mid-call.
+ * Prints "serving SERVICE pid PID" once the section is ready.
+ */
+#include "ipc_server.h"
+#include "nt_start.h"
+
+static void handler(void *ctx, const ipc_request_t *req, ipc_response_t *res) {
+    (void)ctx;
+    if (req->function == 2 && req->request_size >= 4) {
+        uint32_t ms;
+        memcpy(&ms, req->request_data, 4);
+        nt_sleep_ms(ms);
+    }
+    res->status = 0;
+    res->response_size = req->request_size;
+    memcpy(res->response_data, req->request_data, req->request_size);
+}
+
+int main(int argc, char **argv) {
+    wchar_t name[129] = {0};
+    const char *service = argc > 1 ? argv[1] : "MyService";
+    for (int i = 0; service[i] && i < 128; i++) name[i] = (wchar_t)(unsigned char)service[i];
+
+    ipc_server_t *server = MBV_IPCInitServer(name, handler, NULL);
+    if (!server) {
+        printf("error %d: %s\n", MBV_IPCLastError(), MBV_IPCLastErrorMessage());
+        return 1;
+    }
+    printf("serving %s pid %d\n", service, (int)nt_self_pid());
+    nt_flush();
+    MBV_IPCServerLoop(server);
+    MBV_IPCFreeServer(server);
+    return 0;
+}
