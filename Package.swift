@@ -11,6 +11,7 @@
 //   IPCScopeCLI      the `ipcscope` executable: parses arguments, calls the libraries
 //   IPCScopeDemo, CDemoShims  `ipcscope demo`: the demo service's functions, its traffic generator, prctl
 //   CIPCBench, IPCScopeBench  the benchmark and its raw C baselines
+//   MBVIPC           C: the MBV_IPC C API (libmbvipc) over the same section header; also `make -C Sources/MBVIPC`
 //   IPCScopeTestHelper        a helper process for the multi-process tests
 import PackageDescription
 
@@ -20,6 +21,7 @@ let package = Package(
         .library(name: "IPCScopeKit", targets: ["IPCScopeKit"]),
         .executable(name: "ipcscope", targets: ["IPCScopeCLI"]),
         .executable(name: "ipcscope-bench", targets: ["IPCScopeBench"]),
+        .library(name: "MBVIPC", targets: ["MBVIPC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -52,6 +54,11 @@ let package = Package(
                 "IPCScopeKit", "IPCScopeModel", "CIPCBench", "CIPCScope",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
+        // The C library: the protocol once (ipc_core*.c) behind a platform seam; ipc_nt.c is the
+        // Windows backend, built only by its Makefile (PLATFORM=nt).
+        .target(name: "MBVIPC", dependencies: ["CIPCScope"],
+                sources: ["ipc_core.c", "ipc_core_client.c", "ipc_core_server.c", "ipc_posix.c"],
+                cSettings: [.define("_GNU_SOURCE")], linkerSettings: [.linkedLibrary("pthread")]),
         .executableTarget(name: "IPCScopeTestHelper", dependencies: ["IPCScopeKit", "CIPCScope"]),
         .target(name: "TestSupport", dependencies: ["IPCScopeKit"], path: "Tests/TestSupport"),
         .testTarget(

@@ -68,9 +68,13 @@ uint32_t ipc_plat_os_error(const struct ipc_plat *plat);
 
 /* Creates the object for `service` (already validated: 1..128 of A-Z a-z 0-9 . _ -)
  * exclusively (POSIX: shm_open O_CREAT|O_EXCL|O_RDWR|O_NOFOLLOW "/ipcscope.<service>")
- * with permission bits `mode` (e.g. 0600), sizes it to `size` bytes (zero-filled),
- * and maps it read-write. On success *base and *mapped_size describe the mapping.
- * EXISTS when the name is taken. On any later failure the new object is removed. */
+ * with permission bits `mode` (e.g. 0600, not narrowed by the umask), takes the
+ * liveness lock at once, checks the name still names this object (a cleaner may
+ * have removed it in between; it takes the lock before it unlinks), sizes it to
+ * `size` bytes (zero-filled) and maps it read-write. On success *base and
+ * *mapped_size describe the mapping and the liveness lock is held.
+ * EXISTS when the name is taken; BUSY when a cleaner raced us (try again).
+ * On any failure after creation the new object is removed. */
 int ipc_plat_create_exclusive(struct ipc_plat *plat, const char *service, uint64_t size,
                               uint32_t mode, void **base, uint64_t *mapped_size);
 
@@ -104,9 +108,10 @@ int ipc_plat_liveness_held(struct ipc_plat *plat, int *held);
 
 /* MARK: - the client mutex (`base` is the mapping: POSIX keeps it at base + 128) */
 
-/* Initialises the mutex for a new (or recreated) section: POSIX a robust,
- * process-shared pthread mutex in place; NT creates/opens the named Mutant and
- * leaves the bytes at 128 zero. */
+/* Initialises the synchronisation of a section this process just created:
+ * POSIX a robust, process-shared pthread mutex in place (the futex words need
+ * nothing); NT creates the named Mutant and the two Events and leaves the bytes
+ * at 128 zero. Called once, before the magic is stored. */
 int ipc_plat_mutex_init(struct ipc_plat *plat, void *base);
 
 /* Attaches to an existing section's mutex (NT: opens the named Mutant and
