@@ -370,8 +370,8 @@ int ipc_plat_open_existing(struct ipc_plat *p, const char *service, int writable
     OBJECT_ATTRIBUTES oa;
     nt_name(buf, OBJECTS_DIR, service, "", &u);
     nt_init_attributes(&oa, &u, 0, 0);
-    st = NtOpenSection(&p->section, writable ? SECTION_MAP_READ | SECTION_MAP_WRITE | SECTION_QUERY
-                                             : SECTION_MAP_READ | SECTION_QUERY, &oa);
+    ACCESS_MASK access = SECTION_MAP_READ | SECTION_QUERY | READ_CONTROL;  /* READ_CONTROL: object_owner */
+    st = NtOpenSection(&p->section, writable ? access | SECTION_MAP_WRITE : access, &oa);
     if (!NT_SUCCESS(st)) return status(p, st);
     /* A paging-file section has no size to ask cheaply: map it all and read the
      * header's own size, bounded by the view. */
