@@ -78,7 +78,9 @@ public enum SectionDirectory {
             e.snapshot = snap
             e.alive = snap.serverAlive
             if !snap.problems.isEmpty { e.problem = snap.problems.joined(separator: "; ") }
-            if snap.serverAlive, snap.serverPID > 0 { e.serverCommand = ProcessFacts.command(of: snap.serverPID) }
+            if snap.serverAlive, snap.serverPID > 0 {
+                e.serverCommand = snap.ntObjects ? "(NT program)" : ProcessFacts.command(of: snap.serverPID)
+            }
         } catch {
             e.problem = error.message
         }
