@@ -275,6 +275,19 @@ struct NTBackendTests {
         #expect(ok, "\(screen)")
     }
 
+    @Test("lesson 8 (a Windows program in the Linux inspector) runs unattended", .timeLimit(.minutes(3)))
+    func lesson8() throws {
+        let w = try world()
+        let scope = TestScope()
+        defer { scope.cleanup(); w.killAll() }
+        let lesson = scope.run("/bin/bash", [WineWorld.repoRoot + "/demo/lesson8-windows-under-wine.sh", "--check"], timeout: 150,
+                               environment: ["IPCSCOPE_BIN": productsDirectory, "WINEPREFIX": w.prefix])
+        let transcript = lesson.stdout + lesson.stderr
+        #expect(lesson.exitStatus == 0, "\(transcript)")
+        #expect(lesson.stdout.contains("every check passed") && !lesson.stdout.contains("FAIL:"), "\(transcript)")
+        #expect(!scope.objectExists("lesson8-\(lesson.pid)"), "the lesson removed its section")
+    }
+
     @Test("the no-C-runtime build imports ntdll.dll alone; the C-runtime build does not")
     func importsOnlyNtdll() throws {
         let w = try world()
