@@ -36,6 +36,7 @@ struct ipc_plat {
     uint64_t file_id;       /* FileInternalInformation of our file: the inode under Wine */
     int file_backed;
     int locked;             /* we hold the liveness lock (file lock or .server mutant) */
+    int unlink_at_close;    /* the file could not be deleted while mapped: delete it in ipc_plat_close */
     uint32_t os_error;      /* last NTSTATUS */
     char service[IPCSCOPE_NAME_MAX + 1];
     /* the creator-only security descriptor, built on demand */
@@ -188,6 +189,8 @@ static void close_handle(HANDLE *h) {
     *h = 0;
 }
 
+static NTSTATUS delete_if_ours(struct ipc_plat *p, const char *service);
+
 void ipc_plat_close(struct ipc_plat *p) {
     if (!p) return;
     if (p->base) NtUnmapViewOfSection(NtCurrentProcess(), p->base);
@@ -199,6 +202,7 @@ void ipc_plat_close(struct ipc_plat *p) {
     close_handle(&p->request);
     close_handle(&p->response);
     close_handle(&p->server);
+    if (p->unlink_at_close) delete_if_ours(p, p->service);
     ipc_plat_free(p);
 }
 
@@ -423,8 +427,8 @@ int ipc_plat_object_owner(struct ipc_plat *p, uint32_t *uid, uint32_t *mode) {
     return IPC_PLAT_OK;
 }
 
-int ipc_plat_unlink_if_ours(struct ipc_plat *p, const char *service) {
-    if (!p->file_backed) return IPC_PLAT_OK;  /* a named section goes away with its last handle */
+/* Deletes the file named for `service` if it is still ours (same file id). */
+static NTSTATUS delete_if_ours(struct ipc_plat *p, const char *service) {
     WCHAR_NT buf[NT_NAME_MAX];
     UNICODE_STRING u;
     OBJECT_ATTRIBUTES oa;
@@ -435,12 +439,26 @@ int ipc_plat_unlink_if_ours(struct ipc_plat *p, const char *service) {
     NTSTATUS st = NtCreateFile(&h, DELETE | FILE_READ_ATTRIBUTES | SYNCHRONIZE, &oa, &io, 0, 0,
                                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_OPEN,
                                FILE_NON_DIRECTORY_FILE | FILE_SYNCHRONOUS_IO_NONALERT | FILE_OPEN_REPARSE_POINT, 0, 0);
-    if (!NT_SUCCESS(st)) return IPC_PLAT_OK;  /* already gone (or not ours to open) */
+    if (!NT_SUCCESS(st)) return STATUS_SUCCESS;  /* already gone (or not ours to open) */
     if (file_id(h) == p->file_id) {
         FILE_DISPOSITION_INFORMATION del = {1};
         st = NtSetInformationFile(h, &io, &del, sizeof del, FileDispositionInformation);
     }
     NtClose(h);
+    return st;
+}
+
+/* NT refuses to delete a file while a section maps it (STATUS_CANNOT_DELETE), and
+ * the core unlinks before it unmaps: then the name goes in ipc_plat_close, after
+ * our own view and handles are gone. (A client still mapping it keeps it: the
+ * section is then stale, and `ipcscope clean` removes it.) */
+int ipc_plat_unlink_if_ours(struct ipc_plat *p, const char *service) {
+    if (!p->file_backed) return IPC_PLAT_OK;  /* a named section goes away with its last handle */
+    NTSTATUS st = delete_if_ours(p, service);
+    if (st == STATUS_CANNOT_DELETE) {
+        p->unlink_at_close = 1;
+        return IPC_PLAT_OK;
+    }
     return NT_SUCCESS(st) ? IPC_PLAT_OK : status(p, st);
 }
 
