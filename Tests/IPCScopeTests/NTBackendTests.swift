@@ -275,6 +275,40 @@ struct NTBackendTests {
         #expect(ok, "\(screen)")
     }
 
+    @Test("every NT object of a service is limited to the creating user (owner and one ACE: the creator)", .timeLimit(.minutes(3)))
+    func creatorOnlyDescriptors() throws {
+        let w = try world()
+        let scope = TestScope()
+        defer { scope.cleanup(); w.killAll() }
+        for backing in ["file", "section"] {
+            let name = scope.serviceName("ntsd")
+            let env = ["MBVIPC_NT_BACKING": backing]
+            _ = try startServer(w, scope, name, extra: env)
+            let probe = w.run(scope, w.exe("sd_probe"), [name], extra: env)
+            for suffix in ["", ".mutex", ".request", ".response"] {
+                #expect(probe.stdout.contains("ipcscope.\(name)\(suffix) owner=self aces=1 sid=self\n"), "\(backing): \(probe.stdout)")
+            }
+        }
+    }
+
+    @Test("a takeover after a kill (epoch 2), and a clean stop that removes /dev/shm/ipcscope.NAME", .timeLimit(.minutes(3)))
+    func takeoverAndCleanStop() throws {
+        let w = try world()
+        let scope = TestScope()
+        defer { scope.cleanup(); w.killAll() }
+        let name = scope.serviceName("nttake")
+        let (first, _) = try startServer(w, scope, name)
+        first.killAndReap()
+        // The second server takes the stale section over and stops itself after two calls.
+        let second = w.spawn(scope, w.exe("echo_server"), [name, "2"])
+        try #require(second.waitForOutput("serving \(name)", timeout: 30), "\(second.stdout)")
+        #expect(sectionWord(name, 68) == 2, "server_epoch")
+        for _ in 0..<2 { #expect(w.run(scope, w.exe("call_client"), [name, "hello"]).stdout.contains("Reply: hello")) }
+        #expect(second.wait(timeout: 10) == 0, "\(second.stdout)")
+        #expect(second.stdout.contains("stopped"))
+        #expect(!scope.objectExists(name), "a clean stop removes the section")
+    }
+
     @Test("lesson 8 (a Windows program in the Linux inspector) runs unattended", .timeLimit(.minutes(3)))
     func lesson8() throws {
         let w = try world()
