@@ -76,6 +76,11 @@ static int open_checked(struct ipc_client *c) {
 }
 
 static bool connect_checked(const char *svc, MBV_IPC_CONNECTION *conn) {
+    if (conn->client) {
+        ipc_fail(MBV_IPC_ERR_INVALID_ARGUMENT, "MBV_IPCConnect('%s'): conn is already connected (or was not "
+                 "zero-initialised): call MBV_IPCDisconnect first, or start from MBV_IPC_CONNECTION conn = {0}", svc);
+        return false;
+    }
     struct ipc_client *c = (struct ipc_client *)ipc_plat_alloc(sizeof *c);
     if (!c || !(c->s.plat = ipc_plat_new())) {
         client_free(c);

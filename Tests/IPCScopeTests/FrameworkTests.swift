@@ -454,30 +454,28 @@ struct FrameworkTests {
         return parts.joined(separator: "/")
     }()
 
-    @Test("a C program built from the header calls the Swift server and serves the Swift client")
+    @Test("a C program built with the C library calls the Swift server and serves the Swift client")
     func cPeer() throws {
         let scope = TestScope()
-        defer { scope.cleanup() }
-        let exe = scope.directory + "/c_peer"
-        let cc = scope.run("/usr/bin/cc", ["-O2", "-Wall", "-Werror", "-I", Self.repoRoot + "/Sources/CIPCScope/include",
-                                           "-o", exe, Self.repoRoot + "/Tests/CPeer/c_peer.c"], timeout: 60)
-        try #require(cc.exitStatus == 0, "cc failed: \(cc.stderr)")
+        defer { scope.cleanup(); removeTree(scope.directory) }
+        let built = try CLib.require()  // Sources/MBVIPC and Tests/CLibrary, built with make, cc and c++
 
         // C client -> Swift server.
         let name = scope.serviceName("cclient")
         _ = scope.startEchoServer(name)
-        let call = scope.run(exe, ["call", name, "7", "hello from C"], timeout: 10)
+        let call = scope.run(built.probe, ["call", name, "7", "hello from C"], timeout: 10)
         #expect(call.stdout.contains("status=0 size=12 text=hello from C"), "\(call.stdout)")
         let snap = try SectionReader(service: name).snapshot()
         #expect(snap.trace.last?.function == 7)
 
-        // Swift client -> C server.
+        // Swift client -> C++ server.
         let name2 = scope.serviceName("cserver")
-        let cserver = scope.spawn(exe, ["serve", name2, "2"])
+        let cserver = scope.spawn(built.echoServer, [name2, "own-buffer"])
         #expect(cserver.waitForOutput("serving", timeout: 10))
         let client = try Client(service: name2)
-        #expect(try client.call(function: 1, payload: Array("from swift".utf8)).data == Array("C:from swift".utf8))
-        #expect(try client.call(function: 2, payload: []).data == Array("C:".utf8))
+        #expect(try client.call(function: 1, payload: Array("from swift".utf8)).data == Array("own:from swift".utf8))
+        #expect(try client.call(function: 2, payload: []).data == Array("own:".utf8))
+        cserver.signal(SIGTERM)
         #expect(cserver.wait(timeout: 10) == 0)
         #expect(!scope.objectExists(name2))
     }

@@ -44,7 +44,8 @@ MBV_IPC_API ipc_server_t *MBV_IPCInitServerEx(const char *name, ipc_handler_t ha
 /** Serves calls until MBV_IPCStopServer, then shuts down cleanly: answers a
  *  pending request with status -4, marks the section shutting down, wakes every
  *  waiting client and removes the name. Blocks the calling thread. Returns true
- *  when stopped, false at once for a NULL, stopped or running server. */
+ *  when stopped, false at once for a NULL, stopped or running server. The
+ *  mapping and the liveness lock stay until MBV_IPCFreeServer. */
 MBV_IPC_API bool MBV_IPCServerLoop(ipc_server_t *server);
 
 /** Asks the loop to return. Async-signal-safe (an atomic store and a futex
