@@ -199,7 +199,8 @@ int ipc_plat_event_wake(struct ipc_plat *p, int which, volatile uint32_t *word, 
     return IPC_PLAT_OK;
 }
 
-uint32_t ipc_plat_server_flags(void) { return IPC_PLAT_FLAG_NT_OBJECTS; }
+typedef char nt_objects_bit_is_the_seams[MBVIPC_NT_SERVER_FLAG_NT_OBJECTS == IPC_PLAT_FLAG_NT_OBJECTS ? 1 : -1];
+uint32_t ipc_plat_server_flags(void) { return MBVIPC_NT_SERVER_FLAG_NT_OBJECTS; }
 
 /* A section without the NT-objects bit was made by a POSIX server: its mutex
  * and events are inside the bytes, and an NT client cannot take part. */

@@ -369,10 +369,9 @@ NT_IMPORT uint8_t NTAPI RtlValidSid(void *sid);
 /* server_flags bit 3: the section is served by an NT program. Its mutex and
  * events are named NT objects beside the section (the pthread mutex bytes and
  * the futex words are not used for waiting), so a Linux client must not call
- * it; readers show it as usual. Proposed as amendment 2 of the format. */
-#ifndef IPCSCOPE_SERVER_NT_OBJECTS
-#define IPCSCOPE_SERVER_NT_OBJECTS (1u << 3)
-#endif
+ * it; readers show it as usual. Amendment 2 of the format; the same bit as the
+ * seam's IPC_PLAT_FLAG_NT_OBJECTS. */
+#define MBVIPC_NT_SERVER_FLAG_NT_OBJECTS (1u << 3)
 
 #ifdef __cplusplus
 }
