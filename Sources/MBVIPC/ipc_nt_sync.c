@@ -132,8 +132,14 @@ int ipc_plat_mutex_init(struct ipc_plat *p, void *base) {
     return nt_open_objects(p, nt_creator_only(p, 0600));
 }
 
+/* A client refuses a section served by a POSIX program (no NT-objects bit): its
+ * mutex and events are inside the bytes, where an NT client cannot take part. A
+ * server taking a stale section over (it holds the liveness lock) may attach:
+ * it rewrites server_flags when it starts. */
 int ipc_plat_attach(struct ipc_plat *p, const char *service, void *base) {
-    (void)base;
+    uint32_t flags = __atomic_load_n((volatile uint32_t *)((uint8_t *)base + IPCSCOPE_OFF_SERVER_FLAGS), __ATOMIC_RELAXED);
+    if (!p->locked && !(flags & MBVIPC_NT_SERVER_FLAG_NT_OBJECTS))
+        return nt_fail(p, STATUS_OBJECT_TYPE_MISMATCH, IPC_PLAT_INVALID);
     if (!p->service[0]) nt_remember(p, service);
     return nt_open_objects(p, nt_creator_only(p, 0600));
 }

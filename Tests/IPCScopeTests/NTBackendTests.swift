@@ -309,6 +309,19 @@ struct NTBackendTests {
         #expect(!scope.objectExists(name), "a clean stop removes the section")
     }
 
+    @Test("a Windows client refuses a section a Linux server serves (its mutex is a pthread mutex)", .timeLimit(.minutes(3)))
+    func windowsClientRefusesLinuxServer() throws {
+        let w = try world()
+        let scope = TestScope()
+        defer { scope.cleanup(); w.killAll() }
+        let name = scope.serviceName("ntlinux")
+        _ = scope.startEchoServer(name)
+        let client = w.run(scope, w.exe("call_client"), [name, "hello"])
+        #expect(client.exitStatus == 2, "\(client.stdout)")
+        #expect(client.stdout.contains("connect failed") && client.stdout.contains("mutex and events"), "\(client.stdout)")
+        #expect(sectionWord(name, 96, 8) == 0, "nothing reached the Linux server")
+    }
+
     @Test("lesson 8 (a Windows program in the Linux inspector) runs unattended", .timeLimit(.minutes(3)))
     func lesson8() throws {
         let w = try world()
