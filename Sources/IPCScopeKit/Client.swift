@@ -52,7 +52,8 @@ public final class Client: @unchecked Sendable {
     /// Connects to `service`.
     ///
     /// - Throws: `badName`; `noSuchService`; `foreignOwner` (object owned by an untrusted uid);
-    ///   `corruptSection` / `incompatibleSection`; `serverNotRunning` (a stale section); `system`.
+    ///   `corruptSection` / `incompatibleSection` (also: served by an NT program, `serverFlagNTObjects`);
+    ///   `serverNotRunning` (a stale section); `system`.
     public init(service name: String, options: ClientOptions = ClientOptions()) throws(IPCError) {
         let service = try ServiceName(name)
         self.service = service
@@ -69,6 +70,11 @@ public final class Client: @unchecked Sendable {
                            "\(service.path) is \(st.st_size) bytes, too short to be a section: remove it with 'ipcscope clean \(name)'")
         }
         self.layout = try identity.validate(objectSize: Int(st.st_size), service: name)
+        let flags = file.read(at: Int(IPCSCOPE_OFF_SERVER_FLAGS), count: 4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        if flags & serverFlagNTObjects != 0 {
+            throw IPCError(.incompatibleSection, service: name,
+                           "service '\(name)' is served by a Windows (NT) program: its mutex and events are NT objects a Linux client cannot use; watch it with 'ipcscope status \(name)' or call it from a Windows build of libmbvipc")
+        }
         guard file.serverLockHeld() else {
             throw IPCError(.serverNotRunning, service: name,
                            "service '\(name)' has a section but no server is running (stale): start its server, or remove it with 'ipcscope clean'")

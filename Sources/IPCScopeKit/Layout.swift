@@ -1,5 +1,11 @@
 import CIPCScope
 
+/// `server_flags` bit 3 (format amendment 2): the section is served by a Windows NT program, whose
+/// client mutex and events are named NT objects beside the section (the pthread mutex bytes and
+/// the futex words are not what it waits on). Readers show such a section as usual; a Linux client
+/// must not call it.
+public let serverFlagNTObjects: UInt32 = 1 << 3
+
 /// Where everything lives in a section of given capacities (format version 1).
 public struct SectionLayout: Equatable, Sendable {
     /// Max request payload in bytes.

@@ -104,7 +104,7 @@ extension InspectorModel {
 
         var x2 = g.put(2, 1, "server ", .plain)
         if snap.serverPID > 0 {
-            let cmd = serverCommand(snap.serverPID) ?? "?"
+            let cmd = snap.ntObjects ? "(NT program)" : serverCommand(snap.serverPID) ?? "?"
             x2 = g.put(2, x2, "pid \(snap.serverPID) ", .bold)
             x2 = g.put(2, x2, pad(cmd, min(cmd.count, 30)) + " ", .dim)
         } else {
@@ -125,6 +125,7 @@ extension InspectorModel {
         var flags: [String] = []
         if snap.stepMode { flags.append("step") }
         if snap.tracing { flags.append("tracing") }
+        if snap.ntObjects { flags.append("NT objects") }
         if !flags.isEmpty { rest += "  flags " + flags.joined(separator: ",") }
         if restarts > 0 { rest += "  restarts \(restarts)" }
         g.put(2, x2, rest, .plain, maxWidth: W - x2 - 1)
@@ -217,11 +218,12 @@ extension InspectorModel {
             if snap.ownerSinceNS > 0, now >= snap.ownerSinceNS {
                 cx = g.put(y, cx, " for " + formatAge(now - snap.ownerSinceNS), .plain, maxWidth: w - (cx - x))
             }
-            if snap.ownerPID != 0 { g.put(y, cx, " " + ownerName(snap.ownerPID), .dim, maxWidth: w - (cx - x)) }
+            if snap.ownerPID != 0 && !snap.ntObjects { g.put(y, cx, " " + ownerName(snap.ownerPID), .dim, maxWidth: w - (cx - x)) }
         }
         let hexWord = "0x" + HexDump.hex8(Int(word.raw))
         let wide = w >= 44
-        let wordLine = wide ? "word \(hexWord): tid \(word.ownerTID) waiters \(word.waiters ? "YES" : "no") died \(word.ownerDied ? "YES" : "no")"
+        let wordLine = snap.ntObjects ? (wide ? "mutex and events are NT objects" : "NT objects")
+                     : wide ? "word \(hexWord): tid \(word.ownerTID) waiters \(word.waiters ? "YES" : "no") died \(word.ownerDied ? "YES" : "no")"
                             : "word \(hexWord) tid \(word.ownerTID)"
         g.put(y + 1, x, wordLine, word.ownerDied ? Style(.bold, .bad) : .plain, maxWidth: w)
         g.put(y + 2, x, wide ? "locks \(snap.lockCount)  contended \(snap.contendedCount)  recovered \(snap.recoveredCount)"

@@ -133,7 +133,9 @@ public enum SectionDirectory {
             } else {
                 e.condition = snap.serverAlive ? .live : .stale
             }
-            if snap.serverAlive, snap.serverPID > 0 { e.serverCommand = ProcessFacts.command(of: snap.serverPID).map(escapeForTerminal) }
+            if snap.serverAlive, snap.serverPID > 0 {
+                e.serverCommand = snap.ntObjects ? "(NT program)" : ProcessFacts.command(of: snap.serverPID).map(escapeForTerminal)
+            }
         } catch {
             switch error.code {
             case .foreignOwner:

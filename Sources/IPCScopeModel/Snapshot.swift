@@ -157,6 +157,9 @@ public struct Snapshot: Sendable {
     public var shuttingDown: Bool { serverFlags & UInt32(IPCSCOPE_SERVER_SHUTTING_DOWN) != 0 }
     public var stepMode: Bool { serverFlags & UInt32(IPCSCOPE_SERVER_STEP_MODE) != 0 }
     public var tracing: Bool { serverFlags & UInt32(IPCSCOPE_SERVER_TRACING) != 0 }
+    /// Served by a Windows NT program (amendment 2): its mutex and events are NT objects beside
+    /// the section, the mutex bytes stay zero, and pids and tids are NT ids, not Linux ones.
+    public var ntObjects: Bool { serverFlags & serverFlagNTObjects != 0 }
     public var isValid: Bool { problems.isEmpty && layout != nil }
 
     /// The current request payload (clamped to the capacity and to what was read).
@@ -181,7 +184,7 @@ public struct Snapshot: Sendable {
     }
     /// Whether the mutex word and the owner record disagree (e.g. owner died, or mid-update).
     public var ownerMismatch: Bool {
-        (mutexWord.isFree && ownerTID != 0) || (!mutexWord.isFree && ownerTID != 0 && mutexWord.ownerTID != ownerTID)
+        !ntObjects && ((mutexWord.isFree && ownerTID != 0) || (!mutexWord.isFree && ownerTID != 0 && mutexWord.ownerTID != ownerTID))
     }
 
     func slice(_ offset: Int, _ count: Int) -> [UInt8] {

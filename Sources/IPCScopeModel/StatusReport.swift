@@ -19,6 +19,8 @@ public struct StatusReport {
     public init(_ snapshot: Snapshot, traceLimit: Int? = 16) {
         self.snapshot = snapshot
         self.traceLimit = traceLimit
+        // An NT program's pids are NT process ids: /proc knows nothing of them.
+        if snapshot.ntObjects { return }
         // Any process may name itself with escape sequences (PR_SET_NAME): show names escaped.
         if snapshot.serverAlive { serverCommand = ProcessFacts.command(of: snapshot.serverPID).map(escapeForTerminal) }
         if snapshot.ownerPID > 0 { ownerCommand = ProcessFacts.command(of: snapshot.ownerPID).map(escapeForTerminal) }
@@ -98,7 +100,11 @@ public struct StatusReport {
         if s.shuttingDown { flags.append("shutting-down") }
         if s.stepMode { flags.append("step-mode") }
         if s.tracing { flags.append("tracing") }
+        if s.ntObjects { flags.append("NT objects") }
         row("flags", "0x\(String(s.serverFlags, radix: 16)) " + (flags.isEmpty ? "(none)" : flags.joined(separator: ", ")))
+        if s.ntObjects {
+            row("note", "mutex and events are NT objects (a Windows program): pids are NT ids, the mutex bytes stay zero")
+        }
         row("calls", "\(s.callsServed) served, \(s.callsRejected) rejected, last took \(Units.duration(ns: s.lastServiceNS))")
 
         head("state")
@@ -113,7 +119,7 @@ public struct StatusReport {
         if w.waiters { word += ", waiters" }
         if w.ownerDied { word += ", " + style.red("owner died") }
         if s.ownerThreadDead { word += ", " + style.red("owner thread is dead") }
-        row("kernel word", word)
+        row("kernel word", s.ntObjects ? "unused: the mutex is the NT Mutant ipcscope.\(s.service).mutex" : word)
         if s.ownerTID != 0 || s.ownerPID != 0 {
             row("owner record", "pid \(s.ownerPID)" + (ownerCommand.map { " (\($0))" } ?? "") + ", tid \(s.ownerTID), held for \(age(s.ownerSinceNS))")
         } else {
@@ -186,6 +192,7 @@ public struct StatusReport {
             ("epoch", .number(s.serverEpoch)), ("starttime", .uint(s.serverStartTime)),
             ("heartbeat_age_ns", ageNS(s.heartbeatNS)), ("flags", .number(s.serverFlags)),
             ("shutting_down", .bool(s.shuttingDown)), ("step_mode", .bool(s.stepMode)), ("tracing", .bool(s.tracing)),
+            ("nt_objects", .bool(s.ntObjects)),
             ("calls_served", .uint(s.callsServed)), ("calls_rejected", .uint(s.callsRejected)),
             ("last_service_ns", .uint(s.lastServiceNS)),
         ])))
