@@ -39,7 +39,7 @@ let package = Package(
         .executableTarget(
             name: "IPCScopeCLI",
             dependencies: [
-                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeTUI", "IPCScopeDemo",
+                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
