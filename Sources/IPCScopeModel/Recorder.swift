@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CIPCScope
+import IPCScopeKit
+
+/// Records every call a service serves, with full payloads when it can copy them in time
+/// (for `ipcscope record`). Read-only like every reader: `O_RDONLY | O_NOFOLLOW`, `pread`;
+/// never a mapping, the mutex or a futex wait.
+///
+/// The trace ring (followed by a `TraceFollower`) says which calls were served; the slots
+/// give what the ring lacks: the payloads and the client's thread id. A slot copy for call
+/// `S` is kept only when the slot's `seq` read `S` before the copy and `next_seq` still read
+/// `S` after it: a newer call bumps `next_seq` before it writes either slot, so the copy
+/// cannot mix two calls. A call whose slots were overwritten before a poll saw them is kept
+/// with what the ring has (the first 16 request bytes) and marked partial; calls the ring
+/// lapped are counted as missed.
+public final class CallRecorder {
+    public let service: ServiceName
+    private let follower: TraceFollower
+    private var fd: Int32 = -1
+    private var captures: [UInt64: Capture] = [:]
+    private var pending: [(record: TraceRecord, polls: Int)] = []
+
+    private struct Capture {
+        var request: [UInt8]?
+        var clientTID: Int32 = 0
+        var response: [UInt8]?
+    }
+
+    /// What one poll found.
+    public struct Poll: Sendable {
+        /// Calls finished since the last poll, oldest first.
+        public var calls: [RecordedCall] = []
+        /// Calls the trace ring lapped before they could be read.
+        public var missed: UInt64 = 0
+        /// The section as it is now (service, epoch, capacities); nil when it could not be read.
+        public var interface: RecordedInterface?
+        /// The object was removed (its server stopped); `start` again to wait for a new one.
+        public var gone = false
+        /// A new object replaced the one followed.
+        public var replaced = false
+        /// Whether a server holds the liveness lock.
+        public var alive = false
+    }
+
+    /// Validates the name; nothing is opened yet.
+    public init(service: String) throws(IPCError) {
+        self.service = try ServiceName(service)
+        follower = try TraceFollower(service: service)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// The layout of the section followed.
+    public var layout: SectionLayout? { follower.layout }
+
+    /// Opens the section; only calls served from now on are recorded (all of the ring's when `fromStart`).
+    /// - Throws: what `TraceFollower.start` throws (no such service, no trace ring, corrupt).
+    public func start(fromStart: Bool = false) throws(IPCError) {
+        try follower.start(fromStart: fromStart)
+        try reopen()
+        pending = []
+        captures = [:]
+    }
+
+    private func reopen() throws(IPCError) {
+        if fd >= 0 { close(fd) }
+        fd = try openSectionReadOnly(service)
+    }
+
+    /// Reads the ring, copies the slots, and returns the calls that are complete or can no
+    /// longer be completed.
+    public func poll() throws(IPCError) -> Poll {
+        var p = Poll()
+        let t = try follower.poll()
+        p.alive = t.alive
+        p.missed = t.missed
+        if t.gone {
+            p.gone = true
+            p.calls = pending.map { finish($0.record, epoch: 0) }
+            pending = []
+            return p
+        }
+        if t.replaced {
+            p.replaced = true
+            try reopen()
+            captures = [:]
+        }
+        pending += t.records.map { ($0, 0) }
+        guard let l = follower.layout else { return p }
+        let slots = copySlots(l)
+        if let slots {
+            p.interface = RecordedInterface(service: service.rawValue, epoch: slots.epoch,
+                                        requestCapacity: UInt32(clamping: l.requestCapacity),
+                                        responseCapacity: UInt32(clamping: l.responseCapacity),
+                                        traceCapacity: UInt32(clamping: l.traceCapacity))
+        }
+        let nextSeq = slots?.nextSeq ?? UInt64.max
+        var keep: [(record: TraceRecord, polls: Int)] = []
+        for (record, polls) in pending {
+            let c = captures[record.seq]
+            let complete = (record.requestSize == 0 || record.rejected || c?.request?.count == Int(record.requestSize))
+                && (record.responseSize == 0 || c?.response?.count == Int(record.responseSize))
+            // Still in the slots and not copied yet: try again next poll (a few times at most).
+            if !complete && nextSeq == record.seq && polls < 3 {
+                keep.append((record, polls + 1))
+                continue
+            }
+            p.calls.append(finish(record, epoch: slots?.epoch ?? 0))
+        }
+        pending = keep
+        let oldest = pending.first?.record.seq ?? nextSeq
+        captures = captures.filter { $0.key >= oldest || $0.key > nextSeq }
+        return p
+    }
+
+    /// Builds the call from its trace record and whatever the slots gave for it.
+    private func finish(_ r: TraceRecord, epoch: UInt32) -> RecordedCall {
+        let c = captures.removeValue(forKey: r.seq)
+        var flags: RecordedCall.Flags = []
+        if r.rejected { flags.insert(.rejected) }
+        if r.afterRecovery { flags.insert(.afterRecovery) }
+        var request: [UInt8] = []
+        if !r.rejected && r.requestSize > 0 {
+            if let q = c?.request, q.count == Int(r.requestSize) {
+                request = q
+            } else {
+                request = Array(r.requestHead.prefix(Int(min(r.requestSize, 16))))
+                flags.insert(.partial)
+            }
+        }
+        var response: [UInt8] = []
+        if r.responseSize > 0 {
+            if let s = c?.response, s.count == Int(r.responseSize) { response = s } else { flags.insert(.partial) }
+        }
+        return RecordedCall(seq: r.seq, function: r.function, status: r.status, requestSize: r.requestSize,
+                            responseSize: r.responseSize, clientPID: r.clientPID, clientTID: c?.clientTID ?? 0,
+                            epoch: epoch, flags: flags, sentNS: r.sentNS, doneNS: r.doneNS,
+                            request: request, response: response)
+    }
+
+    /// Copies the header and both slots, keeping each slot's payload only when no newer call
+    /// can have touched it during the copy. Returns the epoch and `next_seq` read.
+    private func copySlots(_ l: SectionLayout) -> (epoch: UInt32, nextSeq: UInt64)? {
+        let rq = l.requestOffset, rs = l.responseOffset
+        let (end, overflow) = rs.addingReportingOverflow(Int(IPCSCOPE_RSP_DATA) + l.responseCapacity)
+        guard !overflow else { return nil }
+        guard let requestSeqBefore = read64(rq + Int(IPCSCOPE_REQ_SEQ)),
+              let responseSeqBefore = read64(rs + Int(IPCSCOPE_RSP_SEQ)) else { return nil }
+        let bytes = preadBytes(fd, at: 0, count: end)
+        guard let nextSeq = read64(Int(IPCSCOPE_OFF_NEXT_SEQ)), bytes.count == end else { return nil }
+        func u32(_ o: Int) -> UInt32 { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt32.self) } }
+        func u64(_ o: Int) -> UInt64 { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt64.self) } }
+        let epoch = u32(Int(IPCSCOPE_OFF_SERVER_EPOCH))
+        let requestSeq = u64(rq + Int(IPCSCOPE_REQ_SEQ))
+        let requestSize = Int(u32(rq + Int(IPCSCOPE_REQ_SIZE)))
+        if requestSeq != 0, requestSeq == requestSeqBefore, requestSeq == nextSeq, requestSize <= l.requestCapacity,
+           captures[requestSeq]?.request == nil, rq + Int(IPCSCOPE_REQ_DATA) + requestSize <= bytes.count {
+            let start = rq + Int(IPCSCOPE_REQ_DATA)
+            captures[requestSeq, default: Capture()].request = Array(bytes[start..<(start + requestSize)])
+            captures[requestSeq]?.clientTID = Int32(bitPattern: u32(rq + Int(IPCSCOPE_REQ_CLIENT_TID)))
+        }
+        let responseSeq = u64(rs + Int(IPCSCOPE_RSP_SEQ))
+        let responseSize = Int(u32(rs + Int(IPCSCOPE_RSP_SIZE)))
+        if responseSeq != 0, responseSeq == responseSeqBefore, responseSeq == nextSeq, responseSize <= l.responseCapacity,
+           captures[responseSeq]?.response == nil, rs + Int(IPCSCOPE_RSP_DATA) + responseSize <= bytes.count {
+            let start = rs + Int(IPCSCOPE_RSP_DATA)
+            captures[responseSeq, default: Capture()].response = Array(bytes[start..<(start + responseSize)])
+        }
+        return (epoch, nextSeq)
+    }
+
+    private func read64(_ offset: Int) -> UInt64? {
+        let b = preadBytes(fd, at: offset, count: 8)
+        guard b.count == 8 else { return nil }
+        return b.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+    }
+}
