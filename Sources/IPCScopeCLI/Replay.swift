@@ -1,6 +1,7 @@
 import ArgumentParser
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeTUI
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -120,6 +121,28 @@ extension IPCScope {
                 printError("cannot read the recording '\(file)': \(error.message); record it again with 'ipcscope record'")
                 throw ExitCode(1)
             }
+        }
+    }
+}
+
+extension IPCScope.Attach {
+    /// `attach --file`: the inspector on a recording instead of a live section.
+    static func openRecording(_ file: String, ascii: Bool) throws {
+        let recording = try IPCScope.Replay.load(file)
+        let playback: RecordingPlayback
+        do throws(RecordingError) { playback = try RecordingPlayback(recording) } catch {
+            printError("cannot show '\(file)': \(error.message); record some calls first with 'ipcscope record'")
+            throw ExitCode(1)
+        }
+        guard isatty(1) != 0 && isatty(0) != 0 else {
+            printError("attach --file needs a terminal (stdin and stdout are not both one): use 'ipcscope replay' or Wireshark for \(file)")
+            throw ExitCode(1)
+        }
+        do {
+            try IPCScopeTUI.view(playback, ascii: ascii)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
         }
     }
 }
