@@ -102,6 +102,11 @@ extension IPCScope {
                 }
                 sleepNS(intervalNS)
             }
+            // What the server finished before the stop: one last look, then whatever is left.
+            if ending != "count reached", !waiting, let p = try? recorder.poll() {
+                out.addMissed(p.missed)
+                for call in p.calls + recorder.drain() where count.map({ out.written < $0 }) ?? true { try out.write(call) }
+            }
             try out.finish()
             let complete = out.written - out.partial
             if json {

@@ -115,6 +115,12 @@ public final class CallRecorder {
         return p
     }
 
+    /// The calls still waiting for a slot copy, as they are (at the end of a recording).
+    public func drain() -> [RecordedCall] {
+        defer { pending = [] }
+        return pending.map { finish($0.record, epoch: 0) }
+    }
+
     /// Builds the call from its trace record and whatever the slots gave for it.
     private func finish(_ r: TraceRecord, epoch: UInt32) -> RecordedCall {
         let c = captures.removeValue(forKey: r.seq)
