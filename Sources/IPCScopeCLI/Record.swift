@@ -36,7 +36,7 @@ extension IPCScope {
         @Option(help: "Stop after this many seconds.")
         var duration: Double?
 
-        @Option(help: "Milliseconds between two polls (smaller copies more payloads of a busy service).")
+        @Option(help: "Milliseconds between two polls while the service is idle (while calls flow it polls without pause).")
         var interval: Double = 0.05
 
         @Flag(help: "Also record the calls already in the trace ring (their payloads are partial).")
@@ -75,6 +75,7 @@ extension IPCScope {
             let intervalNS = UInt64(interval * 1e6)
             var ending = "stopped"
             var waiting = false
+            var lastActivity: UInt64 = 0
             loop: while !stop.isSet {
                 if let deadline, monotonicNanoseconds() >= deadline { ending = "duration reached"; break }
                 if waiting {
@@ -100,7 +101,10 @@ extension IPCScope {
                     waiting = true
                     continue
                 }
-                sleepNS(intervalNS)
+                // While calls flow (and for 5 ms after), look again at once: a poll that sleeps loses payloads.
+                let now = monotonicNanoseconds()
+                if !p.calls.isEmpty { lastActivity = now }
+                if now &- lastActivity < 5_000_000 { sched_yield() } else { sleepNS(intervalNS) }
             }
             // What the server finished before the stop: one last look, then whatever is left.
             if ending != "count reached", !waiting, let p = try? recorder.poll() {

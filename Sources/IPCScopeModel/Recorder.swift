@@ -150,29 +150,35 @@ public final class CallRecorder {
     /// can have touched it during the copy. Returns the epoch and `next_seq` read.
     private func copySlots(_ l: SectionLayout) -> (epoch: UInt32, nextSeq: UInt64)? {
         let rq = l.requestOffset, rs = l.responseOffset
-        let (end, overflow) = rs.addingReportingOverflow(Int(IPCSCOPE_RSP_DATA) + l.responseCapacity)
-        guard !overflow else { return nil }
-        guard let requestSeqBefore = read64(rq + Int(IPCSCOPE_REQ_SEQ)),
-              let responseSeqBefore = read64(rs + Int(IPCSCOPE_RSP_SEQ)) else { return nil }
-        let bytes = preadBytes(fd, at: 0, count: end)
-        guard let nextSeq = read64(Int(IPCSCOPE_OFF_NEXT_SEQ)), bytes.count == end else { return nil }
-        func u32(_ o: Int) -> UInt32 { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt32.self) } }
-        func u64(_ o: Int) -> UInt64 { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: o, as: UInt64.self) } }
-        let epoch = u32(Int(IPCSCOPE_OFF_SERVER_EPOCH))
-        let requestSeq = u64(rq + Int(IPCSCOPE_REQ_SEQ))
-        let requestSize = Int(u32(rq + Int(IPCSCOPE_REQ_SIZE)))
-        if requestSeq != 0, requestSeq == requestSeqBefore, requestSeq == nextSeq, requestSize <= l.requestCapacity,
-           captures[requestSeq]?.request == nil, rq + Int(IPCSCOPE_REQ_DATA) + requestSize <= bytes.count {
-            let start = rq + Int(IPCSCOPE_REQ_DATA)
-            captures[requestSeq, default: Capture()].request = Array(bytes[start..<(start + requestSize)])
-            captures[requestSeq]?.clientTID = Int32(bitPattern: u32(rq + Int(IPCSCOPE_REQ_CLIENT_TID)))
+        guard let nextBefore = read64(Int(IPCSCOPE_OFF_NEXT_SEQ)) else { return nil }
+        let server = preadBytes(fd, at: Int(IPCSCOPE_OFF_SERVER_PID), count: 8)
+        let requestHeader = preadBytes(fd, at: rq, count: Int(IPCSCOPE_SLOT_HEADER_SIZE))
+        let responseHeader = preadBytes(fd, at: rs, count: Int(IPCSCOPE_SLOT_HEADER_SIZE))
+        guard server.count == 8, requestHeader.count == Int(IPCSCOPE_SLOT_HEADER_SIZE),
+              responseHeader.count == Int(IPCSCOPE_SLOT_HEADER_SIZE) else { return nil }
+        func u32<O: BinaryInteger>(_ b: [UInt8], _ o: O) -> UInt32 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: Int(o), as: UInt32.self) } }
+        func u64<O: BinaryInteger>(_ b: [UInt8], _ o: O) -> UInt64 { b.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: Int(o), as: UInt64.self) } }
+        let epoch = u32(server, IPCSCOPE_OFF_SERVER_EPOCH - IPCSCOPE_OFF_SERVER_PID)
+        // A slot's seq is stored after its payload: reading it first means the payload is whole.
+        let requestSeq = u64(requestHeader, IPCSCOPE_REQ_SEQ), requestSize = Int(u32(requestHeader, IPCSCOPE_REQ_SIZE))
+        let responseSeq = u64(responseHeader, IPCSCOPE_RSP_SEQ), responseSize = Int(u32(responseHeader, IPCSCOPE_RSP_SIZE))
+        var request: [UInt8]?, response: [UInt8]?
+        if requestSeq != 0, requestSeq == nextBefore, requestSize <= l.requestCapacity, captures[requestSeq]?.request == nil {
+            let data = preadBytes(fd, at: rq + Int(IPCSCOPE_REQ_DATA), count: requestSize)
+            if data.count == requestSize { request = data }
         }
-        let responseSeq = u64(rs + Int(IPCSCOPE_RSP_SEQ))
-        let responseSize = Int(u32(rs + Int(IPCSCOPE_RSP_SIZE)))
-        if responseSeq != 0, responseSeq == responseSeqBefore, responseSeq == nextSeq, responseSize <= l.responseCapacity,
-           captures[responseSeq]?.response == nil, rs + Int(IPCSCOPE_RSP_DATA) + responseSize <= bytes.count {
-            let start = rs + Int(IPCSCOPE_RSP_DATA)
-            captures[responseSeq, default: Capture()].response = Array(bytes[start..<(start + responseSize)])
+        if responseSeq != 0, responseSeq == nextBefore, responseSize <= l.responseCapacity, captures[responseSeq]?.response == nil {
+            let data = preadBytes(fd, at: rs + Int(IPCSCOPE_RSP_DATA), count: responseSize)
+            if data.count == responseSize { response = data }
+        }
+        // A newer call bumps next_seq before it writes either slot: unchanged, the copies are whole.
+        guard let nextSeq = read64(Int(IPCSCOPE_OFF_NEXT_SEQ)) else { return nil }
+        if let request, requestSeq == nextSeq {
+            captures[requestSeq, default: Capture()].request = request
+            captures[requestSeq]?.clientTID = Int32(bitPattern: u32(requestHeader, IPCSCOPE_REQ_CLIENT_TID))
+        }
+        if let response, responseSeq == nextSeq {
+            captures[responseSeq, default: Capture()].response = response
         }
         return (epoch, nextSeq)
     }
