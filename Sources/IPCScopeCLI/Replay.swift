@@ -139,7 +139,7 @@ extension IPCScope.Attach {
             throw ExitCode(1)
         }
         do {
-            try IPCScopeTUI.view(playback, ascii: ascii)
+            try IPCScopeTUI.view(playback, file: file, ascii: ascii)
         } catch {
             printError("\(error)")
             throw ExitCode(1)

@@ -10,7 +10,7 @@ extension IPCScopeTUI {
     /// Every other key works as in a live inspector (Tab, scrolling, `h` hex/text, `/` filter).
     ///
     /// - Throws: `TerminalError` when curses cannot start (before the screen is taken).
-    public static func view(_ playback: RecordingPlayback, ascii: Bool) throws {
+    public static func view(_ playback: RecordingPlayback, file: String, ascii: Bool) throws {
         var playback = playback
         setlocale(LC_ALL, "")
         let utf8 = String(cString: nl_langinfo(nl_item(CODESET))).uppercased().replacing("-", with: "") == "UTF8"
@@ -31,6 +31,9 @@ extension IPCScopeTUI {
                 model.render(into: &grid, now: now)
                 let line = jump.map { " jump to seq: \($0)_  (Enter jumps, Esc cancels)" } ?? problem.map { " " + $0 } ?? playback.statusLine
                 _ = grid.put(h - 1, 0, line.padding(toLength: w), .reverse, maxWidth: w)
+                // The title names the file: nothing here is live.
+                let title = " ipcscope attach --file  \(model.service)  [RECORDING] \(file)"
+                _ = grid.put(0, 0, (title + "   ? help  q quit").padding(toLength: w), .bold, maxWidth: w)
                 term.draw(grid)
                 dirty = false
             }
