@@ -206,6 +206,33 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { HexDump.hex2($0) }.join
         #expect(r.interfaces.allSatisfy { $0.service == name && $0.requestCapacity == 4096 && $0.traceCapacity == 256 })
     }
 
+    @Test func replaysWatchJSONLinesAndStopsAfterDuration() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("recjson")
+        _ = scope.startEchoServer(name, extra: ["--quiet"])
+        let jsonl = scope.directory + "/calls.jsonl"
+        let watch = scope.spawn(ipcscopePath, ["watch", name, "-o", jsonl, "--limit", "3"])
+        #expect(watch.waitForOutput("watching", timeout: 10))
+        let idle = scope.startRecorder(name, scope.directory + "/idle.pcapng", ["--duration", "0.5"])
+        for t in ["short", "sixteen bytes ok", "longer than sixteen bytes"] {
+            #expect(scope.ipcscope(["call", name, "--text", t]).exitStatus == 0)
+        }
+        #expect(watch.wait(timeout: 10) == 0)
+        #expect(idle.wait(timeout: 10) == 0)
+        #expect(idle.stdout.contains("(duration reached)"), "\(idle.stdout)")
+        let same = scope.ipcscope(["replay", jsonl, "--to", name], timeout: 30)
+        #expect(same.exitStatus == 0, "\(same.stdout)\(same.stderr)")
+        #expect(same.stdout.contains("seq 3 (function 0) skipped: only 16 of its 25 request bytes were recorded"), "\(same.stdout)")
+        #expect(same.stdout.contains("2 matched, 0 differed, 1 skipped"), "\(same.stdout)")
+        // A server that answers differently: the size differs (watch keeps no response bytes).
+        let other = scope.serviceName("recjson2")
+        _ = scope.startScriptedServer(other, script: "rules:\n  - match: any\n    reply: { status: 0, text: \"x\" }\n")
+        let diff = scope.ipcscope(["replay", jsonl, "--to", other], timeout: 30)
+        #expect(diff.exitStatus == 1)
+        #expect(diff.stdout.contains("seq 1 (function 0): 1 response bytes, recorded 5"), "\(diff.stdout)")
+    }
+
     @Test func truncatedOrCorruptFilesGiveOneClearLine() throws {
         let scope = TestScope()
         defer { scope.cleanup() }
