@@ -76,6 +76,8 @@ extension IPCScope {
             var ending = "stopped"
             var waiting = false
             var lastActivity: UInt64 = 0
+            // How often the ring is read while calls flow: 2 µs per record it holds, 20 µs to 1 ms.
+            let recordPeriod = UInt64(min(max((recorder.layout?.traceCapacity ?? 0) * 2_000, 20_000), 1_000_000))
             loop: while !stop.isSet {
                 if let deadline, monotonicNanoseconds() >= deadline { ending = "duration reached"; break }
                 if waiting {
@@ -101,10 +103,18 @@ extension IPCScope {
                     waiting = true
                     continue
                 }
-                // While calls flow (and for 5 ms after), look again at once: a poll that sleeps loses payloads.
-                let now = monotonicNanoseconds()
+                // While calls flow (and for 5 ms after), copy the slots without pause and read the
+                // ring only now and then (it holds recordPeriod's worth of calls): a poll that
+                // sleeps, or spends its time on the ring, loses payloads.
+                var now = monotonicNanoseconds()
                 if !p.calls.isEmpty { lastActivity = now }
-                if now &- lastActivity < 5_000_000 { sched_yield() } else { sleepNS(intervalNS) }
+                let ringDue = now &+ recordPeriod
+                while now &- lastActivity < 5_000_000 && now < ringDue && !stop.isSet {
+                    if recorder.capture() { lastActivity = now }
+                    sched_yield()
+                    now = monotonicNanoseconds()
+                }
+                if now &- lastActivity >= 5_000_000 { sleepNS(intervalNS) }
             }
             // What the server finished before the stop: one last look, then whatever is left.
             if ending != "count reached", !waiting, let p = try? recorder.poll() {

@@ -125,28 +125,35 @@ public struct RecordedInterface: Equatable, Sendable {
     public var requestCapacity: UInt32
     public var responseCapacity: UInt32
     public var traceCapacity: UInt32
+    /// The section's `created_unix_ns`: tells a new section of the same name from the old one.
+    public var createdUnixNS: UInt64
 
-    public init(service: String, epoch: UInt32, requestCapacity: UInt32, responseCapacity: UInt32, traceCapacity: UInt32) {
+    public init(service: String, epoch: UInt32, requestCapacity: UInt32, responseCapacity: UInt32, traceCapacity: UInt32,
+                createdUnixNS: UInt64 = 0) {
         self.service = service
         self.epoch = epoch
         self.requestCapacity = requestCapacity
         self.responseCapacity = responseCapacity
         self.traceCapacity = traceCapacity
+        self.createdUnixNS = createdUnixNS
     }
 
-    /// The `if_description` text: `ipcscope service=NAME epoch=N request_capacity=N response_capacity=N trace_capacity=N`.
+    /// The `if_description` text: `ipcscope service=NAME epoch=N request_capacity=N
+    /// response_capacity=N trace_capacity=N created_unix_ns=N`.
     public var descriptionText: String {
-        "ipcscope service=\(service) epoch=\(epoch) request_capacity=\(requestCapacity) response_capacity=\(responseCapacity) trace_capacity=\(traceCapacity)"
+        "ipcscope service=\(service) epoch=\(epoch) request_capacity=\(requestCapacity) response_capacity=\(responseCapacity) trace_capacity=\(traceCapacity) created_unix_ns=\(createdUnixNS)"
     }
 
     /// Parses `if_name` and `if_description` back (fields missing from the text read as 0).
     init(name: String, description: String) {
-        var fields: [Substring: UInt32] = [:]
+        var fields: [Substring: UInt64] = [:]
         for word in description.split(separator: " ") {
             let kv = word.split(separator: "=", maxSplits: 1)
-            if kv.count == 2, let v = UInt32(kv[1]) { fields[kv[0]] = v }
+            if kv.count == 2, let v = UInt64(kv[1]) { fields[kv[0]] = v }
         }
-        self.init(service: name, epoch: fields["epoch"] ?? 0, requestCapacity: fields["request_capacity"] ?? 0,
-                  responseCapacity: fields["response_capacity"] ?? 0, traceCapacity: fields["trace_capacity"] ?? 0)
+        func u32(_ key: Substring) -> UInt32 { UInt32(exactly: fields[key] ?? 0) ?? 0 }
+        self.init(service: name, epoch: u32("epoch"), requestCapacity: u32("request_capacity"),
+                  responseCapacity: u32("response_capacity"), traceCapacity: u32("trace_capacity"),
+                  createdUnixNS: fields["created_unix_ns"] ?? 0)
     }
 }

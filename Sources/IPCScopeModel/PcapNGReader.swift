@@ -37,6 +37,7 @@ extension PcapNG {
         var pending: [Key: Int] = [:]
         var offset = 0
         var first = true
+        var dropCounts: UInt64 = 0, statisticsDrops: UInt64 = 0
         while offset < bytes.count {
             let left = bytes.count - offset
             guard left >= 12 else {
@@ -105,10 +106,17 @@ extension PcapNG {
                     }
                     if let d = opts[epbDropCount], d.count == 8 {
                         var dr = ByteReader(d, littleEndian: littleEndian)
-                        recording.missed = recording.missed.addingReportingOverflow(try dr.u64()).partialValue
+                        dropCounts = saturatingAdd(dropCounts, try dr.u64())
                     }
                     let (call, direction) = try RecordPacket.decode(data)
                     add(call, direction, key: Key(interface: index, seq: call.seq), to: &recording, pending: &pending)
+                case statisticsType:
+                    var b = ByteReader(body, littleEndian: littleEndian)
+                    try b.skip(12)
+                    if let d = try options(&b)[isbIfDrop], d.count == 8 {
+                        var dr = ByteReader(d, littleEndian: littleEndian)
+                        statisticsDrops = saturatingAdd(statisticsDrops, try dr.u64())
+                    }
                 default:
                     break  // blocks this reader does not need (name resolution, statistics, custom)
                 }
@@ -118,7 +126,14 @@ extension PcapNG {
             offset = end
         }
         for i in pending.values { recording.calls[i].flags.insert(.partial) }  // the other half is not in the file
+        // Drops after the last packet are only in the statistics blocks.
+        recording.missed = max(dropCounts, statisticsDrops)
         return recording
+    }
+
+    private static func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
     }
 
     private struct Key: Hashable {

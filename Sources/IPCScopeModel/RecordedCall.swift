@@ -178,7 +178,7 @@ struct ByteReader {
     var remaining: Int { bytes.endIndex - position }
 
     mutating func bytes(_ n: Int) throws(RecordingError) -> ArraySlice<UInt8> {
-        guard n >= 0, n <= remaining else { throw RecordingError("the data ends \(n - remaining) bytes too early") }
+        guard n >= 0, n <= remaining else { throw RecordingError("the data ends early (\(remaining) bytes left, \(n) needed)") }
         defer { position += n }
         return bytes[position..<(position + n)]
     }

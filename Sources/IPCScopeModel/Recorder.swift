@@ -21,6 +21,12 @@ public final class CallRecorder {
     private var fd: Int32 = -1
     private var captures: [UInt64: Capture] = [:]
     private var pending: [(record: TraceRecord, polls: Int)] = []
+    /// `created_unix_ns` of the section followed, and the last epoch read from it.
+    private var created: UInt64 = 0
+    private var epoch: UInt32 = 0
+    private var lastNextSeq: UInt64 = 0
+    /// The highest seq the ring has shown.
+    private var lastTraced: UInt64 = 0
 
     private struct Capture {
         var request: [UInt8]?
@@ -62,11 +68,13 @@ public final class CallRecorder {
         try reopen()
         pending = []
         captures = [:]
+        lastTraced = 0
     }
 
     private func reopen() throws(IPCError) {
         if fd >= 0 { close(fd) }
         fd = try openSectionReadOnly(service)
+        created = read64(Int(IPCSCOPE_OFF_CREATED_UNIX_NS)) ?? 0
     }
 
     /// Reads the ring, copies the slots, and returns the calls that are complete or can no
@@ -86,16 +94,17 @@ public final class CallRecorder {
             p.replaced = true
             try reopen()
             captures = [:]
+            lastTraced = 0
         }
         pending += t.records.map { ($0, 0) }
+        lastTraced = t.records.reduce(lastTraced) { max($0, $1.seq) }
         guard let l = follower.layout else { return p }
         let slots = copySlots(l)
-        if let slots {
-            p.interface = RecordedInterface(service: service.rawValue, epoch: slots.epoch,
+        epoch = slots?.epoch ?? epoch
+        p.interface = RecordedInterface(service: service.rawValue, epoch: epoch,
                                         requestCapacity: UInt32(clamping: l.requestCapacity),
                                         responseCapacity: UInt32(clamping: l.responseCapacity),
-                                        traceCapacity: UInt32(clamping: l.traceCapacity))
-        }
+                                        traceCapacity: UInt32(clamping: l.traceCapacity), createdUnixNS: created)
         let nextSeq = slots?.nextSeq ?? UInt64.max
         var keep: [(record: TraceRecord, polls: Int)] = []
         for (record, polls) in pending {
@@ -107,12 +116,21 @@ public final class CallRecorder {
                 keep.append((record, polls + 1))
                 continue
             }
-            p.calls.append(finish(record, epoch: slots?.epoch ?? 0))
+            p.calls.append(finish(record, epoch: epoch))
         }
         pending = keep
-        let oldest = pending.first?.record.seq ?? nextSeq
-        captures = captures.filter { $0.key >= oldest || $0.key > nextSeq }
+        // Keep the copies of calls still pending, and of calls the ring has not shown yet.
+        let oldest = pending.first?.record.seq ?? UInt64.max
+        captures = captures.filter { $0.key >= oldest || $0.key > lastTraced }
         return p
+    }
+
+    /// Copies the slots only (cheap: no ring), between two `poll`s while calls flow.
+    /// Returns whether a new call started since the last look.
+    public func capture() -> Bool {
+        guard let l = follower.layout, let s = copySlots(l) else { return false }
+        defer { lastNextSeq = s.nextSeq }
+        return s.nextSeq != lastNextSeq
     }
 
     /// The calls still waiting for a slot copy, as they are (at the end of a recording).
