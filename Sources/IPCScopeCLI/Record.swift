@@ -37,7 +37,7 @@ extension IPCScope {
         var duration: Double?
 
         @Option(help: "Milliseconds between two polls while the service is idle (while calls flow it polls without pause).")
-        var interval: Double = 0.05
+        var interval: Double = 1
 
         @Flag(help: "Also record the calls already in the trace ring (their payloads are partial).")
         var fromStart = false
@@ -77,7 +77,7 @@ extension IPCScope {
             var waiting = false
             var lastActivity: UInt64 = 0
             // How often the ring is read while calls flow: 2 µs per record it holds, 20 µs to 1 ms.
-            let recordPeriod = UInt64(min(max((recorder.layout?.traceCapacity ?? 0) * 2_000, 20_000), 1_000_000))
+            let ringPeriod = UInt64(min(max((recorder.layout?.traceCapacity ?? 0) * 2_000, 20_000), 1_000_000))
             loop: while !stop.isSet {
                 if let deadline, monotonicNanoseconds() >= deadline { ending = "duration reached"; break }
                 if waiting {
@@ -104,11 +104,11 @@ extension IPCScope {
                     continue
                 }
                 // While calls flow (and for 5 ms after), copy the slots without pause and read the
-                // ring only now and then (it holds recordPeriod's worth of calls): a poll that
+                // ring only now and then (it holds ringPeriod's worth of calls): a poll that
                 // sleeps, or spends its time on the ring, loses payloads.
                 var now = monotonicNanoseconds()
-                if !p.calls.isEmpty { lastActivity = now }
-                let ringDue = now &+ recordPeriod
+                if !p.calls.isEmpty || p.started { lastActivity = now }
+                let ringDue = now &+ ringPeriod
                 while now &- lastActivity < 5_000_000 && now < ringDue && !stop.isSet {
                     if recorder.capture() { lastActivity = now }
                     sched_yield()

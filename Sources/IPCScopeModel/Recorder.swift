@@ -48,6 +48,8 @@ public final class CallRecorder {
         public var replaced = false
         /// Whether a server holds the liveness lock.
         public var alive = false
+        /// Whether a new call started since the last look (`next_seq` moved).
+        public var started = false
     }
 
     /// Validates the name; nothing is opened yet.
@@ -101,6 +103,10 @@ public final class CallRecorder {
         guard let l = follower.layout else { return p }
         let slots = copySlots(l)
         epoch = slots?.epoch ?? epoch
+        if let n = slots?.nextSeq {
+            p.started = n != lastNextSeq
+            lastNextSeq = n
+        }
         p.interface = RecordedInterface(service: service.rawValue, epoch: epoch,
                                         requestCapacity: UInt32(clamping: l.requestCapacity),
                                         responseCapacity: UInt32(clamping: l.responseCapacity),

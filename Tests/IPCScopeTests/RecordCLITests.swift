@@ -173,6 +173,9 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { HexDump.hex2($0) }.join
             let sent = Array("client \(c.function - 1) says hello".utf8)
             #expect(sent.starts(with: c.request) && (c.request.count == 16 || c.request.count == sent.count), "seq \(c.seq)")
         }
+        // The dissector flags the same calls as partial (both packets of each).
+        let partialFrames = scope.tshark(file, filter: "ipcscope.flags.partial == 1", fields: ["frame.number"]).rows.count
+        #expect(partialFrames == 2 * partial)
         print("trace \(traceCapacity), interval \(interval) ms: \(complete) complete, \(partial) partial, \(missed) missed of \(4 * perClient)")
     }
 
