@@ -27,7 +27,7 @@ extension IPCScope {
         @Argument(help: "The service name.")
         var name: String
 
-        @Option(name: [.customShort("w"), .customLong("write")], help: "The pcapng file to write.", completion: .file(extensions: ["pcapng"]))
+        @Option(name: [.customShort("w"), .customLong("write")], help: ArgumentHelp("The pcapng file to write.", valueName: "file"), completion: .file(extensions: ["pcapng"]))
         var file: String
 
         @Option(help: "Stop after this many calls.")
@@ -169,7 +169,7 @@ private struct RecordingFile {
         guard let c = current else { return }
         var call = call
         if call.epoch == 0 { call.epoch = interfaces[c].epoch }
-        let id = UInt32(c)
+        let id = UInt32(clamping: c)
         let inbound = PcapNG.packet(interfaceID: id, unixNS: Units.unixNS(monotonicNS: call.sentNS),
                                     data: RecordPacket.encode(call, .request), inbound: true, dropped: unreported,
                                     comment: call.partial ? "partial: the payloads moved on before they could be copied" : nil)
@@ -188,7 +188,7 @@ private struct RecordingFile {
         let now = realtimeNanoseconds()
         if let c = current { counts[c].dropped += unreported }
         for (i, n) in counts.enumerated() {
-            try write(PcapNG.statistics(interfaceID: UInt32(i), unixNS: now, startNS: startNS, received: n.received,
+            try write(PcapNG.statistics(interfaceID: UInt32(clamping: i), unixNS: now, startNS: startNS, received: n.received,
                                         dropped: n.dropped, comment: "\(n.received) calls recorded, \(n.dropped) missed"))
         }
     }

@@ -118,7 +118,7 @@ extension IPCScope {
                 }
                 return try PcapNG.read(bytes)
             } catch {
-                printError("cannot read the recording '\(file)': \(error.message); record it again with 'ipcscope record'")
+                printError("cannot read the recording '\(file)': \(error.message); give a pcapng file from 'ipcscope record' or JSON Lines from 'ipcscope watch --json'")
                 throw ExitCode(1)
             }
         }
