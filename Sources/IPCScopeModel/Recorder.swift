@@ -9,10 +9,11 @@ import IPCScopeKit
 /// never a mapping, the mutex or a futex wait.
 ///
 /// The trace ring (followed by a `TraceFollower`) says which calls were served; the slots
-/// give what the ring lacks: the payloads and the client's thread id. A slot copy for call
-/// `S` is kept only when the slot's `seq` read `S` before the copy and `next_seq` still read
-/// `S` after it: a newer call bumps `next_seq` before it writes either slot, so the copy
-/// cannot mix two calls. A call whose slots were overwritten before a poll saw them is kept
+/// give what the ring lacks: the payloads and the client's thread id. A request copy for
+/// call `S` is kept only when the slot's `seq` read `S` before the copy and `next_seq` still
+/// read `S` after it (a newer call bumps `next_seq` before it writes the slot); a response
+/// copy when the slot's `seq` read `S` before and after it and `state` was not PROCESSING
+/// after it (only a newer call's handler rewrites the slot). So a copy never mixes two calls. A call whose slots were overwritten before a poll saw them is kept
 /// with what the ring has (the first 16 request bytes) and marked partial; calls the ring
 /// lapped are counted as missed.
 public final class CallRecorder {
@@ -191,17 +192,23 @@ public final class CallRecorder {
             let data = preadBytes(fd, at: rq + Int(IPCSCOPE_REQ_DATA), count: requestSize)
             if data.count == requestSize { request = data }
         }
-        if responseSeq != 0, responseSeq == nextBefore, responseSize <= l.responseCapacity, captures[responseSeq]?.response == nil {
+        if responseSeq != 0, responseSize <= l.responseCapacity, captures[responseSeq]?.response == nil {
             let data = preadBytes(fd, at: rs + Int(IPCSCOPE_RSP_DATA), count: responseSize)
             if data.count == responseSize { response = data }
         }
-        // A newer call bumps next_seq before it writes either slot: unchanged, the copies are whole.
-        guard let nextSeq = read64(Int(IPCSCOPE_OFF_NEXT_SEQ)) else { return nil }
+        // The request slot: a newer call bumps next_seq before it writes it, so an unchanged
+        // next_seq means the copy is whole.
+        let line = preadBytes(fd, at: Int(IPCSCOPE_OFF_STATE), count: Int(IPCSCOPE_OFF_NEXT_SEQ - IPCSCOPE_OFF_STATE) + 8)
+        guard line.count == Int(IPCSCOPE_OFF_NEXT_SEQ - IPCSCOPE_OFF_STATE) + 8 else { return nil }
+        let stateAfter = u32(line, 0), nextSeq = u64(line, IPCSCOPE_OFF_NEXT_SEQ - IPCSCOPE_OFF_STATE)
         if let request, requestSeq == nextSeq {
             captures[requestSeq, default: Capture()].request = request
             captures[requestSeq]?.clientTID = Int32(bitPattern: u32(requestHeader, IPCSCOPE_REQ_CLIENT_TID))
         }
-        if let response, responseSeq == nextSeq {
+        // The response slot is rewritten only by the handler of a newer call, which runs in
+        // PROCESSING and ends by storing its own seq: neither PROCESSING nor a new seq after the
+        // copy means no handler wrote during it (a wider window than next_seq's).
+        if let response, stateAfter != ProtocolState.processing.rawValue, read64(rs + Int(IPCSCOPE_RSP_SEQ)) == responseSeq {
             captures[responseSeq, default: Capture()].response = response
         }
         return (epoch, nextSeq)
