@@ -12,8 +12,9 @@ import IPCScopeKit
 /// give what the ring lacks: the payloads and the client's thread id. A request copy for
 /// call `S` is kept only when the slot's `seq` read `S` before the copy and `next_seq` still
 /// read `S` after it (a newer call bumps `next_seq` before it writes the slot); a response
-/// copy when the slot's `seq` read `S` before and after it and `state` was not PROCESSING
-/// after it (only a newer call's handler rewrites the slot). So a copy never mixes two calls. A call whose slots were overwritten before a poll saw them is kept
+/// copy when the slot's `seq` read `S` before and after it and `state` and `next_seq` after
+/// it show that no newer call's handler can have run (only such a handler rewrites the
+/// slot). So a copy never mixes two calls. A call whose slots were overwritten before a poll saw them is kept
 /// with what the ring has (the first 16 request bytes) and marked partial; calls the ring
 /// lapped are counted as missed.
 public final class CallRecorder {
@@ -205,11 +206,21 @@ public final class CallRecorder {
             captures[requestSeq, default: Capture()].request = request
             captures[requestSeq]?.clientTID = Int32(bitPattern: u32(requestHeader, IPCSCOPE_REQ_CLIENT_TID))
         }
-        // The response slot is rewritten only by the handler of a newer call, which runs in
-        // PROCESSING and ends by storing its own seq: neither PROCESSING nor a new seq after the
-        // copy means no handler wrote during it (a wider window than next_seq's).
-        if let response, stateAfter != ProtocolState.processing.rawValue, read64(rs + Int(IPCSCOPE_RSP_SEQ)) == responseSeq {
-            captures[responseSeq, default: Capture()].response = response
+        // The response slot is rewritten only by a newer call's handler, which runs in
+        // PROCESSING and ends by storing its own seq. After the copy, with the slot's seq
+        // unchanged: RESPONSE_READY (the answer waits for its client), IDLE with no newer call
+        // issued, or REQUEST_READY for the very next call mean no handler ran during the copy.
+        // (A handler that died mid-way leaves PROCESSING, or IDLE after a takeover with a newer
+        // call issued: both refused.) A wider window than next_seq's.
+        if let response, read64(rs + Int(IPCSCOPE_RSP_SEQ)) == responseSeq {
+            let clean: Bool
+            switch ProtocolState(rawValue: stateAfter) {
+            case .responseReady?: clean = true
+            case .idle?: clean = nextSeq == responseSeq
+            case .requestReady?: clean = nextSeq == responseSeq &+ 1
+            default: clean = false
+            }
+            if clean { captures[responseSeq, default: Capture()].response = response }
         }
         return (epoch, nextSeq)
     }
