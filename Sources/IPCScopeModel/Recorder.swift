@@ -90,12 +90,13 @@ public final class CallRecorder {
         p.missed = t.missed
         if t.gone {
             p.gone = true
-            p.calls = pending.map { finish($0.record, epoch: 0) }
-            pending = []
+            p.calls = drain()
             return p
         }
         if t.replaced {
+            // The old section's calls end here: its seqs mean nothing in the new one.
             p.replaced = true
+            p.calls = drain()
             try reopen()
             captures = [:]
             lastTraced = 0
@@ -119,8 +120,9 @@ public final class CallRecorder {
             let c = captures[record.seq]
             let complete = (record.requestSize == 0 || record.rejected || c?.request?.count == Int(record.requestSize))
                 && (record.responseSize == 0 || c?.response?.count == Int(record.responseSize))
-            // Still in the slots and not copied yet: try again next poll (a few times at most).
-            if !complete && nextSeq == record.seq && polls < 3 {
+            // Still in the slots (the response stays until the next call's handler runs) and
+            // not copied yet: try again next poll, a few times at most.
+            if !complete && (nextSeq == record.seq || nextSeq == record.seq &+ 1) && polls < 3 {
                 keep.append((record, polls + 1))
                 continue
             }
@@ -144,7 +146,7 @@ public final class CallRecorder {
     /// The calls still waiting for a slot copy, as they are (at the end of a recording).
     public func drain() -> [RecordedCall] {
         defer { pending = [] }
-        return pending.map { finish($0.record, epoch: 0) }
+        return pending.map { finish($0.record, epoch: epoch) }
     }
 
     /// Builds the call from its trace record and whatever the slots gave for it.
