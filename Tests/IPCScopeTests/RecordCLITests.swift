@@ -142,6 +142,28 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { HexDump.hex2($0) }.join
         #expect(int(objects.last?["replayed"]) == 1 && int(objects.last?["differed"]) == 1)
     }
 
+    @Test func dissectorMarksPacketsThatAreNotIpcscopeRecords() throws {
+        try #require(access("/usr/bin/tshark", X_OK) == 0, "tshark is needed: apt-get install -y tshark")
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let interface = RecordedInterface(service: "Svc", epoch: 1, requestCapacity: 64, responseCapacity: 64, traceCapacity: 8)
+        var call = RecordPcapNGTests.calls[0]
+        var file = PcapNG.sectionHeader(application: "test") + PcapNG.interface(interface)
+        file += PcapNG.packet(interfaceID: 0, unixNS: 1, data: Array("not a record".utf8), inbound: true)
+        var lying = RecordPacket.encode(call, .request)
+        lying[44] = 200  // payload_length past the end
+        file += PcapNG.packet(interfaceID: 0, unixNS: 2, data: lying, inbound: true)
+        call.flags = [.partial]
+        file += PcapNG.packet(interfaceID: 0, unixNS: 3, data: RecordPacket.encode(call, .response), inbound: false)
+        let path = scope.directory + "/odd.pcapng"
+        writeBytes(path, file)
+        let (rows, t) = scope.tshark(path, fields: ["_ws.col.Info", "_ws.expert.message", "ipcscope.payload_text"])
+        try #require(rows.count == 3, "\(t.stdout)\(t.stderr)")
+        #expect(rows[0][0] == "not an ipcscope record")
+        #expect(rows[1][1].contains("payload_length runs past the packet") && rows[1][2] == "ping")
+        #expect(rows[2][1].contains("Partial call") && rows[2][2] == "pong")
+    }
+
     @Test(arguments: [(traceCapacity: 256, interval: "0.05"), (traceCapacity: 8, interval: "30")])
     func fourClientsBackToBackAllAccountedFor(traceCapacity: Int, interval: String) throws {
         let scope = TestScope()
