@@ -49,8 +49,9 @@ local f = {
     latency_ns     = ProtoField.uint64("ipcscope.latency_ns", "Latency (ns, sent to done)"),
     payload        = ProtoField.bytes("ipcscope.payload", "Payload"),
     payload_text   = ProtoField.string("ipcscope.payload_text", "Payload as text"),
-    response_in    = ProtoField.framenum("ipcscope.response_in", "Response in", base.NONE, frametype.RESPONSE),
-    request_in     = ProtoField.framenum("ipcscope.request_in", "Request in", base.NONE, frametype.REQUEST),
+    -- frametype (Wireshark 3.6 and later) draws the request/response arrows in the packet list.
+    response_in    = ProtoField.framenum("ipcscope.response_in", "Response in", base.NONE, frametype and frametype.RESPONSE),
+    request_in     = ProtoField.framenum("ipcscope.request_in", "Request in", base.NONE, frametype and frametype.REQUEST),
 }
 ipcscope.fields = f
 
