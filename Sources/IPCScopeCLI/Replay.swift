@@ -113,7 +113,8 @@ extension IPCScope {
                 throw ExitCode(1)
             }
             do throws(RecordingError) {
-                if bytes.first == UInt8(ascii: "{") || bytes.isEmpty == false && bytes.starts(with: Array("\n{".utf8)) {
+                // JSON Lines start with '{' (after blank lines); pcapng with its block type 0x0A0D0D0A.
+                if bytes.first(where: { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: " ") }) == UInt8(ascii: "{") {
                     return try Recording.fromJSONLines(String(decoding: bytes, as: UTF8.self))
                 }
                 return try PcapNG.read(bytes)
