@@ -88,10 +88,14 @@ public final class CallRecorder {
         let t = try follower.poll()
         p.alive = t.alive
         p.missed = t.missed
+        var records = t.records
         if t.gone {
+            // A stopping server unlinks the name, but the object lives while we hold it open:
+            // its last calls are still there to read.
             p.gone = true
-            p.calls = drain()
-            return p
+            let last = finalRecords()
+            records = last.records
+            p.missed += last.missed
         }
         if t.replaced {
             // The old section's calls end here: its seqs mean nothing in the new one.
@@ -101,8 +105,8 @@ public final class CallRecorder {
             captures = [:]
             lastTraced = 0
         }
-        pending += t.records.map { ($0, 0) }
-        lastTraced = t.records.reduce(lastTraced) { max($0, $1.seq) }
+        pending += records.map { ($0, 0) }
+        lastTraced = records.reduce(lastTraced) { max($0, $1.seq) }
         guard let l = follower.layout else { return p }
         let slots = copySlots(l)
         epoch = slots?.epoch ?? epoch
@@ -129,6 +133,7 @@ public final class CallRecorder {
             p.calls.append(finish(record, epoch: epoch))
         }
         pending = keep
+        if p.gone { p.calls += drain() }
         // Keep the copies of calls still pending, and of calls the ring has not shown yet.
         let oldest = pending.first?.record.seq ?? UInt64.max
         captures = captures.filter { $0.key >= oldest || $0.key > lastTraced }
@@ -225,6 +230,30 @@ public final class CallRecorder {
             if clean { captures[responseSeq, default: Capture()].response = response }
         }
         return (epoch, nextSeq)
+    }
+
+    /// The records written since the follower's last poll, read through our descriptor once
+    /// the name is gone (nothing writes the object any more), and how many were overwritten.
+    private func finalRecords() -> (records: [TraceRecord], missed: UInt64) {
+        guard let l = follower.layout, l.traceCapacity > 0, let head = read64(Int(IPCSCOPE_OFF_TRACE_HEAD)) else { return ([], 0) }
+        let cap = UInt64(l.traceCapacity), next = follower.next
+        guard head > next else { return ([], 0) }
+        var missed: UInt64 = 0, first = next
+        if head - next > cap {
+            missed = head - next - cap
+            first = head - cap
+        }
+        let ring = preadBytes(fd, at: l.traceOffset, count: l.traceCapacity * 64)
+        guard ring.count == l.traceCapacity * 64 else { return ([], head - next) }
+        var records: [TraceRecord] = []
+        ring.withUnsafeBytes { b in
+            for n in first..<head {
+                let o = Int(n & (cap - 1)) * 64
+                guard b.loadUnaligned(fromByteOffset: o, as: UInt64.self) != 0 else { missed += 1; continue }
+                records.append(TraceRecord(decoding: b, at: o))
+            }
+        }
+        return (records, missed)
     }
 
     private func read64(_ offset: Int) -> UInt64? {

@@ -216,7 +216,11 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { HexDump.hex2($0) }.join
         #expect(scope.ipcscope(["call", name, "--text", "two"]).exitStatus == 0)
         // A clean stop removes the object; the recorder waits for the next server.
         second.signal(SIGTERM)
-        #expect(second.wait(timeout: 10) == 0)
+        let code = second.wait(timeout: 10)
+        // If it hangs, say where (the server's own state, for whoever reads the failure).
+        let diag = code != nil ? "" : "server still running: \(second.stdout) \(second.stderr) wchan \(readFile("/proc/\(second.pid)/wchan")) "
+            + readFile("/proc/\(second.pid)/status").split(separator: "\n").filter { $0.hasPrefix("State") || $0.hasPrefix("Sig") }.joined(separator: " ")
+        #expect(code == 0, "\(diag)")
         #expect(recorder.waitForOutput("waiting for a new one", timeout: 10))
         _ = scope.startEchoServer(name, extra: ["--quiet"])
         #expect(recorder.waitForOutput("is back", timeout: 10))
