@@ -164,7 +164,7 @@ func hexString(_ bytes: [UInt8]) -> String { bytes.map { HexDump.hex2($0) }.join
         #expect(rows[2][1].contains("Partial call") && rows[2][2] == "pong")
     }
 
-    @Test(arguments: [(traceCapacity: 256, interval: "0.05"), (traceCapacity: 8, interval: "30")])
+    @Test(arguments: [(traceCapacity: 256, interval: "1"), (traceCapacity: 8, interval: "30")])
     func fourClientsBackToBackAllAccountedFor(traceCapacity: Int, interval: String) throws {
         let scope = TestScope()
         defer { scope.cleanup() }
