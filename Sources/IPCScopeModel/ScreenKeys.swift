@@ -73,10 +73,23 @@ extension InspectorModel {
             let text = p.text.trimmingCharacters(" ")
             switch p.kind {
             case .filter:
-                filter = text.isEmpty ? nil : HistoryFilter(text)
+                do throws(CallFilterError) {
+                    filter = text.isEmpty ? nil : try HistoryFilter(parsing: text)
+                } catch {
+                    notice = "filter not applied: \(error)"
+                    return []
+                }
+                if notice?.hasPrefix("filter not applied") == true { notice = nil }
                 scroll[.history] = 0
                 return []
             case .breakpoints:
+                do throws(CallFilterError) {
+                    _ = try Breakpoints(parsing: text)
+                } catch {
+                    notice = "breakpoints not set: \(error)"
+                    return []
+                }
+                if notice?.hasPrefix("breakpoints not set") == true { notice = nil }
                 server?.breakpoints = text
                 return [.setBreakpoints(text)]
             }
