@@ -103,7 +103,7 @@ public final class ScriptEngine: Sendable {
             }
             let n = counters.withLock { c -> Int in
                 let n = c[rule.index - 1]
-                c[rule.index - 1] = n &+ 1
+                c[rule.index - 1] = n < Int.max - 1 ? n + 1 : 0  // a cycle restarts rather than overflow
                 return n
             }
             let answer: Script.Answer
