@@ -232,9 +232,11 @@ extension InspectorModel {
         return ClientCall(function: function, payload: payload)
     }
 
-    /// A line that starts with a dump offset: `00000010  48 65` or `00000010: 4865`.
+    /// A line that starts with a dump offset: `00000010  48 65` or `00000010: 4865`, or a
+    /// dump's `*` line (the line above repeats up to the next offset, which follows).
     static func looksLikeDumpLine(_ line: Substring) -> Bool {
         let t = line.drop { $0 == " " }
+        if t.filter({ !$0.isWhitespace }) == "*" { return true }
         guard t.count > 9, t.prefix(8).allSatisfy(\.isHexDigit) else { return false }
         let after = t.dropFirst(8)
         return after.hasPrefix(":") || after.hasPrefix("  ")
