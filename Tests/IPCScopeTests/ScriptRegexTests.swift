@@ -179,4 +179,29 @@ struct ScriptRegexTests {
         server.signal(SIGTERM)
         #expect(server.wait(timeout: 5) == 0)
     }
+
+    @Test("a real scripted server answers -2 when a rule's regex gives up, names the rule, and keeps serving")
+    func serverReportsGaveUp() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("regu")
+        let server = scope.startScriptedServer(name, script: """
+            rules:
+              - match: {regex: "[a-z]{1000}!"}
+                reply: {text: yes}
+              - reply: {status: 1}
+            """, extra: ["--request-capacity", "1048576", "--json"])
+        try #require(server.stdout.contains("serving"), "\(server.stdout)\(server.stderr)")
+        let path = scope.directory + "/big.txt"
+        writeBytes(path, [UInt8](repeating: UInt8(ascii: "a"), count: 300_000))
+        defer { unlink(path) }
+        let (o, c) = scope.callJSON(name, ["--file", path, "--timeout", "30"])
+        #expect(int(o?["status"]) == -2, "\(c.stdout) \(c.stderr)")
+        #expect(waitUntil(timeout: 5) { server.stdout.contains("regex_gave_up") }, "\(server.stdout)")
+        let log = jsonLines(server.stdout).first { $0["outcome"] as? String == "regex_gave_up" }
+        #expect(int(log?["rule"]) == 1 && int(log?["status"]) == -2, "\(server.stdout)")
+        #expect(int(scope.callJSON(name, ["--text", "short"]).0?["status"]) == 1, "still serving")
+        server.signal(SIGTERM)
+        #expect(server.wait(timeout: 5) == 0)
+    }
 }
