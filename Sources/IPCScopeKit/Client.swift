@@ -8,6 +8,13 @@ import Synchronization
 public struct ClientOptions: Sendable {
     /// Also trust objects owned by this uid (besides your own and root's).
     public var trustedUID: uid_t?
+    /// Also use a section that every user may write (mode `o+w`). Off by default: anyone could
+    /// read the calls, forge the answers, and corrupt the mutex's robust-list pointers, which
+    /// glibc writes through in this process. Sharing with a group (mode 660) needs no option.
+    public var trustWorldWritable = false
+    /// How long connecting waits for a section that is still being created (its server holds
+    /// the liveness lock but has not written the header yet).
+    public var startingWait: Duration = .seconds(1)
     /// How long a call spins for the response before it sleeps on the futex.
     /// Covers a typical handler plus one kernel wake-up of the server.
     public var spin: Duration = .microseconds(100)
@@ -62,13 +69,27 @@ public final class Client: @unchecked Sendable {
         let me = geteuid()
         if st.st_uid != me && st.st_uid != 0 && st.st_uid != options.trustedUID {
             throw IPCError(.foreignOwner, service: name,
-                           "\(service.path) belongs to uid \(st.st_uid), not to you (uid \(me)) or root: it may be a squatter reading your calls; if you trust it, pass --trust-uid \(st.st_uid)")
+                           "\(service.path) belongs to \(userName(st.st_uid)), not to you (uid \(me)) or root: it may be a squatter reading your calls; if you trust it, pass --trust-uid \(st.st_uid)")
         }
+        if st.st_mode & S_IWOTH != 0 && !options.trustWorldWritable {
+            throw IPCError(.untrustedMode, service: name,
+                           "\(service.path) is writable by every user (mode \(octal(st.st_mode & 0o777))): anyone could read your calls and forge the answers; restart its server with --mode 600 (or 660 to share with a group), or pass --trust-world-writable")
+        }
+        // A section being created (lock held, magic not yet written): wait a moment for it.
+        let startedWaiting = monotonicNanoseconds()
+        while SectionObject.isStarting(fd: file.fd) {
+            if monotonicNanoseconds() &- startedWaiting >= options.startingWait.nanosecondsClamped {
+                throw IPCError(.serverStarting, service: name,
+                               "service '\(name)' is starting (its server holds the section but has not finished creating it): try again in a moment")
+            }
+            usleep(2_000)
+        }
+        let size = try file.stat().st_size
         guard let identity = SectionIdentity(bytes: file.read(at: 0, count: 64)) else {
             throw IPCError(.corruptSection, service: name,
-                           "\(service.path) is \(st.st_size) bytes, too short to be a section: remove it with 'ipcscope clean \(name)'")
+                           "\(service.path) is \(size) bytes, too short to be a section: remove it with 'ipcscope clean \(name)'")
         }
-        self.layout = try identity.validate(objectSize: Int(st.st_size), service: name)
+        self.layout = try identity.validate(objectSize: Int(size), service: name)
         guard file.serverLockHeld() else {
             throw IPCError(.serverNotRunning, service: name,
                            "service '\(name)' has a section but no server is running (stale): start its server, or remove it with 'ipcscope clean'")
@@ -143,7 +164,13 @@ public final class Client: @unchecked Sendable {
         let deadline = start &+ (timeout ?? options.timeout).nanosecondsClamped
         let v = view
 
-        // 2. Lock the mutex with the deadline; repair after a dead owner.
+        // 2. Lock the mutex with the deadline; repair after a dead owner. Its bytes are checked
+        //    first: a mutated type word sends glibc down paths that abort or write through pointers.
+        var kind: Int32 = 0, expected: Int32 = 0
+        if CIPCScope_mutex_check(v.mutex, &kind, &expected) != 0 {
+            throw IPCError(.corruptSection, service: service.rawValue,
+                           "the mutex of '\(service)' is corrupt (type word \(kind), a robust process-shared mutex has \(expected)): restart its server (a new server recreates the section)")
+        }
         var contended = false
         var r = CIPCScope_mutex_trylock(v.mutex)
         if r == EBUSY {
@@ -155,8 +182,16 @@ public final class Client: @unchecked Sendable {
         case EOWNERDEAD:
             _ = CIPCScope_mutex_consistent(v.mutex)
             v.add64(Int(IPCSCOPE_OFF_RECOVERED_COUNT), 1)
+            // Only the mutex holder ever waits on response_event (steps 3 and 5), so the one
+            // thread client_waiting can count now is the dead owner: its count leaked.
+            v.store32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 0)
         case ETIMEDOUT:
             let owner = Int32(bitPattern: v.load32(Int(IPCSCOPE_OFF_OWNER_PID)))
+            let tid = CIPCScope_mutex_owner_tid(v.mutex)
+            if tid > 0 && !ProcessFacts.threadAlive(tid) {
+                throw IPCError(.timeout, service: service.rawValue,
+                               "the mutex of '\(service)' is held by thread \(tid), which no longer exists (the section is wedged): restart its server (it recreates the section)")
+            }
             throw IPCError(.timeout, service: service.rawValue,
                            "timed out waiting for the mutex of '\(service)'" + (owner > 0 ? ", held by pid \(owner)" : "") + ": try a longer --timeout, or see 'ipcscope status \(service)'")
         case ENOTRECOVERABLE:
@@ -287,9 +322,26 @@ public final class Client: @unchecked Sendable {
                 throw IPCError(.timeout, service: service.rawValue,
                                "timed out waiting for \(what()) from '\(service)' (state \(v.state)): the server is busy or hung; try a longer --timeout or see 'ipcscope status \(service)'")
             }
-            let r = CIPCScope_futex_wait(v.responseEvent, seen, Int64(min(deadline - now, 100_000_000)))
+            let r = CIPCScope_futex_wait(v.responseEvent, seen, Int64(min(deadline &- now, 100_000_000)))
             v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
             probe = r == ETIMEDOUT
         }
     }
+}
+
+/// "uid 65534 (nobody)", or "uid N" when the uid has no name.
+func userName(_ uid: uid_t) -> String {
+    var pw = passwd()
+    var result: UnsafeMutablePointer<passwd>?
+    var buf = [CChar](repeating: 0, count: 4096)
+    if getpwuid_r(uid, &pw, &buf, buf.count, &result) == 0, let r = result, let n = r.pointee.pw_name {
+        return "uid \(uid) (\(String(cString: n)))"
+    }
+    return "uid \(uid)"
+}
+
+/// A file mode in octal, as `ls` and `chmod` write it ("0666").
+func octal(_ mode: mode_t) -> String {
+    let s = String(mode, radix: 8)
+    return String(repeating: "0", count: max(0, 4 - s.count)) + s
 }

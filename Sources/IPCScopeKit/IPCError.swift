@@ -25,6 +25,10 @@ public struct IPCError: Error, CustomStringConvertible, Sendable, Equatable {
         case payloadTooLarge
         /// The object belongs to a uid this process does not trust.
         case foreignOwner
+        /// The object is writable by every user and this process was not told to trust it.
+        case untrustedMode
+        /// The section is being created: its server holds the liveness lock but has not finished.
+        case serverStarting
         /// The object is a section of another version or layout.
         case incompatibleSection
         /// The object is truncated, garbage, or not a section.

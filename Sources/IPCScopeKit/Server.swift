@@ -12,8 +12,12 @@ public struct ServerOptions: Sendable {
     public var responseCapacity = 4096
     /// Trace ring records, 0 or a power of two (default 256).
     public var traceCapacity = 256
-    /// File mode of the object (default 0600: only this user).
+    /// File mode of the object (default 0600: only this user; 0660 shares it with a group).
+    /// Applied at creation and at takeover.
     public var mode: mode_t = 0o600
+    /// Accept a `mode` that lets every user write the section (default: refuse). Such a section
+    /// lets anyone read the calls, forge answers and crash or wedge clients.
+    public var allowWorldWritable = false
     /// Replace an existing object that is not a valid section (default: refuse).
     public var replaceInvalid = false
     /// Leave the object in /dev/shm on clean shutdown (default: unlink).
@@ -110,6 +114,13 @@ public final class Server: @unchecked Sendable {
         let layout = try SectionLayout(requestCapacity: options.requestCapacity,
                                        responseCapacity: options.responseCapacity,
                                        traceCapacity: options.traceCapacity)
+        guard options.mode & ~mode_t(0o777) == 0 else {
+            throw IPCError(.invalidArgument, service: name, "mode \(octal(options.mode)) is not a file mode: use one like 600 or 660")
+        }
+        if options.mode & S_IWOTH != 0 && !options.allowWorldWritable {
+            throw IPCError(.invalidArgument, service: name,
+                           "mode \(octal(options.mode)) lets every user write section '\(name)' (read the calls, forge answers, wedge the mutex): use 600, or 660 to share with a group; allowWorldWritable overrides")
+        }
         self.service = service
         self.layout = layout
         self.options = options
@@ -177,12 +188,24 @@ public final class Server: @unchecked Sendable {
         }
         let st = try file.stat()
         let me = geteuid()
-        if st.st_uid != me && me != 0 {
+        // Never take over, unlock or map writable an object this uid does not own, root included:
+        // its owner can rewrite it under us (glibc writes through the mutex's pointers).
+        if st.st_uid != me {
             throw IPCError(.foreignOwner, service: service.rawValue,
-                           "\(service.path) belongs to uid \(st.st_uid), not to you (uid \(me)): someone else uses this name; pick another", pid: nil)
+                           "\(service.path) belongs to \(userName(st.st_uid)), not to you (uid \(me)): a server only takes over its own sections; pick another name, or ask its owner to remove it", pid: nil)
         }
-        // A live server holds the liveness lock.
+        // A live server holds the liveness lock (a write lock).
         if CIPCScope_ofd_trylock(file.fd) != 0 {
+            if SectionObject.readerLockHeld(fd: file.fd) {
+                // A reader's read lock is not a server: the object is ours and serverless, but the
+                // lock cannot be taken while the read lock stays. Recreate it.
+                return try recreate(file, service, lastAttempt: lastAttempt,
+                                    "\(service.path) is held by a read lock (not a server's): remove it with 'ipcscope clean \(service)'")
+            }
+            if SectionObject.isStarting(fd: file.fd) {
+                throw IPCError(.nameInUse, service: service.rawValue,
+                               "service '\(service)' is being started by another process: pick another name or stop it")
+            }
             let header = file.read(at: 0, count: 128)
             var pid: Int32 = 0
             if header.count >= 68 { pid = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 64, as: Int32.self) } }
@@ -190,8 +213,9 @@ public final class Server: @unchecked Sendable {
             throw IPCError(.nameInUse, service: service.rawValue,
                            "service '\(service)' is served by \(who), still running: pick another name or stop it", pid: pid)
         }
-        // Dead server (or never a section): validate before taking it over.
-        let objectSize = Int(st.st_size)
+        // Dead server (or never a section): validate before taking it over. The size checked is
+        // the object's real one (fstat, under the lock), so the mapping below is all backed.
+        let objectSize = Int(try file.stat().st_size)
         let identity = SectionIdentity(bytes: file.read(at: 0, count: 64))
         var problem: IPCError?
         if let identity {
@@ -200,9 +224,9 @@ public final class Server: @unchecked Sendable {
                 if existing != layout {
                     problem = IPCError(.incompatibleSection, service: service.rawValue,
                                        "section '\(service)' exists with capacities \(existing.requestCapacity)/\(existing.responseCapacity)/\(existing.traceCapacity), not the \(layout.requestCapacity)/\(layout.responseCapacity)/\(layout.traceCapacity) asked for: start with the same sizes, or pass --replace")
-                } else if identity.creatorUID != me && me != 0 {
+                } else if identity.creatorUID != me {
                     problem = IPCError(.foreignOwner, service: service.rawValue,
-                                       "section '\(service)' was created by uid \(identity.creatorUID), not you: pick another name")
+                                       "section '\(service)' was created by \(userName(identity.creatorUID)), not by you (uid \(me)): a server only takes over its own sections; pick another name, or remove it (rm \(service.path))")
                 }
             } catch {
                 problem = error
@@ -213,32 +237,62 @@ public final class Server: @unchecked Sendable {
         }
         if let problem {
             guard options.replaceInvalid, problem.code != .foreignOwner, !lastAttempt else { throw problem }
-            _ = shm_unlink(service.objectName)
+            _ = unlinkIfStillNamed(file, service)
             return nil
+        }
+        // The mode asked for applies on takeover too (a previous server may have used another).
+        if fchmod(file.fd, options.mode) != 0 {
+            throw IPCError.system("fchmod(\(octal(options.mode)))", service: service.rawValue, errno: Glibc.errno)
         }
         let base = try file.map(size: layout.sectionSize)
         let view = SectionView(base)
+        // The mutex's bytes first: a mutated type word would send glibc down paths that abort.
+        if CIPCScope_mutex_check(view.mutex, nil, nil) != 0 {
+            return try recreate(file, service, lastAttempt: lastAttempt,
+                                "the mutex of section '\(service)' is corrupt: remove it with 'ipcscope clean \(service)'")
+        }
         // Repair the mutex if a client died holding it; recreate if it cannot be repaired.
         switch CIPCScope_mutex_trylock(view.mutex) {
         case 0:
+            // We hold the mutex, so no client waits on response_event: any count is a leak.
+            view.store32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 0)
             _ = CIPCScope_mutex_unlock(view.mutex)
         case EOWNERDEAD:
             _ = CIPCScope_mutex_consistent(view.mutex)
             view.add64(Int(IPCSCOPE_OFF_RECOVERED_COUNT), 1)
             view.store32(Int(IPCSCOPE_OFF_OWNER_PID), 0)
             view.store32(Int(IPCSCOPE_OFF_OWNER_TID), 0)
+            view.store32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 0)
             _ = CIPCScope_mutex_unlock(view.mutex)
         case ENOTRECOVERABLE:
-            if lastAttempt {
-                throw IPCError(.mutexUnrecoverable, service: service.rawValue,
-                               "the mutex of section '\(service)' is not recoverable: remove it with 'ipcscope clean \(service)'")
-            }
-            _ = shm_unlink(service.objectName)
-            return nil
+            return try recreate(file, service, lastAttempt: lastAttempt,
+                                "the mutex of section '\(service)' is not recoverable: remove it with 'ipcscope clean \(service)'")
         default:
-            break  // EBUSY: a live client holds it; it will finish or time out.
+            // EBUSY: a live client holds it and will finish or time out, unless the thread in the
+            // kernel word no longer exists (its robust list was corrupt, or the word was forged):
+            // then nobody will ever release it.
+            let tid = CIPCScope_mutex_owner_tid(view.mutex)
+            if tid > 0 && !ProcessFacts.threadAlive(tid) {
+                return try recreate(file, service, lastAttempt: lastAttempt,
+                                    "the mutex of section '\(service)' is held by thread \(tid), which no longer exists: remove it with 'ipcscope clean \(service)'")
+            }
         }
         return (file, true)
+    }
+
+    /// Unlinks the object so that the next attempt creates it afresh; on the last attempt throws
+    /// `mutexUnrecoverable` with `message` instead.
+    private static func recreate(_ file: SectionFile, _ service: ServiceName, lastAttempt: Bool,
+                                 _ message: String) throws(IPCError) -> (SectionFile, Bool)? {
+        if lastAttempt { throw IPCError(.mutexUnrecoverable, service: service.rawValue, message) }
+        _ = unlinkIfStillNamed(file, service)
+        return nil
+    }
+
+    /// Unlinks the name only if it still names `file`'s object (never a successor's).
+    private static func unlinkIfStillNamed(_ file: SectionFile, _ service: ServiceName) -> Bool {
+        guard SectionFile.pathNames(file, service) else { return false }
+        return shm_unlink(service.objectName) == 0
     }
 
     /// Fills a new section; `magic` last, with a release store.
@@ -389,19 +443,24 @@ public final class Server: @unchecked Sendable {
             }
         }
         let done = monotonicNanoseconds()
-        answer(seq: seq, status: status, size: responseSize, done: done)
-        v.store64(Int(IPCSCOPE_OFF_LAST_SERVICE_NS), done &- start)
-        v.store64(Int(IPCSCOPE_OFF_HEARTBEAT_NS), done)
-        trace(seq: seq, function: function, status: status, requestSize: UInt32(truncatingIfNeeded: size),
-              responseSize: UInt32(responseSize), clientPID: clientPID, flags: flags, sent: sentNS, done: done)
-        v.add64(Int(IPCSCOPE_OFF_CALLS_SERVED), 1)
+        // After shutdownNow() the call was already answered -4 and the section given up: drop this answer.
+        lifecycle.withLock { closed in
+            guard !closed else { return }
+            answer(seq: seq, status: status, size: responseSize, done: done)
+            v.store64(Int(IPCSCOPE_OFF_LAST_SERVICE_NS), done &- start)
+            v.store64(Int(IPCSCOPE_OFF_HEARTBEAT_NS), done)
+            trace(seq: seq, function: function, status: status, requestSize: UInt32(truncatingIfNeeded: size),
+                  responseSize: UInt32(truncatingIfNeeded: responseSize), clientPID: clientPID, flags: flags,
+                  sent: sentNS, done: done)
+            v.add64(Int(IPCSCOPE_OFF_CALLS_SERVED), 1)
+        }
     }
 
     private func answer(seq: UInt64, status: Int32, size: Int, done: UInt64) {
         let v = view
         let rsp = layout.responseOffset
         v.setPlain(rsp + Int(IPCSCOPE_RSP_STATUS), status)
-        v.setPlain(rsp + Int(IPCSCOPE_RSP_SIZE), UInt32(size))
+        v.setPlain(rsp + Int(IPCSCOPE_RSP_SIZE), UInt32(truncatingIfNeeded: size))
         v.setPlain(rsp + Int(IPCSCOPE_RSP_DONE_NS), done)
         v.store64(rsp + Int(IPCSCOPE_RSP_SEQ), seq)
         v.setState(UInt32(IPCSCOPE_STATE_RESPONSE_READY), now: done)
@@ -432,7 +491,7 @@ public final class Server: @unchecked Sendable {
         let n = min(16, Int(requestSize) <= layout.requestCapacity ? Int(requestSize) : 0)
         if n > 0 { head16.copyMemory(from: requestCopy.baseAddress!, byteCount: n) }
         v.store64(rec + Int(IPCSCOPE_TR_SEQ), seq)
-        v.store64(Int(IPCSCOPE_OFF_TRACE_HEAD), head + 1)
+        v.store64(Int(IPCSCOPE_OFF_TRACE_HEAD), head &+ 1)  // counts records ever written: wraps
     }
 
     // MARK: - shutdown
@@ -448,14 +507,35 @@ public final class Server: @unchecked Sendable {
         lifecycle.withLock { closed in
             guard !closed else { return }
             closed = true
-            release()
+            release(abandoning: false)
+            file.close()
         }
     }
 
-    private func release() {
+    /// Shuts down now, without waiting for a handler that may never return (stuck in a regex, a
+    /// sleep, a lock): the call in progress is answered status -4, the section is given up as by
+    /// `shutdown()` (shutting-down flag, `server_pid = 0`, waiters woken, object unlinked unless
+    /// `keepOnExit`, liveness lock released), and whatever the handler answers later is dropped.
+    /// The mapping stays until deinit, so the handler's thread never touches unmapped memory.
+    /// Safe from any thread. Returns false when the server had already shut down.
+    @discardableResult
+    public func shutdownNow() -> Bool {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        return lifecycle.withLock { closed in
+            guard !closed else { return false }
+            closed = true
+            release(abandoning: true)
+            return true
+        }
+    }
+
+    /// Gives the section up. `abandoning`: a handler is still running, so a PROCESSING call is
+    /// answered -4 too.
+    private func release(abandoning: Bool) {
         let v = view
         _ = CIPCScope_or32(v.ptr(Int(IPCSCOPE_OFF_SERVER_FLAGS)), UInt32(IPCSCOPE_SERVER_SHUTTING_DOWN))
-        if v.state == UInt32(IPCSCOPE_STATE_REQUEST_READY) {
+        let state = v.state
+        if state == UInt32(IPCSCOPE_STATE_REQUEST_READY) || (abandoning && state == UInt32(IPCSCOPE_STATE_PROCESSING)) {
             let seq = v.load64(layout.requestOffset + Int(IPCSCOPE_REQ_SEQ))
             answer(seq: seq, status: Int32(IPCSCOPE_STATUS_SHUTTING_DOWN), size: 0, done: monotonicNanoseconds())
         }
@@ -466,6 +546,5 @@ public final class Server: @unchecked Sendable {
         _ = CIPCScope_futex_wake(v.responseEvent, Int32.max)
         if !options.keepOnExit && pathStillNamesOurObject() { _ = shm_unlink(service.objectName) }
         _ = CIPCScope_ofd_unlock(file.fd)
-        file.close()
     }
 }
