@@ -34,6 +34,12 @@ public enum SectionObject {
         let remove = "remove it (rm \(service.path)) or pick another name"
         if fd < 0 {
             let e = Glibc.errno
+            // glibc's shm_open turns EISDIR into EINVAL: say what the file is when it is not a regular one.
+            var st = Glibc.stat()
+            if e != ENOENT, lstat(service.path, &st) == 0, let kind = fileKind(mode: st.st_mode) {
+                throw IPCError(.corruptSection, service: service.rawValue,
+                               "\(service.path) is \(kind), not a section: \(remove)", errno: e)
+            }
             switch e {
             case ENOENT:
                 throw IPCError(.noSuchService, service: service.rawValue,
@@ -41,15 +47,6 @@ public enum SectionObject {
             case EACCES:
                 throw IPCError(.system, service: service.rawValue,
                                "permission denied opening \(service.path): it belongs to another user or its mode forbids you (ls -l /dev/shm)", errno: e)
-            case ELOOP:
-                throw IPCError(.corruptSection, service: service.rawValue,
-                               "\(service.path) is a symbolic link, not a section: refused; \(remove)", errno: e)
-            case EISDIR:
-                throw IPCError(.corruptSection, service: service.rawValue,
-                               "\(service.path) is a directory, not a section: \(remove)", errno: e)
-            case ENXIO:
-                throw IPCError(.corruptSection, service: service.rawValue,
-                               "\(service.path) is a socket or a FIFO, not a section: \(remove)", errno: e)
             default:
                 throw IPCError.system("shm_open(\(service.objectName))", service: service.rawValue, errno: e)
             }
