@@ -91,8 +91,16 @@ public enum ProcessFacts {
 
 /// Up to `count` bytes at `offset` of `fd` with `pread` (retrying EINTR); fewer at the end of the
 /// object, none on error. Never maps, so a truncated object cannot raise SIGBUS.
+/// `offset` and `count` may come from a section: a negative or overflowing range reads nothing,
+/// and a count over 1 MiB is first cut to what the object holds.
 public func preadBytes(_ fd: Int32, at offset: Int, count: Int) -> [UInt8] {
-    guard count > 0, fd >= 0 else { return [] }
+    guard count > 0, fd >= 0, offset >= 0, !offset.addingReportingOverflow(count).overflow else { return [] }
+    var count = count
+    if count > 1 << 20 {
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size > offset else { return [] }
+        count = min(count, Int(st.st_size) - offset)
+    }
     var out = [UInt8](repeating: 0, count: count)
     var done = 0
     while done < count {
