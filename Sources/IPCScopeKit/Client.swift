@@ -77,7 +77,7 @@ public final class Client: @unchecked Sendable {
         }
         // A section being created (lock held, magic not yet written): wait a moment for it.
         let startedWaiting = monotonicNanoseconds()
-        while SectionObject.isStarting(fd: file.fd) {
+        while SectionObject.isStarting(fd: file.fd) || Client.claimPending(file) {
             if monotonicNanoseconds() &- startedWaiting >= options.startingWait.nanosecondsClamped {
                 throw IPCError(.serverStarting, service: name,
                                "service '\(name)' is starting (its server holds the section but has not finished creating it): try again in a moment")
@@ -100,6 +100,18 @@ public final class Client: @unchecked Sendable {
     }
 
     deinit { release() }
+
+    /// A valid header, the liveness lock held, but `server_pid` still 0 and no shutdown under
+    /// way: the server has not finished claiming the section (it stores `server_pid` last).
+    private static func claimPending(_ file: SectionFile) -> Bool {
+        let line1 = file.read(at: 0, count: 96)
+        guard line1.count == 96, Array(line1[0..<8]) == Array("IPCSCOPE".utf8) else { return false }
+        let (pid, flags) = line1.withUnsafeBytes {
+            ($0.loadUnaligned(fromByteOffset: Int(IPCSCOPE_OFF_SERVER_PID), as: Int32.self),
+             $0.loadUnaligned(fromByteOffset: Int(IPCSCOPE_OFF_SERVER_FLAGS), as: UInt32.self))
+        }
+        return pid == 0 && flags & UInt32(IPCSCOPE_SERVER_SHUTTING_DOWN) == 0 && file.serverLockHeld()
+    }
 
     /// The request capacity in bytes.
     public var requestCapacity: Int { layout.requestCapacity }
