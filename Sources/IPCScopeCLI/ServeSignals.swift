@@ -23,7 +23,7 @@ final class ServeSignals: @unchecked Sendable {
         var stopAt: UInt64?
         var finished = false
     }
-    private let shared = Mutex(Shared())
+    private let shared = PthreadLocked(Shared())
     private let reloadPending = Atomic<Bool>(false)
     private let reloadQueue = DispatchQueue(label: "ipcscope.reload")
     private let service: String
@@ -143,5 +143,28 @@ final class ServeSignals: @unchecked Sendable {
                 printError("reload refused, keeping the old script: \(error)")
             }
         }
+    }
+}
+
+/// A value behind a pthread mutex. (The signal thread and the main thread share little, but the
+/// thread sanitizer sees through `pthread_mutex_lock`, not through the standard library's `Mutex`.)
+final class PthreadLocked<Value>: @unchecked Sendable {
+    private var value: Value
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init(_ value: Value) {
+        self.value = value
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func withLock<R>(_ body: (inout Value) -> R) -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return body(&value)
     }
 }
