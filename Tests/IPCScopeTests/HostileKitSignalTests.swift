@@ -162,6 +162,7 @@ struct HostileKitSignalTests {
             #expect(server.stdout.contains("serving"), "\(server.stderr)")
             let clients = (0..<3).map { scope.spawn(helperPath, ["call-loop", name, "100000", "c\(round)-\($0)"]) }
             #expect(waitUntil(timeout: 10) { peekSection(name, at: Int(IPCSCOPE_OFF_CALLS_SERVED), as: UInt64.self) >= 300 })
+            let before = peekSection(name, at: Int(IPCSCOPE_OFF_CALLS_SERVED), as: UInt64.self)
             for _ in 0..<300 {
                 server.signal(SIGHUP)
                 usleep(500)
@@ -174,7 +175,7 @@ struct HostileKitSignalTests {
             #expect(code == 0, "round \(round): \(String(describing: code)) \(server.stderr)")
             #expect(now() - stoppedAt < 1.5)
             #expect(!scope.objectExists(name))
-            #expect(served >= 600, "calls went on during the storm: \(served)")
+            #expect(served > before, "calls went on during the storm: \(before) → \(served)")
             for c in clients {
                 #expect(c.wait(timeout: 10) != nil)
                 // Every answer is right; the call pending at the stop may get -4 (shutting down).
