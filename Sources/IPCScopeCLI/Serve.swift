@@ -15,7 +15,13 @@ extension IPCScope {
             discussion: """
                 Creates /dev/shm/ipcscope.NAME (or takes over one whose server died), serves \
                 until Ctrl-C or SIGTERM, then removes it. Prints one log line per call \
-                (JSON Lines with --json).
+                (JSON Lines with --json). A stop takes at most about a second: a handler still \
+                busy by then has its call answered -4 (shutting down).
+
+                Only you can use the section unless --mode says otherwise: 660 shares it with \
+                your group; a mode that lets every user write it needs --allow-world-writable \
+                (clients then refuse it unless told to trust it). The mode applies on takeover \
+                too. A server never takes over another user's section.
 
                 A script is a YAML list of rules tried in order (see docs/scripts.md): each \
                 matches on function and payload and answers a status and data, after an \
