@@ -163,7 +163,7 @@ struct HostileKitTests {
         ftruncate(fd, 0)
         close(fd)
         // Documented in docs/reliability.md. (Under a sanitizer, its handler reports the BUS and exits.)
-        let code = server.wait(timeout: 5)
+        let code = server.wait(timeout: 20)
         #expect(code == 128 + SIGBUS || (code != nil && server.stderr.contains("BUS")), "\(String(describing: code)) \(server.stderr)")
         let again = scope.ipcscope(["serve", name, "--echo"], timeout: 10)
         #expect(again.exitStatus == 1 && again.stderr.contains("too short"), "\(again.stderr)")
