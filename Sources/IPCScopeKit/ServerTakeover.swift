@@ -10,7 +10,7 @@ import CIPCScope
 extension Server {
     /// One attempt; nil means "raced with another process, try again".
     static func createOrTakeOver(_ service: ServiceName, _ layout: SectionLayout, _ options: ServerOptions,
-                                         lastAttempt: Bool) throws(IPCError) -> (SectionFile, Bool)? {
+                                 lastAttempt: Bool) throws(IPCError) -> (SectionFile, Bool)? {
         // Fresh object: O_CREAT | O_EXCL | O_NOFOLLOW.
         do throws(IPCError) {
             let file = try SectionFile.open(service, flags: O_RDWR | O_CREAT | O_EXCL, mode: options.mode)
@@ -142,7 +142,7 @@ extension Server {
     /// Unlinks the object so that the next attempt creates it afresh; on the last attempt throws
     /// `mutexUnrecoverable` with `message` instead.
     static func recreate(_ file: SectionFile, _ service: ServiceName, lastAttempt: Bool,
-                                 _ message: String) throws(IPCError) -> (SectionFile, Bool)? {
+                         _ message: String) throws(IPCError) -> (SectionFile, Bool)? {
         if lastAttempt { throw IPCError(.mutexUnrecoverable, service: service.rawValue, message) }
         _ = unlinkIfStillNamed(file, service)
         return nil
