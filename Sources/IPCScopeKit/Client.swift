@@ -340,20 +340,3 @@ public final class Client: @unchecked Sendable {
         }
     }
 }
-
-/// "uid 65534 (nobody)", or "uid N" when the uid has no name.
-func userName(_ uid: uid_t) -> String {
-    var pw = passwd()
-    var result: UnsafeMutablePointer<passwd>?
-    var buf = [CChar](repeating: 0, count: 4096)
-    if getpwuid_r(uid, &pw, &buf, buf.count, &result) == 0, let r = result, let n = r.pointee.pw_name {
-        return "uid \(uid) (\(String(cString: n)))"
-    }
-    return "uid \(uid)"
-}
-
-/// A file mode in octal, as `ls` and `chmod` write it ("0666").
-func octal(_ mode: mode_t) -> String {
-    let s = String(mode, radix: 8)
-    return String(repeating: "0", count: max(0, 4 - s.count)) + s
-}
