@@ -5,12 +5,26 @@ import Glibc
 #endif
 import CIPCScope
 import IPCScopeKit
+import Testing
 import TestSupport
 
-/// Whether the tests can act as another user (root, and `setpriv` present).
-var canActAsNobody: Bool { geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0 }
-
 extension TestScope {
+    /// Whether the test can act as user nobody: false (nothing to test) when not root; an issue
+    /// is recorded when root cannot, because `setpriv` is missing or nobody cannot run the build.
+    func canActAsNobody() -> Bool {
+        guard geteuid() == 0 else { return false }  // only root can become another user
+        guard access("/usr/bin/setpriv", X_OK) == 0 else {
+            Issue.record("setpriv is missing: install util-linux to run the other-user tests")
+            return false
+        }
+        let probe = run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", ipcscopePath, "--help"], timeout: 10)
+        guard probe.exitStatus == 0 else {
+            Issue.record("user nobody cannot run \(ipcscopePath): make its directories world-searchable (chmod o+x): \(probe.stderr)")
+            return false
+        }
+        return true
+    }
+
     /// Starts `path arguments` as user nobody (group nogroup, no supplementary groups).
     func spawnAsNobody(_ path: String, _ arguments: [String]) -> ChildProcess {
         spawn("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", path] + arguments)

@@ -12,9 +12,9 @@ import TestSupport
 struct HostileKitTrustTests {
     @Test("root never takes over a section of nobody's: it says whose it is, and touches nothing")
     func rootRefusesForeignSection() throws {
-        guard canActAsNobody else { return }  // needs root and setpriv
         let scope = TestScope()
         defer { scope.cleanup() }
+        guard scope.canActAsNobody() else { return }
         let name = scope.serviceName("theirs")
         let theirs = scope.spawnAsNobody(ipcscopePath, ["serve", name, "--echo", "--quiet"])
         #expect(theirs.waitForOutput("serving", timeout: 10), "setpriv: \(theirs.stderr)")
@@ -82,16 +82,28 @@ struct HostileKitTrustTests {
         #expect(try Client(service: name).call(function: 0, payload: [8]).data == [8])
     }
 
-    @Test("another user cannot read or write a 600 section; with 666 they can, which is why clients refuse it")
+    @Test("another user: a 600 section is closed to them; a 666 one is open, and their client refuses it")
     func otherUserAgainstModes() throws {
-        guard canActAsNobody else { return }
         let scope = TestScope()
         defer { scope.cleanup() }
+        guard scope.canActAsNobody() else { return }
         let name = scope.serviceName("peek")
-        _ = scope.startEchoServer(name, extra: ["--quiet"])
+        let closed = scope.startEchoServer(name, extra: ["--quiet"])
         let denied = scope.spawnAsNobody(ipcscopePath, ["call", name, "--text", "password=hunter2", "--timeout", "2"])
         #expect(denied.wait(timeout: 10) == 1)
         #expect(denied.stderr.contains("permission denied"), "\(denied.stderr)")
+        closed.signal(SIGTERM)
+        #expect(closed.wait(timeout: 5) == 0)
+
+        let open = scope.startEchoServer(name, extra: ["--quiet", "--mode", "666", "--allow-world-writable"])
+        #expect(open.stdout.contains("serving"), "\(open.stderr)")
+        let reader = scope.spawnAsNobody(helperPath, ["read-lock", name, "0"])
+        #expect(reader.wait(timeout: 10) != nil)
+        // It opens (the lock itself is refused: the live server holds the write lock).
+        #expect(!reader.stdout.contains("error=open") && reader.stdout.contains("lock"), "nobody can open it: \(reader.stdout)")
+        let refused = scope.spawnAsNobody(ipcscopePath, ["call", name, "--text", "x", "--timeout", "2"])
+        #expect(refused.wait(timeout: 10) == 1)
+        #expect(refused.stderr.contains("writable by every user"), "\(refused.stderr)")
     }
 
     @Test("a mutex held by a thread that no longer exists: clients say so, and a takeover recreates the section")
@@ -122,9 +134,9 @@ struct HostileKitTrustTests {
 
     @Test("fake liveness: nobody's read lock on a stale 644 section is not a server; serve recreates it")
     func readLockIsNotLiveness() throws {
-        guard canActAsNobody else { return }
         let scope = TestScope()
         defer { scope.cleanup() }
+        guard scope.canActAsNobody() else { return }
         let name = scope.serviceName("fake")
         try #require(scope.staleSection(name, extra: ["--mode", "644"]))
         let reader = scope.spawnAsNobody(helperPath, ["read-lock", name, "30"])
