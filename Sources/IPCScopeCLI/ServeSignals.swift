@@ -113,12 +113,21 @@ final class ServeSignals: @unchecked Sendable {
             if finished { return }
             guard let target, monotonicNanoseconds() &- now >= ServeSignals.grace else { continue }
             if target.server.shutdownNow() {
-                printError("the handler of '\(service)' did not return within 1 s of the stop signal: its call was answered -4 and the server stopped")
-                if json {
-                    printJSON(.object([("event", .string("stopped")), ("service", .string(service)), ("forced", .bool(true))]))
-                } else {
-                    printLine("stopped '\(service)'")
+                // Say so, but never wait long for it: stdout may be a pipe nobody reads (which may
+                // be why the handler is stuck in the first place).
+                let said = DoneFlag()
+                let (service, json) = (service, json)
+                DispatchQueue.global().async {
+                    printError("the handler of '\(service)' did not return within 1 s of the stop signal: its call was answered -4 and the server stopped")
+                    if json {
+                        printJSON(.object([("event", .string("stopped")), ("service", .string(service)), ("forced", .bool(true))]))
+                    } else {
+                        printLine("stopped '\(service)'")
+                    }
+                    said.done.store(true, ordering: .sequentiallyConsistent)
                 }
+                let until = monotonicNanoseconds() &+ 100_000_000
+                while !said.done.load(ordering: .sequentiallyConsistent) && monotonicNanoseconds() < until { usleep(1_000) }
                 _exit(0)
             }
             return  // it shut down on its own meanwhile
@@ -144,6 +153,11 @@ final class ServeSignals: @unchecked Sendable {
             }
         }
     }
+}
+
+/// A flag one thread sets and another polls.
+final class DoneFlag: Sendable {
+    let done = Atomic<Bool>(false)
 }
 
 /// A value behind a pthread mutex. (The signal thread and the main thread share little, but the

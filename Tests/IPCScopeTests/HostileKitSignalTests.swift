@@ -39,6 +39,35 @@ struct HostileKitSignalTests {
         }
     }
 
+    @Test("a server blocked writing its log to a pipe nobody reads: SIGTERM still stops it within about 1 s")
+    func stopWhileLogPipeFull() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("pipe")
+        let fifo = scope.directory + "/log.fifo"
+        try #require(mkfifo(fifo, 0o600) == 0)
+        let holder = open(fifo, O_RDWR | O_NONBLOCK)  // a reader that never reads
+        try #require(holder >= 0)
+        defer { close(holder); unlink(fifo) }
+        let server = scope.spawn("/bin/sh", ["-c", "exec '\(ipcscopePath)' serve \(name) --echo > '\(fifo)'"])
+        #expect(waitUntil(timeout: 10) { scope.objectExists(name) && peekSection(name, at: Int(IPCSCOPE_OFF_SERVER_PID), as: Int32.self) != 0 })
+        let client = try Client(service: name)
+        var blocked = false
+        for i in 0..<5000 where !blocked {
+            do {
+                _ = try client.call(function: 0, payload: Array("call \(i) with a log line".utf8), timeout: .milliseconds(300))
+            } catch {
+                blocked = error.code == .timeout
+            }
+        }
+        #expect(blocked, "the log pipe filled and the handler blocked")
+        server.signal(SIGTERM)
+        let stoppedAt = now()
+        #expect(waitUntil(timeout: 5, interval: 0.005) { !scope.objectExists(name) })
+        #expect(now() - stoppedAt < 1.5, "section removed after \(now() - stoppedAt) s")
+        #expect(server.wait(timeout: 5) == 0, "\(server.stderr)")
+    }
+
     @Test("shutdownNow from another thread while the handler sleeps: the client gets -4 at once, the object is gone")
     func shutdownNowAbandonsHandler() async throws {
         let scope = TestScope()
