@@ -145,11 +145,32 @@ extension IPCScope {
             let scripted = ScriptedServer(server: server, script: loaded)
             signals.serve(scripted)
 
+            // The log is written by its own thread (ServeLogger); the serving thread only records
+            // each call's facts. `--step` waits for Enter anyway: it logs in line with its prompts.
             let (json, quiet) = (json, quiet)
-            if !quiet {
-                scripted.onCall = { record in
-                    printLine(json ? ServeLog.json(record).rendered : ServeLog.text(record))
+            let line = { (r: ScriptCallRecord) in json ? ServeLog.json(r).rendered : ServeLog.text(r) }
+            let missed = { (n: Int) in ServeLog.missed(n, json: json) }
+            var finishLog: () -> Void = {}
+            let fastEcho = echo && !step
+            var echoLog: ServeLogger<EchoCall>?
+            if !quiet && step {
+                scripted.onCall = { record in printLine(line(record)) }
+            } else if !quiet && fastEcho {
+                let decision = ScriptEngine(loaded).respond(to: ScriptRequest(function: 0, payload: []))
+                let logger = ServeLogger<EchoCall>(format: { json ? ServeLog.json($0, decision).rendered : ServeLog.text($0, decision) },
+                                                   missed: missed)
+                echoLog = logger
+                finishLog = { logger.finish() }
+            } else if !quiet {
+                let logger = ServeLogger<ScriptCallRecord>(format: line, missed: missed)
+                scripted.onCall = { record in logger.ring.push(record) }
+                // A script's `fault: exit` leaves through here: its call is logged first.
+                scripted.exitProcess = { code in
+                    logger.finish()
+                    _exit(code)
                 }
+                finishLog = { logger.finish() }
+                logger.start()
             }
             if step {
                 server.setStepMode(true)
@@ -165,8 +186,14 @@ extension IPCScope {
             } else {
                 printLine(banner)
             }
-            scripted.run()
+            if fastEcho {
+                echoLog?.start()
+                server.run(EchoHandler.make(echoLog?.ring))
+            } else {
+                scripted.run()
+            }
             signals.finished()
+            finishLog()
             if json { printJSON(.object([("event", .string("stopped")), ("service", .string(name))])) } else { printLine("stopped '\(name)'") }
         }
     }
@@ -198,6 +225,32 @@ enum ServeLog {
         return s
     }
 
+    /// An `--echo` call's line: the same as `text(_:)` gives for the echo script's record.
+    static func text(_ c: EchoCall, _ d: ScriptDecision) -> String {
+        "call seq=\(c.seq) function=\(c.function) size=\(c.size) client=\(c.clientPID)"
+            + (d.rule.map { " rule=\($0)" + (d.line > 0 ? "@line\(d.line)" : "") } ?? " rule=none")
+            + " status=0 response=\(c.size) took=\(Units.duration(ns: c.elapsedNS)) \"\(HexDump.printable(c.headBytes))\""
+    }
+
+    /// An `--echo` call's JSON line: the same as `json(_:)` gives for the echo script's record.
+    static func json(_ c: EchoCall, _ d: ScriptDecision) -> JSON {
+        .object([
+            ("event", .string("call")), ("seq", .uint(c.seq)), ("function", .number(c.function)),
+            ("request_size", .number(c.size)), ("client_pid", .number(c.clientPID)), ("client_tid", .number(c.clientTID)),
+            ("rule", d.rule.map { .number($0) } ?? .null), ("line", .number(d.line)),
+            ("action", .string(d.action.name)), ("outcome", .string("answered")),
+            ("status", .number(0)), ("response_size", .number(c.size)),
+            ("delay_ms", .number(0)), ("elapsed_ns", .uint(c.elapsedNS)),
+            ("request_head_hex", .hex(c.headBytes)),
+        ])
+    }
+
+    /// The line that says how many call lines the log thread had to drop.
+    static func missed(_ n: Int, json: Bool) -> String {
+        json ? JSON.object([("event", .string("log_dropped")), ("lines", .number(n))]).rendered
+             : "log: \(n) call line\(n == 1 ? "" : "s") dropped (the output did not keep up)"
+    }
+
     static func json(_ r: ScriptCallRecord) -> JSON {
         .object([
             ("event", .string("call")), ("seq", .uint(r.seq)), ("function", .number(r.function)),
@@ -208,6 +261,32 @@ enum ServeLog {
             ("delay_ms", .number(r.decision.action.delayMS)), ("elapsed_ns", .uint(r.elapsedNS)),
             ("request_head_hex", .hex(r.requestHead)),
         ])
+    }
+}
+
+/// `--echo` straight on `Server.run`: copies the request into the response slot and, when
+/// logging, records the call's facts in the log ring. No allocation per call.
+enum EchoHandler {
+    static func make(_ ring: LogRing<EchoCall>?) -> Server.Handler {
+        guard let ring else {
+            return { request, response in
+                try response.set(request.payload)
+                return 0
+            }
+        }
+        return { request, response in
+            let start = monotonicNanoseconds()
+            try response.set(request.payload)
+            var call = EchoCall(seq: request.seq, function: request.function, size: request.payload.count,
+                                clientPID: request.clientPID, clientTID: request.clientTID)
+            let n = min(32, request.payload.count)
+            if n > 0 {
+                withUnsafeMutableBytes(of: &call.head) { $0.baseAddress!.copyMemory(from: request.payload.baseAddress!, byteCount: n) }
+            }
+            call.elapsedNS = monotonicNanoseconds() &- start
+            ring.push(call)
+            return 0
+        }
     }
 }
 
