@@ -218,25 +218,27 @@ public final class Client: @unchecked Sendable {
         default:
             throw IPCError.system("pthread_mutex_clocklock", service: service.rawValue, errno: r)
         }
-        v.store32(Int(IPCSCOPE_OFF_OWNER_PID), UInt32(bitPattern: pid))
+        // The owner record and the lock counters are display fields (relaxed), written only
+        // under the mutex: one writer at a time, so no locked instruction is needed.
+        v.store32(relaxed: Int(IPCSCOPE_OFF_OWNER_PID), UInt32(bitPattern: pid))
         // gettid is a real system call (~115 ns here): cached per thread in the C shim.
         let tid = CIPCScope_thread_id()
-        v.store32(Int(IPCSCOPE_OFF_OWNER_TID), UInt32(bitPattern: tid))
+        v.store32(relaxed: Int(IPCSCOPE_OFF_OWNER_TID), UInt32(bitPattern: tid))
         let acquired = contended ? monotonicNanoseconds() : start
-        v.store64(Int(IPCSCOPE_OFF_OWNER_SINCE_NS), acquired)
-        v.add64(Int(IPCSCOPE_OFF_LOCK_COUNT), 1)
-        if contended { v.add64(Int(IPCSCOPE_OFF_CONTENDED_COUNT), 1) }
+        v.store64(relaxed: Int(IPCSCOPE_OFF_OWNER_SINCE_NS), acquired)
+        v.bump64(Int(IPCSCOPE_OFF_LOCK_COUNT), 1)
+        if contended { v.bump64(Int(IPCSCOPE_OFF_CONTENDED_COUNT), 1) }
         defer {
-            v.store32(Int(IPCSCOPE_OFF_OWNER_PID), 0)
-            v.store32(Int(IPCSCOPE_OFF_OWNER_TID), 0)
-            v.store64(Int(IPCSCOPE_OFF_OWNER_SINCE_NS), 0)
+            v.store32(relaxed: Int(IPCSCOPE_OFF_OWNER_PID), 0)
+            v.store32(relaxed: Int(IPCSCOPE_OFF_OWNER_TID), 0)
+            v.store64(relaxed: Int(IPCSCOPE_OFF_OWNER_SINCE_NS), 0)
             _ = CIPCScope_mutex_unlock(v.mutex)
         }
 
         // The server this call is made to. A heartbeat older than 2 s means the server is
         // busy in a handler, hung or dead: only then ask the kernel (one fcntl) whether it lives.
-        let epoch = v.serverEpoch
-        let heartbeat = v.load64(Int(IPCSCOPE_OFF_HEARTBEAT_NS))
+        let epoch = v.load32(acquire: Int(IPCSCOPE_OFF_SERVER_EPOCH))
+        let heartbeat = v.load64(relaxed: Int(IPCSCOPE_OFF_HEARTBEAT_NS))
         try checkServer(epoch: epoch, probe: acquired &- heartbeat > 2_000_000_000)
 
         // 3. Wait until the slot is free (a timed-out call may still be in the server's hands).
@@ -251,7 +253,7 @@ public final class Client: @unchecked Sendable {
 
         // 4. Write the request, seq last; REQUEST_READY; signal; wake only a sleeping server.
         let req = layout.requestOffset
-        let seq = v.add64(Int(IPCSCOPE_OFF_NEXT_SEQ), 1)
+        let seq = v.bump64(Int(IPCSCOPE_OFF_NEXT_SEQ), 1)  // under the mutex: one writer
         if payload.count > 0 { v.ptr(req + Int(IPCSCOPE_REQ_DATA)).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
         v.setPlain(req + Int(IPCSCOPE_REQ_SIZE), UInt32(payload.count))
         v.setPlain(req + Int(IPCSCOPE_REQ_FUNCTION), function)
@@ -259,8 +261,9 @@ public final class Client: @unchecked Sendable {
         v.setPlain(req + Int(IPCSCOPE_REQ_CLIENT_TID), tid)
         let sent = monotonicNanoseconds()
         v.setPlain(req + Int(IPCSCOPE_REQ_SENT_NS), sent)
-        v.store64(req + Int(IPCSCOPE_REQ_SEQ), seq)
-        v.setState(UInt32(IPCSCOPE_STATE_REQUEST_READY), now: sent)
+        v.store64(release: req + Int(IPCSCOPE_REQ_SEQ), seq)
+        // The handshake (seq_cst): REQUEST_READY and the event, then the server's waiting word.
+        v.setStateHandshake(UInt32(IPCSCOPE_STATE_REQUEST_READY), now: sent)
         v.add32(Int(IPCSCOPE_OFF_REQUEST_EVENT), 1)
         if v.load32(Int(IPCSCOPE_OFF_SERVER_WAITING)) != 0 {
             _ = CIPCScope_futex_wake(v.requestEvent, 1)
@@ -269,7 +272,7 @@ public final class Client: @unchecked Sendable {
         // 5. Wait for our answer.
         let rsp = layout.responseOffset
         try wait(until: deadline, epoch: epoch, what: "the answer to call \(seq)") {
-            v.state == responseReady && v.load64(rsp + Int(IPCSCOPE_RSP_SEQ)) == seq
+            v.state == responseReady && v.load64(acquire: rsp + Int(IPCSCOPE_RSP_SEQ)) == seq
         }
 
         // 6. Check the size, copy, IDLE.
@@ -327,6 +330,7 @@ public final class Client: @unchecked Sendable {
         while true {
             let seen = CIPCScope_load32(v.responseEvent)
             v.add32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
+            CIPCScope_fence_seq_cst()  // the handshake: the waiting word before the re-check
             if done() { v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1); return }
             do {
                 try checkServer(epoch: epoch, probe: probe)

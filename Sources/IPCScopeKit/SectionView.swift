@@ -6,7 +6,9 @@ import CIPCScope
 /// Typed, atomic access to the fields of a mapped section.
 ///
 /// A view is just a base pointer; it owns nothing. Every field the format marks
-/// **A** is read and written here with sequentially consistent atomics.
+/// **A** is read and written here atomically, in the ordering the format's amendment 1 names:
+/// `load32`/`store32`/`add32`... are sequentially consistent (the waiter handshakes, rare paths),
+/// `acquire`/`release` publish and observe state and slots, `relaxed` is for display fields.
 @usableFromInline
 struct SectionView {
     @usableFromInline let base: UnsafeMutableRawPointer
@@ -23,6 +25,17 @@ struct SectionView {
     @inlinable func store64(_ offset: Int, _ value: UInt64) { CIPCScope_store64(base + offset, value) }
     @inlinable @discardableResult func add64(_ offset: Int, _ value: UInt64) -> UInt64 { CIPCScope_add64(base + offset, value) }
 
+    @inlinable func load32(acquire offset: Int) -> UInt32 { CIPCScope_load32_acquire(base + offset) }
+    @inlinable func store32(release offset: Int, _ value: UInt32) { CIPCScope_store32_release(base + offset, value) }
+    @inlinable func load64(acquire offset: Int) -> UInt64 { CIPCScope_load64_acquire(base + offset) }
+    @inlinable func store64(release offset: Int, _ value: UInt64) { CIPCScope_store64_release(base + offset, value) }
+    @inlinable func load32(relaxed offset: Int) -> UInt32 { CIPCScope_load32_relaxed(base + offset) }
+    @inlinable func store32(relaxed offset: Int, _ value: UInt32) { CIPCScope_store32_relaxed(base + offset, value) }
+    @inlinable func load64(relaxed offset: Int) -> UInt64 { CIPCScope_load64_relaxed(base + offset) }
+    @inlinable func store64(relaxed offset: Int, _ value: UInt64) { CIPCScope_store64_relaxed(base + offset, value) }
+    /// A counter with one writer at a time: relaxed load and store, no locked instruction.
+    @inlinable @discardableResult func bump64(_ offset: Int, _ value: UInt64) -> UInt64 { CIPCScope_bump64_relaxed(base + offset, value) }
+
     /// Plain (non-atomic) little fields of the slots.
     @inlinable func plain<T: FixedWidthInteger>(_ offset: Int, as: T.Type = T.self) -> T {
         (base + offset).loadUnaligned(as: T.self)
@@ -33,9 +46,19 @@ struct SectionView {
 
     // MARK: - named fields
 
-    @inlinable var state: UInt32 { load32(Int(IPCSCOPE_OFF_STATE)) }
+    /// `state`, observed (acquire): the slot it announces is then visible.
+    @inlinable var state: UInt32 { load32(acquire: Int(IPCSCOPE_OFF_STATE)) }
+    /// `state`, seq_cst: the re-check after a waiter bumped its waiting word.
+    @inlinable var stateHandshake: UInt32 { load32(Int(IPCSCOPE_OFF_STATE)) }
+    /// Publishes `state` (release) with its display time (relaxed).
     @inlinable func setState(_ s: UInt32, now: UInt64) {
-        store64(Int(IPCSCOPE_OFF_STATE_SINCE_NS), now)
+        store64(relaxed: Int(IPCSCOPE_OFF_STATE_SINCE_NS), now)
+        store32(release: Int(IPCSCOPE_OFF_STATE), s)
+    }
+    /// Stores `state` seq_cst: the first half of a waiter handshake (a load of the other side's
+    /// waiting word follows).
+    @inlinable func setStateHandshake(_ s: UInt32, now: UInt64) {
+        store64(relaxed: Int(IPCSCOPE_OFF_STATE_SINCE_NS), now)
         store32(Int(IPCSCOPE_OFF_STATE), s)
     }
     @inlinable var serverPID: Int32 { Int32(bitPattern: load32(Int(IPCSCOPE_OFF_SERVER_PID))) }

@@ -103,6 +103,8 @@ public final class Server: @unchecked Sendable {
     /// from another thread never writes to an unmapped section.
     private let lifecycle = Mutex<Bool>(false)
     private let pid = getpid()
+    /// When this server last stored `heartbeat_ns` (serving thread only).
+    private var lastBeat: UInt64 = 0
 
     /// Creates the section for `service`, or takes over one whose server died.
     ///
@@ -154,6 +156,7 @@ public final class Server: @unchecked Sendable {
         v.store32(Int(IPCSCOPE_OFF_SERVER_FLAGS), layout.traceCapacity > 0 ? UInt32(IPCSCOPE_SERVER_TRACING) : 0)
         v.store64(Int(IPCSCOPE_OFF_SERVER_STARTTIME), ProcessFacts.startTime(of: pid))
         v.store64(Int(IPCSCOPE_OFF_HEARTBEAT_NS), now)
+        lastBeat = now
         v.store32(Int(IPCSCOPE_OFF_SERVER_WAITING), 0)
         epoch = v.add32(Int(IPCSCOPE_OFF_SERVER_EPOCH), 1)
         v.setState(UInt32(IPCSCOPE_STATE_IDLE), now: now)
@@ -223,12 +226,19 @@ public final class Server: @unchecked Sendable {
             let seen = CIPCScope_load32(v.requestEvent)
             v.add32(Int(IPCSCOPE_OFF_SERVER_WAITING), 1)
             if isStopping { v.sub32(Int(IPCSCOPE_OFF_SERVER_WAITING), 1); return false }
-            if v.state == ready { v.sub32(Int(IPCSCOPE_OFF_SERVER_WAITING), 1); return true }
-            v.store64(Int(IPCSCOPE_OFF_HEARTBEAT_NS), monotonicNanoseconds())
+            if v.stateHandshake == ready { v.sub32(Int(IPCSCOPE_OFF_SERVER_WAITING), 1); return true }
+            beat(monotonicNanoseconds())
             _ = CIPCScope_futex_wait(v.requestEvent, seen, 1_000_000_000)
             v.sub32(Int(IPCSCOPE_OFF_SERVER_WAITING), 1)
-            v.store64(Int(IPCSCOPE_OFF_HEARTBEAT_NS), monotonicNanoseconds())
+            beat(monotonicNanoseconds())
         }
+    }
+
+    /// Stores the heartbeat (a display field: relaxed).
+    @inline(__always)
+    private func beat(_ now: UInt64) {
+        view.store64(relaxed: Int(IPCSCOPE_OFF_HEARTBEAT_NS), now)
+        lastBeat = now
     }
 
     private func serveOne(_ handler: Handler) {
@@ -238,13 +248,13 @@ public final class Server: @unchecked Sendable {
         let req = layout.requestOffset
         let rsp = layout.responseOffset
         // Read every field once into a local; only the locals are used.
-        let seq = v.load64(req + Int(IPCSCOPE_REQ_SEQ))
+        let seq = v.load64(acquire: req + Int(IPCSCOPE_REQ_SEQ))
         let function: UInt32 = v.plain(req + Int(IPCSCOPE_REQ_FUNCTION))
         let size = Int(v.plain(req + Int(IPCSCOPE_REQ_SIZE), as: UInt32.self))
         let clientPID: Int32 = v.plain(req + Int(IPCSCOPE_REQ_CLIENT_PID))
         let clientTID: Int32 = v.plain(req + Int(IPCSCOPE_REQ_CLIENT_TID))
         let sentNS: UInt64 = v.plain(req + Int(IPCSCOPE_REQ_SENT_NS))
-        let recovered = v.load64(Int(IPCSCOPE_OFF_RECOVERED_COUNT))
+        let recovered = v.load64(relaxed: Int(IPCSCOPE_OFF_RECOVERED_COUNT))
         var flags: UInt32 = recovered != lastRecovered ? UInt32(IPCSCOPE_TRACE_AFTER_RECOVERY) : 0
         lastRecovered = recovered
 
@@ -253,7 +263,7 @@ public final class Server: @unchecked Sendable {
         if size > layout.requestCapacity {
             status = Int32(IPCSCOPE_STATUS_BAD_REQUEST)
             flags |= UInt32(IPCSCOPE_TRACE_REJECTED)
-            v.add64(Int(IPCSCOPE_OFF_CALLS_REJECTED), 1)
+            v.bump64(Int(IPCSCOPE_OFF_CALLS_REJECTED), 1)  // only the server writes it
         } else {
             if size > 0 { requestCopy.baseAddress!.copyMemory(from: v.ptr(req + Int(IPCSCOPE_REQ_DATA)), byteCount: size) }
             let request = Request(seq: seq, function: function, clientPID: clientPID, clientTID: clientTID,
@@ -277,12 +287,14 @@ public final class Server: @unchecked Sendable {
         lifecycle.withLock { closed in
             guard !closed else { return }
             answer(seq: seq, status: status, size: responseSize, done: done)
-            v.store64(Int(IPCSCOPE_OFF_LAST_SERVICE_NS), done &- start)
-            v.store64(Int(IPCSCOPE_OFF_HEARTBEAT_NS), done)
+            v.store64(relaxed: Int(IPCSCOPE_OFF_LAST_SERVICE_NS), done &- start)
+            // A busy server refreshes the heartbeat at most once a millisecond (amendment 1):
+            // clients read that line on every call.
+            if done &- lastBeat >= 1_000_000 { beat(done) }
             trace(seq: seq, function: function, status: status, requestSize: UInt32(truncatingIfNeeded: size),
                   responseSize: UInt32(truncatingIfNeeded: responseSize), clientPID: clientPID, flags: flags,
                   sent: sentNS, done: done)
-            v.add64(Int(IPCSCOPE_OFF_CALLS_SERVED), 1)
+            v.bump64(Int(IPCSCOPE_OFF_CALLS_SERVED), 1)  // only the server writes it
         }
     }
 
@@ -292,8 +304,9 @@ public final class Server: @unchecked Sendable {
         v.setPlain(rsp + Int(IPCSCOPE_RSP_STATUS), status)
         v.setPlain(rsp + Int(IPCSCOPE_RSP_SIZE), UInt32(truncatingIfNeeded: size))
         v.setPlain(rsp + Int(IPCSCOPE_RSP_DONE_NS), done)
-        v.store64(rsp + Int(IPCSCOPE_RSP_SEQ), seq)
-        v.setState(UInt32(IPCSCOPE_STATE_RESPONSE_READY), now: done)
+        v.store64(release: rsp + Int(IPCSCOPE_RSP_SEQ), seq)
+        // The handshake (seq_cst): RESPONSE_READY and the event, then the client's waiting word.
+        v.setStateHandshake(UInt32(IPCSCOPE_STATE_RESPONSE_READY), now: done)
         v.add32(Int(IPCSCOPE_OFF_RESPONSE_EVENT), 1)
         if v.load32(Int(IPCSCOPE_OFF_CLIENT_WAITING)) != 0 {
             _ = CIPCScope_futex_wake(v.responseEvent, Int32.max)
@@ -305,9 +318,10 @@ public final class Server: @unchecked Sendable {
         let cap = layout.traceCapacity
         guard cap > 0 else { return }
         let v = view
-        let head = v.load64(Int(IPCSCOPE_OFF_TRACE_HEAD))
+        let head = v.load64(relaxed: Int(IPCSCOPE_OFF_TRACE_HEAD))  // only the server writes it
         let rec = layout.traceOffset + Int(head & UInt64(cap - 1)) * Int(IPCSCOPE_TRACE_RECORD_SIZE)
-        v.store64(rec + Int(IPCSCOPE_TR_SEQ), 0)
+        v.store64(relaxed: rec + Int(IPCSCOPE_TR_SEQ), 0)
+        CIPCScope_fence_release()  // seq = 0 is seen before any field changes
         v.setPlain(rec + Int(IPCSCOPE_TR_FUNCTION), function)
         v.setPlain(rec + Int(IPCSCOPE_TR_STATUS), status)
         v.setPlain(rec + Int(IPCSCOPE_TR_REQUEST_SIZE), requestSize)
@@ -320,8 +334,8 @@ public final class Server: @unchecked Sendable {
         head16.initializeMemory(as: UInt8.self, repeating: 0, count: 16)
         let n = min(16, Int(requestSize) <= layout.requestCapacity ? Int(requestSize) : 0)
         if n > 0 { head16.copyMemory(from: requestCopy.baseAddress!, byteCount: n) }
-        v.store64(rec + Int(IPCSCOPE_TR_SEQ), seq)
-        v.store64(Int(IPCSCOPE_OFF_TRACE_HEAD), head &+ 1)  // counts records ever written: wraps
+        v.store64(release: rec + Int(IPCSCOPE_TR_SEQ), seq)
+        v.store64(release: Int(IPCSCOPE_OFF_TRACE_HEAD), head &+ 1)  // counts records ever written: wraps
     }
 
     // MARK: - shutdown

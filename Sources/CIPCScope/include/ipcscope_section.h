@@ -63,7 +63,10 @@ enum {
 #define IPCSCOPE_FUTEX_OWNER_DIED 0x40000000u
 #define IPCSCOPE_FUTEX_TID_MASK 0x3fffffffu
 
-/* The 512-byte header. Fields marked A are only accessed atomically (seq_cst);
+/* The 512-byte header. Fields marked A are only accessed atomically: seq_cst at
+ * the two waiter handshakes, release/acquire to publish and observe state and
+ * the slots' and trace records' seq, relaxed for display fields (heartbeat,
+ * state_since, owner record, counters, flags); see docs/section-format.md.
  * F marks futex words. */
 typedef struct ipcscope_header {
     /* line 0 (offset 0): identity, written once by the creating server */

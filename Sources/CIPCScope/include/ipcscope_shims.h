@@ -2,7 +2,9 @@
  * ipcscope_shims.h — the few calls Swift cannot make itself.
  *
  * Variadic syscalls (futex, gettid, fcntl), robust process-shared mutexes,
- * and sequentially consistent atomics on raw shared memory. Every function
+ * and atomics on raw shared memory in the orderings the section format names
+ * (amendment 1): seq_cst for the two waiter handshakes, acquire/release to
+ * publish and observe state and slots, relaxed for display fields. Every function
  * that can fail returns 0 or an errno value, so Swift never reads the global
  * errno after ARC traffic.
  */
@@ -21,8 +23,10 @@
 
 #include "ipcscope_section.h"
 
-/* MARK: - atomics on shared memory (seq_cst) */
+/* MARK: - atomics on shared memory */
 
+/* seq_cst: the waiter handshakes (store state / bump an event, then load the other side's
+ * waiting word; bump the waiting word, then re-check state), and rare paths. */
 static inline uint32_t CIPCScope_load32(const void *p) { return __atomic_load_n((const uint32_t *)p, __ATOMIC_SEQ_CST); }
 static inline void CIPCScope_store32(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
 static inline uint32_t CIPCScope_add32(void *p, uint32_t v) { return __atomic_add_fetch((uint32_t *)p, v, __ATOMIC_SEQ_CST); }
@@ -32,6 +36,33 @@ static inline uint32_t CIPCScope_and32(void *p, uint32_t v) { return __atomic_an
 static inline uint64_t CIPCScope_load64(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_SEQ_CST); }
 static inline void CIPCScope_store64(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_SEQ_CST); }
 static inline uint64_t CIPCScope_add64(void *p, uint64_t v) { return __atomic_add_fetch((uint64_t *)p, v, __ATOMIC_SEQ_CST); }
+
+/* acquire/release: publish (state, a slot's seq, a trace record's seq) and observe. */
+static inline uint32_t CIPCScope_load32_acquire(const void *p) { return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE); }
+static inline void CIPCScope_store32_release(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELEASE); }
+static inline uint64_t CIPCScope_load64_acquire(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); }
+static inline void CIPCScope_store64_release(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE); }
+
+/* relaxed: display fields (heartbeat, state_since, owner record, counters, flags). */
+static inline uint32_t CIPCScope_load32_relaxed(const void *p) { return __atomic_load_n((const uint32_t *)p, __ATOMIC_RELAXED); }
+static inline void CIPCScope_store32_relaxed(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELAXED); }
+static inline uint64_t CIPCScope_load64_relaxed(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED); }
+static inline void CIPCScope_store64_relaxed(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELAXED); }
+/* A counter with one writer at a time (the server's own, or one bumped under the mutex):
+ * a relaxed load and store, no locked read-modify-write. Returns the new value. */
+static inline uint64_t CIPCScope_bump64_relaxed(void *p, uint64_t v) {
+    uint64_t n = __atomic_load_n((const uint64_t *)p, __ATOMIC_RELAXED) + v;
+    __atomic_store_n((uint64_t *)p, n, __ATOMIC_RELAXED);
+    return n;
+}
+
+/* A full fence: a handshake's re-check after a waiting word was bumped through a path that
+ * then loads with acquire only. Slow path (just before a futex sleep). */
+static inline void CIPCScope_fence_seq_cst(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+/* A release fence: stores after it are not seen before stores ahead of it (a trace record's
+ * seq = 0 before its fields). */
+static inline void CIPCScope_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
 
 /* A pause hint for spin loops. */
 static inline void CIPCScope_cpu_relax(void) {
