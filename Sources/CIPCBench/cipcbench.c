@@ -32,6 +32,13 @@ void CIPCBench_sleep_ns(uint64_t ns) {
 
 void CIPCBench_die_with_parent(void) { prctl(PR_SET_PDEATHSIG, SIGKILL); }
 
+int CIPCBench_pin_pid(pid_t pid, int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(pid, sizeof set, &set) == 0 ? 0 : errno;
+}
+
 int CIPCBench_pin_cpu(int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);

@@ -20,15 +20,19 @@ struct Config {
     var blockingCalls = 2_000
     var gapNS: UInt64 = 2_000_000
     var throughputNS: UInt64 = 2_000_000_000
-    var readerWindows = 10            // pairs of windows: without, then with the reader
-    var readerWindowNS: UInt64 = 500_000_000
+    var readerWindows = 20            // pairs of windows: without, then with the reader
+    var readerWindowNS: UInt64 = 250_000_000
     var readerIntervalMS = 50
     var idleSeconds = 10.0
+    var pairs = 20                    // interleaved pairs of windows (baseline, framework)
+    var spinWindow = 2_000            // round trips per window, hot path and serve rows
+    var futexWindow = 25              // spaced calls per window, blocking path
 
     mutating func makeQuick() {
         quick = true
         samples = 2_000; warmup = 200; blockingCalls = 100
         throughputNS = 300_000_000; readerWindows = 3; readerWindowNS = 100_000_000; idleSeconds = 2
+        spinWindow = 200; futexWindow = 4
     }
 }
 
@@ -43,6 +47,8 @@ struct Row {
 struct RunResult {
     var rows: [Row] = []
     var scalars: [String: Double] = [:]
+    /// Interleaved measurements by kind: "spin", "futex", "serve", "reader".
+    var pairs: [String: Pairs] = [:]
 
     func row(_ key: String) -> Latency? { rows.first { $0.key == key }?.latency }
 }
@@ -112,16 +118,34 @@ enum Bench {
         result.rows.append(Row(key: "block-64", label: "ipcscope call, spaced \(c.gapNS / 1_000_000) ms (blocking), 64 B",
                                latency: b.latency))
 
+        progress("interleaved pairs: hot path 64 B vs raw spin")
+        result.pairs["spin"] = try pairs(c, kind: "spin", name: name, window: c.spinWindow, tag: "pairs-spin-\(run)")
+        progress("interleaved pairs: blocking 64 B vs raw futex, spaced")
+        result.pairs["futex"] = try pairs(c, kind: "futex", name: name, window: c.futexWindow, gapNS: c.gapNS, tag: "pairs-futex-\(run)")
+        let serveName = name + "-serve"
+        Cleanup.services.append(serveName)
+        if let serve = try startServe(serveName, tag: "serve-\(run)") {
+            progress("interleaved pairs: ipcscope serve --echo vs the bench server")
+            result.pairs["serve"] = try pairs(c, kind: "serve", name: serveName, other: name, window: c.spinWindow, tag: "pairs-serve-\(run)")
+            try serve.terminate(within: 10, what: "ipcscope serve")
+        } else {
+            complain("ipcscope-bench: no ipcscope binary beside this one: the serve --echo row is left out")
+        }
+        _ = shm_unlink("/ipcscope." + serveName)
+        Cleanup.services.removeAll { $0 == serveName }
+
         progress("throughput")
         result.scalars["tput1"] = try throughput(c, name: name, n: 1, tag: "t1-\(run)")
         result.scalars["tput4"] = try throughput(c, name: name, n: 4, tag: "t4-\(run)")
 
         if reader == nil {
             progress("throughput with a reader (attach) every \(c.readerIntervalMS) ms, alternate windows")
-            let (off, on) = try readerWindows(c, name: name, tag: "rw-\(run)")
-            result.scalars["tput_reader_off"] = off
-            result.scalars["tput_reader_on"] = on
-            result.scalars["reader_overhead_pct"] = (1 - on / off) * 100
+            let rw = try readerWindows(c, name: name, tag: "rw-\(run)")
+            result.pairs["reader"] = rw
+            result.scalars["tput_reader_off"] = median(rw.base)
+            result.scalars["tput_reader_on"] = median(rw.framework)
+            // Per pair: the loss in a window with the reader against the window just before it.
+            result.scalars["reader_overhead_pct"] = median(rw.ratios.map { (1 - $0) * 100 })
         }
         reader?.kill()
 
@@ -199,8 +223,8 @@ enum Bench {
     }
 
     /// One client calling back to back through 2 × `readerWindows` windows; a reader polls in the
-    /// odd ones only. Returns the median calls/s of the even (no reader) and odd (reader) windows.
-    static func readerWindows(_ c: Config, name: String, tag: String) throws -> (off: Double, on: Double) {
+    /// odd ones only. Returns the calls/s of each pair: base = without, framework = with the reader.
+    static func readerWindows(_ c: Config, name: String, tag: String) throws -> Pairs {
         let startAt = CIPCBench_now_ns() + 600_000_000
         let windows = 2 * c.readerWindows
         let reader = try Child(role: ["reader", name, String(c.readerIntervalMS), String(startAt), String(c.readerWindowNS)],
@@ -216,7 +240,7 @@ enum Bench {
         let perSecond = counts.map { $0 / (Double(c.readerWindowNS) / 1e9) }
         let off = perSecond.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
         let on = perSecond.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
-        return (median(off), median(on))
+        return Pairs(base: off, framework: on)
     }
 
     /// Calls per second of `n` clients calling back to back for the configured time (64 B).

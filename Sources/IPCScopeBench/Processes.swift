@@ -59,7 +59,12 @@ final class Child {
     let outPath: String
     private(set) var exitCode: Int32?
 
-    init(role: [String], tag: String) throws(BenchError) {
+    convenience init(role: [String], tag: String) throws(BenchError) {
+        try self.init(executable: selfPath, arguments: ["--role"] + role, tag: tag)
+    }
+
+    /// Any program, its stdout (the log of `ipcscope serve`) to `<tag>.out`.
+    init(executable: String, arguments: [String], tag: String) throws(BenchError) {
         let dir = Cleanup.directory ?? "/tmp"
         outPath = "\(dir)/\(tag).out"
         var actions = posix_spawn_file_actions_t()
@@ -67,12 +72,12 @@ final class Child {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let args = [selfPath, "--role"] + role
+        let args = [executable] + arguments
         let argv = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let r = posix_spawn(&pid, selfPath, &actions, nil, argv, environ)
-        guard r == 0 else { throw BenchError("posix_spawn \(selfPath) failed: errno \(r)") }
+        let r = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard r == 0 else { throw BenchError("posix_spawn \(executable) failed: errno \(r)") }
         self.pid = pid
         Cleanup.children.append(pid)
     }
@@ -105,6 +110,12 @@ final class Child {
             CIPCBench_sleep_ns(2_000_000)
         }
         guard exitCode == 0 else { throw BenchError("\(what) (pid \(pid)) failed with exit \(exitCode ?? -1): \(output)") }
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for a clean exit.
+    func terminate(within seconds: Double, what: String) throws(BenchError) {
+        Glibc.kill(pid, SIGTERM)
+        try finish(within: seconds, what: what)
     }
 
     /// Waits at most `seconds` for a line starting with `prefix`; returns the line.

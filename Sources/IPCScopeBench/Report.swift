@@ -15,17 +15,51 @@ enum Report {
         var pass: Bool { let m = median(values); return atMost ? m <= bound : m >= bound }
     }
 
+    /// Whether `--pin` placed the server and the clients on fixed CPUs.
+    static var pinned: Bool { getenv("IPCSCOPE_BENCH_PIN").map { String(cString: $0) == "1" } ?? false }
+
+    /// What each interleaved measurement compares, by kind, and how its per-pair value reads.
+    static let pairKinds: [(kind: String, label: String)] = [
+        ("spin", "hot path, 64 B: call / raw spin"),
+        ("futex", "blocking, 64 B: spaced call / raw futex spaced"),
+        ("serve", "ipcscope serve --echo / bench server, 64 B"),
+        ("reader", "attach reader: throughput lost, %"),
+    ]
+
+    /// The per-pair values of one kind: ratios, or for the reader the throughput lost in %.
+    static func perPair(_ p: Pairs, _ kind: String) -> [Double] {
+        kind == "reader" ? p.ratios.map { (1 - $0) * 100 } : p.ratios
+    }
+
+    /// The interleaved section: per run and kind, median and spread of the pairs, then every pair.
+    static func pairLines(_ rs: [RunResult]) -> [String] {
+        var out = ["interleaved pairs (a baseline window, then a framework window, repeated; one ratio per pair)"]
+        for (i, r) in rs.enumerated() {
+            for (kind, label) in pairKinds {
+                guard let p = r.pairs[kind] else { continue }
+                let v = perPair(p, kind)
+                let unit = kind == "reader" ? "%" : "x"
+                out.append(pad("  " + (rs.count > 1 ? "run \(i + 1): " : "") + label, 58)
+                           + "\(v.count) pairs  " + Pairs.summary(v, unit: unit))
+                out.append("      pairs: " + v.map { fixed($0, kind == "reader" ? 1 : 2) }.joined(separator: " "))
+            }
+        }
+        return out
+    }
+
     static func targets(_ rs: [RunResult]) -> [Target] {
         func per(_ f: (RunResult) -> Double?) -> [Double] { rs.map { f($0) ?? .nan } }
+        func pairs(_ kind: String) -> [Double] { per { $0.pairs[kind].map { median($0.ratios) } } }
         return [
-            Target(name: "hot path: call p50 / raw spin p50 (64 B)",
-                   values: per { r in r.row("call1-64").flatMap { c in r.row("spin-64").map { c.p50 / $0.p50 } } },
-                   bound: 2, atMost: true, unit: "x"),
+            Target(name: "hot path: call / raw spin p50, 64 B (pairs\(pinned ? ", pinned" : ""))",
+                   values: pairs("spin"), bound: pinned ? 2 : 3, atMost: true, unit: "x"),
+            Target(name: "ipcscope serve --echo p50 / bench server p50 (pairs)",
+                   values: pairs("serve"), bound: 1.3, atMost: true, unit: "x"),
             Target(name: "unix-socket echo p50 / call p50 (64 B)",
                    values: per { r in r.row("unix-64").flatMap { u in r.row("call1-64").map { u.p50 / $0.p50 } } },
                    bound: 30, atMost: false, unit: "x"),
-            Target(name: "blocking: spaced call p50 / raw futex p50",
-                   values: per { r in r.row("block-64").flatMap { b in r.row("futex-64").map { b.p50 / $0.p50 } } },
+            Target(name: "blocking: spaced call p50 / raw futex spaced p50 (pairs)",
+                   values: pairs("futex"),
                    bound: 1.3, atMost: true, unit: "x"),
             Target(name: "idle server CPU (% of a core)", values: per { $0.scalars["idle_server_pct"] },
                    bound: 1, atMost: true, unit: "%"),
@@ -82,6 +116,8 @@ enum Report {
         out.append(pad("  client call(function:payload:into:)", w + 11) + spread(scalar("alloc_client"), { fixed($0, 3) }))
         out.append(pad("  server run loop", w + 11) + spread(scalar("alloc_server"), { fixed($0, 3) }))
         out.append("")
+        out.append(contentsOf: pairLines(rs))
+        out.append("")
         out.append(pad("target", w + 11) + pad("measured", 30) + pad("goal", 10) + "verdict")
         for t in targets(rs) {
             let f = { (x: Double) in t.unit == "x" ? fixed(x, 2) + "x" : (t.unit == "%" ? fixed(x, 2) + "%" : fixed(x, 3)) }
@@ -109,6 +145,11 @@ enum Report {
         let keys = Set(rs.flatMap { $0.scalars.keys }).sorted()
         parts.append("\"scalars\": {" + keys.map { k in
             "\(jsonString(k)): [" + rs.map { jsonNumber($0.scalars[k] ?? .nan) }.joined(separator: ", ") + "]"
+        }.joined(separator: ", ") + "}")
+        parts.append("\"pairs\": {" + pairKinds.map { k in
+            "\(jsonString(k.kind)): [" + rs.map { r in
+                "[" + (r.pairs[k.kind].map { perPair($0, k.kind) } ?? []).map(jsonNumber).joined(separator: ", ") + "]"
+            }.joined(separator: ", ") + "]"
         }.joined(separator: ", ") + "}")
         parts.append("\"targets\": [" + targets(rs).map { t in
             "{\"name\": \(jsonString(t.name)), \"median\": \(jsonNumber(median(t.values))), \"bound\": \(jsonNumber(t.bound)), "

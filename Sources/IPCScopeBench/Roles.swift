@@ -6,6 +6,7 @@
 //       samples to OUT; prints "ok calls=N elapsed_ns=E allocs=A"
 //   --role reader NAME INTERVAL_MS               what `ipcscope attach` does: a snapshot every interval
 //   --role idle NAME SECONDS                     connects, makes one call, then sleeps
+//   --role pairs ...                             interleaved windows (see Pairs.swift)
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,6 +42,9 @@ enum Roles {
                 try reader(name: a[1], intervalMS: Int(a[2])!, startAt: a.count > 4 ? UInt64(a[3])! : 0,
                            windowNS: a.count > 4 ? UInt64(a[4])! : 0)
             case "idle": try idle(name: a[1], seconds: Double(a[2])!)
+            case "pairs":
+                try pairs(kind: a[1], name: a[2], spinNS: UInt64(a[3])!, payload: Int(a[4])!, pairs: Int(a[5])!,
+                          window: Int(a[6])!, gapNS: UInt64(a[7])!, other: a[8])
             default: say("error=unknown role"); exit(2)
             }
         } catch {

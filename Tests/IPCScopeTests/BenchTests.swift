@@ -40,7 +40,11 @@ struct BenchTests {
             #expect(out.contains(row), "missing row '\(row)' in:\n\(out)")
         }
         let targetLines = out.split(separator: "\n").filter { $0.hasSuffix("PASS") || $0.hasSuffix("MISS") }
-        #expect(targetLines.count == 8, "one verdict per target:\n\(out)")
+        #expect(targetLines.count == 9, "one verdict per target:\n\(out)")
+        for pair in ["hot path, 64 B: call / raw spin", "blocking, 64 B: spaced call / raw futex spaced",
+                     "ipcscope serve --echo / bench server", "attach reader: throughput lost"] {
+            #expect(out.contains(pair) && out.contains("20 pairs"), "missing interleaved '\(pair)' in:\n\(out)")
+        }
         #expect(out.contains("p50") && out.contains("p99.9"))
         #expect(benchObjects().subtracting(before).isEmpty, "the bench left objects in /dev/shm")
     }

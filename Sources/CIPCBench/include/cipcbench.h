@@ -50,6 +50,8 @@ void CIPCBench_sleep_ns(uint64_t ns);
 uint64_t CIPCBench_now_ns(void);
 /* Pins the calling process to one CPU (sched_setaffinity); 0 or errno. */
 int CIPCBench_pin_cpu(int cpu);
+/* Pins another process (a spawned server) to one CPU; 0 or errno. */
+int CIPCBench_pin_pid(pid_t pid, int cpu);
 /* The CPU the caller runs on now (sched_getcpu). */
 int CIPCBench_current_cpu(void);
 /* Sets PR_SET_PDEATHSIG to SIGKILL so a child dies with the orchestrator. */
