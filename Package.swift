@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "IPCScopeDemo", dependencies: [
             "IPCScopeKit", "CDemoShims", .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
-        .target(name: "CIPCBench", cSettings: [.define("_GNU_SOURCE")]),
+        .target(name: "CIPCBench", dependencies: ["MBVIPC"], cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(
             name: "IPCScopeBench",
             dependencies: [

@@ -1,11 +1,14 @@
 #!/bin/sh
-# Reproduces the tables of docs/performance.md: a release build of ipcscope-bench, then the
-# whole measurement RUNS times (default 3) without pinning and RUNS times with --pin.
-# Extra arguments go to both runs (e.g. --json). Takes about 80 s per run.
+# Reproduces the tables of docs/performance.md: a release build (ipcscope-bench and, beside it,
+# the ipcscope binary whose `serve --echo` the bench measures), then the whole measurement RUNS
+# times (default 3) without pinning and RUNS times with --pin. Extra arguments go to both runs
+# (e.g. --json). Takes about 2 minutes per run.
 set -eu
 cd "$(dirname "$0")/.."
-swift build -c release --scratch-path .build-bench --product ipcscope-bench
-bench=.build-bench/release/ipcscope-bench
+scratch="${SCRATCH:-.build-release}"
+swift build -c release --scratch-path "$scratch" --product ipcscope
+swift build -c release --scratch-path "$scratch" --product ipcscope-bench
+bench="$scratch/release/ipcscope-bench"
 echo "== unpinned (the scheduler places server and clients) =="
 "$bench" --runs "${RUNS:-3}" "$@"
 echo

@@ -134,6 +134,18 @@ enum Bench {
         _ = shm_unlink("/ipcscope." + serveName)
         Cleanup.services.removeAll { $0 == serveName }
 
+        let cName = name + "-c"
+        Cleanup.services.append(cName)
+        do {
+            let cServer = try Child(role: ["cserver", cName], tag: "cserver-\(run)")
+            _ = try cServer.waitForLine("ready", within: 10, what: "C library server")
+            progress("interleaved pairs: the C library (client and server) vs the framework")
+            result.pairs["c"] = try pairs(c, kind: "c", name: name, other: cName, window: c.spinWindow, tag: "pairs-c-\(run)")
+            cServer.kill()
+        }
+        _ = shm_unlink("/ipcscope." + cName)
+        Cleanup.services.removeAll { $0 == cName }
+
         progress("throughput")
         result.scalars["tput1"] = try throughput(c, name: name, n: 1, tag: "t1-\(run)")
         result.scalars["tput4"] = try throughput(c, name: name, n: 4, tag: "t4-\(run)")

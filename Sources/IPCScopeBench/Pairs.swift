@@ -7,6 +7,8 @@
 //       KIND spin:  raw spin ping-pong window, then WINDOW calls to NAME
 //       KIND futex: raw futex spaced window (GAP_NS apart), then WINDOW calls to NAME, as far apart
 //       KIND serve: WINDOW calls to OTHER (the bench's own server), then WINDOW calls to NAME
+//       KIND c:     WINDOW calls to NAME (the bench's own server), then WINDOW calls by the C library
+//                   to OTHER (the C library's echo server, `--role cserver OTHER`)
 //       prints "ok base=P50,... fw=P50,... calls=N" (p50 of each window, ns)
 #if canImport(Glibc)
 import Glibc
@@ -78,7 +80,14 @@ extension Roles {
         for _ in 0..<200 { _ = try client.call(function: 1, payload: req, into: response) }
         if let reference { for _ in 0..<200 { _ = try reference.call(function: 1, payload: req, into: response) } }
         var base: [Double] = [], fw: [Double] = []
+        let cConn = kind == "c" ? CIPCBench_mbv_connect(other) : nil
+        if kind == "c" && cConn == nil { throw BenchError("the C library cannot connect to \(other)") }
         for _ in 0..<pairs {
+            if kind == "c" {
+                base.append(try calls(client, gap: 0))
+                fw.append(try raw { CIPCBench_mbv_calls(cConn, $0, Int32(payload), $1) })
+                continue
+            }
             switch kind {
             case "spin": base.append(try raw { CIPCBench_spin_pingpong($0, 50, Int32(payload), $1) })
             case "futex": base.append(try raw { CIPCBench_futex_spaced($0, 1, Int32(payload), gapNS, $1) })
@@ -89,6 +98,14 @@ extension Roles {
         guard bad == 0 else { throw BenchError("\(bad) calls answered wrongly") }
         let list = { (xs: [Double]) in xs.map { String(Int($0.rounded())) }.joined(separator: ",") }
         say("ok base=\(list(base)) fw=\(list(fw)) calls=\(pairs * window)")
+    }
+}
+
+extension Roles {
+    /// The C library's echo server (`--role cserver NAME`); prints "ready" once serving.
+    static func cserver(name: String) throws {
+        let r = CIPCBench_mbv_serve(name) { say("ready pid=\(getpid())") }
+        throw BenchError("the C library's server for \(name) failed: error \(r)")
     }
 }
 

@@ -23,6 +23,7 @@ enum Report {
         ("spin", "hot path, 64 B: call / raw spin"),
         ("futex", "blocking, 64 B: spaced call / raw futex spaced"),
         ("serve", "ipcscope serve --echo / bench server, 64 B"),
+        ("c", "C library (libmbvipc) / Swift framework, 64 B"),
         ("reader", "attach reader: throughput lost, %"),
     ]
 
@@ -41,6 +42,9 @@ enum Report {
                 let unit = kind == "reader" ? "%" : "x"
                 out.append(pad("  " + (rs.count > 1 ? "run \(i + 1): " : "") + label, 58)
                            + "\(v.count) pairs  " + Pairs.summary(v, unit: unit))
+                let what = kind == "reader" ? "calls/s" : "p50"
+                let f = kind == "reader" ? { (x: Double) in fixed(x / 1000, 0) + "k" } : formatNS
+                out.append("      median \(what): baseline windows \(f(median(p.base))), framework windows \(f(median(p.framework)))")
                 out.append("      pairs: " + v.map { fixed($0, kind == "reader" ? 1 : 2) }.joined(separator: " "))
             }
         }

@@ -28,9 +28,9 @@ enum BenchFunction {
 enum Roles {
     static func run(_ a: [String]) -> Never {
         CIPCBench_die_with_parent()
-        // IPCSCOPE_BENCH_PIN=1 (set by --pin): server on CPU 0, clients on CPU 1.
+        // IPCSCOPE_BENCH_PIN=1 (set by --pin): servers (Swift and C) on CPU 0, clients on CPU 1.
         if let pin = getenv("IPCSCOPE_BENCH_PIN"), String(cString: pin) == "1" {
-            _ = CIPCBench_pin_cpu(a.first == "server" ? 0 : 1)
+            _ = CIPCBench_pin_cpu(a.first == "server" || a.first == "cserver" ? 0 : 1)
         }
         do {
             switch a.first ?? "" {
@@ -42,6 +42,7 @@ enum Roles {
                 try reader(name: a[1], intervalMS: Int(a[2])!, startAt: a.count > 4 ? UInt64(a[3])! : 0,
                            windowNS: a.count > 4 ? UInt64(a[4])! : 0)
             case "idle": try idle(name: a[1], seconds: Double(a[2])!)
+            case "cserver": try cserver(name: a[1])
             case "pairs":
                 try pairs(kind: a[1], name: a[2], spinNS: UInt64(a[3])!, payload: Int(a[4])!, pairs: Int(a[5])!,
                           window: Int(a[6])!, gapNS: UInt64(a[7])!, other: a[8])

@@ -68,9 +68,11 @@ struct CLIServeTests {
         let notping = call(1, ["--text", "pingx"])
         #expect(notping.status == -3)
 
-        // The log has one JSON line per call, with the rule that answered.
-        #expect(server.waitForOutput("\"status\":-3", timeout: 5))
-        let log = jsonLines(server.stdout).filter { $0["event"] as? String == "call" }
+        // The log has one JSON line per call, with the rule that answered. A logging thread
+        // writes the lines in batches: wait (bounded) until all of them are out.
+        let calls = { jsonLines(server.stdout).filter { $0["event"] as? String == "call" } }
+        #expect(waitUntil(timeout: 5, interval: 0.01) { calls().count >= 11 }, "\(server.stdout)")
+        let log = calls()
         #expect(log.count == 11)
         #expect(int(log.first?["rule"]) == 1)
         #expect(log.last?["rule"] is NSNull, "no rule matched the last call")

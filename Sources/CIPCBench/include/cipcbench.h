@@ -32,6 +32,16 @@ int CIPCBench_futex_spaced(int count, int warmup, int payload, uint64_t gap_ns, 
 /* Unix-socket (SOCK_STREAM socketpair) echo of `payload` bytes (at least 1). */
 int CIPCBench_unix_echo(int count, int warmup, int payload, uint64_t *samples);
 
+/* MARK: - the C library (libmbvipc) */
+
+/* Serves `name` with an echo handler until the process is stopped; calls ready() once the
+ * section exists. Returns 0 or the library's error code. */
+int CIPCBench_mbv_serve(const char *name, void (*ready)(void));
+/* A connection to `name` (NULL on failure). */
+void *CIPCBench_mbv_connect(const char *name);
+/* `count` timed echo calls of `payload` bytes over `conn`; 0, EIO or EINVAL. */
+int CIPCBench_mbv_calls(void *conn, int count, int payload, uint64_t *samples);
+
 /* MARK: - allocation counting (this binary's malloc family is interposed) */
 
 /* Calls to malloc, calloc, realloc, posix_memalign, aligned_alloc, memalign, valloc
