@@ -1,3 +1,4 @@
+import CIPCScope
 import IPCScopeKit
 import IPCScopeScript
 import Synchronization
@@ -122,6 +123,10 @@ final class ServeLogger<Entry>: @unchecked Sendable {
     }
 
     private func loop() {
+        // The lowest share of the CPU (nice 19, this thread only): on a busy machine the log
+        // must not take a CPU from the server or its clients. If it cannot keep up, the ring
+        // fills and lines are dropped and counted, never the calls slowed.
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(CIPCScope_gettid()), 19)
         var batch = ""
         batch.reserveCapacity(1 << 16)
         while true {
