@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "IPCScopeKit", targets: ["IPCScopeKit"]),
         .executable(name: "ipcscope", targets: ["IPCScopeCLI"]),
         .executable(name: "ipcscope-bench", targets: ["IPCScopeBench"]),
+        .executable(name: "ipcscope-fuzz", targets: ["IPCScopeFuzz"]),
+        .executable(name: "ipcscope-torture", targets: ["IPCScopeTorture"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -53,11 +55,16 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
         .executableTarget(name: "IPCScopeTestHelper", dependencies: ["IPCScopeKit", "CIPCScope"]),
+        .target(name: "CIPCScopeFuzz", cSettings: [.define("_GNU_SOURCE")]),
+        .executableTarget(name: "IPCScopeFuzz",
+                          dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "CIPCScope", "CIPCScopeFuzz"]),
+        .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit", "TestSupport"]),
         .target(name: "TestSupport", dependencies: ["IPCScopeKit"], path: "Tests/TestSupport"),
         .testTarget(
             name: "IPCScopeTests",
             dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "TestSupport",
-                           "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo"],
+                           "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo",
+                           "IPCScopeFuzz", "IPCScopeTorture"],
             exclude: []),
     ]
 )
