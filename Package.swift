@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "CIPCScopeFuzz", cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(name: "IPCScopeFuzz",
                           dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "CIPCScope", "CIPCScopeFuzz"]),
-        .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit", "TestSupport"]),
+        .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit"]),
         .target(name: "TestSupport", dependencies: ["IPCScopeKit"], path: "Tests/TestSupport"),
         .testTarget(
             name: "IPCScopeTests",
