@@ -20,7 +20,16 @@ struct FuzzTarget: Sendable {
     /// Every target, in the order `--target all` runs them.
     static let all: [FuzzTarget] = [section, trace, filter, breakpoint, payload, name, script, shm, duration]
 
-    static func named(_ n: String) -> FuzzTarget? { all.first { $0.name == n } }
+    static func named(_ n: String) -> FuzzTarget? { (all + [selftest]).first { $0.name == n } }
+
+    /// Not a decoder: proves the harness. An input starting with 0 traps, one starting with 1
+    /// never ends; `--target selftest` must keep both.
+    static let selftest = FuzzTarget(name: "selftest", generate: { rng, _ in
+        [UInt8(rng.below(16))] + (0..<rng.below(8)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    }, run: { input, _ in
+        if input.first == 0 { fatalError("selftest trap on input of \(input.count) bytes") }
+        if input.first == 1 { while true { sleep(1) } }
+    })
 }
 
 // MARK: - section images (identity, snapshot, status text, inspector grid)
