@@ -86,7 +86,7 @@ struct Supervisor {
 
     /// Waits for the child; returns (signal > 0, -exit code, or 0) and whether it was killed as hung.
     private func watch(_ pid: pid_t, slot: CaseSlot) -> (Int32, Bool) {
-        var lastDone = slot.get(CaseSlot.done), lastChange = monotonicNS()
+        var lastDone = slot.get(CaseSlot.done), lastChange = monotonicNS(), lastProgress = monotonicNS()
         while true {
             var status: Int32 = 0
             let r = waitpid(pid, &status, WNOHANG)
@@ -96,6 +96,10 @@ struct Supervisor {
             }
             let done = slot.get(CaseSlot.done)
             if done != lastDone { lastDone = done; lastChange = monotonicNS() }
+            if monotonicNS() - lastProgress > 60_000_000_000 {
+                lastProgress = monotonicNS()
+                printOut("... case \(done)")
+            }
             if Double(monotonicNS() - lastChange) / 1e9 > hangSeconds {
                 kill(pid, SIGKILL)
                 while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
