@@ -2,7 +2,7 @@
 //
 //   ipcscope-fuzz [--target NAME|all] [--cases N] [--live-cases N] [--seed N] [--corpus DIR]
 //                 [--hang-seconds S] [--report FILE] [--verbose]
-//   ipcscope-fuzz --replay --target NAME FILE...    run stored inputs in this process
+//   ipcscope-fuzz --replay --target NAME [--hang-seconds S] FILE...   run stored inputs in this process
 //   ipcscope-fuzz --list                            the targets
 //
 // Exit status: 0 when no input crashed or hung, 1 when some did (they are kept in the corpus),
@@ -14,7 +14,7 @@ import Glibc
 let usage = """
     usage: ipcscope-fuzz [--target NAME|all] [--cases N] [--live-cases N] [--seed N] [--corpus DIR]
                          [--hang-seconds S] [--report FILE] [--verbose]
-           ipcscope-fuzz --replay --target NAME FILE...
+           ipcscope-fuzz --replay --target NAME [--hang-seconds S] FILE...
            ipcscope-fuzz --list
     targets: \(FuzzTarget.all.map(\.name).joined(separator: ", "))
     --cases: cases per target (default 10000); --live-cases: for the targets that start processes or
@@ -64,6 +64,9 @@ if let child = options["--child"] {
 
 if flags.contains("--replay") {
     guard let name = options["--target"], let t = FuzzTarget.named(name) else { fail("--replay needs --target NAME") }
+    // a hang ends in SIGALRM, so the caller sees it as a signal
+    guard let hang = UInt32(options["--hang-seconds"] ?? "10"), hang > 0 else { fail("--hang-seconds must be a whole number of seconds above 0") }
+    alarm(hang)
     exit(replay(target: t, files: files))
 }
 

@@ -18,13 +18,14 @@ private let corpusDirectory: String = {
 }()
 
 /// Corpus inputs that still crash until the fixes that make them pass are merged: one
-/// `target/file  message` a line. A known input that passes fails its test with "Known issue
+/// `target/file<TAB>message<TAB>where` a line. A known input that passes fails its test with "Known issue
 /// was not recorded": delete its line then.
 private let knownCrashes: [(file: String, message: String)] = {
     let text = (try? String(contentsOfFile: corpusDirectory + "/KNOWN_CRASHES", encoding: .utf8)) ?? ""
     return text.split(separator: "\n").compactMap { line in
-        guard !line.hasPrefix("#"), let sp = line.firstIndex(of: " ") else { return nil }
-        return (String(line[..<sp]), line[sp...].trimmingCharacters(in: .whitespaces))
+        let columns = line.split(separator: "\t", omittingEmptySubsequences: false)
+        guard !line.hasPrefix("#"), columns.count >= 2 else { return nil }
+        return (String(columns[0]), String(columns[1]))
     }
 }()
 
@@ -46,6 +47,15 @@ private let quietTraps = ["SWIFT_BACKTRACE": "enable=no"]
 
 /// Strips the numbers from a trap message (line numbers and values vary, the kind does not).
 private func shape(_ message: String) -> String { message.filter { !$0.isNumber } }
+
+/// Removes what a replay that died leaves: its sections and its scratch directory.
+private func removeLeftovers(of pid: pid_t) {
+    let fm = FileManager.default
+    for n in (try? fm.contentsOfDirectory(atPath: "/dev/shm")) ?? [] where n.hasPrefix("ipcscope.fuzz-\(pid)-") {
+        unlink("/dev/shm/" + n)
+    }
+    try? fm.removeItem(atPath: "/tmp/ipcscope-fuzz-\(pid)")
+}
 
 @Suite("Fuzzing", .serialized)
 struct FuzzTests {
@@ -89,8 +99,9 @@ struct FuzzTests {
         defer { scope.cleanup() }
         let target = String(file.split(separator: "/")[0])
         let check = {
-            let run = scope.run(self.fuzz, ["--replay", "--target", target, corpusDirectory + "/" + file],
-                                timeout: 60, environment: quietTraps)
+            let run = scope.run(self.fuzz, ["--replay", "--target", target, "--hang-seconds", "5",
+                                            corpusDirectory + "/" + file], timeout: 60, environment: quietTraps)
+            removeLeftovers(of: run.pid)
             #expect(run.exitSignal == nil && run.exitStatus == 0,
                     "\(file): \(run.exitSignal.map { "signal \($0)" } ?? "exit \(run.exitStatus.map(String.init) ?? "none (hung)")") \(run.stderr.suffix(400))")
         }
@@ -120,5 +131,6 @@ struct FuzzTests {
                               environment: quietTraps)
         #expect(again.exitSignal != nil, "replaying the kept input traps again")
         #expect(again.stderr.contains("selftest trap"))
+        removeLeftovers(of: again.pid)
     }
 }
