@@ -12,6 +12,8 @@
 //   IPCScopeDemo, CDemoShims  `ipcscope demo`: the demo service's functions, its traffic generator, prctl
 //   CIPCBench, IPCScopeBench  the benchmark and its raw C baselines
 //   IPCScopeTestHelper        a helper process for the multi-process tests
+//   IPCScopeFuzz, CIPCScopeFuzz  `ipcscope-fuzz`: the seeded fuzzer over every decoder, and its crash handler
+//   IPCScopeTorture           `ipcscope-torture`: servers and clients under chaos, every answer checked
 import PackageDescription
 
 let package = Package(
