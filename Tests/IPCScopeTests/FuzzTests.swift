@@ -2,7 +2,7 @@
 // input replayed, and the harness itself shown to keep a trap and a hang.
 //
 // Long mode: `swift build && .build/debug/ipcscope-fuzz --target all --cases 1000000 --seed N`,
-// or set IPCSCOPE_FUZZ_CASES (and IPCSCOPE_FUZZ_SEED) for this suite.
+// or set IPCSCOPE_FUZZ_CASES, IPCSCOPE_FUZZ_LIVE_CASES (shm, duration) and IPCSCOPE_FUZZ_SEED for this suite.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -67,7 +67,7 @@ struct FuzzTests {
         defer { scope.cleanup() }
         let env = ProcessInfo.processInfo.environment
         let cases = env["IPCSCOPE_FUZZ_CASES"] ?? "150"
-        let live = env["IPCSCOPE_FUZZ_LIVE_CASES"] ?? (env["IPCSCOPE_FUZZ_CASES"] != nil ? cases : "12")
+        let live = env["IPCSCOPE_FUZZ_LIVE_CASES"] ?? "12"      // each duration case starts a process
         let seed = env["IPCSCOPE_FUZZ_SEED"] ?? "20261126"
         let report = scope.directory + "/report.tsv"
         let args = ["--target", "all", "--cases", cases, "--live-cases", live, "--seed", seed,
