@@ -150,7 +150,7 @@ extension IPCScope {
             let (json, quiet) = (json, quiet)
             let line = { (r: ScriptCallRecord) in json ? ServeLog.json(r).rendered : ServeLog.text(r) }
             let missed = { (n: Int) in ServeLog.missed(n, json: json) }
-            var finishLog: () -> Void = {}
+            var finishLog: () -> Bool = { true }
             let fastEcho = echo && !step
             var echoLog: ServeLogger<EchoCall>?
             if !quiet && step {
@@ -193,7 +193,12 @@ extension IPCScope {
                 scripted.run()
             }
             signals.finished()
-            finishLog()
+            guard finishLog() else {
+                // The log thread is stuck writing (a pipe nobody reads): the server has stopped
+                // cleanly; do not block on one more line.
+                printError("stopped '\(name)'; its log output is blocked (nobody reads it), the last log lines are lost")
+                return
+            }
             if json { printJSON(.object([("event", .string("stopped")), ("service", .string(name))])) } else { printLine("stopped '\(name)'") }
         }
     }

@@ -43,7 +43,7 @@ struct HostileKitSignalTests {
         }
     }
 
-    @Test("a server blocked writing its log to a pipe nobody reads: SIGTERM still stops it within about 1 s")
+    @Test("a server whose log goes to a pipe nobody reads: calls go on, SIGTERM still stops it within about 1 s")
     func stopWhileLogPipeFull() throws {
         let scope = TestScope()
         defer { scope.cleanup() }
@@ -55,16 +55,17 @@ struct HostileKitSignalTests {
         defer { close(holder); unlink(fifo) }
         let server = scope.spawn("/bin/sh", ["-c", "exec '\(ipcscopePath)' serve \(name) --echo > '\(fifo)'"])
         #expect(waitUntil(timeout: 10) { scope.objectExists(name) && peekSection(name, at: Int(IPCSCOPE_OFF_SERVER_PID), as: Int32.self) != 0 })
+        // The log is written by its own thread: a full pipe drops log lines, never a call.
         let client = try Client(service: name)
-        var blocked = false
-        for i in 0..<5000 where !blocked {
+        var failed = 0
+        for i in 0..<5000 {
             do {
                 _ = try client.call(function: 0, payload: Array("call \(i) with a log line".utf8), timeout: .milliseconds(300))
             } catch {
-                blocked = error.code == .timeout
+                failed += 1
             }
         }
-        #expect(blocked, "the log pipe filled and the handler blocked")
+        #expect(failed == 0, "calls are not held up by a log pipe nobody reads")
         server.signal(SIGTERM)
         let stoppedAt = now()
         #expect(waitUntil(timeout: 5, interval: 0.005) { !scope.objectExists(name) })
