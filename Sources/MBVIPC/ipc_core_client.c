@@ -160,11 +160,20 @@ static int is_done(const struct ipc_section *s, int what, uint64_t seq) {
  * 100 ms, checking between slices that the server lives. */
 static int client_wait(struct ipc_client *c, uint64_t deadline, uint32_t epoch, int what, uint64_t seq) {
     const struct ipc_section *s = &c->s;
-    uint64_t spin_end = ipc_plat_now_mono_ns() + IPC_CLIENT_SPIN_NS;
-    for (unsigned i = 1;; i++) {
+    uint64_t start = ipc_plat_now_mono_ns(), spin_end = start + IPC_CLIENT_SPIN_NS;
+    for (unsigned i = 1, yielding = 0;; i++) {
         if (is_done(s, what, seq)) return MBV_IPC_OK;
+        if (yielding) {  /* see IPC_PURE_SPIN_NS */
+            ipc_plat_yield();
+            if (ipc_plat_now_mono_ns() >= spin_end) break;
+            continue;
+        }
         ipc_cpu_relax();
-        if (i % 64 == 0 && ipc_plat_now_mono_ns() >= spin_end) break;
+        if (i % 64 == 0) {
+            uint64_t t = ipc_plat_now_mono_ns();
+            if (t >= spin_end) break;
+            yielding = t - start >= IPC_PURE_SPIN_NS;
+        }
     }
     int probe = 0;
     for (;;) {
