@@ -30,7 +30,7 @@ extension InspectorModel {
             if snap.requestSeq == snap.responseSeq, snap.responseDoneNS >= snap.requestSentNS, snap.requestSentNS > 0 {
                 info.append(("in " + formatDuration(snap.responseDoneNS - snap.requestSentNS, ascii: glyphs == .ascii), 2))
             }
-            if let rule = server?.rules[snap.responseSeq] { info.append(("answered by " + rule, 3)) }
+            if let rule = server?.rules[snap.responseSeq] { info.append(("by " + rule, 1)) }
         }
         var src = DumpSource(info: info, area: area, size: size, diff: isRequest ? requestDiff : responseDiff)
         if size > area.count {
@@ -58,7 +58,7 @@ extension InspectorModel {
                      ("in " + formatDuration(r.latencyNS, ascii: glyphs == .ascii), 2)]
             bytes = whole?.response ?? []
             if whole == nil { info.insert(("not seen whole", 0), at: 1) }
-            if let rule = server?.rules[r.seq] { info.append(("answered by " + rule, 3)) }
+            if let rule = server?.rules[r.seq] { info.append(("by " + rule, 1)) }
         }
         return DumpSource(info: info, area: bytes, size: bytes.count, diff: ByteDiff())
     }

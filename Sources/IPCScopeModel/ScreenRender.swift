@@ -90,7 +90,7 @@ extension InspectorModel {
         let right = "every \(formatDuration(intervalNS, ascii: glyphs == .ascii))  ? help  q quit "
         if let s = server {
             // What the in-process server does: step mode, breakpoints, the call it holds.
-            var what = ["serving"]
+            var what = ["serving in-process"]
             if s.stepMode { what.append("STEP") }
             if !s.breakpoints.isEmpty { what.append("break " + s.breakpoints) }
             if let h = s.held { what.append("HELD seq \(h.seq)") }
