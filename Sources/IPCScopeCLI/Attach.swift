@@ -47,7 +47,7 @@ extension IPCScope {
         @Option(help: "Calls the history keeps, with their whole payloads when seen whole (1 to 1000000).")
         var history: Int = History.defaultLimit
 
-        @Option(help: "Seconds the client pane's calls wait for an answer (default 5; 0 or off: until answered; \(Seconds.rangeText)). In the pane: 'timeout 30s'.",
+        @Option(parsing: .unconditional, help: "Seconds the client pane's calls wait for an answer (default 5; 0 or off: until answered; \(Seconds.rangeText)). In the pane: 'timeout 30s'.",
                 transform: { $0 == "0" || $0 == "off" ? nil : try Seconds.parse($0) })
         var callTimeout: Seconds? = Seconds(5)!
 
@@ -83,8 +83,7 @@ extension IPCScope {
             } catch let error as IPCError {
                 throw fail(error)
             } catch let error as ScriptError {
-                printError("\(error.description): fix the script (see docs/scripts.md)")
-                throw ExitCode(1)
+                throw scriptFailure(error)
             } catch {
                 printError("\(error)")
                 throw ExitCode(1)
