@@ -123,7 +123,7 @@ extension InspectorModel {
             if snap.ntObjects {
                 x2 = g.put(2, x2, "(NT program) ", .dim)
             } else if let cmd = serverCommand(snap.serverPID, startTime: snap.serverStartTime) {
-                x2 = g.put(2, x2, pad(cmd, min(cmd.count, L.width >= 100 ? 30 : 16)) + " ", .dim)
+                x2 = g.put(2, x2, pad(cmd, min(cmd.count, max(16, L.width - 75))) + " ", .dim)
             } else {
                 // The pid names another program now (or none): its command is not the server's.
                 let note = PidIdentity.server(pid: snap.serverPID, recordedStart: snap.serverStartTime, startTime: processStartTime).note ?? "pid gone"

@@ -46,8 +46,8 @@ import TestSupport
         #expect(line.contains("\"request_hex\":\"\(hex)\"") && line.contains("\"response_hex\":\"\(hex)\""), "\(line)")
         #expect(line.contains("\"rule\":\"echo\""))
         tmux.keys("l")
-        (ok, screen) = tmux.waitFor("[LIVE]")
-        #expect(ok && !screen.contains("[CALL seq"), "back to live:\n\(screen)")
+        ok = waitUntil(timeout: 10, interval: 0.05) { screen = tmux.capture(); return !screen.contains("[CALL seq") }
+        #expect(ok && screen.contains("[LIVE]"), "back to live:\n\(screen)")
 
         // Step mode, then a call from the pane: `n` is text there, Ctrl-N answers, and the
         // call waited past its 1 s timeout because it was held.
@@ -77,5 +77,35 @@ import TestSupport
         let after = tmux.capture().split(separator: "\n").first { $0.contains("heartbeat") }.map(String.init) ?? "!"
         #expect(before == after, "ages frozen while paused")
         tmux.keys("q")
+    }
+
+    @Test func aPaneCallThatTimesOutSaysHowToWaitLonger() {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("hang")
+        let script = scope.file("hang.yaml", """
+            rules:
+              - match: {function: 5}
+                fault: never_answer
+            """)
+        let server = scope.spawn(ipcscopePath, ["serve", name, "--script", script])
+        #expect(server.waitForOutput("serving", timeout: 10))
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach \(name) --call-timeout 1")
+        defer { tmux.kill() }
+        var (ok, screen) = tmux.waitFor("[LIVE]", "timeout 1.0s")
+        #expect(ok, "the pane shows its timeout:\n\(screen)")
+        tmux.keys("i")
+        tmux.type("5 anyone?")
+        tmux.keys("Enter")
+        (ok, screen) = tmux.waitFor("failed: no answer within 1.0s", "'timeout 30s'", timeout: 8)
+        #expect(ok, "the pane's own remedy, not a --timeout flag it does not have:\n\(screen)")
+        #expect(!screen.contains("try a longer --timeout"))
+        tmux.keys("C-u")
+        tmux.type("timeout 30s")
+        tmux.keys("Enter")
+        (ok, screen) = tmux.waitFor("calls now wait at most 30.0s", "timeout 30.0s")
+        #expect(ok, "set from the pane:\n\(screen)")
+        tmux.keys("C-c")
+        server.killAndReap()
     }
 }
