@@ -101,8 +101,8 @@ extension InspectorModel {
         let y = L.footer
         let W = L.width
         if let p = prompt {
-            let label = p.kind == .filter ? "filter (fn=1 status!=0 pid=42 lat>1ms text; Enter applies, Esc cancels): "
-                                          : "break when (fn=3, /text/, hex=4865; Enter sets, empty clears): "
+            let label = p.kind == .filter ? "filter, ALL terms (fn=1 status!=0 pid=42 lat>1ms text; Enter applies, Esc cancels): "
+                                          : "break when ANY term (fn=3 /text/ hex=4865; Enter sets, empty clears): "
             let x = g.put(y, 0, label, .bold, maxWidth: W)
             let end = g.put(y, x, p.text, Style(.underline), maxWidth: W - x)
             g.put(y, end, "_", Style(.reverse), maxWidth: W - end)
