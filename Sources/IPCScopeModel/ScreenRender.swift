@@ -117,29 +117,8 @@ extension InspectorModel {
             g.put(1, 1, "! " + problem + more, Style([.bold, .reverse], .bad), maxWidth: W - 2)
         }
 
-        var x2 = g.put(2, 1, "server ", .plain)
-        if snap.serverPID > 0 {
-            x2 = g.put(2, x2, "pid \(snap.serverPID) ", .bold)
-            if snap.ntObjects {
-                x2 = g.put(2, x2, "(NT program) ", .dim)
-            } else if let cmd = serverCommand(snap.serverPID, startTime: snap.serverStartTime) {
-                x2 = g.put(2, x2, pad(cmd, min(cmd.count, max(16, L.width - 75))) + " ", .dim)
-            } else {
-                // The pid names another program now (or none): its command is not the server's.
-                let note = PidIdentity.server(pid: snap.serverPID, recordedStart: snap.serverStartTime, startTime: processStartTime).note ?? "pid gone"
-                x2 = g.put(2, x2, "(" + note + ") ", Style(.bold, .warning))
-            }
-        } else {
-            x2 = g.put(2, x2, "none ", .dim)
-        }
         let alive = snap.serverAlive
-        if case .waiting = attach {
-            x2 = g.put(2, x2, "GONE (object removed)", Style([.bold, .reverse], .bad))
-        } else {
-            x2 = g.put(2, x2, alive ? "ALIVE" : "DEAD", Style(alive ? .bold : [.bold, .reverse], alive ? .good : .bad))
-        }
-        if snap.shuttingDown { x2 = g.put(2, x2 + 1, "(shutting down)", Style(.bold, .warning)) }
-        var rest: [(String, Int)] = [("", 0), ("epoch \(snap.serverEpoch)", 4)]
+        var rest: [(String, Int)] = [("", 0), ("epoch \(snap.serverEpoch)", 2)]
         if snap.heartbeatNS > 0 {
             let age = formatAge(now >= snap.heartbeatNS ? now - snap.heartbeatNS : 0)
             rest.append(("heartbeat \(age) ago", 1))
@@ -150,6 +129,29 @@ extension InspectorModel {
         if snap.ntObjects { flags.append("NT objects") }
         if !flags.isEmpty { rest.append(("flags " + flags.joined(separator: ","), 3)) }
         if restarts > 0 { rest.append(("restarts \(restarts)", 2)) }
+        var x2 = g.put(2, 1, "server ", .plain)
+        if snap.serverPID > 0 {
+            x2 = g.put(2, x2, "pid \(snap.serverPID) ", .bold)
+            if snap.ntObjects {
+                x2 = g.put(2, x2, "(NT program) ", .dim)
+            } else if let cmd = serverCommand(snap.serverPID, startTime: snap.serverStartTime) {
+                // The command gets what the facts after it leave (they are worth more).
+                let room = W - x2 - 1 - (alive ? 6 : 5) - (snap.shuttingDown ? 16 : 0) - 2 - fitFields(Array(rest.dropFirst()), .max).count
+                x2 = g.put(2, x2, pad(cmd, min(cmd.count, max(12, room))) + " ", .dim)
+            } else {
+                // The pid names another program now (or none): its command is not the server's.
+                let note = PidIdentity.server(pid: snap.serverPID, recordedStart: snap.serverStartTime, startTime: processStartTime).note ?? "pid gone"
+                x2 = g.put(2, x2, "(" + note + ") ", Style(.bold, .warning))
+            }
+        } else {
+            x2 = g.put(2, x2, "none ", .dim)
+        }
+        if case .waiting = attach {
+            x2 = g.put(2, x2, "GONE (object removed)", Style([.bold, .reverse], .bad))
+        } else {
+            x2 = g.put(2, x2, alive ? "ALIVE" : "DEAD", Style(alive ? .bold : [.bold, .reverse], alive ? .good : .bad))
+        }
+        if snap.shuttingDown { x2 = g.put(2, x2 + 1, "(shutting down)", Style(.bold, .warning)) }
         let restText = fitFields(Array(rest.dropFirst()), W - x2 - 3)
         if !restText.isEmpty { g.put(2, x2, "  " + restText, .plain, maxWidth: W - x2 - 1) }
     }
