@@ -94,6 +94,7 @@ extension InspectorModel {
             if s.stepMode { what.append("STEP") }
             if !s.breakpoints.isEmpty { what.append("break " + s.breakpoints) }
             if let h = s.held { what.append("HELD seq \(h.seq)") }
+            if let rule = s.rules[s.lastRuleSeq] { what.append("seq \(s.lastRuleSeq) by \(rule)") }
             let text = fitFields(what.enumerated().map { ($0.element, $0.offset == 0 ? 3 : 1) }, max(0, W - x - right.count - 3), separator: ", ")
             g.put(0, x + 2, text, Style([.reverse, .bold], s.held != nil ? .warning : .title), maxWidth: max(0, W - x - right.count - 3))
         }

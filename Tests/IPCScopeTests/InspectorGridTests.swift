@@ -342,4 +342,29 @@ private func cells(_ g: Grid, _ row: Int, _ from: Int, _ to: Int) -> String {
         #expect(g.text(ScreenLayout(width: 120, height: 40).responseRule).contains("by rule 2"))
         if case .export(_, let text) = m.exportHistory().first { #expect(text.contains("\"rule\":\"rule 2\"")) } else { Issue.record("no export") }
     }
+
+    @Test func helpKeysLineUp() {
+        for ascii in [false, true] {
+            var m = testModel(ascii: ascii)
+            m.server = ServerModeState(description: "echo")
+            _ = m.handle(key: .char("?"))
+            let g = draw(&m)
+            let rows = g.lines.filter { $0.contains("scroll the focused pane") || $0.contains("next / previous pane") || $0.contains("go to the client pane") }
+            #expect(rows.count == 3)
+            let starts = Set(rows.map { row -> Int in
+                let words = ["scroll the", "next / previous", "go to the client"]
+                let w = words.first { row.contains($0) }!
+                return row.unicodeScalars.distance(from: row.unicodeScalars.startIndex, to: row.firstRange(of: w)!.lowerBound.samePosition(in: row.unicodeScalars)!)
+            })
+            #expect(starts.count == 1, "descriptions start in one column (ascii \(ascii)): \(rows)")
+        }
+    }
+
+    @Test func headerNamesTheRuleOfTheLastCall() {
+        var m = testModel()
+        m.server = ServerModeState(description: "script r.yaml (2 rules)")
+        m.server?.answered(seq: 3, by: "rule 2", limit: 10)
+        m.ingest(wholeCallSection(payload: [1], response: [1]).snapshot(), now: 10_000_000_000)
+        #expect(draw(&m).text(0).contains("serving in-process, seq 3 by rule 2"))
+    }
 }
