@@ -44,7 +44,7 @@ extension IPCScope {
         @Flag(help: "Also serve NAME in-process, echoing every call (s: step mode, b: breakpoints).")
         var serveEcho = false
 
-        @Option(help: "Calls the history keeps, with their whole payloads when seen whole (1 to 1000000).")
+        @Option(help: "Calls the history keeps, with their whole payloads when seen whole (1 to 100000; each kept call holds at most its request and response, so 1000 calls of 4 KiB slots use at most 8 MiB).")
         var history: Int = History.defaultLimit
 
         @Option(parsing: .unconditional, help: "Seconds the client pane's calls wait for an answer (default 5; 0 or off: until answered; \(Seconds.rangeText)). In the pane: 'timeout 30s'.",
@@ -59,8 +59,8 @@ extension IPCScope {
             guard interval >= 1 && interval <= 10_000 else {
                 throw ValidationError("--interval \(interval) is out of range: give 1 to 10000 milliseconds")
             }
-            guard history >= 1 && history <= 1_000_000 else {
-                throw ValidationError("--history \(history) is out of range: give 1 to 1000000 calls")
+            guard history >= 1 && history <= 100_000 else {
+                throw ValidationError("--history \(history) is out of range: give 1 to 100000 calls")
             }
             guard serve == nil || !serveEcho else { throw ValidationError("give either --serve FILE or --serve-echo, not both") }
         }

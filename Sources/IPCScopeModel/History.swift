@@ -54,7 +54,10 @@ public struct History: Sendable {
     }
 
     /// How many kept calls are known whole.
-    public var wholeCount: Int { records.reduce(0) { $0 + (whole($1) != nil ? 1 : 0) } }
+    public var wholeCount: Int {
+        // Over the payloads kept (few: only calls seen in the slots), not over every record.
+        bodies.keys.reduce(0) { n, seq in n + (record(seq: seq).flatMap(whole) != nil ? 1 : 0) }
+    }
 
     /// The kept record with `seq`, if any.
     public func record(seq: UInt64) -> TraceRecord? {
