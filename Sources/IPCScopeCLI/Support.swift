@@ -32,11 +32,22 @@ func printError(_ message: String) { writeAll("ipcscope: " + message + "\n", to:
 /// Turns a framework error into a one-line message on stderr and the given exit code; a bad
 /// service name or argument is a usage error whatever the verb (exit 64, as the help says).
 func fail(_ error: IPCError, code: Int32 = 1) -> ExitCode {
-    printError(error.message)
+    printError(namingStates(error.message))
     switch error.code {
     case .badName, .invalidArgument: return ExitCode.validationFailure
     default: return ExitCode(code)
     }
+}
+
+/// `(state 2)` in a framework message becomes `(state 2 PROCESSING)`: the number alone means
+/// nothing to whoever reads it.
+func namingStates(_ message: String) -> String {
+    guard let r = message.firstRange(of: "(state ") else { return message }
+    let digits = message[r.upperBound...].prefix { $0.isNumber }
+    guard !digits.isEmpty, message[r.upperBound...].dropFirst(digits.count).first == ")",
+          let raw = UInt32(digits), let state = ProtocolState(rawValue: raw) else { return message }
+    let end = message.index(r.upperBound, offsetBy: digits.count)
+    return String(message[..<end]) + " " + state.name + String(message[end...])
 }
 
 /// A script that cannot be used: its error already says what to do when the file cannot be

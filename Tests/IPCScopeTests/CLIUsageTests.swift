@@ -64,4 +64,21 @@ import TestSupport
         #expect(t.exitStatus == 64)
         #expect(t.stderr.contains("is not a number of seconds"), "\(t.stderr)")
     }
+
+    @Test func aTimeoutNamesTheState() {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("hung")
+        let script = scope.file("hung.yaml", """
+            rules:
+              - match: {function: 5}
+                fault: never_answer
+            """)
+        let server = scope.spawn(ipcscopePath, ["serve", name, "--script", script])
+        #expect(server.waitForOutput("serving", timeout: 10))
+        let r = scope.ipcscope(["call", name, "-f", "5", "--timeout", "0.5"], timeout: 10)
+        #expect(r.exitStatus == 1)
+        #expect(r.stderr.contains("(state 2 PROCESSING)"), "\(r.stderr)")
+        server.killAndReap()
+    }
 }
