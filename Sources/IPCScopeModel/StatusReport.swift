@@ -208,6 +208,7 @@ public struct StatusReport {
         func ageNS(_ t: UInt64) -> JSON { t > 0 && s.takenNS >= t ? .uint(s.takenNS - t) : .null }
         o.append(("server", .object([
             ("pid", .number(s.serverPID)), ("command", serverCommand.map { .string($0) } ?? .null),
+            ("pid_note", serverPidNote.map { .string($0) } ?? .null),
             ("epoch", .number(s.serverEpoch)), ("starttime", .uint(s.serverStartTime)),
             ("heartbeat_age_ns", ageNS(s.heartbeatNS)), ("flags", .number(s.serverFlags)),
             ("shutting_down", .bool(s.shuttingDown)), ("step_mode", .bool(s.stepMode)), ("tracing", .bool(s.tracing)),
@@ -226,6 +227,7 @@ public struct StatusReport {
             ("owner_thread_alive", s.ownerThreadAlive.map { .bool($0) } ?? .null),
             ("owner", .object([("pid", .number(s.ownerPID)), ("tid", .number(s.ownerTID)),
                                ("command", ownerCommand.map { .string($0) } ?? .null),
+                               ("pid_note", ownerPidNote.map { .string($0) } ?? .null),
                                ("held_for_ns", s.ownerTID != 0 ? ageNS(s.ownerSinceNS) : .null)])),
             ("owner_mismatch", .bool(s.ownerMismatch)),
             ("lock_count", .uint(s.lockCount)), ("contended_count", .uint(s.contendedCount)),

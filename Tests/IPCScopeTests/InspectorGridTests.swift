@@ -88,6 +88,7 @@ private func cells(_ g: Grid, _ row: Int, _ from: Int, _ to: Int) -> String {
         #expect(report.serverPidNote == "pid reused")
         #expect(report.ownerCommand == nil)
         #expect(report.text().contains("(pid reused)"))
+        #expect(report.json.rendered.contains("\"pid_note\":\"pid reused\""))
     }
 
     @Test func ownerDiedSurvivesEveryLayout() {
