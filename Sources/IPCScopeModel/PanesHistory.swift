@@ -162,6 +162,11 @@ extension InspectorModel {
                                       "  c (Ctrl-R anywhere) continue: step off, answer",
                                       "  b breakpoints: fn=3 /text/ hex=4865 (any term holds a call)"], at: 8)
         }
+        // On a short terminal the blank separators go first, then the last line stays in view.
+        if lines.count > g.height - 3 { lines.removeAll { $0.isEmpty } }
+        if lines.count > g.height - 3, let last = lines.last {
+            lines = Array(lines.prefix(max(0, g.height - 4))) + [last]
+        }
         let w = min(g.width - 2, (lines.map(\.count).max() ?? 40) + 4)
         let h = min(g.height - 1, lines.count + 2)
         let x0 = max(0, (g.width - w) / 2), y0 = max(0, (g.height - h) / 2)

@@ -368,4 +368,14 @@ private func cells(_ g: Grid, _ row: Int, _ from: Int, _ to: Int) -> String {
         m.ingest(wholeCallSection(payload: [1], response: [1]).snapshot(), now: 10_000_000_000)
         #expect(draw(&m).text(0).contains("serving in-process, seq 3 by rule 2"))
     }
+
+    @Test func helpFitsEightyByTwentyFour() {
+        var m = testModel()
+        m.server = ServerModeState(description: "echo")
+        _ = m.handle(key: .char("?"))
+        let g = draw(&m, width: 80, height: 24)
+        #expect(g.contains("Any key closes this help"))
+        #expect(g.contains("go to the client pane"))
+        #expect(g.contains("Ctrl-N anywhere"))
+    }
 }
