@@ -9,11 +9,13 @@ import IPCScopeKit
 import Testing
 @testable import IPCScopeModel
 
-/// RESPONSE_READY after call 7, with the request and response slots holding call 7 whole.
+/// RESPONSE_READY after call 7, with the request and response slots holding call 7 whole and
+/// its client (777) holding the mutex while it collects the answer.
 private func wholeCallSection(payload: [UInt8], response: [UInt8]) -> SectionBytes {
     var s = SectionBytes()
     s.server()
     s.state(3)
+    s.mutex(word: 777, ownerPID: 777, ownerTID: 777)
     s.request(seq: 7, function: 9, payload: payload)
     s.response(seq: 7, status: 0, payload: response)
     return s
@@ -254,6 +256,27 @@ private func cells(_ g: Grid, _ row: Int, _ from: Int, _ to: Int) -> String {
         var m = testModel()
         m.ingest(snap, now: 10_000_000_000)
         #expect(m.history.whole(snap.trace[0]) == nil)
+    }
+
+    @Test func slotsAreCopiedOnlyWhenNobodyCanBeWritingThem() {
+        let payload = Array("a request that must not be torn".utf8), response = Array("ok".utf8)
+        func wholeAfter(_ edit: (inout SectionBytes) -> Void, settled: Bool = true) -> Bool {
+            var s = wholeCallSection(payload: payload, response: response)
+            edit(&s)
+            var snap = s.snapshot()
+            snap.slotsSettled = settled
+            snap.trace = [wholeRecord(payload, response)]
+            var m = testModel()
+            m.ingest(snap, now: 10_000_000_000)
+            return m.history.whole(snap.trace[0]) != nil
+        }
+        #expect(wholeAfter { _ in })
+        // The copy raced a change of state or seq: nothing is trusted.
+        #expect(!wholeAfter({ _ in }, settled: false))
+        // RESPONSE_READY with the mutex free: the client gave up; another may be writing.
+        #expect(!wholeAfter { $0.mutex(word: 0, ownerPID: 0, ownerTID: 0) })
+        // IDLE: the next client may be writing the request under the mutex.
+        #expect(!wholeAfter { $0.state(0) })
     }
 
     @Test func historyBoundKeepsTheNewestCalls() {
