@@ -80,14 +80,17 @@ public struct History: Sendable {
     /// A slot is copied only when nobody may be writing it, and only when `state` and both
     /// `seq`s read the same after the copy (`slotsSettled`): the request while the server owns
     /// it (REQUEST_READY, PROCESSING) or while its own client, still holding the mutex, collects
-    /// the answer (RESPONSE_READY for that seq); the response whenever no handler runs (not
+    /// the answer (RESPONSE_READY for that seq), or when the mutex stayed free and untaken
+    /// through the copy (`mutexQuiet`); the response whenever no handler runs (not
     /// PROCESSING). A client writes the request slot only while IDLE or RESPONSE_READY, holding
     /// the mutex; the server writes the response only while PROCESSING; each publishes `seq` last.
     private mutating func captureSlots(_ snap: Snapshot) {
         guard let l = snap.layout, snap.slotsSettled, let state = snap.state else { return }
         let ownerCollects = state == .responseReady && snap.requestSeq == snap.responseSeq
             && snap.mutexWord.ownerTID != 0 && snap.mutexWord.ownerTID == snap.requestClientTID
-        if state == .requestReady || state == .processing || ownerCollects, snap.requestSeq != 0, Int(snap.requestSize) <= l.requestCapacity, recent(snap.requestSeq) {
+        // IDLE or RESPONSE_READY with a mutex nobody took during the copy: no client was writing.
+        let quiet = (state == .idle || state == .responseReady) && snap.mutexQuiet
+        if state == .requestReady || state == .processing || ownerCollects || quiet, snap.requestSeq != 0, Int(snap.requestSize) <= l.requestCapacity, recent(snap.requestSeq) {
             let p = snap.requestPayload
             if p.count == Int(snap.requestSize), bodies[snap.requestSeq]?.request != p {
                 bodies[snap.requestSeq, default: CallBodies()].request = p

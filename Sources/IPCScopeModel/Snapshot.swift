@@ -143,6 +143,10 @@ public struct Snapshot: Sendable {
     /// a slot's payload be trusted whole (a writer publishes `seq` last, so a slot being
     /// rewritten still shows the old `seq`). Always true for a snapshot built from bytes.
     public var slotsSettled = true
+    /// Whether the mutex was free, and never taken, from before the copy to after it (word free
+    /// both times, `lock_count` unchanged): then no client can have been writing the request slot.
+    /// False unless a reader checked it.
+    public var mutexQuiet = false
     /// Whether the thread the mutex word names exists (nil: free, or unknown). Set by
     /// `SectionReader`, which can ask /proc; a word naming a dead thread is a wedged mutex.
     public var ownerThreadAlive: Bool?
@@ -310,7 +314,13 @@ public final class SectionReader {
             readTrace(&snap, l)
         }
         if !snap.mutexWord.isFree { snap.ownerThreadAlive = threadExists(snap.mutexWord.ownerTID) }
-        if let l = snap.layout { snap.slotsSettled = slotsUnchanged(snap, l) }
+        if let l = snap.layout {
+            snap.slotsSettled = slotsUnchanged(snap, l)
+            let word = read(at: Int(IPCSCOPE_OFF_MUTEX), count: 4), locks = read(at: Int(IPCSCOPE_OFF_LOCK_COUNT), count: 8)
+            snap.mutexQuiet = snap.mutexWord.isFree && word.count == 4 && locks.count == 8
+                && MutexWord(raw: word.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }).isFree
+                && locks.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } == snap.lockCount
+        }
         return snap
     }
 

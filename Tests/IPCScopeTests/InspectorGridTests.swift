@@ -260,11 +260,12 @@ private func cells(_ g: Grid, _ row: Int, _ from: Int, _ to: Int) -> String {
 
     @Test func slotsAreCopiedOnlyWhenNobodyCanBeWritingThem() {
         let payload = Array("a request that must not be torn".utf8), response = Array("ok".utf8)
-        func wholeAfter(_ edit: (inout SectionBytes) -> Void, settled: Bool = true) -> Bool {
+        func wholeAfter(_ edit: (inout SectionBytes) -> Void, settled: Bool = true, quiet: Bool = false) -> Bool {
             var s = wholeCallSection(payload: payload, response: response)
             edit(&s)
             var snap = s.snapshot()
             snap.slotsSettled = settled
+            snap.mutexQuiet = quiet
             snap.trace = [wholeRecord(payload, response)]
             var m = testModel()
             m.ingest(snap, now: 10_000_000_000)
@@ -275,8 +276,10 @@ private func cells(_ g: Grid, _ row: Int, _ from: Int, _ to: Int) -> String {
         #expect(!wholeAfter({ _ in }, settled: false))
         // RESPONSE_READY with the mutex free: the client gave up; another may be writing.
         #expect(!wholeAfter { $0.mutex(word: 0, ownerPID: 0, ownerTID: 0) })
-        // IDLE: the next client may be writing the request under the mutex.
+        // IDLE: the next client may be writing the request under the mutex…
         #expect(!wholeAfter { $0.state(0) })
+        // …unless the mutex stayed free and untaken through the copy.
+        #expect(wholeAfter({ $0.state(0); $0.mutex(word: 0, ownerPID: 0, ownerTID: 0) }, quiet: true))
     }
 
     @Test func historyBoundKeepsTheNewestCalls() {
