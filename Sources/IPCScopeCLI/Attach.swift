@@ -91,7 +91,3 @@ extension IPCScope {
         }
     }
 }
-
-/// Seconds (already range-checked by the caller) as a `Duration`, for verbs that take a plain
-/// `Double` of seconds (`replay --timeout`).
-func seconds(_ s: Double) -> Duration { .nanoseconds(Int64(s * 1e9)) }
