@@ -19,6 +19,10 @@ public struct AttachOptions: Sendable {
     public var serve: ServeMode?
     /// How the in-process server creates its section (capacities, mode, replace, keep).
     public var serverOptions = ServerOptions()
+    /// How many calls the history keeps (with their whole payloads when seen whole).
+    public var historyLimit = History.defaultLimit
+    /// How long the client pane's calls wait for an answer; 0 waits until answered.
+    public var callTimeoutNS = ClientPaneState.defaultTimeoutNS
 
     public init(service: String) { self.service = service }
 }
@@ -52,7 +56,9 @@ extension IPCScopeTUI {
 
         let term = try Terminal(noColor: noColor)
         defer { term.stop() }
-        var model = InspectorModel(service: options.service, ascii: options.ascii || !utf8, intervalNS: options.intervalNS)
+        var model = InspectorModel(service: options.service, ascii: options.ascii || !utf8, intervalNS: options.intervalNS,
+                                   historyLimit: options.historyLimit)
+        model.client.timeoutNS = options.callTimeoutNS
         model.client.saved = SavedCallsFile.load()
         if let s = inProcess { model.server = ServerModeState(description: s.description) }
         let worker = ClientWorker(service: options.service)
@@ -71,7 +77,7 @@ private struct Loop {
     let idleRedrawNS: UInt64 = 250_000_000
 
     /// Carries out the model's actions; false means quit.
-    func perform(_ actions: [InspectorAction]) -> Bool {
+    func perform(_ actions: [InspectorAction], _ model: inout InspectorModel) -> Bool {
         for action in actions {
             switch action {
             case .quit: return false
@@ -80,6 +86,7 @@ private struct Loop {
             case .setStepMode(let on): server?.setStepMode(on)
             case .setBreakpoints(let text): server?.gate.setBreakpoints(text)
             case .releaseHeld: server?.gate.release()
+            case .export(let name, let text): model.exported(ExportFile.write(name: name, text: text))
             }
         }
         return true
@@ -126,6 +133,10 @@ private struct Loop {
                     model.server?.held = held
                     dirty = true
                 }
+                for (seq, rule) in s.gate.takeRules() {
+                    model.server?.answered(seq: seq, by: rule, limit: model.history.limit)
+                    dirty = true
+                }
             }
             if term.checkResize() { dirty = true }
             if dirty || model.animating || now &- lastDraw >= idleRedrawNS {
@@ -144,7 +155,8 @@ private struct Loop {
             var next: Key? = key
             while let k = next {
                 if k == .resize { term.invalidate() }
-                if !perform(model.handle(key: k)) { return }
+                let actions = model.handle(key: k)
+                if !perform(actions, &model) { return }
                 next = term.readKey(timeoutMS: 0)
             }
         }
