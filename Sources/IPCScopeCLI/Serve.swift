@@ -244,7 +244,7 @@ enum ServeLog {
     /// An `--echo` call's line: the same as `text(_:)` gives for the echo script's record.
     static func text(_ c: EchoCall, _ d: ScriptDecision) -> String {
         "call seq=\(c.seq) function=\(c.function) size=\(c.size) client=\(c.clientPID)"
-            + (d.rule.map { " rule=\($0)" + (d.line > 0 ? "@line\(d.line)" : "") } ?? " rule=none")
+            + " rule=" + d.ruleName(compact: true)
             + " status=0 response=\(c.size) took=\(Units.duration(ns: c.elapsedNS)) \"\(HexDump.printable(c.headBytes))\""
     }
 
@@ -253,7 +253,7 @@ enum ServeLog {
         .object([
             ("event", .string("call")), ("seq", .uint(c.seq)), ("function", .number(c.function)),
             ("request_size", .number(c.size)), ("client_pid", .number(c.clientPID)), ("client_tid", .number(c.clientTID)),
-            ("rule", d.rule.map { .number($0) } ?? .null), ("line", .number(d.line)),
+            ("rule", d.isEcho ? .string("echo") : d.rule.map { .number($0) } ?? .null), ("line", .number(d.line)),
             ("action", .string(d.action.name)), ("outcome", .string("answered")),
             ("status", .number(0)), ("response_size", .number(c.size)),
             ("delay_ms", .number(0)), ("elapsed_ns", .uint(c.elapsedNS)),
