@@ -189,6 +189,5 @@ struct Decoder {
     mutating func stop(_ message: String, at offset: Int) {
         warnings.append(message)
         stopped = true
-        end = max(end, min(offset, payload.count))
     }
 }
