@@ -136,3 +136,57 @@ func buildPayload(_ fields: [String], function: UInt32, schema: Schema?, service
         throw usageFailure(error.message)
     }
 }
+
+// MARK: - watch
+
+extension IPCScope.Watch {
+    /// `function_name`, `status_meaning` and the request head's `fields` for a call's JSON line.
+    static func schemaPairs(_ r: TraceRecord, _ schema: Schema) -> [(String, JSON)] {
+        var out: [(String, JSON)] = []
+        if let f = schema.function(r.function) { out.append(("function_name", .string(f.name))) }
+        if let m = schema.meaning(status: r.status, function: r.function) { out.append(("status_meaning", .string(m))) }
+        if let d = schema.decodeHead(r) { out += d.jsonPairs }
+        return out
+    }
+
+    /// ` set_value {id=3 value=2.5}` after a call's line: the function's name and the fields
+    /// its kept request head holds.
+    static func fieldsText(_ r: TraceRecord, schema: Schema?) -> String {
+        guard let schema, let f = schema.function(r.function) else { return "" }
+        let fields = schema.decodeHead(r)?.fields.map { "\($0.path)=\($0.value.text)" } ?? []
+        return " " + f.name + (fields.isEmpty ? "" : " {" + fields.joined(separator: " ") + "}")
+    }
+}
+
+// MARK: - status
+
+extension IPCScope.Status {
+    /// The slots' payloads decoded (the response as an answer to the request's function).
+    static func decodedSlots(_ s: Snapshot, _ schema: Schema) -> (DecodedPayload?, DecodedPayload?) {
+        (schema.decodeRequest(s.requestFunction, s.requestPayload), schema.decodeResponse(s.requestFunction, s.responsePayload))
+    }
+
+    /// The report's JSON with `schema`: the function's name and both slots' fields.
+    static func withFields(_ json: JSON, _ s: Snapshot, _ schema: Schema?) -> JSON {
+        guard let schema, s.isValid, case .object(let pairs) = json else { return json }
+        let (req, rsp) = decodedSlots(s, schema)
+        var o: [(String, JSON)] = []
+        if let f = schema.function(s.requestFunction) { o.append(("function_name", .string(f.name))) }
+        if let req { o.append(("request", .object(req.jsonPairs))) }
+        if let rsp { o.append(("response", .object(rsp.jsonPairs))) }
+        return .object(pairs + [("decoded", .object(o))])
+    }
+
+    /// A `decoded` section after the report: both slots' fields.
+    static func fieldsText(_ s: Snapshot, _ schema: Schema?) -> String {
+        guard let schema, s.isValid else { return "" }
+        let style = stdoutStyle
+        let (req, rsp) = decodedSlots(s, schema)
+        var out = style.bold("decoded (\(schema.source))") + "\n"
+        out += "  request slot: \(schema.label(s.requestFunction))\n"
+        out += (req?.textLines(indent: "    ", style: style) ?? ["    (the schema gives no request layout)"]).map { $0 + "\n" }.joined()
+        out += "  response slot" + (schema.meaning(status: s.responseStatus, function: s.requestFunction).map { ", status \(s.responseStatus) (\($0))" } ?? "") + "\n"
+        out += (rsp?.textLines(indent: "    ", style: style) ?? ["    (the schema gives no response layout)"]).map { $0 + "\n" }.joined()
+        return out
+    }
+}
