@@ -130,7 +130,8 @@ extension IPCScope {
                 }
                 let latency = monotonicNanoseconds() - t0
                 if reply.status != 0 { nonZero = true }
-                show(reply, latency: latency, function: function, decoded: schema?.decodeResponse(function, reply.data),
+                let decoded = reply.data.isEmpty && reply.status != 0 ? nil : schema?.decodeResponse(function, reply.data)
+                show(reply, latency: latency, function: function, decoded: decoded,
                      meaning: schema?.meaning(status: reply.status, function: function))
             }
             if nonZero, let code = statusExitCode { throw ExitCode(code) }

@@ -2,6 +2,7 @@
 import IPCScopeKit
 import Glibc
 #endif
+import IPCScopeSchema
 import Yams
 
 // MARK: - errors
@@ -74,6 +75,10 @@ public struct Script: Sendable {
         public var regex: ScriptRegex?
         /// The payload size lies in this range.
         public var size: ClosedRange<Int>?
+        /// Fields the payload, read through `fieldLayout` (the schema's request), must hold.
+        public var fields: [FieldInput]?
+        /// The request layout `fields` are read through.
+        public var fieldLayout: Layout?
 
         public init() {}
     }
@@ -133,22 +138,24 @@ public struct Script: Sendable {
 
     /// Reads and parses the script at `path`; `file:` replies are read relative to its directory.
     /// - Throws: `ScriptError` with line and column of the first problem.
-    public static func load(path: String) throws(ScriptError) -> Script {
+    public static func load(path: String, schema: Schema? = nil) throws(ScriptError) -> Script {
         guard let text = readTextFile(path) else {
             throw ScriptError(file: path, line: 0, column: 0,
                               "cannot read the script (\(String(cString: strerror(errno)))): check the path")
         }
         let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        return try parse(yaml: text, source: path, baseDirectory: dir.isEmpty ? "/" : dir)
+        return try parse(yaml: text, source: path, baseDirectory: dir.isEmpty ? "/" : dir, schema: schema)
     }
 
     /// Parses a script from YAML text.
     /// - Parameters:
     ///   - source: the name used in error messages.
-    ///   - baseDirectory: where relative `file:` paths are looked up.
+    ///   - baseDirectory: where relative `file:` and `schema:` paths are looked up.
+    ///   - schema: names functions and lays out `fields:` (a `schema:` key in the script wins).
     /// - Throws: `ScriptError` with line and column of the first problem.
-    public static func parse(yaml: String, source: String = "<script>", baseDirectory: String = ".") throws(ScriptError) -> Script {
-        var parser = ScriptParser(source: source, baseDirectory: baseDirectory)
+    public static func parse(yaml: String, source: String = "<script>", baseDirectory: String = ".",
+                             schema: Schema? = nil) throws(ScriptError) -> Script {
+        var parser = ScriptParser(source: source, baseDirectory: baseDirectory, schema: schema)
         return try parser.parse(yaml)
     }
 }

@@ -104,6 +104,7 @@ public final class ScriptEngine: Sendable {
         if let f = m.functions, !f.contains(r.function) { return false }
         let p = r.payload
         if let s = m.size, !s.contains(p.count) { return false }
+        if let f = m.fields, let l = m.fieldLayout, (try? l.matches(p, f, what: "the request")) != true { return false }
         if let e = m.equals, e != p { return false }
         if let pre = m.prefix, !p.starts(with: pre) { return false }
         if let c = m.contains, !contains(p, c) { return false }
