@@ -3,6 +3,7 @@ import Dispatch
 import IPCScopeKit
 import IPCScopeModel
 import IPCScopeScript
+import IPCScopeSchema
 import IPCScopeTUI
 #if canImport(Glibc)
 import Glibc
@@ -43,6 +44,8 @@ extension IPCScope {
 
         @Option(help: "Answer from this YAML script (see docs/scripts.md).", completion: .file(extensions: ["yaml", "yml"]))
         var script: String?
+
+        @OptionGroup var schemaOptions: SchemaOptions
 
         @Flag(help: "Only check the script, print how many rules it has, and exit.")
         var check = false
@@ -94,9 +97,10 @@ extension IPCScope {
 
         func run() throws {
             let loaded: Script
+            let schema = script == nil ? nil : try schemaOptions.load(service: name)
             if let path = script {
                 do {
-                    loaded = try Script.load(path: path)
+                    loaded = try Script.load(path: path, schema: schema)
                 } catch {
                     printError("\(error.description): fix the script (see docs/scripts.md)")
                     throw ExitCode(1)
@@ -129,7 +133,7 @@ extension IPCScope {
             // SIGHUP: a script server reloads (unless its terminal hung up); an echo server stops.
             let sources = installStopSignals(also: script == nil ? [SIGHUP] : []) { scripted.stop() }
             var hup: DispatchSourceSignal?
-            if let path = script { hup = installReload(path: path, scripted, json: json) }
+            if let path = script { hup = installReload(path: path, scripted, json: json, schema: schema) }
             defer { sources.forEach { $0.cancel() }; hup?.cancel() }
 
             let (json, quiet) = (json, quiet)
@@ -264,7 +268,7 @@ func hasControllingTerminal() -> Bool {
 /// Reloads the script on SIGHUP; a bad script is reported and the old one kept.
 /// When the SIGHUP means the terminal hung up (there was one at start and it is gone), stops
 /// instead, so a server does not outlive the terminal it was started in.
-func installReload(path: String, _ scripted: ScriptedServer, json: Bool) -> DispatchSourceSignal {
+func installReload(path: String, _ scripted: ScriptedServer, json: Bool, schema: Schema? = nil) -> DispatchSourceSignal {
     signal(SIGHUP, SIG_IGN)
     let startedOnTerminal = hasControllingTerminal()
     let s = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "ipcscope.reload"))
@@ -275,7 +279,7 @@ func installReload(path: String, _ scripted: ScriptedServer, json: Bool) -> Disp
             return
         }
         do {
-            let fresh = try Script.load(path: path)
+            let fresh = try Script.load(path: path, schema: schema)
             scripted.reload(fresh)
             if json {
                 printJSON(.object([("event", .string("reloaded")), ("script", .string(path)), ("rules", .number(fresh.rules.count))]))
