@@ -23,10 +23,15 @@ extension IPCScope {
                   ipcscope attach MyService
                   ipcscope attach MyService --interval 10
                   ipcscope attach MyService --serve replies.yaml   # serve in-process, with step mode
+                  ipcscope attach --file calls.pcapng              # step through a recording
                 """)
 
         @Argument(help: "The service name.")
-        var name: String
+        var name: String?
+
+        @Option(help: "Open a recording from 'ipcscope record' instead of a live section (n next, p previous, g jump to seq).",
+                completion: .file(extensions: ["pcapng"]))
+        var file: String?
 
         @Option(help: "Refresh interval in milliseconds (1 to 10000).")
         var interval: Double = 50
@@ -42,6 +47,7 @@ extension IPCScope {
         var ascii = false
 
         func validate() throws {
+            guard (name == nil) != (file == nil) else { throw ValidationError("give a service NAME or --file FILE.pcapng (one of them)") }
             guard interval >= 1 && interval <= 10_000 else {
                 throw ValidationError("--interval \(interval) is out of range: give 1 to 10000 milliseconds")
             }
@@ -49,6 +55,8 @@ extension IPCScope {
         }
 
         func run() throws {
+            if let file { return try Self.openRecording(file, ascii: ascii) }
+            guard let name else { return }
             guard isatty(1) != 0 && isatty(0) != 0 else {
                 printError("attach needs a terminal (stdin and stdout are not both one): use 'ipcscope status \(name)' for one look or 'ipcscope watch \(name)' for a stream")
                 throw ExitCode(1)

@@ -9,6 +9,8 @@ extension IPCScope {
         Clean.self,
         Status.self,
         Watch.self,
+        Record.self,
+        Replay.self,
         Attach.self,
         Bench.self,
         Demo.self,

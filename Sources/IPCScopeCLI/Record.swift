@@ -1,0 +1,212 @@
+import ArgumentParser
+import IPCScopeKit
+import IPCScopeModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension IPCScope {
+    struct Record: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record every call of a service to a pcapng file (for Wireshark, replay and attach --file).",
+            discussion: """
+                Read-only (O_RDONLY, pread; never the mutex, never a futex wait). Follows the trace \
+                ring and copies both slots between calls: each call is written as two packets \
+                (request, response) with seq, function, status, sizes, client pid and tid, sent \
+                and done times and the payloads. A call whose slots were overwritten before they \
+                could be copied keeps the ring's first 16 request bytes and is marked partial; \
+                calls the ring lapped are counted as missed. Survives the server dying and a \
+                takeover: each server epoch is its own interface in the file. \
+                Open the file in Wireshark with docs/wireshark/ipcscope.lua (see docs/recording.md).
+
+                Examples:
+                  ipcscope record MyService -w calls.pcapng
+                  ipcscope record MyService -w calls.pcapng --count 100 --duration 60
+                """)
+
+        @Argument(help: "The service name.")
+        var name: String
+
+        @Option(name: [.customShort("w"), .customLong("write")], help: ArgumentHelp("The pcapng file to write.", valueName: "file"), completion: .file(extensions: ["pcapng"]))
+        var file: String
+
+        @Option(help: "Stop after this many calls.")
+        var count: Int?
+
+        @Option(help: "Stop after this many seconds.")
+        var duration: Double?
+
+        @Option(help: "Milliseconds between two polls while the service is idle (while calls flow it polls without pause).")
+        var interval: Double = 1
+
+        @Flag(help: "Also record the calls already in the trace ring (their payloads are partial).")
+        var fromStart = false
+
+        @Flag(help: "Print the summary as one JSON object.")
+        var json = false
+
+        func validate() throws {
+            if let count { guard count > 0 else { throw ValidationError("--count must be 1 or more") } }
+            if let duration { guard duration > 0, duration < 1e9 else { throw ValidationError("--duration must be more than 0 seconds") } }
+            guard interval > 0, interval <= 10_000 else { throw ValidationError("--interval must be more than 0 and at most 10000 ms") }
+        }
+
+        func run() throws {
+            let recorder: CallRecorder
+            do {
+                recorder = try CallRecorder(service: name)
+                try recorder.start(fromStart: fromStart)
+            } catch {
+                throw fail(error)
+            }
+            let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                throw usageFailure("cannot create -w '\(file)': \(String(cString: strerror(errno))); check the directory")
+            }
+            defer { close(fd) }
+            var out = RecordingFile(fd: fd)
+            try out.write(PcapNG.sectionHeader(application: "ipcscope record"))
+
+            let stop = StopFlag()
+            let sources = installStopSignals { stop.set() }
+            defer { sources.forEach { $0.cancel() } }
+            printError("recording '\(name)' to \(file); Ctrl-C stops")
+            let deadline = duration.map { monotonicNanoseconds() + UInt64($0 * 1e9) }
+            let intervalNS = UInt64(interval * 1e6)
+            var ending = "stopped"
+            var waiting = false
+            var lastActivity: UInt64 = 0
+            // How often the ring is read while calls flow: 2 µs per record it holds, 20 µs to 1 ms.
+            let ringPeriod = UInt64(min(max((recorder.layout?.traceCapacity ?? 0) * 2_000, 20_000), 1_000_000))
+            loop: while !stop.isSet {
+                if let deadline, monotonicNanoseconds() >= deadline { ending = "duration reached"; break }
+                if waiting {
+                    if (try? recorder.start(fromStart: true)) != nil {
+                        printError("'\(name)' is back: recording its new server")
+                        waiting = false
+                    } else {
+                        sleepNS(50_000_000)
+                        continue
+                    }
+                }
+                let p: CallRecorder.Poll
+                do { p = try recorder.poll() } catch { throw fail(error) }
+                if p.replaced { printError("'\(name)' was recreated by a new server: recording the new section") }
+                if let i = p.interface { try out.use(i) }
+                out.addMissed(p.missed)
+                for call in p.calls {
+                    try out.write(call)
+                    if let count, out.written >= count { ending = "count reached"; break loop }
+                }
+                if p.gone {
+                    printError("the section '\(name)' was removed (its server stopped): waiting for a new one; Ctrl-C stops")
+                    waiting = true
+                    continue
+                }
+                // While calls flow (and for 5 ms after), copy the slots without pause and read the
+                // ring only now and then (it holds ringPeriod's worth of calls): a poll that
+                // sleeps, or spends its time on the ring, loses payloads.
+                var now = monotonicNanoseconds()
+                if !p.calls.isEmpty || p.started { lastActivity = now }
+                let ringDue = now &+ ringPeriod
+                while now &- lastActivity < 5_000_000 && now < ringDue && !stop.isSet {
+                    if recorder.capture() { lastActivity = now }
+                    sched_yield()
+                    now = monotonicNanoseconds()
+                }
+                if now &- lastActivity >= 5_000_000 { sleepNS(intervalNS) }
+            }
+            // What the server finished before the stop: one last look, then whatever is left.
+            if ending != "count reached", !waiting, let p = try? recorder.poll() {
+                out.addMissed(p.missed)
+                for call in p.calls + recorder.drain() where count.map({ out.written < $0 }) ?? true { try out.write(call) }
+            }
+            try out.finish()
+            let complete = out.written - out.partial
+            if json {
+                printJSON(.object([("event", .string("summary")), ("file", .string(file)), ("calls", .number(out.written)),
+                                   ("complete", .number(complete)), ("partial", .number(out.partial)),
+                                   ("missed", .uint(out.missed)), ("epochs", .number(out.interfaces.count)),
+                                   ("end", .string(ending))]))
+            } else {
+                printLine("recorded \(out.written) call\(out.written == 1 ? "" : "s") to \(file): \(complete) complete, \(out.partial) partial; missed \(out.missed) (\(ending))")
+            }
+        }
+    }
+}
+
+/// The pcapng file being written: one interface per service epoch, two packets per call.
+private struct RecordingFile {
+    let fd: Int32
+    var interfaces: [RecordedInterface] = []
+    var current: Int?
+    var written = 0
+    var partial = 0
+    var missed: UInt64 = 0
+    /// Missed calls not yet written as a packet's drop count.
+    private var unreported: UInt64 = 0
+    private var counts: [(received: UInt64, dropped: UInt64)] = []
+    private let startNS = realtimeNanoseconds()
+
+    init(fd: Int32) { self.fd = fd }
+
+    /// Starts a new interface when the service's epoch (or section) changed.
+    mutating func use(_ i: RecordedInterface) throws {
+        if let c = current, interfaces[c] == i { return }
+        try write(PcapNG.interface(i))
+        interfaces.append(i)
+        counts.append((0, 0))
+        current = interfaces.count - 1
+    }
+
+    /// Counts calls the ring lapped; the next packet carries them as its drop count.
+    mutating func addMissed(_ n: UInt64) {
+        missed += n
+        unreported += n
+    }
+
+    mutating func write(_ call: RecordedCall) throws {
+        guard let c = current else { return }
+        var call = call
+        if call.epoch == 0 { call.epoch = interfaces[c].epoch }
+        let id = UInt32(clamping: c)
+        let inbound = PcapNG.packet(interfaceID: id, unixNS: Units.unixNS(monotonicNS: call.sentNS),
+                                    data: RecordPacket.encode(call, .request), inbound: true, dropped: unreported,
+                                    comment: call.partial ? "partial: the payloads moved on before they could be copied" : nil)
+        let outbound = PcapNG.packet(interfaceID: id, unixNS: Units.unixNS(monotonicNS: call.doneNS),
+                                     data: RecordPacket.encode(call, .response), inbound: false)
+        try write(inbound + outbound)
+        counts[c].dropped += unreported
+        counts[c].received += 1
+        unreported = 0
+        written += 1
+        if call.partial { partial += 1 }
+    }
+
+    /// Writes the statistics blocks (calls and missed per interface).
+    mutating func finish() throws {
+        let now = realtimeNanoseconds()
+        if let c = current { counts[c].dropped += unreported }
+        for (i, n) in counts.enumerated() {
+            try write(PcapNG.statistics(interfaceID: UInt32(clamping: i), unixNS: now, startNS: startNS, received: n.received,
+                                        dropped: n.dropped, comment: "\(n.received) calls recorded, \(n.dropped) missed"))
+        }
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        let ok = bytes.withUnsafeBytes { b -> Bool in
+            var done = 0
+            while done < b.count {
+                let n = Glibc.write(fd, b.baseAddress! + done, b.count - done)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { return false }
+                done += n
+            }
+            return true
+        }
+        if !ok {
+            printError("cannot write the recording: \(String(cString: strerror(errno))); check the disk")
+            throw ExitCode(1)
+        }
+    }
+}
