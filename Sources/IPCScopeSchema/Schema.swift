@@ -113,6 +113,15 @@ public indirect enum FieldType: Sendable {
         }
     }
 
+    /// How deep structs and arrays nest in this type (0 for a plain field).
+    public var depth: Int {
+        switch self {
+        case .array(let e, _): e.depth + 1
+        case .structure(let l): l.depth
+        default: 0
+        }
+    }
+
     /// A short name for messages: `u32`, `char[16]`, `f64[4]`, `struct`.
     public var name: String {
         switch self {
@@ -139,6 +148,8 @@ public struct Layout: Sendable {
     public var alignment: Int
     /// Whether the last field is a flexible `bytes` (the payload runs on past `size`).
     public var flexible: Bool
+    /// How deep structs and arrays nest in it (1: only plain fields).
+    public var depth = 1
 
     public init(fields: [Field] = [], size: Int = 0, alignment: Int = 1, flexible: Bool = false) {
         self.fields = fields

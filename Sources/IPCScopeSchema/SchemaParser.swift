@@ -197,6 +197,8 @@ struct SchemaParser {
             }
         }
         guard !l.fields.isEmpty else { throw error(node, "expected at least one field in a struct (C has no empty structs)") }
+        l.depth = 1 + l.fields.map(\.type.depth).max()!
+        guard l.depth <= Schema.maxDepth else { throw error(node, "structs and arrays nest \(l.depth) levels deep here, more than the \(Schema.maxDepth) allowed") }
         l.size = l.flexible ? end : (end + l.alignment - 1) / l.alignment * l.alignment
         if let declared {
             guard declared >= end else { throw error(node, "the fields end at byte \(end), past the declared 'size: \(declared)'") }
