@@ -73,51 +73,52 @@ public struct History: Sendable {
     public mutating func reset() { self = History(limit: limit, keepCounters: nil) }
 }
 
-/// The history filter typed after `/`: space-separated terms that must all hold.
+/// The history filter typed after `/`: space-separated terms that must ALL hold
+/// (breakpoints take the same terms but stop a call when ANY holds).
 ///
-/// `fn=3`, `fn!=3`, `status=0`, `status!=0` (also `st`), `pid=123`, `size>100`, `lat>1ms`;
-/// any other word must appear in the first bytes (as text, or as hex like `4865`).
+/// `fn=3`, `fn!=3`, `status=0`, `status!=0` (also `st`), `pid=123`, `size>100`, `lat>1ms`,
+/// `>=` and `<=` too; `/text/` and `hex=4865` (the first bytes contain them); any other word
+/// must appear in the first bytes (as text, or as hex like `4865`). See `parseCallTerm`.
 public struct HistoryFilter: Sendable, Equatable {
     public let text: String
-    private var terms: [Term] = []
+    /// The parsed terms, all of which must hold.
+    public let terms: [CallTerm]
+    /// Terms that could not be read (only with `init(_:)`, which keeps going); each is
+    /// matched as a plain word instead.
+    public let problems: [CallFilterError]
 
-    enum Field: Equatable, Sendable { case function, status, pid, size, latency }
-    enum Op: Equatable, Sendable { case eq, ne, gt, lt }
-    enum Term: Equatable, Sendable {
-        case compare(Field, Op, Int64)
-        case contains(String)
+    /// What to show where the filter is typed.
+    public static let syntaxHint = "all must hold: fn=1 status!=0 pid=42 size>100 lat>1ms /text/ hex=4865 word"
+
+    /// Parses `text`, refusing it when any term cannot be read (`fn=abc`, `lat>1e300s`).
+    /// - Throws: `CallFilterError` naming the first bad term and what it should look like.
+    public init(parsing text: String) throws(CallFilterError) {
+        self.text = text
+        terms = try parseCallTerms(text)
+        problems = []
     }
 
-    /// Parses `text`; unknown fields become text searches, so parsing never fails.
+    /// Parses `text` leniently: a term that cannot be read is listed in `problems` and
+    /// searched as a plain word. Prefer `init(parsing:)` for text a person typed.
     public init(_ text: String) {
         self.text = text
-        for word in text.split(separator: " ") {
-            terms.append(HistoryFilter.term(String(word)))
-        }
-    }
-
-    static func term(_ w: String) -> Term {
-        for (sym, op) in [("!=", Op.ne), ("=", .eq), (">", .gt), ("<", .lt)] {
-            guard let r = w.firstRange(of: sym) else { continue }
-            let key = w[..<r.lowerBound].lowercased(), val = String(w[r.upperBound...])
-            let field: Field? = switch key {
-            case "fn", "f", "function": .function
-            case "status", "st": .status
-            case "pid", "client": .pid
-            case "size", "req": .size
-            case "lat", "latency": .latency
-            default: nil
+        var terms: [CallTerm] = [], problems: [CallFilterError] = []
+        let words = String(text.prefix(CallFilterLimits.maxTextLength)).split(separator: " ").prefix(CallFilterLimits.maxTerms)
+        for word in words {
+            do throws(CallFilterError) {
+                terms.append(try parseCallTerm(String(word)))
+            } catch {
+                problems.append(error)
+                terms.append(.word(String(word)))
             }
-            guard let field else { break }
-            let number: Int64? = field == .latency ? parseDurationNS(val) : Int64(val)
-            if let number { return .compare(field, op, number) }
-            break
         }
-        return .contains(w)
+        self.terms = terms
+        self.problems = problems
     }
 
     /// Whether `r` passes every term.
     public func matches(_ r: TraceRecord) -> Bool {
+        let head = Array(r.requestHead.prefix(Int(min(r.requestSize, 16))))
         for t in terms {
             switch t {
             case .compare(let f, let op, let v):
@@ -128,29 +129,28 @@ public struct HistoryFilter: Sendable, Equatable {
                 case .size: Int64(r.requestSize)
                 case .latency: Int64(clamping: r.latencyNS)
                 }
-                let ok = switch op {
-                case .eq: x == v
-                case .ne: x != v
-                case .gt: x > v
-                case .lt: x < v
-                }
-                if !ok { return false }
-            case .contains(let s):
-                let head = r.requestHead.prefix(Int(min(r.requestSize, 16)))
-                let text = HexDump.printable(head)
-                let hex = head.map(HexDump.hex2).joined()
-                if !text.contains(s) && !hex.contains(s.lowercased()) { return false }
+                if !op.holds(x, v) { return false }
+            case .contains(let bytes):
+                if !payloadContains(head, bytes) { return false }
+            case .word(let s):
+                if !wordMatches(head, s) { return false }
             }
         }
         return true
     }
 }
 
-/// `250us`, `1ms`, `2s`, `500ns` or a bare number of nanoseconds.
-func parseDurationNS(_ s: String) -> Int64? {
-    for (suffix, scale) in [("ns", 1.0), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)] where s.hasSuffix(suffix) {
-        guard let v = Double(s.dropLast(suffix.count)) else { return nil }
-        return Int64(v * scale)
+/// Whether `payload` holds `needle` as a run of bytes (an empty needle is everywhere).
+func payloadContains(_ payload: [UInt8], _ needle: [UInt8]) -> Bool {
+    if needle.isEmpty { return true }
+    guard payload.count >= needle.count else { return false }
+    for i in 0...(payload.count - needle.count) where payload[i] == needle[0] {
+        if payload[i..<(i + needle.count)].elementsEqual(needle) { return true }
     }
-    return Int64(s)
+    return false
+}
+
+/// A bare word's test: the payload shows it as text, or its hex digits contain it.
+func wordMatches(_ payload: [UInt8], _ word: String) -> Bool {
+    HexDump.printable(payload).contains(word) || payload.map(HexDump.hex2).joined().contains(word.lowercased())
 }

@@ -1,35 +1,60 @@
 /// Breakpoints of the in-process server (server mode): pause a call before it is answered
-/// when any term matches.
+/// when ANY term matches (the history filter takes the same terms but needs ALL of them).
 ///
-/// Terms, separated by spaces: `fn=3` (function), `/text/` (payload contains the text, with
-/// `\n`-style escapes), `hex=4865` (payload contains the bytes).
+/// Terms, separated by spaces: `fn=3` (function; also `fn!=3`, `fn>3`, …), `size>100`,
+/// `/text/` (payload contains the text, with `\n`-style escapes), `hex=4865` (payload contains
+/// the bytes), or a plain word (payload contains it). See `parseCallTerm`. Status, pid and
+/// latency are refused: they are not known when a breakpoint is checked.
 public struct Breakpoints: Sendable, Equatable {
     public enum Term: Sendable, Equatable {
         case function(UInt32)
         case contains([UInt8])
+        /// Any other term of the shared syntax (`fn!=3`, `size>100`, a plain word).
+        case other(CallTerm)
     }
     public let text: String
     public let terms: [Term]
     /// Terms that could not be read, to show.
     public let problems: [String]
 
+    /// What to show where breakpoints are typed.
+    public static let syntaxHint = "any one stops a call: fn=3 size>100 /text/ hex=4865 word"
+
+    /// Parses `text`, refusing it when any term cannot be read or cannot apply to a call
+    /// that is not answered yet.
+    /// - Throws: `CallFilterError` naming the first bad term.
+    public init(parsing text: String) throws(CallFilterError) {
+        let b = Breakpoints(text)
+        if let first = b.errors.first { throw first }
+        self = b
+    }
+
+    /// Parses `text` leniently: terms that cannot be read are left out and listed in `problems`.
     public init(_ text: String) {
         self.text = text
-        var terms: [Term] = [], problems: [String] = []
-        for w in text.split(separator: " ").map(String.init) {
-            if w.hasPrefix("fn="), let f = UInt32(w.dropFirst(3)) {
-                terms.append(.function(f))
-            } else if w.hasPrefix("hex="), let b = try? parseHex(String(w.dropFirst(4))), !b.isEmpty {
-                terms.append(.contains(b))
-            } else if w.count >= 3, w.hasPrefix("/"), w.hasSuffix("/"), let b = try? unescape(String(w.dropFirst().dropLast())) {
-                terms.append(.contains(b))
-            } else {
-                problems.append(w)
+        var terms: [Term] = [], errors: [CallFilterError] = []
+        let words = String(text.prefix(CallFilterLimits.maxTextLength)).split(separator: " ").prefix(CallFilterLimits.maxTerms)
+        for word in words.map(String.init) {
+            do throws(CallFilterError) {
+                let term = try parseCallTerm(word)
+                switch term {
+                case .compare(.function, .eq, let f): terms.append(.function(UInt32(truncatingIfNeeded: f)))
+                case .contains(let b): terms.append(.contains(b))
+                case .compare(let field, _, _) where field == .status || field == .pid || field == .latency:
+                    throw CallFilterError(term: word, "a breakpoint stops a call before it is answered, when its "
+                                          + "\(field.rawValue) is not known: use fn, size, /text/, hex= or a word")
+                default: terms.append(.other(term))
+                }
+            } catch {
+                errors.append(error)
             }
         }
         self.terms = terms
-        self.problems = problems
+        self.errors = errors
+        self.problems = errors.map(\.description)
     }
+
+    private let errors: [CallFilterError]
 
     /// The first term that matches the call, described; nil when none does.
     public func match(function: UInt32, payload: [UInt8]) -> String? {
@@ -37,9 +62,17 @@ public struct Breakpoints: Sendable, Equatable {
             switch t {
             case .function(let f) where f == function:
                 return "breakpoint fn=\(f)"
-            case .contains(let b) where !b.isEmpty && payload.count >= b.count:
-                for i in 0...(payload.count - b.count) where payload[i..<(i + b.count)].elementsEqual(b) {
-                    return "breakpoint on payload " + HexDump.printable(b)
+            case .contains(let b) where !b.isEmpty && payloadContains(payload, b):
+                return "breakpoint on payload " + HexDump.printable(b)
+            case .other(let term):
+                switch term {
+                case .compare(let field, let op, let v):
+                    let x: Int64? = field == .function ? Int64(function) : field == .size ? Int64(payload.count) : nil
+                    if let x, op.holds(x, v) { return "breakpoint \(field.rawValue)\(op.rawValue)\(v)" }
+                case .word(let w) where wordMatches(payload, w):
+                    return "breakpoint on payload " + w
+                default:
+                    continue
                 }
             default:
                 continue

@@ -73,10 +73,23 @@ extension InspectorModel {
             let text = p.text.trimmingCharacters(" ")
             switch p.kind {
             case .filter:
-                filter = text.isEmpty ? nil : HistoryFilter(text)
+                do throws(CallFilterError) {
+                    filter = text.isEmpty ? nil : try HistoryFilter(parsing: text)
+                } catch {
+                    notice = "filter not applied: \(error)"
+                    return []
+                }
+                if notice?.hasPrefix("filter not applied") == true { notice = nil }
                 scroll[.history] = 0
                 return []
             case .breakpoints:
+                do throws(CallFilterError) {
+                    _ = try Breakpoints(parsing: text)
+                } catch {
+                    notice = "breakpoints not set: \(error)"
+                    return []
+                }
+                if notice?.hasPrefix("breakpoints not set") == true { notice = nil }
                 server?.breakpoints = text
                 return [.setBreakpoints(text)]
             }
@@ -219,9 +232,11 @@ extension InspectorModel {
         return ClientCall(function: function, payload: payload)
     }
 
-    /// A line that starts with a dump offset: `00000010  48 65` or `00000010: 4865`.
+    /// A line that starts with a dump offset: `00000010  48 65` or `00000010: 4865`, or a
+    /// dump's `*` line (the line above repeats up to the next offset, which follows).
     static func looksLikeDumpLine(_ line: Substring) -> Bool {
         let t = line.drop { $0 == " " }
+        if t.filter({ !$0.isWhitespace }) == "*" { return true }
         guard t.count > 9, t.prefix(8).allSatisfy(\.isHexDigit) else { return false }
         let after = t.dropFirst(8)
         return after.hasPrefix(":") || after.hasPrefix("  ")

@@ -136,15 +136,31 @@ public struct Script: Sendable {
         self.source = source
     }
 
+    /// The largest script file (and YAML text) accepted.
+    public static let maxScriptBytes = 1 << 20
+    /// The most bytes of scalars a script may hold once aliases (`*name`) are replaced by
+    /// their anchors (`&name`): an alias bomb is refused before anything is built from it.
+    public static let maxExpandedBytes = 4 << 20
+    /// The most YAML nodes a script may hold once aliases are expanded.
+    public static let maxExpandedNodes = 200_000
+    /// The largest `file:` reply; larger replies could not fit a response area anyway.
+    public static let maxReplyFileBytes = 1 << 20
+
     /// Reads and parses the script at `path`; `file:` replies are read relative to its directory.
+    ///
+    /// The script must be a regular file of at most `maxScriptBytes`; it is opened without
+    /// blocking, so a FIFO or a device is refused rather than waited on.
     /// - Throws: `ScriptError` with line and column of the first problem.
     public static func load(path: String, schema: Schema? = nil) throws(ScriptError) -> Script {
-        guard let text = readTextFile(path) else {
-            throw ScriptError(file: path, line: 0, column: 0,
-                              "cannot read the script (\(String(cString: strerror(errno)))): check the path")
+        let bytes: [UInt8]
+        switch readRegularFile(path, limit: maxScriptBytes) {
+        case .success(let b): bytes = b
+        case .failure(let e):
+            let what = if case .system = e { "check the path" } else { "give the path of a YAML script" }
+            throw ScriptError(file: path, line: 0, column: 0, "the script \(e.text): \(what)")
         }
         let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        return try parse(yaml: text, source: path, baseDirectory: dir.isEmpty ? "/" : dir, schema: schema)
+        return try parse(yaml: String(decoding: bytes, as: UTF8.self), source: path, baseDirectory: dir.isEmpty ? "/" : dir, schema: schema)
     }
 
     /// Parses a script from YAML text.
@@ -159,22 +175,3 @@ public struct Script: Sendable {
         return try parser.parse(yaml)
     }
 }
-
-/// A compiled regular expression (Swift `Regex`), with the pattern it came from.
-public struct ScriptRegex: @unchecked Sendable {
-    /// The pattern as written.
-    public let pattern: String
-    let regex: Regex<AnyRegexOutput>
-
-    /// Compiles `pattern`; throws Swift's regex error when it is not valid.
-    public init(_ pattern: String) throws {
-        self.pattern = pattern
-        self.regex = try Regex(pattern)
-    }
-
-    /// Whether the pattern matches anywhere in `text` (anchor it with `^`/`$` for a whole match).
-    public func matches(_ text: String) -> Bool {
-        (try? regex.firstMatch(in: text)) != nil
-    }
-}
-

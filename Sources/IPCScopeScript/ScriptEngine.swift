@@ -57,6 +57,16 @@ public struct ScriptDecision: Sendable, Equatable {
     public var rule: Int?
     /// The rule's line in the script (0 when no rule matched).
     public var line: Int
+    /// Set when the rule could not be decided: its regex ran out of steps on this payload.
+    /// The call is then answered status -2 (handler failed) and `rule` names the culprit.
+    public var gaveUp: String?
+
+    public init(action: ScriptAction, rule: Int?, line: Int, gaveUp: String? = nil) {
+        self.action = action
+        self.rule = rule
+        self.line = line
+        self.gaveUp = gaveUp
+    }
 }
 
 /// Applies a script to calls: first matching rule wins; cycles advance per rule.
@@ -70,6 +80,8 @@ public final class ScriptEngine: Sendable {
 
     /// The status for a call no rule matches (-3, "no handler for this function").
     public static let noMatchStatus: Int32 = -3
+    /// The status for a call whose rule's regex ran out of steps (-2, "handler failed").
+    public static let regexGaveUpStatus: Int32 = -2
 
     public init(_ script: Script) {
         self.script = script
@@ -78,11 +90,20 @@ public final class ScriptEngine: Sendable {
 
     /// Chooses the action for `request`. Never blocks (delays are the caller's to perform).
     public func respond(to request: ScriptRequest) -> ScriptDecision {
-        var text: String?
-        for rule in script.rules where Self.matches(rule.match, request, &text) {
+        var scalars: [UInt32]?
+        for rule in script.rules {
+            switch Self.matches(rule.match, request, &scalars) {
+            case .noMatch: continue
+            case .gaveUp(let steps):
+                let why = "the regex of rule \(rule.index) (line \(rule.line)) gave up after \(steps) steps "
+                    + "on a \(request.payload.count)-byte payload: answered -2; simplify the pattern or match on size first"
+                return ScriptDecision(action: .reply(status: Self.regexGaveUpStatus, data: [], delayMS: 0),
+                                      rule: rule.index, line: rule.line, gaveUp: why)
+            case .match: break
+            }
             let n = counters.withLock { c -> Int in
                 let n = c[rule.index - 1]
-                c[rule.index - 1] = n &+ 1
+                c[rule.index - 1] = n < Int.max - 1 ? n + 1 : 0  // a cycle restarts rather than overflow
                 return n
             }
             let answer: Script.Answer
@@ -100,19 +121,19 @@ public final class ScriptEngine: Sendable {
 
     // MARK: - matching
 
-    static func matches(_ m: Script.Match, _ r: ScriptRequest, _ text: inout String?) -> Bool {
-        if let f = m.functions, !f.contains(r.function) { return false }
+    static func matches(_ m: Script.Match, _ r: ScriptRequest, _ scalars: inout [UInt32]?) -> ScriptRegex.Outcome {
+        if let f = m.functions, !f.contains(r.function) { return .noMatch }
         let p = r.payload
-        if let s = m.size, !s.contains(p.count) { return false }
-        if let f = m.fields, let l = m.fieldLayout, (try? l.matches(p, f, what: "the request")) != true { return false }
-        if let e = m.equals, e != p { return false }
-        if let pre = m.prefix, !p.starts(with: pre) { return false }
-        if let c = m.contains, !contains(p, c) { return false }
+        if let s = m.size, !s.contains(p.count) { return .noMatch }
+        if let f = m.fields, let l = m.fieldLayout, (try? l.matches(p, f, what: "the request")) != true { return .noMatch }
+        if let e = m.equals, e != p { return .noMatch }
+        if let pre = m.prefix, !p.starts(with: pre) { return .noMatch }
+        if let c = m.contains, !contains(p, c) { return .noMatch }
         if let re = m.regex {
-            if text == nil { text = r.text }
-            if !re.matches(text!) { return false }
+            if scalars == nil { scalars = Array(r.text.unicodeScalars.map(\.value)) }
+            return re.search(scalars: scalars!, stepBudget: ScriptRegex.defaultStepBudget)
         }
-        return true
+        return .match
     }
 
     static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {

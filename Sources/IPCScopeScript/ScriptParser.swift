@@ -23,6 +23,11 @@ struct ScriptParser {
     // MARK: - entry
 
     mutating func parse(_ yaml: String) throws(ScriptError) -> Script {
+        let size = yaml.utf8.count
+        guard size <= Script.maxScriptBytes else {
+            throw ScriptError(file: source, line: 0, column: 0,
+                              "the script is \(byteCount(size)), over the limit of \(byteCount(Script.maxScriptBytes)): split it or shorten it")
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
@@ -34,6 +39,7 @@ struct ScriptParser {
         guard let root else {
             throw ScriptError(file: source, line: 1, column: 1, "expected a mapping with a 'rules:' list, found an empty document")
         }
+        try checkExpansion(root)
         let ruleNodes: [Node]
         switch root {
         case .sequence(let seq):
@@ -61,6 +67,30 @@ struct ScriptParser {
             rules.append(try rule(node, index: i + 1))
         }
         return Script(rules: rules, source: source)
+    }
+
+    /// Walks the tree as the rest of the parser will see it (every alias replaced by its
+    /// anchor's content) and refuses it once it holds more than `Script.maxExpandedBytes` of
+    /// scalars or `Script.maxExpandedNodes` nodes. The walk stops at the cap, so an alias bomb
+    /// costs no more than a script of that size.
+    private func checkExpansion(_ root: Node) throws(ScriptError) {
+        var bytes = 0, nodes = 0
+        var stack = [root]
+        while let node = stack.popLast() {
+            nodes += 1
+            switch node {
+            case .scalar(let s): bytes += s.string.utf8.count
+            case .mapping(let m): for (k, v) in m { stack.append(v); stack.append(k) }
+            case .sequence(let seq): stack.append(contentsOf: seq.reversed())
+            case .alias: break
+            }
+            if bytes > Script.maxExpandedBytes || nodes > Script.maxExpandedNodes {
+                let what = bytes > Script.maxExpandedBytes ? "over \(byteCount(Script.maxExpandedBytes)) of text"
+                                                            : "over \(Script.maxExpandedNodes) YAML nodes"
+                throw error(node, "the script expands to \(what) once aliases (*name) are replaced by their anchors (&name): "
+                                  + "refused; repeat less, or use 'file:' for large replies")
+            }
+        }
     }
 
     // MARK: - rules
@@ -120,10 +150,11 @@ struct ScriptParser {
         if let c = map["contains"] { m.contains = Array(try string(c, "contains").utf8) }
         if let r = map["regex"] {
             let pattern = try string(r, "regex")
-            do {
+            do throws(ScriptRegexError) {
                 m.regex = try ScriptRegex(pattern)
             } catch {
-                throw self.error(r, "expected a valid regular expression, '\(pattern)' does not compile: \(error)")
+                throw self.error(r, "expected a valid regular expression in the supported syntax (see docs/scripts.md), "
+                                    + "'\(clipped(pattern))': \(error)")
             }
         }
         if let s = map["size"] { m.size = try sizeRange(s) }
@@ -213,10 +244,11 @@ struct ScriptParser {
         if let f = map["file"] {
             let path = try string(f, "file")
             let full = path.hasPrefix("/") ? path : baseDirectory + "/" + path
-            guard let bytes = readFileContents(full) else {
-                throw error(f, "expected a readable file, cannot read '\(full)'")
+            switch readRegularFile(full, limit: Script.maxReplyFileBytes) {
+            case .success(let bytes): data = .bytes(bytes)
+            case .failure(let e):
+                throw error(f, "expected a readable regular file of at most \(byteCount(Script.maxReplyFileBytes)), '\(clipped(full))' \(e.text)")
             }
-            data = .bytes(bytes)
         }
         if let e = map["echo"] {
             guard case .scalar(let s) = e, let b = parseBool(s.string) else {
@@ -330,7 +362,7 @@ struct ScriptParser {
 
     func kind(_ node: Node) -> String {
         switch node {
-        case .scalar(let s): "'\(s.string)'"
+        case .scalar(let s): "'\(clipped(s.string))'"
         case .mapping: "a mapping"
         case .sequence: "a list"
         case .alias: "an alias"
@@ -338,6 +370,11 @@ struct ScriptParser {
     }
 
     private func describe(_ node: Node) -> String { kind(node) }
+
+    /// `text`, cut to 60 characters for a one-line message.
+    private func clipped(_ text: String) -> String {
+        text.count <= 60 ? text : String(text.prefix(57)) + "..."
+    }
 
     private func yamlError(_ e: YamlError) -> ScriptError {
         switch e {
@@ -368,9 +405,13 @@ func parseInteger(_ text: String) -> Int64? {
     var t = Substring(text)
     var negative = false
     if t.hasPrefix("-") { negative = true; t = t.dropFirst() } else if t.hasPrefix("+") { t = t.dropFirst() }
-    let v: Int64?
-    if t.hasPrefix("0x") || t.hasPrefix("0X") { v = Int64(t.dropFirst(2), radix: 16) } else { v = Int64(t) }
-    return v.map { negative ? -$0 : $0 }
+    var radix = 10
+    if t.hasPrefix("0x") || t.hasPrefix("0X") { radix = 16; t = t.dropFirst(2) }
+    // Digits only from here: no second sign, at most 20 of them (no Int64 has more).
+    guard !t.isEmpty, t.count <= 20, t.allSatisfy({ $0.isASCII && $0.isHexDigit }) else { return nil }
+    guard let magnitude = UInt64(t, radix: radix) else { return nil }
+    if negative { return magnitude <= UInt64(Int64.max) + 1 ? Int64(truncatingIfNeeded: 0 &- magnitude) : nil }
+    return Int64(exactly: magnitude)
 }
 
 func parseBool(_ text: String) -> Bool? {

@@ -21,7 +21,8 @@ public struct ScriptCallRecord: Sendable {
     public var responseSize: Int
     /// From the handler's start to the answer (delay included), in nanoseconds.
     public var elapsedNS: UInt64
-    /// `answered`, `too_large` (reply over the response capacity: status -2), `never_answer`,
+    /// `answered`, `too_large` (reply over the response capacity: status -2), `regex_gave_up`
+    /// (the rule's regex ran out of steps: status -2, `decision.gaveUp` says why), `never_answer`,
     /// `exit`, or `stopped` (the server stopped during the delay or the step hook).
     public var outcome: String
 }
@@ -105,7 +106,7 @@ public final class ScriptedServer: @unchecked Sendable {
                 finish("too_large", status: -2, size: 0)
                 throw error
             }
-            finish("answered", status: status, size: data.count)
+            finish(decision.gaveUp == nil ? "answered" : "regex_gave_up", status: status, size: data.count)
             return status
         case .neverAnswer:
             finish("never_answer", status: nil, size: 0)

@@ -98,7 +98,7 @@ struct CLIScriptEngineTests {
             ("rules:\n  - match: {function: 1}\n    reply: {template: \"{nope}\"}\n", 3, 23, "unknown placeholder"),
             ("rules:\n  - match: {function: 1}\n    reply: {status: 0, text: [a\n", 4, 1, "valid YAML"),
             ("rulez: []\n", 1, 1, "expected 'rules'"),
-            ("rules:\n  - match: {function: 1}\n    reply: {file: /nonexistent/x}\n", 3, 19, "readable file"),
+            ("rules:\n  - match: {function: 1}\n    reply: {file: /nonexistent/x}\n", 3, 19, "readable regular file"),
             ("rules:\n  - match: {function: 1}\n    cycle: []\n", 3, 12, "non-empty list"),
           ])
     func badScripts(_ yaml: String, _ line: Int, _ column: Int, _ expected: String) {
