@@ -32,12 +32,12 @@ let package = Package(
     targets: [
         .target(name: "CIPCScope", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "IPCScopeKit", dependencies: ["CIPCScope"]),
-        .target(name: "IPCScopeModel", dependencies: ["IPCScopeKit", "CIPCScope"]),
+        .target(name: "IPCScopeModel", dependencies: ["IPCScopeKit", "CIPCScope", "IPCScopeSchema"]),
         .target(name: "IPCScopeSchema", dependencies: ["IPCScopeKit", .product(name: "Yams", package: "Yams")]),
         .target(name: "IPCScopeScript", dependencies: ["IPCScopeKit", "IPCScopeSchema", .product(name: "Yams", package: "Yams")]),
         .target(name: "CNcurses", cSettings: [.define("_GNU_SOURCE"), .define("NCURSES_WIDECHAR", to: "1")],
                 linkerSettings: [.linkedLibrary("ncursesw")]),
-        .target(name: "IPCScopeTUI", dependencies: ["IPCScopeModel", "IPCScopeScript", "IPCScopeKit", "CNcurses"]),
+        .target(name: "IPCScopeTUI", dependencies: ["IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "IPCScopeKit", "CNcurses"]),
         .executableTarget(
             name: "IPCScopeCLI",
             dependencies: [

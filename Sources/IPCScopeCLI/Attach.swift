@@ -46,6 +46,8 @@ extension IPCScope {
         @Flag(help: "ASCII box drawing instead of UTF-8.")
         var ascii = false
 
+        @OptionGroup var schemaOptions: SchemaOptions
+
         func validate() throws {
             guard (name == nil) != (file == nil) else { throw ValidationError("give a service NAME or --file FILE.pcapng (one of them)") }
             guard interval >= 1 && interval <= 10_000 else {
@@ -62,6 +64,7 @@ extension IPCScope {
                 throw ExitCode(1)
             }
             var options = AttachOptions(service: name)
+            options.schema = try schemaOptions.load(service: name)
             options.intervalNS = UInt64(interval * 1_000_000)
             options.ascii = ascii
             if let s = serve { options.serve = .script(s) } else if serveEcho { options.serve = .echo }

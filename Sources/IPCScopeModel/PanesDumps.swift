@@ -1,4 +1,5 @@
 import IPCScopeKit
+import IPCScopeSchema
 
 /// The request and response panes: `hexdump -C` lines over the whole capacity, or text.
 extension InspectorModel {
@@ -11,7 +12,7 @@ extension InspectorModel {
         let diff = isRequest ? requestDiff : responseDiff
         var info: String
         if isRequest {
-            info = "seq \(snap.requestSeq)  fn \(snap.requestFunction)  \(snap.requestSize) bytes  client \(snap.requestClientPID)"
+            info = "seq \(snap.requestSeq)  fn \(functionLabel(snap.requestFunction))  \(snap.requestSize) bytes  client \(snap.requestClientPID)"
             if snap.requestClientTID != snap.requestClientPID && snap.requestClientTID != 0 { info += "/\(snap.requestClientTID)" }
         } else {
             info = "seq \(snap.responseSeq)  status \(snap.responseStatus)\(statusMeaning(snap.responseStatus))  \(snap.responseSize) bytes"
@@ -26,7 +27,9 @@ extension InspectorModel {
         var x = g.put(y, 1, " " + pane.title + " ", focused ? Style([.bold, .reverse], .accent) : .bold)
         x = g.put(y, x + 1, " " + info + " ", size > capacity ? Style(.bold, .bad) : .plain, maxWidth: w - x - 2)
         let rows = L.dumpRows
-        if textView {
+        if fieldsView, let decoded = decodedSlot(snap, isRequest, Array(area.prefix(min(size, capacity)))) {
+            drawFields(&g, y + 1, w, rows, decoded, Array(area.prefix(min(size, capacity))), diff, pane)
+        } else if textView {
             drawText(&g, y + 1, w, rows, Array(area.prefix(min(size, capacity))), diff, pane)
         } else {
             let lines = max(1, (capacity + 15) / 16)

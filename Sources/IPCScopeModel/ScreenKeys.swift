@@ -18,6 +18,7 @@ extension InspectorModel {
         case .char("?"): showHelp = true
         case .char(" "): togglePause()
         case .char("h"), .char("t"): textView.toggle()
+        case .char("f") where schema != nil: fieldsView.toggle()
         case .char("/"): prompt = Prompt(kind: .filter, text: filter?.text ?? "")
         case .up, .char("k"): scrollBy(-1)
         case .down, .char("j"): scrollBy(1)
