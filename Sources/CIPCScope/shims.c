@@ -21,12 +21,39 @@ static int ofd(int fd, int cmd, short type, int *held) {
     fl.l_start = 0;
     fl.l_len = 1;
     if (fcntl(fd, cmd, &fl) != 0) return errno;
-    if (held) *held = fl.l_type != F_UNLCK;
+    if (held) *held = fl.l_type;
     return 0;
 }
 int CIPCScope_ofd_trylock(int fd) { return ofd(fd, F_OFD_SETLK, F_WRLCK, NULL); }
 int CIPCScope_ofd_unlock(int fd) { return ofd(fd, F_OFD_SETLK, F_UNLCK, NULL); }
-int CIPCScope_ofd_probe(int fd, int *held) { return ofd(fd, F_OFD_GETLK, F_WRLCK, held); }
+int CIPCScope_ofd_probe_type(int fd, int *type) { return ofd(fd, F_OFD_GETLK, F_WRLCK, type); }
+int CIPCScope_ofd_probe(int fd, int *held) {
+    int type = F_UNLCK;
+    int r = ofd(fd, F_OFD_GETLK, F_WRLCK, &type);
+    if (held) *held = r == 0 && type == F_WRLCK;
+    return r;
+}
+
+/* The reference type word, from a mutex initialised here with the section's attributes. */
+static int32_t reference_kind;
+static pthread_once_t reference_once = PTHREAD_ONCE_INIT;
+static void init_reference(void) {
+    pthread_mutex_t m;
+    memset(&m, 0, sizeof m);
+    if (CIPCScope_mutex_init(&m) == 0) {
+        reference_kind = m.__data.__kind;
+        pthread_mutex_destroy(&m);
+    }
+}
+
+int CIPCScope_mutex_check(const void *mutex, int32_t *kind, int32_t *expected) {
+    pthread_once(&reference_once, init_reference);
+    const pthread_mutex_t *m = (const pthread_mutex_t *)mutex;
+    int32_t k = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
+    if (kind) *kind = k;
+    if (expected) *expected = reference_kind;
+    return reference_kind != 0 && k == reference_kind ? 0 : EINVAL;
+}
 
 /* The calling thread's id, cached per thread (gettid is a real system call, ~100 ns in a VM).
  * A forked child's thread has a new id: the atfork handler clears the cache there. */

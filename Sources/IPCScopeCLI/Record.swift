@@ -33,8 +33,8 @@ extension IPCScope {
         @Option(help: "Stop after this many calls.")
         var count: Int?
 
-        @Option(help: "Stop after this many seconds.")
-        var duration: Double?
+        @Option(help: "Stop after this many seconds (\(Seconds.rangeText)).", transform: Seconds.parse)
+        var duration: Seconds?
 
         @Option(help: "Milliseconds between two polls while the service is idle (while calls flow it polls without pause).")
         var interval: Double = 1
@@ -47,7 +47,6 @@ extension IPCScope {
 
         func validate() throws {
             if let count { guard count > 0 else { throw ValidationError("--count must be 1 or more") } }
-            if let duration { guard duration > 0, duration < 1e9 else { throw ValidationError("--duration must be more than 0 seconds") } }
             guard interval > 0, interval <= 10_000 else { throw ValidationError("--interval must be more than 0 and at most 10000 ms") }
         }
 
@@ -71,7 +70,7 @@ extension IPCScope {
             let sources = installStopSignals { stop.set() }
             defer { sources.forEach { $0.cancel() } }
             printError("recording '\(name)' to \(file); Ctrl-C stops")
-            let deadline = duration.map { monotonicNanoseconds() + UInt64($0 * 1e9) }
+            let deadline = duration.map { monotonicNanoseconds() &+ $0.nanoseconds }
             let intervalNS = UInt64(interval * 1e6)
             var ending = "stopped"
             var waiting = false

@@ -35,22 +35,18 @@ extension IPCScope {
         @Option(name: [.short, .long], help: "Replay only calls of this function (repeat for several).")
         var function: [UInt32] = []
 
-        @Option(help: "Seconds to wait for each answer.")
-        var timeout: Double = 5
+        @Option(help: "Seconds to wait for each answer (default 5; \(Seconds.rangeText)).", transform: Seconds.parse)
+        var timeout = Seconds(5)!
 
         @Flag(help: "Print JSON Lines: one object per difference or skipped call, and a summary.")
         var json = false
-
-        func validate() throws {
-            guard timeout > 0, timeout < 1e6 else { throw ValidationError("--timeout must be more than 0 seconds") }
-        }
 
         func run() throws {
             let recording = try Self.load(file)
             let client: Client
             do {
                 var options = ClientOptions()
-                options.timeout = seconds(timeout)
+                options.timeout = timeout.duration
                 client = try Client(service: to, options: options)
             } catch {
                 throw fail(error)

@@ -16,7 +16,13 @@ extension IPCScope {
             discussion: """
                 Creates /dev/shm/ipcscope.NAME (or takes over one whose server died), serves \
                 until Ctrl-C or SIGTERM, then removes it. Prints one log line per call \
-                (JSON Lines with --json).
+                (JSON Lines with --json). A stop takes at most about a second: a handler still \
+                busy by then has its call answered -4 (shutting down).
+
+                Only you can use the section unless --mode says otherwise: 660 shares it with \
+                your group; a mode that lets every user write it needs --allow-world-writable \
+                (clients then refuse it unless told to trust it). The mode applies on takeover \
+                too. A server never takes over another user's section.
 
                 A script is a YAML list of rules tried in order (see docs/scripts.md): each \
                 matches on function and payload and answers a status and data, after an \
@@ -71,8 +77,11 @@ extension IPCScope {
         @Option(help: "Records in the trace ring (0 or a power of two).")
         var traceCapacity = 256
 
-        @Option(help: "File mode of the section, octal (default 600: only you).")
+        @Option(help: "File mode of the section, octal (default 600: only you; 660 shares it with your group). Applied on takeover too.")
         var mode = "600"
+
+        @Flag(help: "Accept a --mode that lets every user write the section (anyone could then read the calls and forge answers).")
+        var allowWorldWritable = false
 
         @Flag(help: "Replace an existing object that is not a valid section.")
         var replace = false
@@ -89,6 +98,9 @@ extension IPCScope {
             guard echo != (script != nil) else { throw ValidationError("say how to answer: either --echo or --script FILE") }
             guard let m = Int(mode, radix: 8), (0...0o777).contains(m) else {
                 throw ValidationError("--mode '\(mode)' is not an octal file mode like 600 or 660")
+            }
+            if m & 0o002 != 0 && !allowWorldWritable {
+                throw ValidationError("--mode \(mode) lets every user write the section (read your calls, forge answers, wedge its mutex): use 600, or 660 to share with your group; --allow-world-writable if you really mean it")
             }
             if tui && (json || step) {
                 throw ValidationError("--tui shows the calls itself and steps with its 's' key: drop --json and --step")
@@ -118,11 +130,17 @@ extension IPCScope {
             options.responseCapacity = responseCapacity
             options.traceCapacity = traceCapacity
             options.mode = mode_t(Int(mode, radix: 8)!)
+            options.allowWorldWritable = allowWorldWritable
             options.replaceInvalid = replace
             options.keepOnExit = keep
             if tui {
                 return try runInInspector(name: name, serverOptions: options)
             }
+            // Signals first, before the section exists: a SIGTERM that comes while it is being
+            // created still stops the server cleanly. SIGHUP: a script server reloads (unless its
+            // terminal hung up); an echo server stops.
+            let signals = ServeSignals(service: name, scriptPath: script, json: json)
+            signals.schema = schema
             let server: Server
             do {
                 server = try Server(service: name, options: options)
@@ -130,11 +148,7 @@ extension IPCScope {
                 throw fail(error)
             }
             let scripted = ScriptedServer(server: server, script: loaded)
-            // SIGHUP: a script server reloads (unless its terminal hung up); an echo server stops.
-            let sources = installStopSignals(also: script == nil ? [SIGHUP] : []) { scripted.stop() }
-            var hup: DispatchSourceSignal?
-            if let path = script { hup = installReload(path: path, scripted, json: json, schema: schema) }
-            defer { sources.forEach { $0.cancel() }; hup?.cancel() }
+            signals.serve(scripted)
 
             let (json, quiet) = (json, quiet)
             if !quiet {
@@ -157,6 +171,7 @@ extension IPCScope {
                 printLine(banner)
             }
             scripted.run()
+            signals.finished()
             if json { printJSON(.object([("event", .string("stopped")), ("service", .string(name))])) } else { printLine("stopped '\(name)'") }
         }
     }
@@ -263,35 +278,6 @@ func hasControllingTerminal() -> Bool {
     if fd < 0 { return false }
     close(fd)
     return true
-}
-
-/// Reloads the script on SIGHUP; a bad script is reported and the old one kept.
-/// When the SIGHUP means the terminal hung up (there was one at start and it is gone), stops
-/// instead, so a server does not outlive the terminal it was started in.
-func installReload(path: String, _ scripted: ScriptedServer, json: Bool, schema: Schema? = nil) -> DispatchSourceSignal {
-    signal(SIGHUP, SIG_IGN)
-    let startedOnTerminal = hasControllingTerminal()
-    let s = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "ipcscope.reload"))
-    s.setEventHandler {
-        if startedOnTerminal && !hasControllingTerminal() {
-            printError("terminal hung up: stopping (send SIGHUP from a live shell to reload the script)")
-            scripted.stop()
-            return
-        }
-        do {
-            let fresh = try Script.load(path: path, schema: schema)
-            scripted.reload(fresh)
-            if json {
-                printJSON(.object([("event", .string("reloaded")), ("script", .string(path)), ("rules", .number(fresh.rules.count))]))
-            } else {
-                printLine("reloaded \(path): \(fresh.rules.count) rules")
-            }
-        } catch {
-            printError("reload refused, keeping the old script: \(error)")
-        }
-    }
-    s.resume()
-    return s
 }
 
 extension IPCScope.Serve {

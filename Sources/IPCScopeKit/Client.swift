@@ -8,6 +8,13 @@ import Synchronization
 public struct ClientOptions: Sendable {
     /// Also trust objects owned by this uid (besides your own and root's).
     public var trustedUID: uid_t?
+    /// Also use a section that every user may write (mode `o+w`). Off by default: anyone could
+    /// read the calls, forge the answers, and corrupt the mutex's robust-list pointers, which
+    /// glibc writes through in this process. Sharing with a group (mode 660) needs no option.
+    public var trustWorldWritable = false
+    /// How long connecting waits for a section that is still being created (its server holds
+    /// the liveness lock but has not written the header yet).
+    public var startingWait: Duration = .seconds(1)
     /// How long a call spins for the response before it sleeps on the futex.
     /// Covers a typical handler plus one kernel wake-up of the server.
     public var spin: Duration = .microseconds(100)
@@ -63,13 +70,27 @@ public final class Client: @unchecked Sendable {
         let me = geteuid()
         if st.st_uid != me && st.st_uid != 0 && st.st_uid != options.trustedUID {
             throw IPCError(.foreignOwner, service: name,
-                           "\(service.path) belongs to uid \(st.st_uid), not to you (uid \(me)) or root: it may be a squatter reading your calls; if you trust it, pass --trust-uid \(st.st_uid)")
+                           "\(service.path) belongs to \(userName(st.st_uid)), not to you (uid \(me)) or root: it may be a squatter reading your calls; if you trust it, pass --trust-uid \(st.st_uid)")
         }
+        if st.st_mode & S_IWOTH != 0 && !options.trustWorldWritable {
+            throw IPCError(.untrustedMode, service: name,
+                           "\(service.path) is writable by every user (mode \(octal(st.st_mode & 0o777))): anyone could read your calls and forge the answers; restart its server with --mode 600 (or 660 to share with a group), or pass --trust-world-writable")
+        }
+        // A section being created (lock held, magic not yet written): wait a moment for it.
+        let startedWaiting = monotonicNanoseconds()
+        while SectionObject.isStarting(fd: file.fd) || Client.claimPending(file) {
+            if monotonicNanoseconds() &- startedWaiting >= options.startingWait.nanosecondsClamped {
+                throw IPCError(.serverStarting, service: name,
+                               "service '\(name)' is starting (its server holds the section but has not finished creating it): try again in a moment")
+            }
+            usleep(2_000)
+        }
+        let size = try file.stat().st_size
         guard let identity = SectionIdentity(bytes: file.read(at: 0, count: 64)) else {
             throw IPCError(.corruptSection, service: name,
-                           "\(service.path) is \(st.st_size) bytes, too short to be a section: remove it with 'ipcscope clean \(name)'")
+                           "\(service.path) is \(size) bytes, too short to be a section: remove it with 'ipcscope clean \(name)'")
         }
-        self.layout = try identity.validate(objectSize: Int(st.st_size), service: name)
+        self.layout = try identity.validate(objectSize: Int(size), service: name)
         let flags = file.read(at: Int(IPCSCOPE_OFF_SERVER_FLAGS), count: 4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         if flags & serverFlagNTObjects != 0 {
             throw IPCError(.incompatibleSection, service: name,
@@ -85,6 +106,18 @@ public final class Client: @unchecked Sendable {
     }
 
     deinit { release() }
+
+    /// A valid header, the liveness lock held, but `server_pid` still 0 and no shutdown under
+    /// way: the server has not finished claiming the section (it stores `server_pid` last).
+    private static func claimPending(_ file: SectionFile) -> Bool {
+        let line1 = file.read(at: 0, count: 96)
+        guard line1.count == 96, Array(line1[0..<8]) == Array("IPCSCOPE".utf8) else { return false }
+        let (pid, flags) = line1.withUnsafeBytes {
+            ($0.loadUnaligned(fromByteOffset: Int(IPCSCOPE_OFF_SERVER_PID), as: Int32.self),
+             $0.loadUnaligned(fromByteOffset: Int(IPCSCOPE_OFF_SERVER_FLAGS), as: UInt32.self))
+        }
+        return pid == 0 && flags & UInt32(IPCSCOPE_SERVER_SHUTTING_DOWN) == 0 && file.serverLockHeld()
+    }
 
     /// The request capacity in bytes.
     public var requestCapacity: Int { layout.requestCapacity }
@@ -149,7 +182,13 @@ public final class Client: @unchecked Sendable {
         let deadline = start &+ (timeout ?? options.timeout).nanosecondsClamped
         let v = view
 
-        // 2. Lock the mutex with the deadline; repair after a dead owner.
+        // 2. Lock the mutex with the deadline; repair after a dead owner. Its bytes are checked
+        //    first: a mutated type word sends glibc down paths that abort or write through pointers.
+        var kind: Int32 = 0, expected: Int32 = 0
+        if CIPCScope_mutex_check(v.mutex, &kind, &expected) != 0 {
+            throw IPCError(.corruptSection, service: service.rawValue,
+                           "the mutex of '\(service)' is corrupt (type word \(kind), a robust process-shared mutex has \(expected)): restart its server (a new server recreates the section)")
+        }
         var contended = false
         var r = CIPCScope_mutex_trylock(v.mutex)
         if r == EBUSY {
@@ -161,8 +200,16 @@ public final class Client: @unchecked Sendable {
         case EOWNERDEAD:
             _ = CIPCScope_mutex_consistent(v.mutex)
             v.add64(Int(IPCSCOPE_OFF_RECOVERED_COUNT), 1)
+            // Only the mutex holder ever waits on response_event (steps 3 and 5), so the one
+            // thread client_waiting can count now is the dead owner: its count leaked.
+            v.store32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 0)
         case ETIMEDOUT:
             let owner = Int32(bitPattern: v.load32(Int(IPCSCOPE_OFF_OWNER_PID)))
+            let tid = CIPCScope_mutex_owner_tid(v.mutex)
+            if tid > 0 && !ProcessFacts.threadAlive(tid) {
+                throw IPCError(.timeout, service: service.rawValue,
+                               "the mutex of '\(service)' is held by thread \(tid), which no longer exists (the section is wedged): restart its server (it recreates the section)")
+            }
             throw IPCError(.timeout, service: service.rawValue,
                            "timed out waiting for the mutex of '\(service)'" + (owner > 0 ? ", held by pid \(owner)" : "") + ": try a longer --timeout, or see 'ipcscope status \(service)'")
         case ENOTRECOVERABLE:
@@ -293,7 +340,7 @@ public final class Client: @unchecked Sendable {
                 throw IPCError(.timeout, service: service.rawValue,
                                "timed out waiting for \(what()) from '\(service)' (state \(v.state)): the server is busy or hung; try a longer --timeout or see 'ipcscope status \(service)'")
             }
-            let r = CIPCScope_futex_wait(v.responseEvent, seen, Int64(min(deadline - now, 100_000_000)))
+            let r = CIPCScope_futex_wait(v.responseEvent, seen, Int64(min(deadline &- now, 100_000_000)))
             v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
             probe = r == ETIMEDOUT
         }

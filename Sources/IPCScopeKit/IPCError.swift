@@ -25,6 +25,10 @@ public struct IPCError: Error, CustomStringConvertible, Sendable, Equatable {
         case payloadTooLarge
         /// The object belongs to a uid this process does not trust.
         case foreignOwner
+        /// The object is writable by every user and this process was not told to trust it.
+        case untrustedMode
+        /// The section is being created: its server holds the liveness lock but has not finished.
+        case serverStarting
         /// The object is a section of another version or layout.
         case incompatibleSection
         /// The object is truncated, garbage, or not a section.
@@ -78,4 +82,21 @@ public struct IPCError: Error, CustomStringConvertible, Sendable, Equatable {
 /// `strerror` for an errno value, as a Swift string.
 func errnoText(_ e: Int32) -> String {
     String(cString: strerror(e)) + " (errno \(e))"
+}
+
+/// "uid 65534 (nobody)", or "uid N" when the uid has no name.
+func userName(_ uid: uid_t) -> String {
+    var pw = passwd()
+    var result: UnsafeMutablePointer<passwd>?
+    var buf = [CChar](repeating: 0, count: 4096)
+    if getpwuid_r(uid, &pw, &buf, buf.count, &result) == 0, let r = result, let n = r.pointee.pw_name {
+        return "uid \(uid) (\(String(cString: n)))"
+    }
+    return "uid \(uid)"
+}
+
+/// A file mode in octal, as `ls` and `chmod` write it ("0666").
+func octal(_ mode: mode_t) -> String {
+    let s = String(mode, radix: 8)
+    return String(repeating: "0", count: max(0, 4 - s.count)) + s
 }

@@ -19,25 +19,11 @@ final class SectionFile {
 
     deinit { close() }
 
-    /// Opens the object. `ENOENT` and friends become the framework's errors.
+    /// Opens the object without blocking (`O_NONBLOCK`: a FIFO planted under the name cannot hang
+    /// the caller) and refuses anything `fstat` does not call a regular file, naming what it is.
+    /// `ENOENT` and friends become the framework's errors.
     static func open(_ service: ServiceName, flags: Int32, mode: mode_t = 0o600) throws(IPCError) -> SectionFile {
-        let fd = service.objectName.withCString { shm_open($0, flags | O_NOFOLLOW | O_CLOEXEC, mode) }
-        if fd < 0 {
-            let e = Glibc.errno
-            switch e {
-            case ENOENT:
-                throw IPCError(.noSuchService, service: service.rawValue,
-                               "no service named '\(service)' (\(service.path) does not exist): start its server, or see 'ipcscope list'", errno: e)
-            case EACCES:
-                throw IPCError(.system, service: service.rawValue,
-                               "permission denied opening \(service.path): it belongs to another user or its mode forbids you (ls -l /dev/shm)", errno: e)
-            case ELOOP:
-                throw IPCError(.corruptSection, service: service.rawValue,
-                               "\(service.path) is a symbolic link, refused: remove it", errno: e)
-            default:
-                throw IPCError.system("shm_open(\(service.objectName))", service: service.rawValue, errno: e)
-            }
-        }
+        let fd = try SectionObject.openDescriptor(service, flags: flags, mode: mode)
         return SectionFile(service: service, fd: fd)
     }
 
@@ -61,10 +47,8 @@ final class SectionFile {
     }
 
     /// Whether another open file description holds the liveness lock (a server lives).
-    func serverLockHeld() -> Bool {
-        var held: Int32 = 0
-        return CIPCScope_ofd_probe(fd, &held) == 0 && held != 0
-    }
+    /// Only a write lock counts: any reader can take a read lock.
+    func serverLockHeld() -> Bool { SectionObject.serverLockHeld(fd: fd) }
 
     /// Whether `/dev/shm/ipcscope.<name>` names the object `file` has open (same inode).
     static func pathNames(_ file: SectionFile, _ service: ServiceName) -> Bool {
@@ -107,8 +91,16 @@ public enum ProcessFacts {
 
 /// Up to `count` bytes at `offset` of `fd` with `pread` (retrying EINTR); fewer at the end of the
 /// object, none on error. Never maps, so a truncated object cannot raise SIGBUS.
+/// `offset` and `count` may come from a section: a negative or overflowing range reads nothing,
+/// and a count over 1 MiB is first cut to what the object holds.
 public func preadBytes(_ fd: Int32, at offset: Int, count: Int) -> [UInt8] {
-    guard count > 0, fd >= 0 else { return [] }
+    guard count > 0, fd >= 0, offset >= 0, !offset.addingReportingOverflow(count).overflow else { return [] }
+    var count = count
+    if count > 1 << 20 {
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size > offset else { return [] }
+        count = min(count, Int(st.st_size) - offset)
+    }
     var out = [UInt8](repeating: 0, count: count)
     var done = 0
     while done < count {

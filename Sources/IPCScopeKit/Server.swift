@@ -12,8 +12,12 @@ public struct ServerOptions: Sendable {
     public var responseCapacity = 4096
     /// Trace ring records, 0 or a power of two (default 256).
     public var traceCapacity = 256
-    /// File mode of the object (default 0600: only this user).
+    /// File mode of the object (default 0600: only this user; 0660 shares it with a group).
+    /// Applied at creation and at takeover.
     public var mode: mode_t = 0o600
+    /// Accept a `mode` that lets every user write the section (default: refuse). Such a section
+    /// lets anyone read the calls, forge answers and crash or wedge clients.
+    public var allowWorldWritable = false
     /// Replace an existing object that is not a valid section (default: refuse).
     public var replaceInvalid = false
     /// Leave the object in /dev/shm on clean shutdown (default: unlink).
@@ -110,6 +114,13 @@ public final class Server: @unchecked Sendable {
         let layout = try SectionLayout(requestCapacity: options.requestCapacity,
                                        responseCapacity: options.responseCapacity,
                                        traceCapacity: options.traceCapacity)
+        guard options.mode & ~mode_t(0o777) == 0 else {
+            throw IPCError(.invalidArgument, service: name, "mode \(octal(options.mode)) is not a file mode: use one like 600 or 660")
+        }
+        if options.mode & S_IWOTH != 0 && !options.allowWorldWritable {
+            throw IPCError(.invalidArgument, service: name,
+                           "mode \(octal(options.mode)) lets every user write section '\(name)' (read the calls, forge answers, wedge the mutex): use 600, or 660 to share with a group; allowWorldWritable overrides")
+        }
         self.service = service
         self.layout = layout
         self.options = options
@@ -134,133 +145,6 @@ public final class Server: @unchecked Sendable {
     deinit {
         shutdown()
         requestCopy.deallocate()
-    }
-
-    // MARK: - creation and takeover
-
-    /// One attempt; nil means "raced with another process, try again".
-    private static func createOrTakeOver(_ service: ServiceName, _ layout: SectionLayout, _ options: ServerOptions,
-                                         lastAttempt: Bool) throws(IPCError) -> (SectionFile, Bool)? {
-        // Fresh object: O_CREAT | O_EXCL | O_NOFOLLOW.
-        do throws(IPCError) {
-            let file = try SectionFile.open(service, flags: O_RDWR | O_CREAT | O_EXCL, mode: options.mode)
-            // fchmod: the umask must not narrow the mode the caller asked for.
-            _ = fchmod(file.fd, options.mode)
-            let lockResult = CIPCScope_ofd_trylock(file.fd)
-            // Between O_EXCL and the lock the object is empty and unlocked: a cleaner may have
-            // removed it (it takes the lock before unlinking), or locked it to do so. Once we
-            // hold the lock and the name still points at our object, nobody else can remove it.
-            if lockResult != 0 || !SectionFile.pathNames(file, service) {
-                if lockResult != 0 && lastAttempt {
-                    throw IPCError.system("fcntl(F_OFD_SETLK)", service: service.rawValue, errno: lockResult)
-                }
-                return nil
-            }
-            if ftruncate(file.fd, off_t(layout.sectionSize)) != 0 {
-                let e = Glibc.errno
-                _ = shm_unlink(service.objectName)
-                throw IPCError.system("ftruncate(\(layout.sectionSize))", service: service.rawValue, errno: e)
-            }
-            let base = try file.map(size: layout.sectionSize)
-            try initialise(base, layout, service)
-            return (file, false)
-        } catch {
-            guard error.errno == EEXIST else { throw error }  // else: fall through to the existing object
-        }
-
-        let file: SectionFile
-        do throws(IPCError) {
-            file = try SectionFile.open(service, flags: O_RDWR)
-        } catch {
-            guard error.code == .noSuchService else { throw error }
-            return nil  // it vanished between the two opens: try again
-        }
-        let st = try file.stat()
-        let me = geteuid()
-        if st.st_uid != me && me != 0 {
-            throw IPCError(.foreignOwner, service: service.rawValue,
-                           "\(service.path) belongs to uid \(st.st_uid), not to you (uid \(me)): someone else uses this name; pick another", pid: nil)
-        }
-        // A live server holds the liveness lock.
-        if CIPCScope_ofd_trylock(file.fd) != 0 {
-            let header = file.read(at: 0, count: 128)
-            var pid: Int32 = 0
-            if header.count >= 68 { pid = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 64, as: Int32.self) } }
-            let who = pid > 0 ? "pid \(pid)" + (ProcessFacts.command(of: pid).map { " (\($0))" } ?? "") : "another process"
-            throw IPCError(.nameInUse, service: service.rawValue,
-                           "service '\(service)' is served by \(who), still running: pick another name or stop it", pid: pid)
-        }
-        // Dead server (or never a section): validate before taking it over.
-        let objectSize = Int(st.st_size)
-        let identity = SectionIdentity(bytes: file.read(at: 0, count: 64))
-        var problem: IPCError?
-        if let identity {
-            do throws(IPCError) {
-                let existing = try identity.validate(objectSize: objectSize, service: service.rawValue)
-                if existing != layout {
-                    problem = IPCError(.incompatibleSection, service: service.rawValue,
-                                       "section '\(service)' exists with capacities \(existing.requestCapacity)/\(existing.responseCapacity)/\(existing.traceCapacity), not the \(layout.requestCapacity)/\(layout.responseCapacity)/\(layout.traceCapacity) asked for: start with the same sizes, or pass --replace")
-                } else if identity.creatorUID != me && me != 0 {
-                    problem = IPCError(.foreignOwner, service: service.rawValue,
-                                       "section '\(service)' was created by uid \(identity.creatorUID), not you: pick another name")
-                }
-            } catch {
-                problem = error
-            }
-        } else {
-            problem = IPCError(.corruptSection, service: service.rawValue,
-                               "\(service.path) is \(objectSize) bytes, too short to be a section: remove it with 'ipcscope clean \(service)' or start with --replace")
-        }
-        if let problem {
-            guard options.replaceInvalid, problem.code != .foreignOwner, !lastAttempt else { throw problem }
-            _ = shm_unlink(service.objectName)
-            return nil
-        }
-        let base = try file.map(size: layout.sectionSize)
-        let view = SectionView(base)
-        // Repair the mutex if a client died holding it; recreate if it cannot be repaired.
-        switch CIPCScope_mutex_trylock(view.mutex) {
-        case 0:
-            _ = CIPCScope_mutex_unlock(view.mutex)
-        case EOWNERDEAD:
-            _ = CIPCScope_mutex_consistent(view.mutex)
-            view.add64(Int(IPCSCOPE_OFF_RECOVERED_COUNT), 1)
-            view.store32(Int(IPCSCOPE_OFF_OWNER_PID), 0)
-            view.store32(Int(IPCSCOPE_OFF_OWNER_TID), 0)
-            _ = CIPCScope_mutex_unlock(view.mutex)
-        case ENOTRECOVERABLE:
-            if lastAttempt {
-                throw IPCError(.mutexUnrecoverable, service: service.rawValue,
-                               "the mutex of section '\(service)' is not recoverable: remove it with 'ipcscope clean \(service)'")
-            }
-            _ = shm_unlink(service.objectName)
-            return nil
-        default:
-            break  // EBUSY: a live client holds it; it will finish or time out.
-        }
-        return (file, true)
-    }
-
-    /// Fills a new section; `magic` last, with a release store.
-    private static func initialise(_ base: UnsafeMutableRawPointer, _ layout: SectionLayout, _ service: ServiceName) throws(IPCError) {
-        let v = SectionView(base)
-        v.setPlain(Int(IPCSCOPE_OFF_VERSION), UInt32(IPCSCOPE_VERSION))
-        v.setPlain(Int(IPCSCOPE_OFF_HEADER_SIZE), UInt32(IPCSCOPE_HEADER_SIZE))
-        v.setPlain(Int(IPCSCOPE_OFF_SECTION_SIZE), UInt64(layout.sectionSize))
-        v.setPlain(Int(IPCSCOPE_OFF_REQUEST_OFFSET), UInt32(layout.requestOffset))
-        v.setPlain(Int(IPCSCOPE_OFF_REQUEST_CAPACITY), UInt32(layout.requestCapacity))
-        v.setPlain(Int(IPCSCOPE_OFF_RESPONSE_OFFSET), UInt32(layout.responseOffset))
-        v.setPlain(Int(IPCSCOPE_OFF_RESPONSE_CAPACITY), UInt32(layout.responseCapacity))
-        v.setPlain(Int(IPCSCOPE_OFF_TRACE_OFFSET), UInt32(layout.traceOffset))
-        v.setPlain(Int(IPCSCOPE_OFF_TRACE_CAPACITY), UInt32(layout.traceCapacity))
-        v.setPlain(Int(IPCSCOPE_OFF_MUTEX_OFFSET), UInt32(IPCSCOPE_MUTEX_OFFSET))
-        v.setPlain(Int(IPCSCOPE_OFF_CREATOR_UID), UInt32(geteuid()))
-        v.setPlain(Int(IPCSCOPE_OFF_CREATED_UNIX_NS), realtimeNanoseconds())
-        let r = CIPCScope_mutex_init(v.mutex)
-        if r != 0 { throw IPCError.system("pthread_mutex_init", service: service.rawValue, errno: r) }
-        v.setState(UInt32(IPCSCOPE_STATE_IDLE), now: monotonicNanoseconds())
-        let magic = Array("IPCSCOPE".utf8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-        v.store64(Int(IPCSCOPE_OFF_MAGIC), magic)
     }
 
     /// Claims the section for this process: epoch + 1, IDLE, pid, starttime, heartbeat.
@@ -389,19 +273,24 @@ public final class Server: @unchecked Sendable {
             }
         }
         let done = monotonicNanoseconds()
-        answer(seq: seq, status: status, size: responseSize, done: done)
-        v.store64(Int(IPCSCOPE_OFF_LAST_SERVICE_NS), done &- start)
-        v.store64(Int(IPCSCOPE_OFF_HEARTBEAT_NS), done)
-        trace(seq: seq, function: function, status: status, requestSize: UInt32(truncatingIfNeeded: size),
-              responseSize: UInt32(responseSize), clientPID: clientPID, flags: flags, sent: sentNS, done: done)
-        v.add64(Int(IPCSCOPE_OFF_CALLS_SERVED), 1)
+        // After shutdownNow() the call was already answered -4 and the section given up: drop this answer.
+        lifecycle.withLock { closed in
+            guard !closed else { return }
+            answer(seq: seq, status: status, size: responseSize, done: done)
+            v.store64(Int(IPCSCOPE_OFF_LAST_SERVICE_NS), done &- start)
+            v.store64(Int(IPCSCOPE_OFF_HEARTBEAT_NS), done)
+            trace(seq: seq, function: function, status: status, requestSize: UInt32(truncatingIfNeeded: size),
+                  responseSize: UInt32(truncatingIfNeeded: responseSize), clientPID: clientPID, flags: flags,
+                  sent: sentNS, done: done)
+            v.add64(Int(IPCSCOPE_OFF_CALLS_SERVED), 1)
+        }
     }
 
     private func answer(seq: UInt64, status: Int32, size: Int, done: UInt64) {
         let v = view
         let rsp = layout.responseOffset
         v.setPlain(rsp + Int(IPCSCOPE_RSP_STATUS), status)
-        v.setPlain(rsp + Int(IPCSCOPE_RSP_SIZE), UInt32(size))
+        v.setPlain(rsp + Int(IPCSCOPE_RSP_SIZE), UInt32(truncatingIfNeeded: size))
         v.setPlain(rsp + Int(IPCSCOPE_RSP_DONE_NS), done)
         v.store64(rsp + Int(IPCSCOPE_RSP_SEQ), seq)
         v.setState(UInt32(IPCSCOPE_STATE_RESPONSE_READY), now: done)
@@ -432,7 +321,7 @@ public final class Server: @unchecked Sendable {
         let n = min(16, Int(requestSize) <= layout.requestCapacity ? Int(requestSize) : 0)
         if n > 0 { head16.copyMemory(from: requestCopy.baseAddress!, byteCount: n) }
         v.store64(rec + Int(IPCSCOPE_TR_SEQ), seq)
-        v.store64(Int(IPCSCOPE_OFF_TRACE_HEAD), head + 1)
+        v.store64(Int(IPCSCOPE_OFF_TRACE_HEAD), head &+ 1)  // counts records ever written: wraps
     }
 
     // MARK: - shutdown
@@ -448,14 +337,35 @@ public final class Server: @unchecked Sendable {
         lifecycle.withLock { closed in
             guard !closed else { return }
             closed = true
-            release()
+            release(abandoning: false)
+            file.close()
         }
     }
 
-    private func release() {
+    /// Shuts down now, without waiting for a handler that may never return (stuck in a regex, a
+    /// sleep, a lock): the call in progress is answered status -4, the section is given up as by
+    /// `shutdown()` (shutting-down flag, `server_pid = 0`, waiters woken, object unlinked unless
+    /// `keepOnExit`, liveness lock released), and whatever the handler answers later is dropped.
+    /// The mapping stays until deinit, so the handler's thread never touches unmapped memory.
+    /// Safe from any thread. Returns false when the server had already shut down.
+    @discardableResult
+    public func shutdownNow() -> Bool {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        return lifecycle.withLock { closed in
+            guard !closed else { return false }
+            closed = true
+            release(abandoning: true)
+            return true
+        }
+    }
+
+    /// Gives the section up. `abandoning`: a handler is still running, so a PROCESSING call is
+    /// answered -4 too.
+    private func release(abandoning: Bool) {
         let v = view
         _ = CIPCScope_or32(v.ptr(Int(IPCSCOPE_OFF_SERVER_FLAGS)), UInt32(IPCSCOPE_SERVER_SHUTTING_DOWN))
-        if v.state == UInt32(IPCSCOPE_STATE_REQUEST_READY) {
+        let state = v.state
+        if state == UInt32(IPCSCOPE_STATE_REQUEST_READY) || (abandoning && state == UInt32(IPCSCOPE_STATE_PROCESSING)) {
             let seq = v.load64(layout.requestOffset + Int(IPCSCOPE_REQ_SEQ))
             answer(seq: seq, status: Int32(IPCSCOPE_STATUS_SHUTTING_DOWN), size: 0, done: monotonicNanoseconds())
         }
@@ -466,6 +376,5 @@ public final class Server: @unchecked Sendable {
         _ = CIPCScope_futex_wake(v.responseEvent, Int32.max)
         if !options.keepOnExit && pathStillNamesOurObject() { _ = shm_unlink(service.objectName) }
         _ = CIPCScope_ofd_unlock(file.fd)
-        file.close()
     }
 }

@@ -6,6 +6,8 @@
 //   IPCScopeTestHelper call NAME FUNCTION TEXT TIMEOUT_MS   one call; "status=S size=N text=..." or
 //                                                  "error=CODE elapsed_ms=E message=..."
 //   IPCScopeTestHelper serve-slow NAME DELAY_MS    echo server whose handler sleeps DELAY_MS; prints "serving"
+//   IPCScopeTestHelper read-lock NAME SECONDS      open the object read-only, take a READ lock on byte 0
+//                                                  (what any reader can do), print "locked", sleep
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -110,6 +112,20 @@ case "serve-slow":
     } catch {
         die("\(error.code) \(error.message)")
     }
+
+case "read-lock":
+    let seconds = Double(args.count > 3 ? args[3] : "30") ?? 30
+    let fd = shm_open("/ipcscope." + args[2], O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0)
+    if fd < 0 { die("open \(errno)") }
+    var fl = flock()
+    fl.l_type = Int16(F_RDLCK)
+    fl.l_whence = Int16(SEEK_SET)
+    fl.l_start = 0
+    fl.l_len = 1
+    let ofdSetLock: Int32 = 37  // F_OFD_SETLK (Linux; Glibc hides it without _GNU_SOURCE)
+    if fcntl(fd, ofdSetLock, &fl) != 0 { die("lock \(errno)") }
+    out("locked")
+    usleep(UInt32(seconds * 1_000_000))
 
 default:
     die("unknown mode \(args[1])")

@@ -102,14 +102,29 @@ int CIPCScope_mutex_lock_until(void *mutex, uint64_t deadline_ns);
 static inline int CIPCScope_mutex_unlock(void *mutex) { return pthread_mutex_unlock((pthread_mutex_t *)mutex); }
 static inline int CIPCScope_mutex_consistent(void *mutex) { return pthread_mutex_consistent((pthread_mutex_t *)mutex); }
 
+/* Checks the bytes of an in-section mutex before any pthread call touches it: 0 when its type
+ * word is that of a mutex initialised here with the attributes above (robust, process-shared,
+ * normal), EINVAL otherwise (another type would send glibc down the priority-inheritance or
+ * priority-protect paths, which abort or write through the section's pointers). *kind gets the
+ * word found, *expected the reference. */
+int CIPCScope_mutex_check(const void *mutex, int32_t *kind, int32_t *expected);
+/* The owner thread id in the mutex's kernel word (bits 0-29), 0 when free. */
+static inline int32_t CIPCScope_mutex_owner_tid(const void *mutex) {
+    return (int32_t)(__atomic_load_n((const uint32_t *)mutex, __ATOMIC_SEQ_CST) & 0x3fffffffu);
+}
+
 /* MARK: - open-file-description locks (the liveness lock) */
 
 /* Takes a write lock on byte 0 without waiting (F_OFD_SETLK): 0, or EAGAIN/EACCES when held elsewhere. */
 int CIPCScope_ofd_trylock(int fd);
 /* Releases it. */
 int CIPCScope_ofd_unlock(int fd);
-/* Asks (F_OFD_GETLK) whether another open file description holds a lock on byte 0.
- * Works through a read-only descriptor. *held = 1 when a server lives. */
+/* Asks (F_OFD_GETLK) whether another open file description holds a WRITE lock on byte 0.
+ * Works through a read-only descriptor. *held = 1 when a server lives. A read lock (any
+ * reader can take one) is not a server and gives *held = 0. */
 int CIPCScope_ofd_probe(int fd, int *held);
+/* The type of the lock another open file description holds on byte 0:
+ * F_UNLCK (none), F_RDLCK (a reader's, not a server) or F_WRLCK (a live server). */
+int CIPCScope_ofd_probe_type(int fd, int *type);
 
 #endif /* IPCSCOPE_SHIMS_H */
