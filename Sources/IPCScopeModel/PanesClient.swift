@@ -34,6 +34,7 @@ extension InspectorModel {
                                   st < 0 ? Style(.bold, .bad) : Style(.bold, .good)))
                     let head = Array(o.response.prefix(8))
                     lines.append((head.map(HexDump.hex2).joined(separator: " ") + (head.isEmpty ? "(empty)" : "  |" + HexDump.printable(head) + "|"), .plain))
+                    lines += answerFields(o)
                 }
             } else {
                 lines.append(("FUNCTION PAYLOAD, Enter sends: 1 hello\\n", .dim))
@@ -42,6 +43,7 @@ extension InspectorModel {
         if !client.saved.isEmpty {
             lines.append(("saved: " + client.saved.map { "@" + $0.name }.joined(separator: " "), .dim))
         }
+        if focused, let hint = fieldHint() { lines.append((hint, Style(.dim, .accent))) }
         if focused && client.writability != .readOnly("") {
             lines.append(("^T hex/text \(glyphs.arrowUp)\(glyphs.arrowDown) recall ^S save Esc clear", .dim))
         }

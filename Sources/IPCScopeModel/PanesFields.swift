@@ -61,3 +61,59 @@ extension InspectorModel {
         g.put(y - 1, max(0, w - label.count - 2), label, .dim)
     }
 }
+
+// MARK: - the client pane: a call from fields
+
+extension InspectorModel {
+    /// `set_value id=3 value=2.5 name=pump`: a call built through the schema when the first word
+    /// names one of its functions (a number keeps the plain `FUNCTION PAYLOAD` form); nil otherwise.
+    /// - Throws: `PayloadSyntaxError` naming the field and what it accepts.
+    func schemaCall(_ input: String) throws -> ClientCall? {
+        let words = input.split(separator: " ", omittingEmptySubsequences: true)
+        guard let schema, let first = words.first, UInt32(first) == nil,
+              let f = schema.functions.first(where: { $0.name == first }) else { return nil }
+        guard let layout = f.request else {
+            if words.count == 1 { return ClientCall(function: f.number, payload: []) }
+            throw PayloadSyntaxError("the schema gives no request layout for \(f.name): type '\(f.number) PAYLOAD' instead")
+        }
+        do {
+            var inputs: [FieldInput] = []
+            for w in words.dropFirst() {
+                var one = try FieldInput.parse(String(w))
+                one.origin = ""
+                inputs.append(one)
+            }
+            return ClientCall(function: f.number, payload: try layout.encode(inputs, what: "\(f.name)'s request"))
+        } catch {
+            throw PayloadSyntaxError(error.message)
+        }
+    }
+
+    /// The field names of `function`'s request that start with `prefix` (for completion hints).
+    func fieldNames(_ function: String, prefix: String) -> [String] {
+        guard let l = schema?.function(named: function)?.request else { return [] }
+        return l.leaves.map(\.path).filter { $0.hasPrefix(prefix) }
+    }
+}
+
+extension InspectorModel {
+    /// The client pane's answer through the schema: up to six `path value` lines.
+    func answerFields(_ o: ClientOutcome) -> [(String, Style)] {
+        guard let l = schema?.function(o.call.function)?.response, !(o.response.isEmpty && (o.status ?? 0) != 0) else { return [] }
+        let d = l.decode(o.response)
+        var out = d.fields.prefix(6).map { ("\($0.path) = \($0.value.text)", Style.plain) }
+        if d.fields.count > 6 { out.append(("... \(d.fields.count - 6) more fields", .dim)) }
+        out += d.warnings.prefix(2).map { ("! " + $0, Style(.bold, .warning)) }
+        return out
+    }
+
+    /// While typing `set_value id=3 va`: the request's field names that fit the word being typed.
+    func fieldHint() -> String? {
+        let words = client.input.split(separator: " ", omittingEmptySubsequences: false)
+        guard words.count >= 2, let first = words.first, UInt32(first) == nil, schema?.function(named: String(first)) != nil else { return nil }
+        let typing = String(words.last ?? "")
+        guard !typing.contains("=") else { return nil }
+        let names = fieldNames(String(first), prefix: typing)
+        return names.isEmpty ? "no field starts with '\(typing)'" : "fields: " + names.prefix(12).joined(separator: " ")
+    }
+}

@@ -204,7 +204,7 @@ extension InspectorModel {
         }
         let call: ClientCall
         do {
-            call = try InspectorModel.parseCall(input, hex: hex)
+            call = try schemaCall(input) ?? InspectorModel.parseCall(input, hex: hex)
         } catch {
             client.problem = "\(error)"
             return []

@@ -46,6 +46,20 @@ import TestSupport
         let idLine = styled.split(separator: "\n").first(where: isID) ?? ""
         #expect(valueLine.contains("\u{1b}[7m") || valueLine.contains("\u{1b}[4m"), "the changed field is marked: \(valueLine.debugDescription)")
         #expect(!idLine.isEmpty && !idLine.contains("\u{1b}[7m"), "the unchanged field is not: \(idLine.debugDescription)")
-        tmux.keys("q")
+
+        // The client pane builds a call from fields, hints the field names, decodes the answer.
+        tmux.keys("i")
+        tmux.type("set_value id=5 va")
+        let (hinted, hintScreen) = tmux.waitFor("fields: value")
+        #expect(hinted, "the field names are hinted:\n\(hintScreen)")
+        tmux.type("lue=1.5 name=tank")
+        tmux.keys("Enter")
+        let (answered, answerScreen) = tmux.waitFor("previous = 1.5", "'ok' is 5, not a bool")
+        #expect(answered, "the echoed answer is decoded as set_value's response:\n\(answerScreen)")
+        tmux.type("set_value id=x")
+        tmux.keys("Enter")
+        let (refused, refusedScreen) = tmux.waitFor("'id' is u32: expected a whole number")
+        #expect(refused, "a bad field is refused in the pane:\n\(refusedScreen)")
+        tmux.keys("C-c")
     }
 }
