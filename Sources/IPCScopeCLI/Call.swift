@@ -37,11 +37,6 @@ extension IPCScope {
         @Argument(help: "The function, by its schema name or number (instead of --function).")
         var functionName: String?
 
-        @Option(name: .customLong("field"), help: "Build the payload from a schema field, NAME=VALUE (repeat for each field; see docs/schemas.md).")
-        var fields: [String] = []
-
-        @OptionGroup var schemaOptions: SchemaOptions
-
         @Option(name: [.short, .long], help: "The function index.")
         var function: UInt32 = 0
 
@@ -53,6 +48,11 @@ extension IPCScope {
 
         @Option(help: "Payload from a file ('-' for stdin).", completion: .file())
         var file: String?
+
+        @Option(name: .customLong("field"), help: "Build the payload from a schema field, NAME=VALUE (repeat for each field; see docs/schemas.md).")
+        var fields: [String] = []
+
+        @OptionGroup var schemaOptions: SchemaOptions
 
         @Option(help: "Make the call this many times.")
         var `repeat` = 1

@@ -321,6 +321,25 @@ struct SchemaCLITests {
         #expect(both.stderr.contains("give either --field or one of --text, --hex, --file"), "\(both.stderr)")
     }
 
+    @Test("ipcscope schema prints each layout with offsets, sizes and C's padding")
+    func schemaVerb() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let path = scope.file("s.yaml", SchemaFixture.schema)
+        let c = scope.ipcscope(["schema", path])
+        #expect(c.exitStatus == 0, "\(c.stderr)")
+        let lines = c.stdout.split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+        #expect(lines.first == "\(path): ok, 2 functions")
+        #expect(lines.contains("set_value (3)") && lines.contains("request: 32 bytes, align 8"))
+        #expect(lines.contains("4 (4 bytes padding)"), "id then value: \(c.stdout)")
+        #expect(lines.contains("response: 16 bytes, align 8") && lines.contains("1 (7 bytes padding)"))
+        #expect(lines.contains("status: -2 no such id, 0 ok"))
+        let bad = scope.file("bad.yaml", "functions:\n  3:\n    request: [ {a: u8, b: u8} ]\n")
+        let refused = scope.ipcscope(["schema", bad])
+        #expect(refused.exitStatus == 1)
+        #expect(refused.stderr.contains(bad + ":3:16: expected a field like '- id: u32'"), "\(refused.stderr)")
+    }
+
     @Test("a bad schema file stops the verb with file:line:col")
     func badSchemaFile() throws {
         let scope = TestScope()
