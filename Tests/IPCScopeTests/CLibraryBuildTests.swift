@@ -35,7 +35,8 @@ enum CLib {
     static func require() throws -> Built { try built.get() }
 
     private static func build() -> Result<Built, BuildFailure> {
-        let scope = TestScope()  // its folder holds the build; removed at exit
+        let scope = TestScope()  // its folder holds the build; kept for the whole run, removed at exit
+        keeper = scope
         buildDirectory = scope.directory
         atexit { if let d = CLib.buildDirectory { removeTree(d) } }
         let dir = scope.directory, lib = dir + "/lib"
@@ -58,6 +59,8 @@ enum CLib {
     }
 
     nonisolated(unsafe) static var buildDirectory: String?
+    /// The scope whose folder holds the build: a scope removes its folder when it ends.
+    nonisolated(unsafe) static var keeper: TestScope?
 }
 
 /// Removes a folder and everything in it (the scopes' folders, the build).

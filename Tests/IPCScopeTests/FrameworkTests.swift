@@ -26,6 +26,8 @@ struct FrameworkTests {
             #expect(reply.status == 0)
             #expect(reply.data == payload, "echo of \(size) bytes")
         }
+        // The trace record and the count follow the answer: wait for the fourth.
+        #expect(waitUntil(timeout: 5) { (try? SectionReader(service: name).snapshot().callsServed) == 4 })
         let before = try SectionReader(service: name).snapshot()
         #expect(throws: IPCError.self) { _ = try client.call(function: 2, payload: [UInt8](repeating: 1, count: 4097)) }
         do {
@@ -105,6 +107,8 @@ struct FrameworkTests {
         let client = try Client(service: name)
         let reply = try client.call(function: 1, payload: Array("after".utf8), timeout: .seconds(5))
         #expect(reply.data == Array("after".utf8))
+        // The server writes the trace record just after the answer: wait for it.
+        #expect(waitUntil(timeout: 5) { (try? SectionReader(service: name).snapshot().trace.last?.seq) == reply.seq })
         let snap = try SectionReader(service: name).snapshot()
         #expect(snap.recoveredCount == 1)
         #expect(snap.mutexWord.isFree && !snap.mutexWord.ownerDied)

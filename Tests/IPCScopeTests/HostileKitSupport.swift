@@ -17,9 +17,9 @@ extension TestScope {
             Issue.record("setpriv is missing: install util-linux to run the other-user tests")
             return false
         }
-        let probe = run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", ipcscopePath, "--help"], timeout: 10)
+        let probe = run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", otherUserRunnable(ipcscopePath), "--help"], timeout: 10)
         guard probe.exitStatus == 0 else {
-            Issue.record("user nobody cannot run \(ipcscopePath): make its directories world-searchable (chmod o+x): \(probe.stderr)")
+            Issue.record("user nobody cannot run a copy of \(ipcscopePath) under /tmp: \(probe.stderr)")
             return false
         }
         return true
@@ -27,7 +27,7 @@ extension TestScope {
 
     /// Starts `path arguments` as user nobody (group nogroup, no supplementary groups).
     func spawnAsNobody(_ path: String, _ arguments: [String]) -> ChildProcess {
-        spawn("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", path] + arguments)
+        spawn("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", otherUserRunnable(path)] + arguments)
     }
 
     /// A stale section of ours: created by a real `ipcscope serve` (with `extra` options) and SIGKILLed.

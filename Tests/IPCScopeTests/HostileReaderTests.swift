@@ -35,7 +35,7 @@ func poke<T: FixedWidthInteger>(_ name: String, _ offset: Int, _ value: T) {
 
 /// Runs `ipcscope` as `nobody` (no groups).
 func asNobody(_ scope: TestScope, _ arguments: [String]) -> ChildProcess {
-    scope.run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", ipcscopePath] + arguments, timeout: 10)
+    scope.run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", otherUserRunnable(ipcscopePath)] + arguments, timeout: 10)
 }
 
 /// The JSON `list` entry named `name`.

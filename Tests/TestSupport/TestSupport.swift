@@ -195,8 +195,17 @@ public final class TestScope: @unchecked Sendable {
         posix_spawnattr_setsigdefault(&attr, &all)
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let r = posix_spawn(&pid, path, &actions, &attr, argv, envp)
-        precondition(r == 0, "posix_spawn \(path) failed: \(r)")
+        var r = posix_spawn(&pid, path, &actions, &attr, argv, envp)
+        if r != 0 {
+            // A program that cannot start (missing, not executable) fails the test, not the run:
+            // a stand-in exits 127 with the reason on stderr, as a shell would.
+            let why = "cannot start \(path): \(String(cString: strerror(r)))"
+            let words: [String] = ["/bin/sh", "-c", "echo \"$0\" >&2; exit 127", why]
+            var fallback: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+            defer { fallback.forEach { free($0) } }
+            r = posix_spawn(&pid, "/bin/sh", &actions, &attr, fallback, envp)
+            precondition(r == 0, "posix_spawn /bin/sh failed: \(r)")
+        }
         let child = ChildProcess(pid: pid, arguments: arguments, outPath: out, errPath: err)
         lock.withLock { _ in children.append(child) }
         return child
@@ -247,4 +256,45 @@ public final class TestScope: @unchecked Sendable {
         waitUntil(timeout: 10) { s.stdout.contains("serving") || s.stdout.contains("took over") || s.hasExited }
         return s
     }
+}
+
+// MARK: - another user
+
+/// A copy of the executable at `path` that user `nobody` can run, whatever the checkout's
+/// permissions (a clone under `/root` is not searchable by others). Copied once per process into
+/// a world-searchable folder under /tmp, removed when the test process exits.
+public func otherUserRunnable(_ path: String) -> String {
+    otherUserCopies.withLock { copies in
+        if let done = copies[path] { return done }
+        if otherUserFolder.isEmpty {
+            var template = Array("/tmp/ipcscope-otheruser-XXXXXX".utf8CString)
+            guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return path }
+            otherUserFolder = String(cString: made)
+            chmod(otherUserFolder, 0o755)
+            atexit { removeOtherUserFolder() }
+        }
+        let target = otherUserFolder + "/" + (path.split(separator: "/").last.map(String.init) ?? "program")
+        guard let bytes = readFileContents(path) else { return path }
+        let fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+        guard fd >= 0 else { return path }
+        let wrote = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        guard wrote == bytes.count else { return path }
+        chmod(target, 0o755)
+        copies[path] = target
+        return target
+    }
+}
+
+nonisolated(unsafe) private var otherUserFolder = ""
+private let otherUserCopies = Mutex<[String: String]>([:])
+
+private func removeOtherUserFolder() {
+    guard !otherUserFolder.isEmpty, let dir = opendir(otherUserFolder) else { return }
+    while let entry = readdir(dir) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        if name != "." && name != ".." { unlink(otherUserFolder + "/" + name) }
+    }
+    closedir(dir)
+    rmdir(otherUserFolder)
 }
