@@ -16,6 +16,8 @@ extension IPCScope {
                 Examples:
                   ipcscope schema pump.yaml
                   ipcscope schema --service Pump        # $XDG_CONFIG_HOME/ipcscope/schemas/Pump.yaml
+                  ipcscope schema pump.yaml --lua > pump.lua
+                  wireshark -X lua_script:ipcscope.lua -X lua_script:pump.lua calls.pcapng
                 """)
 
         @Argument(help: "The schema file.", completion: .file(extensions: ["yaml", "yml"]))
@@ -23,6 +25,9 @@ extension IPCScope {
 
         @Option(help: "Check the conventional schema of this service instead of a file.")
         var service: String?
+
+        @Flag(help: "Print a Wireshark Lua dissector for the schema's fields instead (load it beside docs/wireshark/ipcscope.lua).")
+        var lua = false
 
         func validate() throws {
             guard (file == nil) != (service == nil) else { throw ValidationError("give a schema FILE or --service NAME (one of them)") }
@@ -36,6 +41,11 @@ extension IPCScope {
             } catch {
                 printError("\(error.description): fix the schema (see docs/schemas.md)")
                 throw ExitCode(1)
+            }
+            if lua {
+                let base = String(path.split(separator: "/").last ?? "schema").split(separator: ".").first.map(String.init) ?? "schema"
+                printOut(SchemaLua.generate(schema, protoName: base))
+                return
             }
             var out = "\(path): ok, \(schema.functions.count) function\(schema.functions.count == 1 ? "" : "s")\n"
             for f in schema.functions {

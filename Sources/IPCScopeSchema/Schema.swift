@@ -44,6 +44,11 @@ public struct IntegerType: Sendable, Equatable {
     public var bits: Int
     public var signed: Bool
     public var endian: Endian
+    public init(bits: Int, signed: Bool, endian: Endian) {
+        self.bits = bits
+        self.signed = signed
+        self.endian = endian
+    }
     /// Width in bytes.
     public var size: Int { bits / 8 }
     /// The smallest and largest value, as `Int128` so both signednesses fit.

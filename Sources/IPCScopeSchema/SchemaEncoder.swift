@@ -29,6 +29,12 @@ public struct LeafField: Sendable {
     public var path: String
     public var offset: Int
     public var type: FieldType
+
+    public init(path: String, offset: Int, type: FieldType) {
+        self.path = path
+        self.offset = offset
+        self.type = type
+    }
 }
 
 extension Layout {
