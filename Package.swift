@@ -14,6 +14,8 @@
 //   CIPCBench, IPCScopeBench  the benchmark and its raw C baselines
 //   MBVIPC           C: the MBV_IPC C API (libmbvipc) over the same section header; also `make -C Sources/MBVIPC`
 //   IPCScopeTestHelper        a helper process for the multi-process tests
+//   IPCScopeFuzz, CIPCScopeFuzz  `ipcscope-fuzz`: the seeded fuzzer over every decoder, and its crash handler
+//   IPCScopeTorture           `ipcscope-torture`: servers and clients under chaos, every answer checked
 import PackageDescription
 
 let package = Package(
@@ -23,6 +25,8 @@ let package = Package(
         .executable(name: "ipcscope", targets: ["IPCScopeCLI"]),
         .executable(name: "ipcscope-bench", targets: ["IPCScopeBench"]),
         .library(name: "MBVIPC", targets: ["MBVIPC"]),
+        .executable(name: "ipcscope-fuzz", targets: ["IPCScopeFuzz"]),
+        .executable(name: "ipcscope-torture", targets: ["IPCScopeTorture"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -62,11 +66,16 @@ let package = Package(
                 sources: ["ipc_core.c", "ipc_core_client.c", "ipc_core_server.c", "ipc_posix.c"],
                 cSettings: [.define("_GNU_SOURCE")], linkerSettings: [.linkedLibrary("pthread")]),
         .executableTarget(name: "IPCScopeTestHelper", dependencies: ["IPCScopeKit", "CIPCScope"]),
+        .target(name: "CIPCScopeFuzz", cSettings: [.define("_GNU_SOURCE")]),
+        .executableTarget(name: "IPCScopeFuzz",
+                          dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "CIPCScope", "CIPCScopeFuzz"]),
+        .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit"]),
         .target(name: "TestSupport", dependencies: ["IPCScopeKit"], path: "Tests/TestSupport"),
         .testTarget(
             name: "IPCScopeTests",
             dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "TestSupport",
-                           "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo", "MBVIPC"],
+                           "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo", "MBVIPC",
+                           "IPCScopeFuzz", "IPCScopeTorture"],
             exclude: []),
     ]
 )

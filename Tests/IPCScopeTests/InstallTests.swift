@@ -72,10 +72,8 @@ private final class Staging {
         return found.stdout.split(separator: "\n").map(String.init)
     }
 
-    func finish() {
-        scope.cleanup()
-        shell("rm -rf \(sh(scope.directory))")
-    }
+    /// Ends the scope, which removes its folder (DESTDIR with it).
+    func finish() { scope.cleanup() }
 }
 
 @Suite("Install", .serialized)

@@ -165,6 +165,7 @@ public final class TestScope: @unchecked Sendable {
     public func spawn(_ path: String, _ arguments: [String], environment: [String: String] = [:],
                       stdinPath: String = "/dev/null") -> ChildProcess {
         let id = lock.withLock { _ in children.count }
+        mkdir(directory, 0o700)  // again, if a cleanup removed it while the scope is still in use
         let out = "\(directory)/p\(id).out", err = "\(directory)/p\(id).err"
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
