@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(name: "IPCScopeTestHelper", dependencies: ["IPCScopeKit", "CIPCScope"]),
         .target(name: "CIPCScopeFuzz", cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(name: "IPCScopeFuzz",
-                          dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "CIPCScope", "CIPCScopeFuzz"]),
+                          dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "CIPCScope", "CIPCScopeFuzz"]),
         .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit"]),
         .target(name: "TestSupport", dependencies: ["IPCScopeKit"], path: "Tests/TestSupport"),
         .testTarget(
