@@ -48,6 +48,7 @@ extension Layout {
         out.root = d.structure(self, base: 0, path: "")
         out.fields = d.fields
         out.warnings = d.warnings
+        if d.dropped > 0 { out.warnings.append("\(d.dropped) more warnings like these") }
         if d.stopped {
             out.restOffset = min(d.end, payload.count)
         } else {
@@ -79,7 +80,17 @@ extension Layout {
 struct Decoder {
     let payload: [UInt8]
     var fields: [DecodedField] = []
-    var warnings: [String] = []
+    /// At most `maxWarnings`, then one line counting the rest (an array of a million unnamed
+    /// enum values must not become a million lines).
+    var warnings: [String] = [] {
+        didSet {
+            guard warnings.count > Self.maxWarnings else { return }
+            dropped += warnings.count - Self.maxWarnings
+            warnings.removeLast(warnings.count - Self.maxWarnings)
+        }
+    }
+    var dropped = 0
+    static let maxWarnings = 32
     var stopped = false
     /// End of the last decoded field.
     var end = 0

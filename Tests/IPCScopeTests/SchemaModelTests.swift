@@ -65,6 +65,14 @@ struct SchemaModelTests {
         #expect(d.warnings == ["'data' says 9 bytes, but only 1 follow in the payload: showing 1"])
     }
 
+    @Test("a million unnamed enum values give a bounded list of warnings")
+    func boundedWarnings() throws {
+        let l = try Self.layout("functions:\n  1:\n    name: f\n    request: [ {m: {type: u8, enum: {0: off}, count: 100000}} ]\n")
+        let d = l.decode([UInt8](repeating: 7, count: 100_000))
+        #expect(d.warnings.count == 33)
+        #expect(d.warnings.last == "99968 more warnings like these")
+    }
+
     static let badSchemas: [(String, String)] = [
         ("", "1:1: expected a mapping with a 'functions:' key"),
         ("functions: [1]", "1:12: expected 'functions:' to be a non-empty mapping"),
