@@ -3,7 +3,7 @@
  *
  * This header is the single source of truth in code for the shared-memory
  * layout described in docs/section-format.md. It depends only on libc, so a
- * C or C++ program can include it on its own (see Tests/Fixtures/c_peer.c).
+ * C or C++ program can include it on its own (the C library in Sources/MBVIPC does).
  * Every offset is checked by a _Static_assert in section_layout.c.
  */
 #ifndef IPCSCOPE_SECTION_H
