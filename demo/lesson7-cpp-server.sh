@@ -49,7 +49,7 @@ cat "$WORK/c.out"
 expect "the C client exits 0" "$RC" 0
 check "the reply is the request" grep -qF 'Reply: hello from C' "$WORK/c.out"
 expect "ipcscope status names the C++ server's pid" "$(field server.pid)" "$SERVER_PID"
-expect "and its command" "$(field command)" echo_server
+expect "and its command line" "$(field command)" "echo_server $NAME"
 check "the trace ring shows function 1 and 13 bytes (the text and its terminating zero)" \
   bash -c "'$IPCSCOPE' status '$NAME' --json --trace 1 | grep -q '\"function\":1,\"status\":0,\"request_size\":13,\"response_size\":13'"
 

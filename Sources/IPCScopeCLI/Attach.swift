@@ -15,8 +15,9 @@ extension IPCScope {
                 Attaches read-only to /dev/shm/ipcscope.NAME: never writes it, never takes its \
                 mutex, never waits on its futex words. Waits for the server when it does not exist \
                 yet, and follows it when it dies or restarts. The client pane makes real calls.
-                Keys: Tab pane, ? help, q quit, space pause, arrows/jk/PgUp/PgDn scroll, h hex/text, \
-                / filter. Needs a terminal: for scripts and pipes use 'ipcscope status' or \
+                Keys: i client pane, Tab pane, ? help, q quit, space pause, arrows/jk/PgUp/PgDn scroll, \
+                h hex/text, / filter; in History: arrows select a call, Enter shows it whole, l live, \
+                x/X export JSON Lines. Needs a terminal: for scripts and pipes use 'ipcscope status' or \
                 'ipcscope watch'. NO_COLOR turns colour off.
 
                 Examples:
@@ -43,6 +44,13 @@ extension IPCScope {
         @Flag(help: "Also serve NAME in-process, echoing every call (s: step mode, b: breakpoints).")
         var serveEcho = false
 
+        @Option(help: "Calls the history keeps, with their whole payloads when seen whole (1 to 100000; each kept call holds at most its request and response, so 1000 calls of 4 KiB slots use at most 8 MiB).")
+        var history: Int = History.defaultLimit
+
+        @Option(parsing: .unconditional, help: "Seconds the client pane's calls wait for an answer (default 5; 0 or off: until answered; \(Seconds.rangeText)). In the pane: 'timeout 30s'.",
+                transform: { $0 == "0" || $0 == "off" ? nil : try Seconds.parse($0) })
+        var callTimeout: Seconds? = Seconds(5)!
+
         @Flag(help: "ASCII box drawing instead of UTF-8.")
         var ascii = false
 
@@ -52,6 +60,9 @@ extension IPCScope {
             guard (name == nil) != (file == nil) else { throw ValidationError("give a service NAME or --file FILE.pcapng (one of them)") }
             guard interval >= 1 && interval <= 10_000 else {
                 throw ValidationError("--interval \(interval) is out of range: give 1 to 10000 milliseconds")
+            }
+            guard history >= 1 && history <= 100_000 else {
+                throw ValidationError("--history \(history) is out of range: give 1 to 100000 calls")
             }
             guard serve == nil || !serveEcho else { throw ValidationError("give either --serve FILE or --serve-echo, not both") }
         }
@@ -67,14 +78,15 @@ extension IPCScope {
             options.schema = try schemaOptions.load(service: name)
             options.intervalNS = UInt64(interval * 1_000_000)
             options.ascii = ascii
+            options.historyLimit = history
+            options.callTimeoutNS = callTimeout?.nanoseconds ?? 0
             if let s = serve { options.serve = .script(s) } else if serveEcho { options.serve = .echo }
             do {
                 try IPCScopeTUI.attach(options)
             } catch let error as IPCError {
                 throw fail(error)
             } catch let error as ScriptError {
-                printError("\(error.description): fix the script (see docs/scripts.md)")
-                throw ExitCode(1)
+                throw scriptFailure(error)
             } catch {
                 printError("\(error)")
                 throw ExitCode(1)

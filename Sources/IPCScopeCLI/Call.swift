@@ -37,7 +37,14 @@ extension IPCScope {
         @Argument(help: "The function, by its schema name or number (instead of --function).")
         var functionName: String?
 
-        @Option(name: [.short, .long], help: "The function index.")
+        // `.unconditional`: `--function -1` is a wrong value to explain, not a missing one.
+        @Option(name: [.short, .long], parsing: .unconditional, help: "The function index (0 to 4294967295).",
+                transform: { text in
+                    guard let f = UInt32(text.trimmingSpaces) else {
+                        throw ValidationError("--function '\(text)' is not a function index: give a whole number from 0 to 4294967295")
+                    }
+                    return f
+                })
         var function: UInt32 = 0
 
         @Option(help: "Payload as text; escapes \\n \\t \\r \\0 \\\\ \\xHH.")

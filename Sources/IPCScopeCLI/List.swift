@@ -42,7 +42,7 @@ extension IPCScope {
             for e in entries {
                 let s = e.valid ? e.snapshot : nil
                 let caps = s?.layout.map { "\($0.requestCapacity)/\($0.responseCapacity)/\($0.traceCapacity)" } ?? "-"
-                rows.append([e.name, s.map { String($0.serverPID) } ?? "-", e.serverCommand ?? "-",
+                rows.append([e.name, s.map { String($0.serverPID) } ?? "-", e.serverCommand.map { $0.count > 40 ? String($0.prefix(39)) + "…" : $0 } ?? "-",
                              Self.aliveColumn(e), Self.stateColumn(e), s.map { String($0.callsServed) } ?? "-", caps,
                              Units.user(e.ownerUID), Units.mode(e.mode)])
             }

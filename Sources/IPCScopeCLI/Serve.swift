@@ -114,8 +114,7 @@ extension IPCScope {
                 do {
                     loaded = try Script.load(path: path, schema: schema)
                 } catch {
-                    printError("\(error.description): fix the script (see docs/scripts.md)")
-                    throw ExitCode(1)
+                    throw scriptFailure(error)
                 }
                 if check {
                     printLine("\(path): ok, \(loaded.rules.count) rule\(loaded.rules.count == 1 ? "" : "s")")
@@ -177,6 +176,18 @@ extension IPCScope {
     }
 }
 
+extension ScriptDecision {
+    /// Whether the `--echo` behaviour answered (it is a rule of no script file: line 0).
+    var isEcho: Bool { rule != nil && line == 0 }
+
+    /// `echo`, `1@line7` (compact) or `rule 1 (line 7)`, `none` / `no rule`.
+    func ruleName(compact: Bool) -> String {
+        if isEcho { return "echo" }
+        guard let r = rule else { return compact ? "none" : "no rule" }
+        return compact ? "\(r)" + (line > 0 ? "@line\(line)" : "") : "rule \(r)" + (line > 0 ? " (line \(line))" : "")
+    }
+}
+
 extension Script {
     /// The `--echo` behaviour as a script: every call answers status 0 with its own bytes.
     static var echo: Script {
@@ -190,7 +201,7 @@ extension Script {
 enum ServeLog {
     static func text(_ r: ScriptCallRecord) -> String {
         var s = "call seq=\(r.seq) function=\(r.function) size=\(r.requestSize) client=\(r.clientPID)"
-        s += r.decision.rule.map { " rule=\($0)" + (r.decision.line > 0 ? "@line\(r.decision.line)" : "") } ?? " rule=none"
+        s += " rule=" + r.decision.ruleName(compact: true)
         switch r.outcome {
         case "answered", "too_large", "stopped":
             s += " status=\(r.status ?? 0) response=\(r.responseSize)"
@@ -207,7 +218,7 @@ enum ServeLog {
         .object([
             ("event", .string("call")), ("seq", .uint(r.seq)), ("function", .number(r.function)),
             ("request_size", .number(r.requestSize)), ("client_pid", .number(r.clientPID)), ("client_tid", .number(r.clientTID)),
-            ("rule", r.decision.rule.map { .number($0) } ?? .null), ("line", .number(r.decision.line)),
+            ("rule", r.decision.isEcho ? .string("echo") : r.decision.rule.map { .number($0) } ?? .null), ("line", .number(r.decision.line)),
             ("action", .string(r.decision.action.name)), ("outcome", .string(r.outcome)),
             ("status", r.status.map { .number($0) } ?? .null), ("response_size", .number(r.responseSize)),
             ("delay_ms", .number(r.decision.action.delayMS)), ("elapsed_ns", .uint(r.elapsedNS)),
@@ -236,10 +247,10 @@ final class Stepper: @unchecked Sendable {
         case .neverAnswer: what = "never answer"
         case .exit(let code, _): what = "exit with code \(code)"
         }
-        let rule = decision.rule.map { "rule \($0)" } ?? "no rule (status -3)"
+        let rule = decision.isEcho ? "echo" : decision.rule.map { "rule \($0)" } ?? "no rule (status -3)"
         if json {
             printJSON(.object([("event", .string("step")), ("seq", .uint(request.seq)), ("function", .number(request.function)),
-                               ("request_size", .number(request.payload.count)), ("rule", decision.rule.map { .number($0) } ?? .null),
+                               ("request_size", .number(request.payload.count)), ("rule", decision.isEcho ? .string("echo") : decision.rule.map { .number($0) } ?? .null),
                                ("action", .string(decision.action.name))]))
         } else {
             printLine("step: call seq=\(request.seq) function=\(request.function) \(request.payload.count) bytes from pid \(request.clientPID): \(rule) will \(what); press Enter")

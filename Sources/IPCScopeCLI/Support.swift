@@ -1,6 +1,7 @@
 import ArgumentParser
 import IPCScopeModel
 import IPCScopeKit
+import IPCScopeScript
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,10 +29,32 @@ func printLine(_ line: String) { writeAll(line + "\n", to: 1) }
 /// Prints one line to stderr, prefixed with `ipcscope: `.
 func printError(_ message: String) { writeAll("ipcscope: " + message + "\n", to: 2) }
 
-/// Turns a framework error into a one-line message on stderr and the given exit code.
+/// Turns a framework error into a one-line message on stderr and the given exit code; a bad
+/// service name or argument is a usage error whatever the verb (exit 64, as the help says).
 func fail(_ error: IPCError, code: Int32 = 1) -> ExitCode {
-    printError(error.message)
-    return ExitCode(code)
+    printError(namingStates(error.message))
+    switch error.code {
+    case .badName, .invalidArgument: return ExitCode.validationFailure
+    default: return ExitCode(code)
+    }
+}
+
+/// `(state 2)` in a framework message becomes `(state 2 PROCESSING)`: the number alone means
+/// nothing to whoever reads it.
+func namingStates(_ message: String) -> String {
+    guard let r = message.firstRange(of: "(state ") else { return message }
+    let digits = message[r.upperBound...].prefix { $0.isNumber }
+    guard !digits.isEmpty, message[r.upperBound...].dropFirst(digits.count).first == ")",
+          let raw = UInt32(digits), let state = ProtocolState(rawValue: raw) else { return message }
+    let end = message.index(r.upperBound, offsetBy: digits.count)
+    return String(message[..<end]) + " " + state.name + String(message[end...])
+}
+
+/// A script that cannot be used: its error already says what to do when the file cannot be
+/// read (line 0); a script with a mistake in it points to the script docs.
+func scriptFailure(_ error: ScriptError) -> ExitCode {
+    printError(error.line == 0 ? error.description : "\(error.description): fix the script (see docs/scripts.md)")
+    return ExitCode(1)
 }
 
 

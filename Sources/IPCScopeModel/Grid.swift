@@ -71,16 +71,31 @@ public struct Grid: Sendable, Equatable {
     public let width: Int
     public let height: Int
     public private(set) var cells: [Cell]
+    /// Columns drawing may touch (see `clipped(to:_:)`); everything else is left as is.
+    private var clip: Range<Int>
+
+    /// Whether column `x` may be drawn (inside the grid and the current clip).
+    private func drawable(_ x: Int) -> Bool { x >= 0 && x < width && clip.contains(x) }
 
     public init(width: Int, height: Int) {
         self.width = max(0, width)
         self.height = max(0, height)
         cells = Array(repeating: .blank, count: self.width * self.height)
+        clip = 0..<self.width
+    }
+
+    /// Runs `draw` with drawing limited to `columns`: a pane's title or text can never spill
+    /// into the pane beside it, whatever its length.
+    public mutating func clipped(to columns: Range<Int>, _ draw: (inout Grid) -> Void) {
+        let saved = clip
+        clip = max(saved.lowerBound, columns.lowerBound)..<max(max(saved.lowerBound, columns.lowerBound), min(saved.upperBound, columns.upperBound))
+        draw(&self)
+        clip = saved
     }
 
     public subscript(row: Int, column: Int) -> Cell {
         get { (0..<height).contains(row) && (0..<width).contains(column) ? cells[row * width + column] : .blank }
-        set { if (0..<height).contains(row) && (0..<width).contains(column) { cells[row * width + column] = newValue } }
+        set { if (0..<height).contains(row) && drawable(column) { cells[row * width + column] = newValue } }
     }
 
     /// Row `row` as plain text, trailing blanks removed.
@@ -112,7 +127,7 @@ public struct Grid: Sendable, Equatable {
         let base = row * width
         for sc in text.unicodeScalars {
             if x >= end { break }
-            if x >= 0 {
+            if drawable(x) {
                 cells[base + x] = Cell(Grid.displayable(sc), style.attributes, style.role)
             }
             x += 1
@@ -123,7 +138,7 @@ public struct Grid: Sendable, Equatable {
     /// Sets the style of `count` cells from (row, column) without changing their characters.
     public mutating func restyle(_ row: Int, _ column: Int, _ count: Int, _ style: Style) {
         guard (0..<height).contains(row) else { return }
-        for x in max(0, column)..<max(max(0, column), min(width, column + count)) {
+        for x in max(0, column)..<max(max(0, column), min(width, column + count)) where drawable(x) {
             cells[row * width + x].attributes = style.attributes
             cells[row * width + x].role = style.role
         }
@@ -132,7 +147,7 @@ public struct Grid: Sendable, Equatable {
     /// Adds attributes to `count` cells from (row, column).
     public mutating func addAttributes(_ row: Int, _ column: Int, _ count: Int, _ attributes: CellAttributes) {
         guard (0..<height).contains(row) else { return }
-        for x in max(0, column)..<max(max(0, column), min(width, column + count)) {
+        for x in max(0, column)..<max(max(0, column), min(width, column + count)) where drawable(x) {
             cells[row * width + x].attributes.formUnion(attributes)
         }
     }
@@ -140,7 +155,7 @@ public struct Grid: Sendable, Equatable {
     /// Fills a rectangle with one cell.
     public mutating func fill(_ row: Int, _ column: Int, _ w: Int, _ h: Int, _ cell: Cell = .blank) {
         for y in max(0, row)..<max(max(0, row), min(height, row + h)) {
-            for x in max(0, column)..<max(max(0, column), min(width, column + w)) { cells[y * width + x] = cell }
+            for x in max(0, column)..<max(max(0, column), min(width, column + w)) where drawable(x) { cells[y * width + x] = cell }
         }
     }
 
@@ -183,6 +198,23 @@ public struct Grid: Sendable, Equatable {
 }
 
 // MARK: - text helpers
+
+/// Joins `fields` with `separator`, dropping the lowest-priority fields (highest number, last
+/// first among equals) until the line fits `width`: a value is never cut, a field goes whole.
+func fitFields(_ fields: [(String, Int)], _ width: Int, separator: String = "  ") -> String {
+    var kept = fields.filter { !$0.0.isEmpty }
+    func joined() -> String { kept.map(\.0).joined(separator: separator) }
+    while kept.count > 1, joined().unicodeScalars.count > width {
+        let worst = kept.map(\.1).max() ?? 0
+        if let i = kept.lastIndex(where: { $0.1 == worst }) { kept.remove(at: i) }
+    }
+    return joined()
+}
+
+/// The first of `variants` (longest first) that fits `width`; the last one when none does.
+func fitVariant(_ variants: [String], _ width: Int) -> String {
+    variants.first { $0.unicodeScalars.count <= width } ?? variants.last ?? ""
+}
 
 /// Pads or clips `s` to exactly `w` columns (left-aligned).
 func pad(_ s: String, _ w: Int) -> String {

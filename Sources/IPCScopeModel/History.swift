@@ -1,5 +1,10 @@
 /// The calls seen so far: trace records merged across snapshots by `seq`, with an honest
-/// count of what was not seen.
+/// count of what was not seen, and the whole payloads of the calls seen whole.
+///
+/// A trace record keeps only a request's first 16 bytes. The request and response slots hold
+/// whole payloads, but only until the next call: every snapshot's slots are copied here by
+/// `seq`, and a call counts as seen whole once its record arrives and agrees with them (sizes,
+/// status, first bytes). `limit` bounds both the records and the payloads kept.
 ///
 /// `missed` counts records the server wrote (by `trace_head`) that no snapshot could read
 /// intact before the ring overwrote them; `tornReads` counts records found mid-rewrite in
@@ -7,8 +12,10 @@
 public struct History: Sendable {
     /// Records in `seq` order, oldest first, at most `limit` of them.
     public private(set) var records: [TraceRecord] = []
-    /// How many records to keep.
-    public var limit = 5000
+    /// How many calls to keep (`attach --history N`).
+    public var limit = History.defaultLimit
+    /// The default `limit`.
+    public static let defaultLimit = 1000
     /// Distinct records accepted since attaching (or since the server restarted).
     public private(set) var accepted: UInt64 = 0
     /// Records written since attaching that were never read intact.
@@ -19,8 +26,98 @@ public struct History: Sendable {
     public private(set) var tornSnapshots: UInt64 = 0
     private var baseHead: UInt64?
     private var lastSeq: UInt64 = 0
+    /// Payloads copied from the slots, by seq (checked against the record before use).
+    private var bodies: [UInt64: CallBodies] = [:]
 
-    public init() {}
+    /// A call's payloads as copied from the slots.
+    public struct CallBodies: Sendable, Equatable {
+        public var request: [UInt8]?
+        public var response: [UInt8]?
+        public var status: Int32?
+        public init(request: [UInt8]? = nil, response: [UInt8]? = nil, status: Int32? = nil) {
+            self.request = request
+            self.response = response
+            self.status = status
+        }
+    }
+
+    public init(limit: Int = History.defaultLimit) { self.limit = max(1, limit) }
+
+    /// The whole request and response of `r`, when both were copied from the slots and agree with
+    /// the record (sizes, status, first bytes); nil when only the record's first bytes are known.
+    public func whole(_ r: TraceRecord) -> (request: [UInt8], response: [UInt8])? {
+        guard let b = bodies[r.seq], let rq = b.request, let rs = b.response,
+              rq.count == Int(r.requestSize), rs.count == Int(r.responseSize), b.status == r.status,
+              rq.prefix(16).elementsEqual(r.requestHead.prefix(min(16, rq.count)))
+        else { return nil }
+        return (rq, rs)
+    }
+
+    /// How many kept calls are known whole.
+    public var wholeCount: Int {
+        // Over the payloads kept (few: only calls seen in the slots), not over every record.
+        bodies.keys.reduce(0) { n, seq in n + (record(seq: seq).flatMap(whole) != nil ? 1 : 0) }
+    }
+
+    /// The kept record with `seq`, if any.
+    public func record(seq: UInt64) -> TraceRecord? {
+        guard let i = insertionIndex(seq), records.indices.contains(i), records[i].seq == seq else { return nil }
+        return records[i]
+    }
+
+    /// Adds payloads known from elsewhere (the client pane's own calls).
+    public mutating func addBodies(seq: UInt64, _ b: CallBodies) {
+        guard seq != 0 else { return }
+        var cur = bodies[seq] ?? CallBodies()
+        if let rq = b.request { cur.request = rq }
+        if let rs = b.response { cur.response = rs; cur.status = b.status }
+        bodies[seq] = cur
+        pruneBodies()
+    }
+
+    /// Copies the slots of `snap` (the request and the response, each under its own seq).
+    ///
+    /// A slot is copied only when nobody may be writing it, and only when `state` and both
+    /// `seq`s read the same after the copy (`slotsSettled`): the request while the server owns
+    /// it (REQUEST_READY, PROCESSING) or while its own client, still holding the mutex, collects
+    /// the answer (RESPONSE_READY for that seq), or when the mutex stayed free and untaken
+    /// through the copy (`mutexQuiet`); the response whenever no handler runs (not
+    /// PROCESSING). A client writes the request slot only while IDLE or RESPONSE_READY, holding
+    /// the mutex; the server writes the response only while PROCESSING; each publishes `seq` last.
+    private mutating func captureSlots(_ snap: Snapshot) {
+        guard let l = snap.layout, snap.slotsSettled, let state = snap.state else { return }
+        let ownerCollects = state == .responseReady && snap.requestSeq == snap.responseSeq
+            && snap.mutexWord.ownerTID != 0 && snap.mutexWord.ownerTID == snap.requestClientTID
+        // IDLE or RESPONSE_READY with a mutex nobody took during the copy: no client was writing.
+        let quiet = (state == .idle || state == .responseReady) && snap.mutexQuiet
+        if state == .requestReady || state == .processing || ownerCollects || quiet, snap.requestSeq != 0, Int(snap.requestSize) <= l.requestCapacity, recent(snap.requestSeq) {
+            let p = snap.requestPayload
+            if p.count == Int(snap.requestSize), bodies[snap.requestSeq]?.request != p {
+                bodies[snap.requestSeq, default: CallBodies()].request = p
+            }
+        }
+        if state != .processing, snap.responseSeq != 0, Int(snap.responseSize) <= l.responseCapacity, recent(snap.responseSeq) {
+            let p = snap.responsePayload
+            if p.count == Int(snap.responseSize) {
+                bodies[snap.responseSeq, default: CallBodies()].response = p
+                bodies[snap.responseSeq]?.status = snap.responseStatus
+            }
+        }
+    }
+
+    /// Whether `seq` is new enough to be kept (no arithmetic on the section's values can trap).
+    private func recent(_ seq: UInt64) -> Bool { seq >= lastSeq || lastSeq - seq < UInt64(limit) }
+
+    /// Keeps payloads only for calls still kept, or newer (their record has not arrived yet).
+    private mutating func pruneBodies() {
+        guard bodies.count > limit + 64 else { return }
+        let oldest = records.first?.seq ?? 0
+        bodies = bodies.filter { $0.key >= oldest }
+        if bodies.count > limit + 64 {
+            let keep = Set(bodies.keys.sorted().suffix(limit))
+            bodies = bodies.filter { keep.contains($0.key) }
+        }
+    }
 
     /// Merges the trace records of `snap`.
     public mutating func ingest(_ snap: Snapshot) {
@@ -31,6 +128,7 @@ public struct History: Sendable {
             self = History(limit: limit, keepCounters: baseHead == nil ? nil : self)
             baseHead = head > UInt64(l.traceCapacity) ? head - UInt64(l.traceCapacity) : 0
         }
+        captureSlots(snap)
         if snap.tornRecords > 0 { tornReads += UInt64(snap.tornRecords) }
         if snap.tornRecords > 0 || !snap.problems.isEmpty { tornSnapshots += 1 }
         for r in snap.trace {
@@ -46,6 +144,7 @@ public struct History: Sendable {
             }
         }
         if records.count > limit { records.removeFirst(records.count - limit) }
+        pruneBodies()
         let written = head - (baseHead ?? 0)
         let pending = UInt64(snap.tornRecords)
         missed = written > accepted + pending ? written - accepted - pending : 0
@@ -70,7 +169,10 @@ public struct History: Sendable {
     }
 
     /// Forgets everything (a new server or object).
-    public mutating func reset() { self = History(limit: limit, keepCounters: nil) }
+    public mutating func reset() {
+        self = History(limit: limit, keepCounters: nil)
+        bodies = [:]
+    }
 }
 
 /// The history filter typed after `/`: space-separated terms that must ALL hold

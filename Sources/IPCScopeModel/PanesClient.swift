@@ -18,11 +18,15 @@ extension InspectorModel {
             } else {
                 let cursor = focused ? "_" : ""
                 let input = client.input.split(separator: "\n", omittingEmptySubsequences: false)
-                let shownInput = input.count > 1 ? "\(input.count) lines: " + String(input.last ?? "") : client.input
+                // A pasted dump spans lines: keep its function in view with the last line.
+                let fn = client.input.drop { $0 == " " }.prefix { $0 != " " && $0 != "\n" }
+                let shownInput = input.count > 1 ? "fn \(fn), \(input.count) lines: " + String(input.last ?? "") : client.input
                 lines.append(("\(mode)> " + shownInput + cursor, focused ? Style(.bold) : .plain))
             }
             if let p = client.problem {
                 lines.append(("! " + p, Style(.bold, .bad)))
+            } else if let i = client.info {
+                lines.append((i, Style(.bold, .good)))
             } else if client.inFlight {
                 lines.append(("calling...", Style(.bold, .warning)))
             } else if let o = client.last {
@@ -40,12 +44,14 @@ extension InspectorModel {
                 lines.append(("FUNCTION PAYLOAD, Enter sends: 1 hello\\n", .dim))
             }
         }
-        if !client.saved.isEmpty {
-            lines.append(("saved: " + client.saved.map { "@" + $0.name }.joined(separator: " "), .dim))
-        }
         if focused, let hint = fieldHint() { lines.append((hint, Style(.dim, .accent))) }
-        if focused && client.writability != .readOnly("") {
-            lines.append(("^T hex/text \(glyphs.arrowUp)\(glyphs.arrowDown) recall ^S save Esc clear", .dim))
+        let wait = client.timeoutNS == 0 ? "no timeout" : "timeout " + formatDuration(client.timeoutNS, ascii: glyphs == .ascii)
+        if focused {
+            // The saved names are a reminder of what `@name` can send, shown only while typing.
+            if !client.saved.isEmpty { lines.append(("@name sends: " + client.saved.map { "@" + $0.name }.joined(separator: " "), .dim)) }
+            lines.append(("^T hex/text \(glyphs.arrowUp)\(glyphs.arrowDown) recall ^S save Esc clear  \(wait)", .dim))
+        } else {
+            lines.append(("i types a call  \(wait)", .dim))
         }
 
         if L.clientBeside {

@@ -3,39 +3,102 @@ import IPCScopeSchema
 
 /// The request and response panes: `hexdump -C` lines over the whole capacity, or text.
 extension InspectorModel {
+    /// What one dump pane shows: the live slot, or a call picked in the history.
+    struct DumpSource {
+        /// Facts for the title, most important first (priority 0 is never dropped).
+        var info: [(String, Int)]
+        /// The bytes to dump (the slot's whole capacity, or the call's payload).
+        var area: [UInt8]
+        /// How many of `area` are the payload (the rest is dimmed).
+        var size: Int
+        var diff: ByteDiff
+        var bad = false
+    }
+
+    /// The live slot of `pane`.
+    func liveSource(_ snap: Snapshot, _ pane: Pane) -> DumpSource {
+        let isRequest = pane == .request
+        let area = isRequest ? snap.requestArea : snap.responseArea
+        let size = Int(isRequest ? snap.requestSize : snap.responseSize)
+        var info: [(String, Int)]
+        if isRequest {
+            var client = "client \(snap.requestClientPID)"
+            if snap.requestClientTID != snap.requestClientPID && snap.requestClientTID != 0 { client += "/\(snap.requestClientTID)" }
+            info = [("seq \(snap.requestSeq)", 0), ("fn \(functionLabel(snap.requestFunction))", 0), ("\(snap.requestSize) bytes", 1), (client, 2)]
+        } else {
+            info = [("seq \(snap.responseSeq)", 0), ("status \(snap.responseStatus)\(statusMeaning(snap.responseStatus))", 0),
+                    ("\(snap.responseSize) bytes", 1)]
+            if snap.requestSeq == snap.responseSeq, snap.responseDoneNS >= snap.requestSentNS, snap.requestSentNS > 0 {
+                info.append(("in " + formatDuration(snap.responseDoneNS - snap.requestSentNS, ascii: glyphs == .ascii), 2))
+            }
+            if let rule = server?.rules[snap.responseSeq] { info.append(("by " + rule, 1)) }
+        }
+        var src = DumpSource(info: info, area: area, size: size, diff: isRequest ? requestDiff : responseDiff)
+        if size > area.count {
+            src.info.insert(("size over capacity!", 0), at: 0)
+            src.bad = true
+        }
+        return src
+    }
+
+    /// The call `seq` from the history: whole when it was seen whole, else the record's first bytes.
+    func historySource(_ seq: UInt64, _ pane: Pane) -> DumpSource {
+        let isRequest = pane == .request
+        guard let r = history.record(seq: seq) else {
+            return DumpSource(info: [("seq \(seq) is no longer kept: l goes back to live", 0)], area: [], size: 0, diff: ByteDiff(), bad: true)
+        }
+        let whole = history.whole(r)
+        var info: [(String, Int)] = [("CALL seq \(r.seq)", 0)]
+        let bytes: [UInt8]
+        if isRequest {
+            info += [("fn \(functionLabel(r.function))", 0), ("\(r.requestSize) bytes", 1), ("client \(r.clientPID)", 2)]
+            bytes = whole?.request ?? Array(r.requestHead.prefix(min(16, Int(r.requestSize))))
+            if whole == nil { info.insert(("head only: first \(bytes.count) of \(r.requestSize)", 0), at: 1) }
+        } else {
+            info += [("status \(r.status)\(statusMeaning(r.status))", 0), ("\(r.responseSize) bytes", 1),
+                     ("in " + formatDuration(r.latencyNS, ascii: glyphs == .ascii), 2)]
+            bytes = whole?.response ?? []
+            if whole == nil { info.insert(("not seen whole", 0), at: 1) }
+            if let rule = server?.rules[r.seq] { info.append(("by " + rule, 1)) }
+        }
+        return DumpSource(info: info, area: bytes, size: bytes.count, diff: ByteDiff())
+    }
+
     mutating func drawDump(_ g: inout Grid, _ L: ScreenLayout, _ snap: Snapshot, _ pane: Pane, _ now: UInt64) {
+        let w = L.dumpWidth
+        var me = self
+        // Nothing of this pane, its title included, may spill into the client pane beside it.
+        g.clipped(to: 0..<w) { me.drawDumpClipped(&$0, L, snap, pane) }
+        self = me
+    }
+
+    private mutating func drawDumpClipped(_ g: inout Grid, _ L: ScreenLayout, _ snap: Snapshot, _ pane: Pane) {
         let isRequest = pane == .request
         let y = isRequest ? L.requestRule : L.responseRule
         let w = L.dumpWidth
-        let area = isRequest ? snap.requestArea : snap.responseArea
-        let size = Int(isRequest ? snap.requestSize : snap.responseSize)
-        let diff = isRequest ? requestDiff : responseDiff
-        var info: String
-        if isRequest {
-            info = "seq \(snap.requestSeq)  fn \(functionLabel(snap.requestFunction))  \(snap.requestSize) bytes  client \(snap.requestClientPID)"
-            if snap.requestClientTID != snap.requestClientPID && snap.requestClientTID != 0 { info += "/\(snap.requestClientTID)" }
-        } else {
-            info = "seq \(snap.responseSeq)  status \(snap.responseStatus)\(statusMeaning(snap.responseStatus))  \(snap.responseSize) bytes"
-            if snap.requestSeq == snap.responseSeq, snap.responseDoneNS >= snap.requestSentNS, snap.requestSentNS > 0 {
-                info += "  in " + formatDuration(snap.responseDoneNS - snap.requestSentNS, ascii: glyphs == .ascii)
-            }
-        }
+        let src = inspectedSeq.map { historySource($0, pane) } ?? liveSource(snap, pane)
+        let area = src.area, size = src.size, diff = src.diff
         let capacity = area.count
-        if size > capacity { info += "  (size over capacity!)" }
         let focused = focus == pane
         g.rule(y, 0, w, title: "", glyphs)
         var x = g.put(y, 1, " " + pane.title + " ", focused ? Style([.bold, .reverse], .accent) : .bold)
-        x = g.put(y, x + 1, " " + info + " ", size > capacity ? Style(.bold, .bad) : .plain, maxWidth: w - x - 2)
         let rows = L.dumpRows
-        if fieldsView, let decoded = decodedSlot(snap, isRequest, Array(area.prefix(min(size, capacity)))) {
+        let lines = max(1, (capacity + 15) / 16)
+        var top = min(scroll[pane] ?? 0, max(0, lines - rows))
+        if scroll[pane] ?? 0 > top { scroll[pane] = top }
+        top = max(0, top)
+        let shownEnd = min(capacity, (top + rows) * 16)
+        let where_ = textView ? "" : capacity == 0 ? "empty" : "hex \(HexDump.hex8(top * 16).suffix(4))-\(HexDump.hex8(max(0, shownEnd - 1)).suffix(4))/\(capacity)"
+        // The title's facts drop whole, lowest priority first, so the position label still fits.
+        let room = w - x - 3 - (where_.isEmpty ? 0 : where_.count + 3)
+        let info = fitFields(src.info, room)
+        x = g.put(y, x + 1, " " + info + " ", src.bad ? Style(.bold, .bad) : inspectedSeq != nil ? Style(.bold, .accent) : .plain, maxWidth: w - x - 2)
+        let function = inspectedSeq.flatMap { history.record(seq: $0)?.function } ?? snap.requestFunction
+        if fieldsView, let decoded = decodedSlot(function, pane == .request, Array(area.prefix(min(size, capacity)))) {
             drawFields(&g, y + 1, w, rows, decoded, Array(area.prefix(min(size, capacity))), diff, pane)
         } else if textView {
             drawText(&g, y + 1, w, rows, Array(area.prefix(min(size, capacity))), diff, pane)
         } else {
-            let lines = max(1, (capacity + 15) / 16)
-            var top = min(scroll[pane] ?? 0, max(0, lines - rows))
-            if scroll[pane] ?? 0 > top { scroll[pane] = top }
-            top = max(0, top)
             for i in 0..<rows {
                 let k = top + i
                 guard k * 16 < capacity else { break }
@@ -52,9 +115,7 @@ extension InspectorModel {
                     g.restyle(y + 1 + i, 61 + j, 1, Style(attrs, role))
                 }
             }
-            let shownEnd = min(capacity, (top + rows) * 16)
-            let where_ = capacity == 0 ? "empty" : "hex \(HexDump.hex8(top * 16).suffix(4))-\(HexDump.hex8(max(0, shownEnd - 1)).suffix(4))/\(capacity)"
-            g.put(y, max(x + 1, w - where_.count - 3), " " + where_ + " ", .dim)
+            if x + where_.count + 3 <= w { g.put(y, max(x + 1, w - where_.count - 3), " " + where_ + " ", .dim) }
         }
     }
 

@@ -12,8 +12,8 @@ extension InspectorModel {
 
     /// The slot decoded with the request (or, for the response, the request's function's
     /// response) layout; nil when the schema does not describe it.
-    func decodedSlot(_ snap: Snapshot, _ isRequest: Bool, _ payload: [UInt8]) -> DecodedPayload? {
-        guard let f = schema?.function(snap.requestFunction) else { return nil }
+    func decodedSlot(_ function: UInt32, _ isRequest: Bool, _ payload: [UInt8]) -> DecodedPayload? {
+        guard let f = schema?.function(function) else { return nil }
         return (isRequest ? f.request : f.response)?.decode(payload)
     }
 

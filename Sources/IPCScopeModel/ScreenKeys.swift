@@ -10,7 +10,18 @@ extension InspectorModel {
             return []
         }
         if prompt != nil { return handlePrompt(key) }
+        // Keys that are never text: they work whatever has the focus (the client pane too).
+        switch key {
+        case .ctrl("n") where server?.held != nil: return [.releaseHeld]
+        case .ctrl("r") where server != nil: return continueServing()
+        case .ctrl("l"):
+            // Back to the live slots, from anywhere.
+            inspectedSeq = nil
+            return []
+        default: break
+        }
         if focus == .client, let actions = handleClient(key) { return actions }
+        if focus == .history, let actions = handleHistory(key) { return actions }
         switch key {
         case .char("q"), .char("Q"): return [.quit]
         case .tab: cycleFocus(1)
@@ -24,21 +35,99 @@ extension InspectorModel {
         case .down, .char("j"): scrollBy(1)
         case .pageUp: scrollBy(-max(1, (pageRows[focus] ?? 5) - 1))
         case .pageDown: scrollBy(max(1, (pageRows[focus] ?? 5) - 1))
-        case .home, .char("g"): scroll[focus] = focus == .history ? Int.max / 2 : 0
-        case .end, .char("G"): scroll[focus] = focus == .history ? 0 : Int.max / 2
-        case .escape: filter = nil; notice = nil
+        case .home, .char("g"): scroll[focus] = 0
+        case .end, .char("G"): scroll[focus] = Int.max / 2
+        case .escape:
+            if inspectedSeq != nil { inspectedSeq = nil } else { filter = nil; notice = nil }
+        case .char("l"): inspectedSeq = nil
+        case .char("X"): return exportHistory()
         case .char("s") where server != nil:
             server!.stepMode.toggle()
             return [.setStepMode(server!.stepMode)]
         case .char("n") where server?.held != nil: return [.releaseHeld]
-        case .char("c") where server != nil:
-            server!.stepMode = false
-            return server!.held != nil ? [.setStepMode(false), .releaseHeld] : [.setStepMode(false)]
+        case .char("c") where server != nil: return continueServing()
         case .char("b") where server != nil: prompt = Prompt(kind: .breakpoints, text: server!.breakpoints)
         case .char("i"), .enter: focus = .client
         default: break
         }
         return []
+    }
+
+    /// Step mode off and the held call (if any) answered.
+    mutating func continueServing() -> [InspectorAction] {
+        server?.stepMode = false
+        return server?.held != nil ? [.setStepMode(false), .releaseHeld] : [.setStepMode(false)]
+    }
+
+    // MARK: - history selection
+
+    /// The history rows on screen: the kept records that pass the filter.
+    public var shownRecords: [TraceRecord] {
+        filter.map { f in history.records.filter(f.matches) } ?? history.records
+    }
+
+    /// Keys of the focused history: arrows select a call, Enter shows it in the dump panes,
+    /// `x` exports it. Nil: not handled here.
+    mutating func handleHistory(_ key: Key) -> [InspectorAction]? {
+        let page = max(1, (pageRows[.history] ?? 5) - 1)
+        switch key {
+        case .up, .char("k"): moveSelection(-1)
+        case .down, .char("j"): moveSelection(1)
+        case .pageUp: moveSelection(-page)
+        case .pageDown: moveSelection(page)
+        case .home, .char("g"): moveSelection(-Int.max / 2)
+        case .end, .char("G"): moveSelection(Int.max / 2)
+        case .enter:
+            if selectedSeq == nil { moveSelection(0) }
+            inspectedSeq = selectedSeq
+        case .char("x"):
+            guard let seq = selectedSeq, let r = history.record(seq: seq) else {
+                notice = "select a call first (\(glyphs.arrowUp)\(glyphs.arrowDown) in History), or X exports the whole history"
+                return []
+            }
+            return [.export(name: "ipcscope-\(service)-seq\(seq)", text: exportLine(r) + "\n")]
+        default: return nil
+        }
+        return []
+    }
+
+    /// Moves the selection by `delta` rows among the shown records (from the newest when none is selected).
+    mutating func moveSelection(_ delta: Int) {
+        let shown = shownRecords
+        guard !shown.isEmpty else { selectedSeq = nil; return }
+        var i = shown.count - 1
+        if let seq = selectedSeq, let j = shown.firstIndex(where: { $0.seq >= seq }) {
+            i = min(shown.count - 1, max(0, j + (delta < 0 ? max(delta, -j) : min(delta, shown.count - 1 - j))))
+        }
+        selectedSeq = shown[i].seq
+    }
+
+    // MARK: - export
+
+    /// One call as a JSON line: the fields `watch --json` prints, plus the whole payloads
+    /// when the call was seen whole.
+    public func exportLine(_ r: TraceRecord) -> String {
+        guard case .object(var pairs) = r.json else { return r.json.rendered }
+        pairs.insert(("event", .string("call")), at: 0)
+        if let w = history.whole(r) {
+            pairs.append(("whole", .bool(true)))
+            pairs.append(("request_hex", .hex(w.request)))
+            pairs.append(("response_hex", .hex(w.response)))
+        } else {
+            pairs.append(("whole", .bool(false)))
+        }
+        if let rule = server?.rules[r.seq] { pairs.append(("rule", .string(rule))) }
+        return JSON.object(pairs).rendered
+    }
+
+    /// Every kept call (filtered when a filter is set), oldest first.
+    mutating func exportHistory() -> [InspectorAction] {
+        let shown = shownRecords
+        guard !shown.isEmpty else {
+            notice = "nothing to export: no calls in the history" + (filter != nil ? " match the filter" : "")
+            return []
+        }
+        return [.export(name: "ipcscope-\(service)-history", text: shown.map { exportLine($0) + "\n" }.joined())]
     }
 
     mutating func togglePause() {
@@ -58,9 +147,7 @@ extension InspectorModel {
 
     /// Scrolls the focused pane; the history counts lines up from the newest.
     mutating func scrollBy(_ delta: Int) {
-        let cur = scroll[focus] ?? 0
-        let d = focus == .history ? -delta : delta
-        scroll[focus] = max(0, cur + d)
+        scroll[focus] = max(0, (scroll[focus] ?? 0) + delta)
     }
 
     mutating func handlePrompt(_ key: Key) -> [InspectorAction] {
@@ -122,6 +209,7 @@ extension InspectorModel {
                 client.saved.removeAll { $0.name == n }
                 client.saved.append(SavedCall(name: n, input: client.input, hex: client.hex))
                 client.problem = nil
+                client.info = "saved as @\(n)"
                 return [.saveCalls(client.saved)]
             case .backspace, .delete:
                 if !name.isEmpty { name.removeLast() }
@@ -136,10 +224,12 @@ extension InspectorModel {
         case .escape:
             if client.input.isEmpty { focus = .request } else { client.input = "" }
             client.problem = nil
+            client.info = nil
             client.recallIndex = nil
         case .char(let c):
             client.input.append(c)
             client.problem = nil
+            client.info = nil
             client.recallIndex = nil
         case .backspace, .delete:
             if !client.input.isEmpty { client.input.removeLast() }
@@ -185,6 +275,16 @@ extension InspectorModel {
     mutating func sendInput() -> [InspectorAction] {
         var input = client.input
         var hex = client.hex
+        if let t = timeoutCommand(input) {
+            switch t {
+            case .success(let ns):
+                client.timeoutNS = ns
+                client.info = "calls now wait " + (ns == 0 ? "until answered" : "at most " + formatDuration(ns))
+                client.input = ""
+            case .failure(let e): client.problem = e.description
+            }
+            return []
+        }
         if input.hasPrefix("@") {
             let name = String(input.dropFirst()).trimmingCharacters(" ")
             guard let s = client.saved.first(where: { $0.name == name }) else {
@@ -215,7 +315,24 @@ extension InspectorModel {
         client.input = ""
         client.problem = nil
         client.inFlight = true
-        return [.send(call)]
+        client.info = nil
+        var timed = call
+        // A call held by step mode or a breakpoint waits until it is answered or cancelled.
+        timed.timeoutNS = client.timeoutNS == 0 || server != nil && (server!.stepMode || !server!.breakpoints.isEmpty) ? nil : client.timeoutNS
+        return [.send(timed)]
+    }
+
+    /// `timeout 30s` (`timeout 0` or `timeout off`: wait until answered); nil when the input is a call.
+    func timeoutCommand(_ input: String) -> Result<UInt64, PayloadSyntaxError>? {
+        let words = input.split(separator: " ")
+        guard words.first == "timeout" else { return nil }
+        guard words.count == 2 else { return .failure(PayloadSyntaxError("type 'timeout 30s' (or 'timeout off' to wait until answered)")) }
+        let w = String(words[1])
+        if w == "off" || w == "0" { return .success(0) }
+        guard let ns = parseDurationNS(w), ns > 0 else {
+            return .failure(PayloadSyntaxError("'\(w)' is not a duration: type 'timeout 30s', 'timeout 500ms' or 'timeout off'"))
+        }
+        return .success(UInt64(ns))
     }
 
     /// `FUNCTION [PAYLOAD]`: payload as text with escapes, or hex (pasted dumps allowed).

@@ -35,9 +35,12 @@ public enum Writability: Equatable, Sendable {
 public struct ClientCall: Equatable, Sendable {
     public var function: UInt32
     public var payload: [UInt8]
-    public init(function: UInt32, payload: [UInt8]) {
+    /// How long to wait for the answer; nil waits until it comes (or the server goes away).
+    public var timeoutNS: UInt64?
+    public init(function: UInt32, payload: [UInt8], timeoutNS: UInt64? = nil) {
         self.function = function
         self.payload = payload
+        self.timeoutNS = timeoutNS
     }
 }
 
@@ -88,7 +91,15 @@ public struct ClientPaneState: Sendable {
     public var last: ClientOutcome?
     /// A problem with the input (parse error), shown until the next edit.
     public var problem: String?
+    /// The last notice about the pane itself (saved a call, changed the timeout), shown until
+    /// the next edit; never stored with the saved calls.
+    public var info: String?
     public var writability: Writability = .unknown
+    /// How long a call waits for its answer; 0 waits until answered (`timeout 30s` in the pane,
+    /// `attach --call-timeout`).
+    public var timeoutNS: UInt64 = ClientPaneState.defaultTimeoutNS
+    /// The default `timeoutNS`: 5 s.
+    public static let defaultTimeoutNS: UInt64 = 5_000_000_000
     public init() {}
 }
 
@@ -114,7 +125,21 @@ public struct ServerModeState: Sendable, Equatable {
     public var breakpoints = ""
     public var held: HeldCall?
     public var answered: UInt64 = 0
+    /// Which rule answered each call, by seq (`rule 2 (line 7)`, `no rule`, `echo`), newest kept.
+    public var rules: [UInt64: String] = [:]
+    /// The newest seq in `rules`.
+    public var lastRuleSeq: UInt64 = 0
     public init(description: String) { self.description = description }
+
+    /// Records which rule answered `seq`, keeping the newest `limit`.
+    public mutating func answered(seq: UInt64, by rule: String, limit: Int) {
+        rules[seq] = rule
+        lastRuleSeq = max(lastRuleSeq, seq)
+        if rules.count > limit + 64 {
+            let keep = Set(rules.keys.sorted().suffix(limit))
+            rules = rules.filter { keep.contains($0.key) }
+        }
+    }
 }
 
 /// What the front must do after a key.
@@ -125,6 +150,8 @@ public enum InspectorAction: Equatable, Sendable {
     case setStepMode(Bool)
     case setBreakpoints(String)
     case releaseHeld
+    /// Write `text` (JSON Lines) to a new file whose name starts with `name`; report with `exported`.
+    case export(name: String, text: String)
 }
 
 /// Where the inspector stands with the section.

@@ -53,16 +53,19 @@ extension InspectorModel {
         pageRows[.request] = L.dumpRows
         pageRows[.response] = L.dumpRows
         pageRows[.history] = L.historyRows
-        drawHeader(&grid, L, now)
+        // While paused, every age is that of the frozen snapshot: a paused screen must not
+        // read as a hung server.
+        let clock = paused ? (snapshot?.takenNS ?? now) : now
+        drawHeader(&grid, L, clock)
         guard let snap = snapshot else {
             drawWaiting(&grid, L)
             drawFooter(&grid, L)
             if showHelp { drawHelp(&grid) }
             return
         }
-        drawTop(&grid, L, snap, now)
-        drawDump(&grid, L, snap, .request, now)
-        drawDump(&grid, L, snap, .response, now)
+        drawTop(&grid, L, snap, clock)
+        drawDump(&grid, L, snap, .request, clock)
+        drawDump(&grid, L, snap, .response, clock)
         drawHistory(&grid, L, now)
         drawClient(&grid, L, snap)
         drawFooter(&grid, L)
@@ -82,19 +85,32 @@ extension InspectorModel {
         case .failed: ("ERROR", .bad)
         }
         x = g.put(0, x + 2, "[" + word + "]", Style([.reverse, .bold], role))
-        if let s = server {
-            g.put(0, x + 2, "serving in-process" + (s.stepMode ? ", step mode" : ""), Style(.reverse, .title))
-        }
+        if paused { x = g.put(0, x + 1, "ages frozen", Style(.reverse, .warning)) }
+        if let c = inspectedSeq { x = g.put(0, x + 1, "[CALL seq \(c)]", Style([.reverse, .bold], .accent)) }
         let right = "every \(formatDuration(intervalNS, ascii: glyphs == .ascii))  ? help  q quit "
+        if let s = server {
+            // What the in-process server does: step mode, breakpoints, the call it holds.
+            var what = ["serving in-process"]
+            if s.stepMode { what.append("STEP") }
+            if !s.breakpoints.isEmpty { what.append("break " + s.breakpoints) }
+            if let h = s.held { what.append("HELD seq \(h.seq)") }
+            if let rule = s.rules[s.lastRuleSeq] { what.append("seq \(s.lastRuleSeq) by \(rule)") }
+            let text = fitFields(what.enumerated().map { ($0.element, $0.offset == 0 ? 3 : 1) }, max(0, W - x - right.count - 3), separator: ", ")
+            g.put(0, x + 2, text, Style([.reverse, .bold], s.held != nil ? .warning : .title), maxWidth: max(0, W - x - right.count - 3))
+        }
         g.put(0, max(x + 1, W - right.count), right, Style(.reverse, .title))
 
         guard let snap = snapshot else { return }
         let path = "/dev/shm/ipcscope." + service
-        var line1 = "\(path)  uid \(snap.ownerUID)  mode \(octal(snap.mode))  \(snap.objectSize) bytes"
+        var fields: [(String, Int)] = [(path, 0), ("uid \(snap.ownerUID)", 3), ("mode \(octal(snap.mode))", 2),
+                                                       ("\(snap.objectSize) bytes", 4)]
         if let l = snap.layout {
-            line1 += "  request \(l.requestCapacity)  response \(l.responseCapacity)  trace \(l.traceCapacity)"
+            let full = "request \(l.requestCapacity)  response \(l.responseCapacity)  trace \(l.traceCapacity)"
+            let short = "req/rsp/trace \(l.requestCapacity)/\(l.responseCapacity)/\(l.traceCapacity)"
+            let used = fields.map(\.0).joined(separator: "  ").count + 2
+            fields.append((W - 2 - used >= full.count ? full : short, 1))
         }
-        g.put(1, 1, line1, .plain, maxWidth: W - 2)
+        g.put(1, 1, fitFields(fields, W - 2), .plain, maxWidth: W - 2)
         if let problem = snap.problems.first {
             // Not a valid section (garbage, truncated) or a torn read: say so where it is seen first.
             let more = snap.problems.count > 1 ? " (+\(snap.problems.count - 1) more)" : ""
@@ -102,33 +118,43 @@ extension InspectorModel {
             g.put(1, 1, "! " + problem + more, Style([.bold, .reverse], .bad), maxWidth: W - 2)
         }
 
+        let alive = snap.serverAlive
+        var rest: [(String, Int)] = [("", 0), ("epoch \(snap.serverEpoch)", 2)]
+        if snap.heartbeatNS > 0 {
+            let age = formatAge(now >= snap.heartbeatNS ? now - snap.heartbeatNS : 0)
+            rest.append(("heartbeat \(age) ago", 1))
+        }
+        var flags: [String] = []
+        if snap.stepMode { flags.append("step") }
+        if snap.tracing { flags.append("tracing") }
+        if snap.ntObjects { flags.append("NT objects") }
+        if !flags.isEmpty { rest.append(("flags " + flags.joined(separator: ","), 3)) }
+        if restarts > 0 { rest.append(("restarts \(restarts)", 2)) }
         var x2 = g.put(2, 1, "server ", .plain)
         if snap.serverPID > 0 {
-            let cmd = snap.ntObjects ? "(NT program)" : serverCommand(snap.serverPID) ?? "?"
             x2 = g.put(2, x2, "pid \(snap.serverPID) ", .bold)
-            x2 = g.put(2, x2, pad(cmd, min(cmd.count, 30)) + " ", .dim)
+            if snap.ntObjects {
+                x2 = g.put(2, x2, "(NT program) ", .dim)
+            } else if let cmd = serverCommand(snap.serverPID, startTime: snap.serverStartTime) {
+                // The command gets what the facts after it leave (they are worth more).
+                let room = W - x2 - 1 - (alive ? 6 : 5) - (snap.shuttingDown ? 16 : 0) - 2 - fitFields(Array(rest.dropFirst()), .max).count
+                x2 = g.put(2, x2, pad(cmd, min(cmd.count, max(12, room))) + " ", .dim)
+            } else {
+                // The pid names another program now (or none): its command is not the server's.
+                let note = PidIdentity.server(pid: snap.serverPID, recordedStart: snap.serverStartTime, startTime: processStartTime).note ?? "pid gone"
+                x2 = g.put(2, x2, "(" + note + ") ", Style(.bold, .warning))
+            }
         } else {
             x2 = g.put(2, x2, "none ", .dim)
         }
-        let alive = snap.serverAlive
         if case .waiting = attach {
             x2 = g.put(2, x2, "GONE (object removed)", Style([.bold, .reverse], .bad))
         } else {
             x2 = g.put(2, x2, alive ? "ALIVE" : "DEAD", Style(alive ? .bold : [.bold, .reverse], alive ? .good : .bad))
         }
         if snap.shuttingDown { x2 = g.put(2, x2 + 1, "(shutting down)", Style(.bold, .warning)) }
-        var rest = "  epoch \(snap.serverEpoch)"
-        if snap.heartbeatNS > 0 {
-            let age = formatAge(now >= snap.heartbeatNS ? now - snap.heartbeatNS : 0)
-            rest += "  heartbeat \(age) ago"
-        }
-        var flags: [String] = []
-        if snap.stepMode { flags.append("step") }
-        if snap.tracing { flags.append("tracing") }
-        if snap.ntObjects { flags.append("NT objects") }
-        if !flags.isEmpty { rest += "  flags " + flags.joined(separator: ",") }
-        if restarts > 0 { rest += "  restarts \(restarts)" }
-        g.put(2, x2, rest, .plain, maxWidth: W - x2 - 1)
+        let restText = fitFields(Array(rest.dropFirst()), W - x2 - 3)
+        if !restText.isEmpty { g.put(2, x2, "  " + restText, .plain, maxWidth: W - x2 - 1) }
     }
 
     /// An age that does not flicker: `0.3s` (tenths) below 10 s, then `12s`, `5m03s`, `2h07m`.
@@ -175,9 +201,11 @@ extension InspectorModel {
             g[y + r, sw - 1] = Cell(glyphs.vertical)
             g[y + r, sw + mw - 1] = Cell(glyphs.vertical)
         }
-        drawState(&g, y + 1, 1, sw - 2, snap, now)
-        drawMutex(&g, y + 1, sw + 1, mw - 2, snap, now)
-        drawEvents(&g, y + 1, sw + mw + 1, ew - 2, snap)
+        g.clipped(to: 0..<(sw - 1)) { drawState(&$0, y + 1, 1, sw - 2, snap, now) }
+        var m = self
+        g.clipped(to: sw..<(sw + mw - 1)) { m.drawMutex(&$0, y + 1, sw + 1, mw - 2, snap, now) }
+        self = m
+        g.clipped(to: (sw + mw)..<L.width) { drawEvents(&$0, y + 1, sw + mw + 1, ew - 2, snap) }
     }
 
     /// The four-state cycle with the current state lit.
@@ -207,54 +235,71 @@ extension InspectorModel {
         put(y + 3, 16 + aw, .processing)
     }
 
+    /// The mutex pane. Each line is the longest variant that fits, so a value is never cut; the
+    /// most important fact (free, held by whom, owner died) is always the first line and the
+    /// last line's alert.
     mutating func drawMutex(_ g: inout Grid, _ y: Int, _ x: Int, _ w: Int, _ snap: Snapshot, _ now: UInt64) {
         let word = snap.mutexWord
-        if word.isFree && snap.ownerPID == 0 {
+        let age = snap.ownerSinceNS > 0 && now >= snap.ownerSinceNS ? formatAge(now - snap.ownerSinceNS) : nil
+        let forAge = age.map { " for " + $0 } ?? ""
+        let pid = snap.ownerPID, tid = snap.ownerTID
+        let who = tid != pid && tid != 0 ? "\(pid)/\(tid)" : "\(pid)"
+        if word.isFree && pid == 0 && !word.ownerDied {
             g.put(y, x, "free", Style(.bold, .good), maxWidth: w)
+        } else if word.ownerDied && word.isFree {
+            // The holder died; the kernel marked the word: the next locker gets EOWNERDEAD.
+            let cx = g.put(y, x, "OWNER DIED", Style([.bold, .reverse], .bad))
+            let rest = pid == 0 ? "" : fitVariant([" (was pid \(pid) tid \(tid))" + forAge, " (was pid \(who))" + forAge, " was \(who)" + forAge, " was \(who)", ""], w - (cx - x))
+            g.put(y, cx, rest, .bold, maxWidth: w - (cx - x))
         } else {
-            var cx = g.put(y, x, "HELD", Style([.bold, .reverse], .warning), maxWidth: w)
-            let who = snap.ownerPID != 0 ? " pid \(snap.ownerPID) tid \(snap.ownerTID)" : " (owner record empty)"
-            cx = g.put(y, cx, who, .bold, maxWidth: w - (cx - x))
-            if snap.ownerSinceNS > 0, now >= snap.ownerSinceNS {
-                cx = g.put(y, cx, " for " + formatAge(now - snap.ownerSinceNS), .plain, maxWidth: w - (cx - x))
-            }
-            if snap.ownerPID != 0 && !snap.ntObjects { g.put(y, cx, " " + ownerName(snap.ownerPID), .dim, maxWidth: w - (cx - x)) }
+            let cx = g.put(y, x, "HELD", Style([.bold, .reverse], .warning), maxWidth: w)
+            var name = ""
+            if pid != 0 && !snap.ntObjects { name = ownerNote(pid, sinceNS: snap.ownerSinceNS, snap) }
+            let rest = pid == 0 ? fitVariant([" (owner record empty)", " (no record)", ""], w - 4)
+                : fitVariant([" pid \(pid) tid \(tid)" + forAge + " " + name, " pid \(pid) tid \(tid)" + forAge, " pid \(pid)" + forAge,
+                              " " + who + forAge, " \(pid)" + forAge, " \(pid)"], w - 4)
+            g.put(y, cx, rest, .bold, maxWidth: w - (cx - x))
         }
         let hexWord = "0x" + HexDump.hex8(Int(word.raw))
-        let wide = w >= 44
-        let wordLine = snap.ntObjects ? (wide ? "mutex and events are NT objects" : "NT objects")
-                     : wide ? "word \(hexWord): tid \(word.ownerTID) waiters \(word.waiters ? "YES" : "no") died \(word.ownerDied ? "YES" : "no")"
-                            : "word \(hexWord) tid \(word.ownerTID)"
+        let wordLine = snap.ntObjects ? fitVariant(["mutex and events are NT objects", "NT objects"], w)
+            : fitVariant(["word \(hexWord): tid \(word.ownerTID) waiters \(word.waiters ? "YES" : "no") died \(word.ownerDied ? "YES" : "no")",
+                          "word \(hexWord) tid \(word.ownerTID)" + (word.ownerDied ? " DIED" : word.waiters ? " wait" : ""),
+                          "\(hexWord) tid \(word.ownerTID)" + (word.ownerDied ? " DIED" : ""), hexWord], w)
         g.put(y + 1, x, wordLine, word.ownerDied ? Style(.bold, .bad) : .plain, maxWidth: w)
-        g.put(y + 2, x, wide ? "locks \(snap.lockCount)  contended \(snap.contendedCount)  recovered \(snap.recoveredCount)"
-                             : "lock \(snap.lockCount) cont \(snap.contendedCount) recov \(snap.recoveredCount)", .plain, maxWidth: w)
+        let (l, c, r) = (snap.lockCount, snap.contendedCount, snap.recoveredCount)
+        g.put(y + 2, x, fitVariant(["locks \(l)  contended \(c)  recovered \(r)", "lock \(l) cont \(c) recov \(r)",
+                                    "lk \(l) ct \(c) rec \(r)", "lk \(l) rec \(r)", "rec \(r)"], w), .plain, maxWidth: w)
+        let alert: [String]?
         if snap.ownerThreadDead {
-            g.put(y + 3, x, wide ? "! owner thread is dead (tid \(word.ownerTID))" : "! OWNER DEAD", Style([.bold, .underline], .bad), maxWidth: w)
-        } else if snap.ownerMismatch {
-            let msg = !wide ? "! word/record disagree"
-                : word.isFree ? "! word free, owner record says tid \(snap.ownerTID)"
-                : "! word says tid \(word.ownerTID), record tid \(snap.ownerTID)"
-            g.put(y + 3, x, msg, Style([.bold, .underline], .bad), maxWidth: w)
+            alert = ["! owner thread is dead (tid \(word.ownerTID))", "! OWNER DEAD (tid \(word.ownerTID))", "! OWNER DEAD"]
         } else if word.ownerDied {
-            g.put(y + 3, x, wide ? "! owner died holding it: next locker repairs" : "! OWNER DIED", Style([.bold, .underline], .bad), maxWidth: w)
+            alert = ["! owner died holding it: next locker repairs", "! owner died: next locker repairs", "! OWNER DIED"]
+        } else if snap.ownerMismatch {
+            alert = [word.isFree ? "! word free, owner record says tid \(snap.ownerTID)" : "! word says tid \(word.ownerTID), record tid \(snap.ownerTID)",
+                     "! word/record disagree", "! disagree"]
         } else {
-            g.put(y + 3, x, word.waiters ? (wide ? "threads waiting: yes (FUTEX_WAITERS)" : "waiters YES") : (wide ? "threads waiting: none" : "waiters none"),
+            alert = nil
+        }
+        if let alert {
+            g.put(y + 3, x, fitVariant(alert, w), Style([.bold, .underline], .bad), maxWidth: w)
+        } else {
+            g.put(y + 3, x, word.waiters ? fitVariant(["threads waiting: yes (FUTEX_WAITERS)", "waiters YES"], w) : fitVariant(["threads waiting: none", "waiters none"], w),
                   word.waiters ? Style(.bold, .warning) : .plain, maxWidth: w)
         }
     }
 
     func drawEvents(_ g: inout Grid, _ y: Int, _ x: Int, _ w: Int, _ snap: Snapshot) {
-        let wide = w >= 30
-        g.put(y, x, wide ? "request  \(snap.requestEvent)  server waits \(snap.serverWaiting)"
-                         : "req \(snap.requestEvent) srv wait \(snap.serverWaiting)", .plain, maxWidth: w)
-        let leaked = snap.clientWaitingLooksLeaked
-        g.put(y + 1, x, wide ? "response \(snap.responseEvent)  client waits \(snap.clientWaiting)" + (leaked ? " (dead?)" : "")
-                             : "rsp \(snap.responseEvent) cli wait \(snap.clientWaiting)" + (leaked ? "?" : ""),
-              leaked ? Style(.bold, .warning) : .plain, maxWidth: w)
-        g.put(y + 2, x, wide ? "served \(snap.callsServed)  rejected \(snap.callsRejected)"
-                             : "served \(snap.callsServed) rej \(snap.callsRejected)", .plain, maxWidth: w)
-        g.put(y + 3, x, (wide ? "next seq \(snap.nextSeq)  last " : "last ") + formatDuration(snap.lastServiceNS, ascii: glyphs == .ascii),
+        let (rq, sw, rs, cw) = (snap.requestEvent, snap.serverWaiting, snap.responseEvent, snap.clientWaiting)
+        g.put(y, x, fitVariant(["request  \(rq)  server waits \(sw)", "req \(rq) srv wait \(sw)", "req \(rq) srvw \(sw)", "rq \(rq) sw \(sw)", "sw \(sw)"], w),
               .plain, maxWidth: w)
+        let leaked = snap.clientWaitingLooksLeaked
+        g.put(y + 1, x, fitVariant(["response \(rs)  client waits \(cw)" + (leaked ? " (dead?)" : ""), "rsp \(rs) cli wait \(cw)" + (leaked ? "?" : ""),
+                                    "rsp \(rs) cliw \(cw)" + (leaked ? "?" : ""), "rs \(rs) cw \(cw)" + (leaked ? "?" : ""), "cw \(cw)" + (leaked ? "?" : "")], w),
+              leaked ? Style(.bold, .warning) : .plain, maxWidth: w)
+        let (sv, rj) = (snap.callsServed, snap.callsRejected)
+        g.put(y + 2, x, fitVariant(["served \(sv)  rejected \(rj)", "served \(sv) rej \(rj)", "srv \(sv) rej \(rj)", "srv \(sv)"], w), .plain, maxWidth: w)
+        let last = formatDuration(snap.lastServiceNS, ascii: glyphs == .ascii)
+        g.put(y + 3, x, fitVariant(["next seq \(snap.nextSeq)  last " + last, "last " + last], w), .plain, maxWidth: w)
     }
 }
 

@@ -20,6 +20,8 @@ public struct InspectorModel: Sendable {
     public var processName: @Sendable (Int32) -> String? = InspectorModel.procComm
     /// A process's command line (`/proc/PID/cmdline`), injectable for tests.
     public var processCommand: @Sendable (Int32) -> String? = InspectorModel.procCmdline
+    /// A live process's start time (field 22 of `/proc/PID/stat`, 0 when gone), injectable for tests.
+    public var processStartTime: @Sendable (Int32) -> UInt64 = { ProcessFacts.startTime(of: $0) }
     /// Formats a trace record's CLOCK_MONOTONIC time for the history table.
     public var clockText: @Sendable (UInt64) -> String = InspectorModel.wallClock
 
@@ -40,8 +42,8 @@ public struct InspectorModel: Sendable {
     public internal(set) var notice: String?
     public internal(set) var frames = 0
     private var identityKey: (UInt64, UInt32, Int32)?
-    private var serverCommandCache: (Int32, String)?
-    private var ownerNameCache: (Int32, String)?
+    private var serverCommandCache: (Int32, UInt64, String?)?
+    private var ownerNameCache: (Int32, UInt64, String)?
 
     // MARK: - UI state
 
@@ -61,6 +63,10 @@ public struct InspectorModel: Sendable {
     public var prompt: Prompt?
     public var client = ClientPaneState()
     public var server: ServerModeState?
+    /// The history row selected with the arrows (by seq).
+    public var selectedSeq: UInt64?
+    /// The call shown in the dump panes instead of the live slots (Enter on a history row).
+    public var inspectedSeq: UInt64?
 
     /// A one-line editor in the footer.
     public struct Prompt: Sendable, Equatable {
@@ -72,8 +78,9 @@ public struct InspectorModel: Sendable {
     /// Rows of the last drawn dumps and history (for page up/down).
     public internal(set) var pageRows: [Pane: Int] = [:]
 
-    public init(service: String, ascii: Bool = false, intervalNS: UInt64 = 50_000_000) {
+    public init(service: String, ascii: Bool = false, intervalNS: UInt64 = 50_000_000, historyLimit: Int = History.defaultLimit) {
         self.service = service
+        history = History(limit: historyLimit)
         self.glyphs = ascii ? .ascii : .unicode
         self.intervalNS = intervalNS
     }
@@ -90,6 +97,9 @@ public struct InspectorModel: Sendable {
             let what = old.0 != key.0 ? "new section object" : "epoch \(old.1) \(glyphs.arrowRight) \(key.1)"
             notice = "server restarted (\(what), pid \(key.2)): re-attached"
             history.reset()
+            selectedSeq = nil
+            inspectedSeq = nil
+            server?.rules = [:]
             rate.reset()
             requestDiff.reset()
             responseDiff.reset()
@@ -142,7 +152,14 @@ public struct InspectorModel: Sendable {
     public mutating func clientFinished(_ outcome: ClientOutcome) {
         client.inFlight = false
         client.last = outcome
+        // The pane's own calls are known whole, whatever the refresh interval.
+        if outcome.error == nil, let st = outcome.status {
+            history.addBodies(seq: outcome.seq, History.CallBodies(request: outcome.call.payload, response: outcome.response, status: st))
+        }
     }
+
+    /// The file written by `.export` (or why it could not be).
+    public mutating func exported(_ result: String) { notice = result }
 
     /// Whether the section can be opened read-write by this user (the front checks once per object).
     public mutating func setWritability(_ w: Writability) { client.writability = w }
@@ -178,19 +195,28 @@ public struct InspectorModel: Sendable {
         return "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))." + (ms < 10 ? "00" : ms < 100 ? "0" : "") + "\(ms)"
     }
 
-    /// The server's command line, cached per pid.
-    mutating func serverCommand(_ pid: Int32) -> String? {
-        if let c = serverCommandCache, c.0 == pid { return c.1 }
-        let s = processCommand(pid) ?? "?"
-        serverCommandCache = (pid, s)
+    /// The server's command line, cached per pid and start time; nil when the pid no longer
+    /// names the process that started the server (gone, or reused by another program).
+    mutating func serverCommand(_ pid: Int32, startTime: UInt64) -> String? {
+        if let c = serverCommandCache, c.0 == pid, c.1 == startTime { return c.2 }
+        var s: String?
+        if PidIdentity.server(pid: pid, recordedStart: startTime, startTime: processStartTime) == .same {
+            s = processCommand(pid).map(escapeForTerminal) ?? "?"
+        }
+        serverCommandCache = (pid, startTime, s)
         return s
     }
 
-    /// The mutex owner's process name, cached per pid.
-    mutating func ownerName(_ pid: Int32) -> String {
-        if let c = ownerNameCache, c.0 == pid { return c.1 }
-        let s = processName(pid).map(escapeForTerminal) ?? "?"  // any process may name itself with escape sequences
-        ownerNameCache = (pid, s)
+    /// The mutex owner's process name, or why it is not shown (`(pid gone)`, `(pid reused)`);
+    /// cached per pid and lock time.
+    mutating func ownerNote(_ pid: Int32, sinceNS: UInt64, _ snap: Snapshot) -> String {
+        if let c = ownerNameCache, c.0 == pid, c.1 == sinceNS { return c.2 }
+        let who = pid == snap.serverPID && snap.serverStartTime != 0
+            ? PidIdentity.server(pid: pid, recordedStart: snap.serverStartTime, startTime: processStartTime)
+            : PidIdentity.owner(pid: pid, sinceNS: sinceNS, startTime: processStartTime)
+        // Any process may name itself with escape sequences.
+        let s = who == .same ? processName(pid).map(escapeForTerminal) ?? "?" : "(" + (who.note ?? "") + ")"
+        ownerNameCache = (pid, sinceNS, s)
         return s
     }
 }

@@ -134,7 +134,11 @@ public enum SectionDirectory {
                 e.condition = snap.serverAlive ? .live : .stale
             }
             if snap.serverAlive, snap.serverPID > 0 {
-                e.serverCommand = snap.ntObjects ? "(NT program)" : ProcessFacts.command(of: snap.serverPID).map(escapeForTerminal)
+                // The whole command line (every server is `ipcscope` or a C program by name alone),
+                // and only while the pid still names the process that created the section.
+                e.serverCommand = snap.ntObjects ? "(NT program)"
+                    : PidIdentity.server(pid: snap.serverPID, recordedStart: snap.serverStartTime) == .same
+                        ? InspectorModel.procCmdline(snap.serverPID).map(escapeForTerminal) : "(pid reused)"
             }
         } catch {
             switch error.code {

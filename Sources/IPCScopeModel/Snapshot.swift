@@ -139,6 +139,14 @@ public struct Snapshot: Sendable {
     public var trace: [TraceRecord] = []
     /// Records in the ring that were being rewritten while read.
     public var tornRecords = 0
+    /// Whether `state` and both slots' `seq` read the same again after the copy: only then can
+    /// a slot's payload be trusted whole (a writer publishes `seq` last, so a slot being
+    /// rewritten still shows the old `seq`). Always true for a snapshot built from bytes.
+    public var slotsSettled = true
+    /// Whether the mutex was free, and never taken, from before the copy to after it (word free
+    /// both times, `lock_count` unchanged): then no client can have been writing the request slot.
+    /// False unless a reader checked it.
+    public var mutexQuiet = false
     /// Whether the thread the mutex word names exists (nil: free, or unknown). Set by
     /// `SectionReader`, which can ask /proc; a word naming a dead thread is a wedged mutex.
     public var ownerThreadAlive: Bool?
@@ -306,7 +314,26 @@ public final class SectionReader {
             readTrace(&snap, l)
         }
         if !snap.mutexWord.isFree { snap.ownerThreadAlive = threadExists(snap.mutexWord.ownerTID) }
+        if let l = snap.layout {
+            snap.slotsSettled = slotsUnchanged(snap, l)
+            let word = read(at: Int(IPCSCOPE_OFF_MUTEX), count: 4), locks = read(at: Int(IPCSCOPE_OFF_LOCK_COUNT), count: 8)
+            snap.mutexQuiet = snap.mutexWord.isFree && word.count == 4 && locks.count == 8
+                && MutexWord(raw: word.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }).isFree
+                && locks.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } == snap.lockCount
+        }
         return snap
+    }
+
+    /// Reads `state` and the two slots' `seq` again: unchanged means no slot was rewritten
+    /// during the copy in a way that could tear it (see `Snapshot.slotsSettled`).
+    private func slotsUnchanged(_ snap: Snapshot, _ l: SectionLayout) -> Bool {
+        func u64(_ b: [UInt8]) -> UInt64? { b.count == 8 ? b.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } : nil }
+        let state = read(at: Int(IPCSCOPE_OFF_STATE), count: 4)
+        guard state.count == 4, state.withUnsafeBytes({ $0.loadUnaligned(as: UInt32.self) }) == snap.stateRaw,
+              u64(read(at: l.requestOffset, count: 8)) == snap.requestSeq,
+              u64(read(at: l.responseOffset, count: 8)) == snap.responseSeq
+        else { return false }
+        return true
     }
 
     /// The trace ring: seq before (in the bulk copy) and after (a second pread) must agree.

@@ -11,6 +11,8 @@ public struct StatusReport {
     public var serverCommand: String?
     /// The lock owner's command.
     public var ownerCommand: String?
+    /// Why no command is shown for a recorded pid (`pid gone`, `pid reused`), per role.
+    public var serverPidNote: String?, ownerPidNote: String?
     /// Trace records to show (the newest); nil: all in the ring.
     public var traceLimit: Int?
     /// `hexdump -C -v` (no `*` lines).
@@ -22,8 +24,25 @@ public struct StatusReport {
         // An NT program's pids are NT process ids: /proc knows nothing of them.
         if snapshot.ntObjects { return }
         // Any process may name itself with escape sequences (PR_SET_NAME): show names escaped.
-        if snapshot.serverAlive { serverCommand = ProcessFacts.command(of: snapshot.serverPID).map(escapeForTerminal) }
-        if snapshot.ownerPID > 0 { ownerCommand = ProcessFacts.command(of: snapshot.ownerPID).map(escapeForTerminal) }
+        // A pid's command is shown only while the pid still names the recorded process.
+        if snapshot.serverPID > 0 {
+            let who = PidIdentity.server(pid: snapshot.serverPID, recordedStart: snapshot.serverStartTime)
+            if who == .same, snapshot.serverAlive {
+                serverCommand = InspectorModel.procCmdline(snapshot.serverPID).map(escapeForTerminal)
+            } else {
+                serverPidNote = who.note
+            }
+        }
+        if snapshot.ownerPID > 0 {
+            let who = snapshot.ownerPID == snapshot.serverPID && snapshot.serverStartTime != 0
+                ? PidIdentity.server(pid: snapshot.ownerPID, recordedStart: snapshot.serverStartTime)
+                : PidIdentity.owner(pid: snapshot.ownerPID, sinceNS: snapshot.ownerSinceNS)
+            if who == .same {
+                ownerCommand = ProcessFacts.command(of: snapshot.ownerPID).map(escapeForTerminal)
+            } else {
+                ownerPidNote = who.note
+            }
+        }
     }
 
     // MARK: - health
@@ -93,7 +112,7 @@ public struct StatusReport {
         head("server")
         let alive = s.serverAlive ? style.green("alive") : style.red("dead (stale section: remove it with 'ipcscope clean \(s.service)')")
         row("liveness lock", alive)
-        row("pid", s.serverPID == 0 ? "0 (none)" : "\(s.serverPID)" + (serverCommand.map { " (\($0))" } ?? ""))
+        row("pid", s.serverPID == 0 ? "0 (none)" : "\(s.serverPID)" + ((serverCommand ?? serverPidNote).map { " (\($0))" } ?? ""))
         row("epoch", "\(s.serverEpoch), starttime \(s.serverStartTime)")
         row("heartbeat", s.heartbeatNS == 0 ? "-" : "\(age(s.heartbeatNS)) ago")
         var flags: [String] = []
@@ -121,7 +140,7 @@ public struct StatusReport {
         if s.ownerThreadDead { word += ", " + style.red("owner thread is dead") }
         row("kernel word", s.ntObjects ? "unused: the mutex is the NT Mutant ipcscope.\(s.service).mutex" : word)
         if s.ownerTID != 0 || s.ownerPID != 0 {
-            row("owner record", "pid \(s.ownerPID)" + (ownerCommand.map { " (\($0))" } ?? "") + ", tid \(s.ownerTID), held for \(age(s.ownerSinceNS))")
+            row("owner record", "pid \(s.ownerPID)" + ((ownerCommand ?? ownerPidNote).map { " (\($0))" } ?? "") + ", tid \(s.ownerTID), held for \(age(s.ownerSinceNS))")
         } else {
             row("owner record", "none")
         }
@@ -189,6 +208,7 @@ public struct StatusReport {
         func ageNS(_ t: UInt64) -> JSON { t > 0 && s.takenNS >= t ? .uint(s.takenNS - t) : .null }
         o.append(("server", .object([
             ("pid", .number(s.serverPID)), ("command", serverCommand.map { .string($0) } ?? .null),
+            ("pid_note", serverPidNote.map { .string($0) } ?? .null),
             ("epoch", .number(s.serverEpoch)), ("starttime", .uint(s.serverStartTime)),
             ("heartbeat_age_ns", ageNS(s.heartbeatNS)), ("flags", .number(s.serverFlags)),
             ("shutting_down", .bool(s.shuttingDown)), ("step_mode", .bool(s.stepMode)), ("tracing", .bool(s.tracing)),
@@ -207,6 +227,7 @@ public struct StatusReport {
             ("owner_thread_alive", s.ownerThreadAlive.map { .bool($0) } ?? .null),
             ("owner", .object([("pid", .number(s.ownerPID)), ("tid", .number(s.ownerTID)),
                                ("command", ownerCommand.map { .string($0) } ?? .null),
+                               ("pid_note", ownerPidNote.map { .string($0) } ?? .null),
                                ("held_for_ns", s.ownerTID != 0 ? ageNS(s.ownerSinceNS) : .null)])),
             ("owner_mismatch", .bool(s.ownerMismatch)),
             ("lock_count", .uint(s.lockCount)), ("contended_count", .uint(s.contendedCount)),

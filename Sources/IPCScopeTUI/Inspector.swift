@@ -22,6 +22,10 @@ public struct AttachOptions: Sendable {
     public var serverOptions = ServerOptions()
     /// Names functions and decodes the slots (the `f` view).
     public var schema: Schema?
+    /// How many calls the history keeps (with their whole payloads when seen whole).
+    public var historyLimit = History.defaultLimit
+    /// How long the client pane's calls wait for an answer; 0 waits until answered.
+    public var callTimeoutNS = ClientPaneState.defaultTimeoutNS
 
     public init(service: String) { self.service = service }
 }
@@ -55,7 +59,9 @@ extension IPCScopeTUI {
 
         let term = try Terminal(noColor: noColor)
         defer { term.stop() }
-        var model = InspectorModel(service: options.service, ascii: options.ascii || !utf8, intervalNS: options.intervalNS)
+        var model = InspectorModel(service: options.service, ascii: options.ascii || !utf8, intervalNS: options.intervalNS,
+                                   historyLimit: options.historyLimit)
+        model.client.timeoutNS = options.callTimeoutNS
         model.client.saved = SavedCallsFile.load()
         model.schema = options.schema
         model.fieldsView = options.schema != nil
@@ -76,7 +82,7 @@ private struct Loop {
     let idleRedrawNS: UInt64 = 250_000_000
 
     /// Carries out the model's actions; false means quit.
-    func perform(_ actions: [InspectorAction]) -> Bool {
+    func perform(_ actions: [InspectorAction], _ model: inout InspectorModel) -> Bool {
         for action in actions {
             switch action {
             case .quit: return false
@@ -85,6 +91,7 @@ private struct Loop {
             case .setStepMode(let on): server?.setStepMode(on)
             case .setBreakpoints(let text): server?.gate.setBreakpoints(text)
             case .releaseHeld: server?.gate.release()
+            case .export(let name, let text): model.exported(ExportFile.write(name: name, text: text))
             }
         }
         return true
@@ -131,6 +138,10 @@ private struct Loop {
                     model.server?.held = held
                     dirty = true
                 }
+                for (seq, rule) in s.gate.takeRules() {
+                    model.server?.answered(seq: seq, by: rule, limit: model.history.limit)
+                    dirty = true
+                }
             }
             if term.checkResize() { dirty = true }
             if dirty || model.animating || now &- lastDraw >= idleRedrawNS {
@@ -149,7 +160,8 @@ private struct Loop {
             var next: Key? = key
             while let k = next {
                 if k == .resize { term.invalidate() }
-                if !perform(model.handle(key: k)) { return }
+                let actions = model.handle(key: k)
+                if !perform(actions, &model) { return }
                 next = term.readKey(timeoutMS: 0)
             }
         }

@@ -26,7 +26,10 @@ final class ClientWorker: @unchecked Sendable {
             var outcome: ClientOutcome
             do throws(IPCError) {
                 if client == nil { client = try Client(service: service) }
-                let reply = try client!.call(function: call.function, payload: call.payload, timeout: .seconds(5))
+                // No timeout: wait until answered (a call held by step mode or a breakpoint), or until
+                // the server goes away.
+                let timeout: Duration = call.timeoutNS.map { .nanoseconds(Int64(clamping: $0)) } ?? .seconds(Int64(Int32.max))
+                let reply = try client!.call(function: call.function, payload: call.payload, timeout: timeout)
                 outcome = ClientOutcome(call: call, status: reply.status, response: reply.data, seq: reply.seq,
                                         latencyNS: monotonicNanoseconds() - start, error: nil)
             } catch {
@@ -34,8 +37,13 @@ final class ClientWorker: @unchecked Sendable {
                 case .serverGone, .disconnected, .serverNotRunning, .noSuchService: client = nil
                 default: break
                 }
+                var message = error.message
+                if error.code == .timeout {
+                    // The library's advice names a CLI flag; in the pane the timeout is a command.
+                    message = "no answer within \(formatDuration(call.timeoutNS ?? 0)): type 'timeout 30s' (or 'timeout off') to wait longer, or see 'ipcscope status \(service)'"
+                }
                 outcome = ClientOutcome(call: call, status: nil, response: [], seq: 0,
-                                        latencyNS: monotonicNanoseconds() - start, error: error.message)
+                                        latencyNS: monotonicNanoseconds() - start, error: message)
             }
             let o = outcome
             results.withLock { $0.append(o) }
@@ -114,6 +122,40 @@ enum SavedCallsFile {
     }
 }
 
+// MARK: - export
+
+/// Writes the inspector's exports (JSON Lines) to new files in the working directory.
+enum ExportFile {
+    /// Writes `text` to `NAME.jsonl` (or `NAME-2.jsonl`, … when taken, never overwriting);
+    /// returns the one-line notice to show.
+    static func write(name: String, text: String) -> String {
+        var cwd = [CChar](repeating: 0, count: 4096)
+        let dir = getcwd(&cwd, cwd.count) != nil ? String(cString: cwd) : "."
+        let lines = text.split(separator: "\n").count
+        for n in 1...100 {
+            let path = dir + "/" + name + (n == 1 ? "" : "-\(n)") + ".jsonl"
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd < 0 {
+                if errno == EEXIST { continue }
+                return "export failed: cannot create \(path): \(String(cString: strerror(errno))); start attach in a writable directory"
+            }
+            defer { close(fd) }
+            var ok = true
+            var bytes = Array(text.utf8)
+            var done = 0
+            while done < bytes.count {
+                let w = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+                if w < 0 && errno == EINTR { continue }
+                if w <= 0 { ok = false; break }
+                done += w
+            }
+            return ok ? "wrote \(lines) call\(lines == 1 ? "" : "s") as JSON Lines to \(path)"
+                      : "export failed: writing \(path): \(String(cString: strerror(errno)))"
+        }
+        return "export failed: \(dir)/\(name)*.jsonl all taken; remove some"
+    }
+}
+
 // MARK: - server mode
 
 /// Holds calls of the in-process server before they are answered: step mode and breakpoints.
@@ -125,8 +167,25 @@ final class ServerGate: @unchecked Sendable {
         var held: HeldCall?
         var release = false
         var answered: UInt64 = 0
+        var rules: [(UInt64, String)] = []
     }
     private let state = Mutex(State())
+
+    /// Records which rule answered `seq` (for the history and the response pane).
+    func answeredBy(seq: UInt64, rule: String) {
+        state.withLock { s in
+            s.rules.append((seq, rule))
+            if s.rules.count > 4096 { s.rules.removeFirst(s.rules.count - 4096) }
+        }
+    }
+
+    /// Rules recorded since the last call, oldest first.
+    func takeRules() -> [(UInt64, String)] {
+        state.withLock { s in
+            defer { s.rules.removeAll() }
+            return s.rules
+        }
+    }
 
     var held: HeldCall? { state.withLock { $0.held } }
     var answered: UInt64 { state.withLock { $0.answered } }
@@ -196,7 +255,8 @@ final class InProcessServer: @unchecked Sendable {
         }
         if let s = scripted {
             let gate = gate
-            s.beforeAnswer = { [server] req, _ in
+            s.beforeAnswer = { [server] req, decision in
+                gate.answeredBy(seq: req.seq, rule: decision.rule.map { "rule \($0)" } ?? "no rule")
                 gate.gate(seq: req.seq, function: req.function, payload: req.payload, isStopping: { server.isStopping })
             }
         }
@@ -211,6 +271,7 @@ final class InProcessServer: @unchecked Sendable {
             } else {
                 server.run { request, response in
                     let payload = Array(request.payload)
+                    gate.answeredBy(seq: request.seq, rule: "echo")
                     gate.gate(seq: request.seq, function: request.function, payload: payload, isStopping: { server.isStopping })
                     try response.set(payload)
                     return 0

@@ -29,7 +29,7 @@ struct CLIInspectTests {
         let mine = try #require(entries.first { $0["name"] as? String == name }, "\(list.stdout)")
         #expect(mine["alive"] as? Bool == true && mine["stale"] as? Bool == false)
         #expect(int(mine["server_pid"]) == Int(server.pid))
-        #expect(mine["command"] as? String == "ipcscope")
+        #expect(mine["command"] as? String == "ipcscope serve \(name) --echo --quiet")  // the whole command line
         #expect(int(mine["calls_served"]) == 3)
         #expect(int(mine["request_capacity"]) == 4096 && int(mine["trace_capacity"]) == 256)
         #expect(mine["mode"] as? String == "0600")
@@ -44,7 +44,7 @@ struct CLIInspectTests {
         }
         let sj = try #require(jsonObject(scope.ipcscope(["status", name, "--json"]).stdout))
         #expect(sj["alive"] as? Bool == true)
-        #expect((sj["server"] as? [String: Any])?["command"] as? String == "ipcscope")
+        #expect((sj["server"] as? [String: Any])?["command"] as? String == "ipcscope serve \(name) --echo --quiet")
         #expect(int((sj["server"] as? [String: Any])?["calls_served"]) == 3)
         #expect(((sj["state"] as? [String: Any])?["name"]) as? String == "IDLE")
         #expect(int((sj["mutex"] as? [String: Any])?["owner_tid"]) == 0)

@@ -112,7 +112,7 @@ struct CLibraryInteropTests {
             return during.contains("PROCESSING")
         }
         #expect(seen, "\(during)")
-        #expect(during.contains("pid               \(s.pid) (echo_server)"), "\(during)")
+        #expect(during.contains("pid               \(s.pid) (echo_server \(name) slow=1500)"), "the whole command line: \(during)")
         #expect(during.contains("pid \(caller.pid)"), "the owner record names the C client: \(during)")
         #expect(caller.wait(timeout: 10) == 0, "\(caller.stdout)")
 

@@ -15,8 +15,9 @@ extension DemoTests {
     private func historyCalls(_ screen: String) -> Int? {
         for line in screen.split(separator: "\n") {
             guard let r = line.firstRange(of: "History") else { continue }
+            // `History  seen N calls since attach  kept …`
             let words = line[r.upperBound...].split(separator: " ")
-            if words.count >= 2, words[1].hasPrefix("call"), let n = Int(words[0]) { return n }
+            if words.count >= 3, words[0] == "seen", words[2].hasPrefix("call"), let n = Int(words[1]) { return n }
         }
         return nil
     }

@@ -100,6 +100,7 @@ func testModel(ascii: Bool = false) -> InspectorModel {
     var m = InspectorModel(service: "Demo", ascii: ascii)
     m.processName = { pid in pid == 4242 ? "ipcscope" : "holder" }
     m.processCommand = { _ in "ipcscope serve Demo --echo" }
+    m.processStartTime = { _ in 1 }  // every pid alive, and (sections without a start time) trusted
     m.clockText = { ns in "t+" + String(ns / 1_000_000) + "ms" }
     return m
 }

@@ -136,14 +136,15 @@ private func busyModel() -> InspectorModel {
     @Test func historyTableFilterAndCounters() {
         var m = busyModel()
         var g = draw(&m)
-        #expect(g.text(20).hasPrefix("─ History  7 calls ─ missed 0  torn 0 ─"))
-        #expect(g.text(21) == "     seq  time          fn    req    rsp  status   latency   client  first bytes")
-        #expect(g.text(28) == "       7  t+9007ms       1      5      5       0    25.0µs      777  68 65 6c 6c 6f                      |hello|")
+        // Each count says what it counts: seen since attaching, kept (of the bound), kept whole.
+        #expect(g.text(20).hasPrefix("─ History  seen 7 calls since attach  kept 7/1000, 0 whole •  missed 0  torn 0 ─"))
+        #expect(g.text(21) == "      seq  time          fn    req    rsp  status   latency   client  first bytes")
+        #expect(g.text(28) == "        7  t+9007ms       1      5      5       0    25.0µs      777  68 65 6c 6c 6f                   |hello|")
         for k in [Key.char("/"), .char("f"), .char("n"), .char("="), .char("2"), .enter] { _ = m.handle(key: k) }
         g = draw(&m)
         #expect(g.text(20).contains("filter: fn=2 (2 shown)"))
-        #expect(g.text(22).hasPrefix("       2  t+9002ms       2"))
-        #expect(g.text(23).hasPrefix("       5  t+9005ms       2"))
+        #expect(g.text(22).hasPrefix("        2  t+9002ms       2"))
+        #expect(g.text(23).hasPrefix("        5  t+9005ms       2"))
         #expect(g.text(24).isEmpty)
         _ = m.handle(key: .escape)
         #expect(m.filter == nil)
@@ -192,7 +193,7 @@ private func busyModel() -> InspectorModel {
         m.ingest(s.snapshot(), now: 10_000_000_000)
         let g = draw(&m)
         #expect(g.text(1).contains("! request_size 70000 exceeds request_capacity 4096"))
-        #expect(g.text(8).contains("70000 bytes  client 777  (size over capacity!)"))
+        #expect(g.text(8).hasPrefix("─ Request ─ size over capacity!  seq 9  fn 1  70000 bytes ─"))
         #expect(g.text(9).hasPrefix("00000000  61 62 63"))
     }
 
@@ -234,7 +235,7 @@ private func busyModel() -> InspectorModel {
         for c in "2 hi\\n" { actions += m.handle(key: .char(c)) }
         #expect(draw(&m).text(9).contains("text> 2 hi\\n_"))
         actions += m.handle(key: .enter)
-        #expect(actions == [.send(ClientCall(function: 2, payload: Array("hi\n".utf8)))])
+        #expect(actions == [.send(ClientCall(function: 2, payload: Array("hi\n".utf8), timeoutNS: 5_000_000_000))])
         m.clientFinished(ClientOutcome(call: ClientCall(function: 2, payload: Array("hi\n".utf8)), status: 0,
                                        response: Array("hi\n".utf8), seq: 8, latencyNS: 41_000, error: nil))
         let g = draw(&m)
@@ -249,7 +250,7 @@ private func busyModel() -> InspectorModel {
         saved += m.handle(key: .enter)
         #expect(saved == [.saveCalls([SavedCall(name: "greet", input: "2 hi\\n", hex: false)])])
         m.client.input = "@greet"
-        #expect(m.handle(key: .enter) == [.send(ClientCall(function: 2, payload: Array("hi\n".utf8)))])
+        #expect(m.handle(key: .enter) == [.send(ClientCall(function: 2, payload: Array("hi\n".utf8), timeoutNS: 5_000_000_000))])
     }
 
     @Test func clientPaneTakesPastedHexdump() {
@@ -259,7 +260,7 @@ private func busyModel() -> InspectorModel {
         let paste = "7 00000000  68 65 6c 6c 6f 0a                                 |hello.|\n00000006\n"
         var actions: [InspectorAction] = []
         for c in paste { actions += m.handle(key: c == "\n" ? .enter : .char(c)) }
-        #expect(actions == [.send(ClientCall(function: 7, payload: Array("hello\n".utf8)))])
+        #expect(actions == [.send(ClientCall(function: 7, payload: Array("hello\n".utf8), timeoutNS: 5_000_000_000))])
     }
 
     @Test func clientPaneSaysWhenNotWritable() {
@@ -276,14 +277,14 @@ private func busyModel() -> InspectorModel {
     @Test func narrowTerminalKeepsEveryPane() {
         var m = busyModel()
         let g = draw(&m, width: 80, height: 24)
-        #expect(g.text(4).contains("│ HELD pid 1234 tid 4661"))
+        #expect(g.text(4).contains("│ HELD pid 1234 for 2.5s "))
         #expect(g.text(8).hasPrefix("─ Request ─ seq 7"))
         #expect(g.text(9).hasPrefix("00000000  68 65 6c 6c 6f 2c 20 77  6f 72 6c 64 0a 00 00 00  |hello, world....|"))
         #expect(g.text(11).hasPrefix("─ Response ─ seq 7"))
-        #expect(g.text(14).hasPrefix("─ History  7 calls"))
-        #expect(g.text(15) == "    seq   fn   req   rsp status  latency  client  first bytes")
+        #expect(g.text(14).hasPrefix("─ History  seen 7 calls since attach  kept 7/1000, 0 whole •"))
+        #expect(g.text(15) == "     seq  fn   req   rsp status  latency  client  first bytes")
         #expect(g.text(20).hasPrefix("─ Client "))
-        #expect(g.text(23).hasPrefix("Tab pane"))
+        #expect(g.text(23).hasPrefix("i client  Tab pane"))
     }
 
     @Test func tooSmallSaysSo() {

@@ -125,7 +125,7 @@ struct PayloadSyntaxTests {
         _ = m.handle(key: .ctrl("t"))
         var actions: [InspectorAction] = []
         for c in "7 " + dump { actions += m.handle(key: c == "\n" ? .enter : .char(c)) }
-        #expect(actions == [.send(ClientCall(function: 7, payload: bytes))])
+        #expect(actions == [.send(ClientCall(function: 7, payload: bytes, timeoutNS: ClientPaneState.defaultTimeoutNS))])
     }
 
     @Test("ipcscope call --hex with a pasted '*' dump sends the 66 bytes it shows")
