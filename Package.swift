@@ -5,6 +5,7 @@
 //   CIPCScope        C: the section layout header (+ _Static_asserts) and the calls Swift cannot make
 //   IPCScopeKit      the framework: section, server, client
 //   IPCScopeModel    the inspector's model: read-only snapshots, hex dumps, history, screen grid (no curses)
+//   IPCScopeSchema   typed payloads: a YAML schema of a service's structs, decoder and encoder
 //   IPCScopeScript   scripted replies (YAML) for the mock server
 //   CNcurses         C: ncursesw macros and globals wrapped for Swift
 //   IPCScopeTUI      the thin curses front: copies the model's grid to the terminal, reads keys
@@ -35,15 +36,16 @@ let package = Package(
     targets: [
         .target(name: "CIPCScope", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "IPCScopeKit", dependencies: ["CIPCScope"]),
-        .target(name: "IPCScopeModel", dependencies: ["IPCScopeKit", "CIPCScope"]),
-        .target(name: "IPCScopeScript", dependencies: ["IPCScopeKit", .product(name: "Yams", package: "Yams")]),
+        .target(name: "IPCScopeModel", dependencies: ["IPCScopeKit", "CIPCScope", "IPCScopeSchema"]),
+        .target(name: "IPCScopeSchema", dependencies: ["IPCScopeKit", .product(name: "Yams", package: "Yams")]),
+        .target(name: "IPCScopeScript", dependencies: ["IPCScopeKit", "IPCScopeSchema", .product(name: "Yams", package: "Yams")]),
         .target(name: "CNcurses", cSettings: [.define("_GNU_SOURCE"), .define("NCURSES_WIDECHAR", to: "1")],
                 linkerSettings: [.linkedLibrary("ncursesw")]),
-        .target(name: "IPCScopeTUI", dependencies: ["IPCScopeModel", "IPCScopeScript", "IPCScopeKit", "CNcurses"]),
+        .target(name: "IPCScopeTUI", dependencies: ["IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "IPCScopeKit", "CNcurses"]),
         .executableTarget(
             name: "IPCScopeCLI",
             dependencies: [
-                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope",
+                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
@@ -66,12 +68,12 @@ let package = Package(
         .executableTarget(name: "IPCScopeTestHelper", dependencies: ["IPCScopeKit", "CIPCScope"]),
         .target(name: "CIPCScopeFuzz", cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(name: "IPCScopeFuzz",
-                          dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "CIPCScope", "CIPCScopeFuzz"]),
+                          dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "CIPCScope", "CIPCScopeFuzz"]),
         .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit"]),
         .target(name: "TestSupport", dependencies: ["IPCScopeKit"], path: "Tests/TestSupport"),
         .testTarget(
             name: "IPCScopeTests",
-            dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "TestSupport",
+            dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "TestSupport",
                            "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo", "MBVIPC",
                            "IPCScopeFuzz", "IPCScopeTorture"],
             exclude: []),

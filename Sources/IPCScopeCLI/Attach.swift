@@ -54,6 +54,8 @@ extension IPCScope {
         @Flag(help: "ASCII box drawing instead of UTF-8.")
         var ascii = false
 
+        @OptionGroup var schemaOptions: SchemaOptions
+
         func validate() throws {
             guard (name == nil) != (file == nil) else { throw ValidationError("give a service NAME or --file FILE.pcapng (one of them)") }
             guard interval >= 1 && interval <= 10_000 else {
@@ -73,6 +75,7 @@ extension IPCScope {
                 throw ExitCode(1)
             }
             var options = AttachOptions(service: name)
+            options.schema = try schemaOptions.load(service: name)
             options.intervalNS = UInt64(interval * 1_000_000)
             options.ascii = ascii
             options.historyLimit = history

@@ -1,6 +1,7 @@
 import ArgumentParser
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeSchema
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,10 +28,14 @@ extension IPCScope {
                   ipcscope call MyService -f 2 --hex '70 69 6e 67'
                   xxd -r -p dump.hex | ipcscope call MyService -f 3 --raw > answer.bin
                   ipcscope call MyService --text ping --repeat 100 --json | jq .status
+                  ipcscope call Pump set_value --field id=3 --field value=2.5 --field name=pump
                 """)
 
         @Argument(help: "The service name.")
         var name: String
+
+        @Argument(help: "The function, by its schema name or number (instead of --function).")
+        var functionName: String?
 
         // `.unconditional`: `--function -1` is a wrong value to explain, not a missing one.
         @Option(name: [.short, .long], parsing: .unconditional, help: "The function index (0 to 4294967295).",
@@ -50,6 +55,11 @@ extension IPCScope {
 
         @Option(help: "Payload from a file ('-' for stdin).", completion: .file())
         var file: String?
+
+        @Option(name: .customLong("field"), help: "Build the payload from a schema field, NAME=VALUE (repeat for each field; see docs/schemas.md).")
+        var fields: [String] = []
+
+        @OptionGroup var schemaOptions: SchemaOptions
 
         @Option(help: "Make the call this many times.")
         var `repeat` = 1
@@ -81,6 +91,7 @@ extension IPCScope {
         func validate() throws {
             let sources = [text, hex, file].compactMap { $0 }
             guard sources.count <= 1 else { throw ValidationError("give one payload source: --text, --hex or --file") }
+            guard fields.isEmpty || sources.isEmpty else { throw ValidationError("give either --field or one of --text, --hex, --file") }
             guard [raw, asText, json].filter({ $0 }).count <= 1 else { throw ValidationError("give one output form: --raw, --as-text or --json") }
             guard self.repeat >= 1 else { throw ValidationError("--repeat must be 1 or more") }
             if let c = statusExitCode { guard (1...255).contains(c) else { throw ValidationError("--status-exit-code must be 1 to 255") } }
@@ -104,7 +115,9 @@ extension IPCScope {
         }
 
         func run() throws {
-            let payload = try payload()
+            let schema = try schemaOptions.load(service: name)
+            let function = try resolveFunction(functionName, fallback: self.function, schema: schema, service: name)
+            let payload = fields.isEmpty ? try payload() : try buildPayload(fields, function: function, schema: schema, service: name)
             var options = ClientOptions()
             options.trustedUID = trustUID
             let client: Client
@@ -124,19 +137,23 @@ extension IPCScope {
                 }
                 let latency = monotonicNanoseconds() - t0
                 if reply.status != 0 { nonZero = true }
-                show(reply, latency: latency)
+                let decoded = reply.data.isEmpty && reply.status != 0 ? nil : schema?.decodeResponse(function, reply.data)
+                show(reply, latency: latency, function: function, decoded: decoded,
+                     meaning: schema?.meaning(status: reply.status, function: function))
             }
             if nonZero, let code = statusExitCode { throw ExitCode(code) }
         }
 
-        private func show(_ reply: Reply, latency: UInt64) {
+        private func show(_ reply: Reply, latency: UInt64, function: UInt32, decoded: DecodedPayload?, meaning: String?) {
             if json {
-                printJSON(.object([
+                var pairs: [(String, JSON)] = [
                     ("service", .string(name)), ("function", .number(function)), ("seq", .uint(reply.seq)),
                     ("status", .number(reply.status)), ("size", .number(reply.data.count)),
                     ("data_hex", .hex(reply.data)), ("text", .string(String(decoding: reply.data, as: UTF8.self))),
                     ("latency_ns", .uint(latency)),
-                ]))
+                ]
+                if let meaning { pairs.append(("status_meaning", .string(meaning))) }
+                printJSON(.object(pairs + (decoded?.jsonPairs ?? [])))
             } else if raw {
                 reply.data.withUnsafeBytes { b in
                     var done = 0
@@ -149,7 +166,10 @@ extension IPCScope {
             } else {
                 if !quiet {
                     let st = reply.status == 0 ? stdoutStyle.green("status 0") : stdoutStyle.red("status \(reply.status)")
-                    printLine("\(st), \(reply.data.count) bytes (seq \(reply.seq), \(Units.duration(ns: latency)))")
+                    printLine("\(st)\(meaning.map { " (\($0))" } ?? ""), \(reply.data.count) bytes (seq \(reply.seq), \(Units.duration(ns: latency)))")
+                }
+                if let decoded, !asText {
+                    printOut(decoded.textLines(style: stdoutStyle).map { $0 + "\n" }.joined())
                 }
                 if asText {
                     let t = String(decoding: reply.data, as: UTF8.self)

@@ -3,6 +3,7 @@ import Dispatch
 import IPCScopeKit
 import IPCScopeModel
 import IPCScopeScript
+import IPCScopeSchema
 import IPCScopeTUI
 #if canImport(Glibc)
 import Glibc
@@ -49,6 +50,8 @@ extension IPCScope {
 
         @Option(help: "Answer from this YAML script (see docs/scripts.md).", completion: .file(extensions: ["yaml", "yml"]))
         var script: String?
+
+        @OptionGroup var schemaOptions: SchemaOptions
 
         @Flag(help: "Only check the script, print how many rules it has, and exit.")
         var check = false
@@ -106,9 +109,10 @@ extension IPCScope {
 
         func run() throws {
             let loaded: Script
+            let schema = script == nil ? nil : try schemaOptions.load(service: name)
             if let path = script {
                 do {
-                    loaded = try Script.load(path: path)
+                    loaded = try Script.load(path: path, schema: schema)
                 } catch {
                     throw scriptFailure(error)
                 }
@@ -135,6 +139,7 @@ extension IPCScope {
             // created still stops the server cleanly. SIGHUP: a script server reloads (unless its
             // terminal hung up); an echo server stops.
             let signals = ServeSignals(service: name, scriptPath: script, json: json)
+            signals.schema = schema
             let server: Server
             do {
                 server = try Server(service: name, options: options)

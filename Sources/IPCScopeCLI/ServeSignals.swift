@@ -1,6 +1,7 @@
 import Dispatch
 import IPCScopeKit
 import IPCScopeScript
+import IPCScopeSchema
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +32,8 @@ final class ServeSignals: @unchecked Sendable {
     /// nil for `--echo` (SIGHUP stops it); the script's path for `--script` (SIGHUP reloads it).
     private let scriptPath: String?
     private let startedOnTerminal: Bool
+    /// The schema a reloaded script's `fields:` are checked with (`serve --schema`).
+    var schema: Schema?
 
     /// Blocks the three signals in this thread (and so in every thread started after) and starts
     /// the thread that takes them. Call it first, before anything is created.
@@ -141,7 +144,7 @@ final class ServeSignals: @unchecked Sendable {
             reloadPending.store(false, ordering: .sequentiallyConsistent)
             guard let scripted = shared.withLock({ $0.target }) else { return }
             do {
-                let fresh = try Script.load(path: path)
+                let fresh = try Script.load(path: path, schema: schema)
                 scripted.reload(fresh)
                 if json {
                     printJSON(.object([("event", .string("reloaded")), ("script", .string(path)), ("rules", .number(fresh.rules.count))]))

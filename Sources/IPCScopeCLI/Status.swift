@@ -1,6 +1,7 @@
 import ArgumentParser
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeSchema
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -42,6 +43,8 @@ extension IPCScope {
         @Flag(name: .shortAndLong, help: "hexdump -C -v: show repeated lines instead of '*'.")
         var verbose = false
 
+        @OptionGroup var schemaOptions: SchemaOptions
+
         func validate() throws {
             guard trace == "all" || (Int(trace).map { $0 >= 0 } ?? false) else {
                 throw ValidationError("--trace takes a number of records or 'all'")
@@ -49,6 +52,7 @@ extension IPCScope {
         }
 
         func run() throws {
+            let schema = try schemaOptions.load(service: name)
             var snap: Snapshot
             do {
                 let reader = try SectionReader(service: name)
@@ -64,7 +68,7 @@ extension IPCScope {
             }
             var report = StatusReport(snap, traceLimit: trace == "all" ? nil : Int(trace))
             report.verboseDump = verbose
-            if json { printJSON(report.json) } else { printOut(report.text(style: stdoutStyle)) }
+            if json { printJSON(Self.withFields(report.json, snap, schema)) } else { printOut(report.text(style: stdoutStyle) + Self.fieldsText(snap, schema)) }
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         }
     }

@@ -9,6 +9,7 @@ extension IPCScope {
         Clean.self,
         Status.self,
         Watch.self,
+        SchemaCheck.self,
         Record.self,
         Replay.self,
         Attach.self,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeSchema
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -48,12 +49,15 @@ extension IPCScope {
         @Flag(help: "Start with the records already in the ring (default: only new calls).")
         var fromStart = false
 
+        @OptionGroup var schemaOptions: SchemaOptions
+
         func validate() throws {
             if let limit { guard limit > 0 else { throw ValidationError("--limit must be 1 or more") } }
             guard interval > 0, interval <= 10_000 else { throw ValidationError("--interval must be 0 to 10000 ms") }
         }
 
         func run() throws {
+            let schema = try schemaOptions.load(service: name)
             let follower: TraceFollower
             do {
                 follower = try TraceFollower(service: name)
@@ -98,8 +102,8 @@ extension IPCScope {
                     if outFD >= 0 { writeAll(JSON.object([("event", .string("missed")), ("count", .uint(p.missed))]).rendered + "\n", to: outFD) }
                 }
                 for r in p.records {
-                    let j = Self.callJSON(r)
-                    if json { printJSON(j) } else { printLine(r.line(style: style)) }
+                    let j = Self.callJSON(r, schema: schema)
+                    if json { printJSON(j) } else { printLine(r.line(style: style) + Self.fieldsText(r, schema: schema)) }
                     if outFD >= 0 { writeAll(j.rendered + "\n", to: outFD) }
                     calls += 1
                     if let limit, calls >= limit { ending = "limit reached"; break loop }
@@ -116,9 +120,9 @@ extension IPCScope {
             }
         }
 
-        static func callJSON(_ r: TraceRecord) -> JSON {
+        static func callJSON(_ r: TraceRecord, schema: Schema? = nil) -> JSON {
             guard case .object(let pairs) = r.json else { return r.json }
-            return .object([("event", .string("call"))] + pairs)
+            return .object([("event", .string("call"))] + pairs + (schema.map { Self.schemaPairs(r, $0) } ?? []))
         }
     }
 }

@@ -18,7 +18,7 @@ struct FuzzTarget: Sendable {
     let run: @Sendable ([UInt8], FuzzContext) -> Void
 
     /// Every target, in the order `--target all` runs them.
-    static let all: [FuzzTarget] = [section, trace, filter, breakpoint, payload, name, script, shm, duration]
+    static let all: [FuzzTarget] = [section, trace, filter, breakpoint, payload, name, script, shm, duration, schema]
 
     static func named(_ n: String) -> FuzzTarget? { (all + [selftest]).first { $0.name == n } }
 

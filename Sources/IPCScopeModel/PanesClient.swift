@@ -38,11 +38,13 @@ extension InspectorModel {
                                   st < 0 ? Style(.bold, .bad) : Style(.bold, .good)))
                     let head = Array(o.response.prefix(8))
                     lines.append((head.map(HexDump.hex2).joined(separator: " ") + (head.isEmpty ? "(empty)" : "  |" + HexDump.printable(head) + "|"), .plain))
+                    lines += answerFields(o)
                 }
             } else {
                 lines.append(("FUNCTION PAYLOAD, Enter sends: 1 hello\\n", .dim))
             }
         }
+        if focused, let hint = fieldHint() { lines.append((hint, Style(.dim, .accent))) }
         let wait = client.timeoutNS == 0 ? "no timeout" : "timeout " + formatDuration(client.timeoutNS, ascii: glyphs == .ascii)
         if focused {
             // The saved names are a reminder of what `@name` can send, shown only while typing.

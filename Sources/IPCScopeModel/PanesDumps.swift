@@ -1,4 +1,5 @@
 import IPCScopeKit
+import IPCScopeSchema
 
 /// The request and response panes: `hexdump -C` lines over the whole capacity, or text.
 extension InspectorModel {
@@ -23,7 +24,7 @@ extension InspectorModel {
         if isRequest {
             var client = "client \(snap.requestClientPID)"
             if snap.requestClientTID != snap.requestClientPID && snap.requestClientTID != 0 { client += "/\(snap.requestClientTID)" }
-            info = [("seq \(snap.requestSeq)", 0), ("fn \(snap.requestFunction)", 0), ("\(snap.requestSize) bytes", 1), (client, 2)]
+            info = [("seq \(snap.requestSeq)", 0), ("fn \(functionLabel(snap.requestFunction))", 0), ("\(snap.requestSize) bytes", 1), (client, 2)]
         } else {
             info = [("seq \(snap.responseSeq)", 0), ("status \(snap.responseStatus)\(statusMeaning(snap.responseStatus))", 0),
                     ("\(snap.responseSize) bytes", 1)]
@@ -50,7 +51,7 @@ extension InspectorModel {
         var info: [(String, Int)] = [("CALL seq \(r.seq)", 0)]
         let bytes: [UInt8]
         if isRequest {
-            info += [("fn \(r.function)", 0), ("\(r.requestSize) bytes", 1), ("client \(r.clientPID)", 2)]
+            info += [("fn \(functionLabel(r.function))", 0), ("\(r.requestSize) bytes", 1), ("client \(r.clientPID)", 2)]
             bytes = whole?.request ?? Array(r.requestHead.prefix(min(16, Int(r.requestSize))))
             if whole == nil { info.insert(("head only: first \(bytes.count) of \(r.requestSize)", 0), at: 1) }
         } else {
@@ -92,7 +93,10 @@ extension InspectorModel {
         let room = w - x - 3 - (where_.isEmpty ? 0 : where_.count + 3)
         let info = fitFields(src.info, room)
         x = g.put(y, x + 1, " " + info + " ", src.bad ? Style(.bold, .bad) : inspectedSeq != nil ? Style(.bold, .accent) : .plain, maxWidth: w - x - 2)
-        if textView {
+        let function = inspectedSeq.flatMap { history.record(seq: $0)?.function } ?? snap.requestFunction
+        if fieldsView, let decoded = decodedSlot(function, pane == .request, Array(area.prefix(min(size, capacity)))) {
+            drawFields(&g, y + 1, w, rows, decoded, Array(area.prefix(min(size, capacity))), diff, pane)
+        } else if textView {
             drawText(&g, y + 1, w, rows, Array(area.prefix(min(size, capacity))), diff, pane)
         } else {
             for i in 0..<rows {

@@ -1,4 +1,5 @@
 import IPCScopeKit
+import IPCScopeSchema
 
 /// The history table, the footer and the help overlay.
 extension InspectorModel {
@@ -78,6 +79,7 @@ extension InspectorModel {
                 line += rpad(formatDuration(r.latencyNS, ascii: glyphs == .ascii), 8) + " " + rpad(String(r.clientPID), 7) + "  "
                 if server != nil { line += pad(ruleText(r.seq), 6) + "  " }
             }
+            if let name = schema?.function(r.function)?.name { line += name + " " }
             let head = Array(r.requestHead.prefix(min(n, Int(min(r.requestSize, 16)))))
             line += head.map(HexDump.hex2).joined(separator: " ")
             if !head.isEmpty { line += String(repeating: " ", count: max(0, (n - head.count) * 3)) + " |" + HexDump.printable(head) + "|" }
@@ -140,6 +142,7 @@ extension InspectorModel {
             pad(ud, 18) + "scroll the focused pane by a line",
             "PgUp PgDn         scroll by a page;  g / G  top / bottom",
             "h  (or t)         hex dump / text view of the payloads",
+            "f                 fields view of the payloads (with a schema: --schema FILE)",
             "/                 filter history: fn=1 status!=0 pid=42 lat>1ms word",
             "Esc               back to live, else clear the filter and the notice",
             "space             pause / resume the display (history keeps counting)",

@@ -29,6 +29,7 @@ extension InspectorModel {
         case .char("?"): showHelp = true
         case .char(" "): togglePause()
         case .char("h"), .char("t"): textView.toggle()
+        case .char("f") where schema != nil: fieldsView.toggle()
         case .char("/"): prompt = Prompt(kind: .filter, text: filter?.text ?? "")
         case .up, .char("k"): scrollBy(-1)
         case .down, .char("j"): scrollBy(1)
@@ -303,7 +304,7 @@ extension InspectorModel {
         }
         let call: ClientCall
         do {
-            call = try InspectorModel.parseCall(input, hex: hex)
+            call = try schemaCall(input) ?? InspectorModel.parseCall(input, hex: hex)
         } catch {
             client.problem = "\(error)"
             return []

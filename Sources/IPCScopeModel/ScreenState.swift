@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import IPCScopeKit
+import IPCScopeSchema
 
 /// Everything `ipcscope attach` shows and remembers, without curses.
 ///
@@ -51,6 +52,10 @@ public struct InspectorModel: Sendable {
     public var scroll: [Pane: Int] = [:]
     /// Text view instead of hex for both dumps.
     public var textView = false
+    /// The service's schema: names functions in the history, decodes the slots (the `f` view).
+    public var schema: Schema?
+    /// The request and response panes list the schema's fields instead of the hex dump.
+    public var fieldsView = false
     public var paused = false
     public var showHelp = false
     public var filter: HistoryFilter?

@@ -2,6 +2,7 @@
 import IPCScopeKit
 import Glibc
 #endif
+import IPCScopeSchema
 import Yams
 
 // MARK: - errors
@@ -74,6 +75,10 @@ public struct Script: Sendable {
         public var regex: ScriptRegex?
         /// The payload size lies in this range.
         public var size: ClosedRange<Int>?
+        /// Fields the payload, read through `fieldLayout` (the schema's request), must hold.
+        public var fields: [FieldInput]?
+        /// The request layout `fields` are read through.
+        public var fieldLayout: Layout?
 
         public init() {}
     }
@@ -146,7 +151,7 @@ public struct Script: Sendable {
     /// The script must be a regular file of at most `maxScriptBytes`; it is opened without
     /// blocking, so a FIFO or a device is refused rather than waited on.
     /// - Throws: `ScriptError` with line and column of the first problem.
-    public static func load(path: String) throws(ScriptError) -> Script {
+    public static func load(path: String, schema: Schema? = nil) throws(ScriptError) -> Script {
         let bytes: [UInt8]
         switch readRegularFile(path, limit: maxScriptBytes) {
         case .success(let b): bytes = b
@@ -155,16 +160,18 @@ public struct Script: Sendable {
             throw ScriptError(file: path, line: 0, column: 0, "the script \(e.text): \(what)")
         }
         let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        return try parse(yaml: String(decoding: bytes, as: UTF8.self), source: path, baseDirectory: dir.isEmpty ? "/" : dir)
+        return try parse(yaml: String(decoding: bytes, as: UTF8.self), source: path, baseDirectory: dir.isEmpty ? "/" : dir, schema: schema)
     }
 
     /// Parses a script from YAML text.
     /// - Parameters:
     ///   - source: the name used in error messages.
-    ///   - baseDirectory: where relative `file:` paths are looked up.
+    ///   - baseDirectory: where relative `file:` and `schema:` paths are looked up.
+    ///   - schema: names functions and lays out `fields:` (a `schema:` key in the script wins).
     /// - Throws: `ScriptError` with line and column of the first problem.
-    public static func parse(yaml: String, source: String = "<script>", baseDirectory: String = ".") throws(ScriptError) -> Script {
-        var parser = ScriptParser(source: source, baseDirectory: baseDirectory)
+    public static func parse(yaml: String, source: String = "<script>", baseDirectory: String = ".",
+                             schema: Schema? = nil) throws(ScriptError) -> Script {
+        var parser = ScriptParser(source: source, baseDirectory: baseDirectory, schema: schema)
         return try parser.parse(yaml)
     }
 }

@@ -125,6 +125,7 @@ public final class ScriptEngine: Sendable {
         if let f = m.functions, !f.contains(r.function) { return .noMatch }
         let p = r.payload
         if let s = m.size, !s.contains(p.count) { return .noMatch }
+        if let f = m.fields, let l = m.fieldLayout, (try? l.matches(p, f, what: "the request")) != true { return .noMatch }
         if let e = m.equals, e != p { return .noMatch }
         if let pre = m.prefix, !p.starts(with: pre) { return .noMatch }
         if let c = m.contains, !contains(p, c) { return .noMatch }

@@ -1,4 +1,5 @@
 import IPCScopeKit
+import IPCScopeSchema
 import Yams
 
 /// Turns YAML (through Yams' node API, which keeps line/column marks) into a `Script`,
@@ -6,15 +7,18 @@ import Yams
 struct ScriptParser {
     let source: String
     let baseDirectory: String
+    /// Names functions and lays out `fields:` (from `--schema`, or the script's `schema:` key).
+    var schema: Schema?
 
-    init(source: String, baseDirectory: String) {
+    init(source: String, baseDirectory: String, schema: Schema? = nil) {
         self.source = source
         self.baseDirectory = baseDirectory
+        self.schema = schema
     }
 
     static let ruleKeys = ["match", "reply", "fault", "cycle", "delay_ms", "exit_code", "name"]
-    static let matchKeys = ["function", "text", "hex", "prefix", "contains", "regex", "size"]
-    static let answerKeys = ["status", "text", "hex", "file", "echo", "template", "delay_ms", "fault", "exit_code"]
+    static let matchKeys = ["function", "text", "hex", "prefix", "contains", "regex", "size", "fields"]
+    static let answerKeys = ["status", "text", "hex", "file", "echo", "template", "fields", "delay_ms", "fault", "exit_code"]
 
     // MARK: - entry
 
@@ -44,8 +48,9 @@ struct ScriptParser {
             var rules: Node?
             for (k, v) in map {
                 let key = k.string ?? ""
+                if key == "schema" { schema = try loadSchema(v); continue }
                 guard key == "rules" else {
-                    throw error(k, "unknown top-level key '\(key)': expected 'rules'")
+                    throw error(k, "unknown top-level key '\(key)': expected 'rules' or 'schema'")
                 }
                 rules = v
             }
@@ -97,6 +102,7 @@ struct ScriptParser {
         try checkKeys(map, Self.ruleKeys, "a rule")
         var match = Script.Match()
         if let m = map["match"] { match = try self.match(m) }
+        let response = try map["reply"].map { (r) throws(ScriptError) in try responseLayout(r, match) } ?? nil
         let delay = try map["delay_ms"].map { (n) throws(ScriptError) in try milliseconds(n) } ?? 0
         let given = ["reply", "fault", "cycle"].filter { map[$0] != nil }
         guard given.count == 1 else {
@@ -105,7 +111,7 @@ struct ScriptParser {
         }
         let behaviour: Script.Behaviour
         if let r = map["reply"] {
-            behaviour = .answer(try answer(r, defaultDelay: delay, allowFault: false))
+            behaviour = .answer(try answer(r, defaultDelay: delay, allowFault: false, response: response))
         } else if let f = map["fault"] {
             behaviour = .answer(Script.Answer(kind: try fault(f, exitCode: map["exit_code"]), delayMS: delay))
         } else {
@@ -114,7 +120,8 @@ struct ScriptParser {
                 throw error(c, "expected 'cycle:' to be a non-empty list of answers like [{status: 0, text: a}, {fault: never_answer}], found \(kind(c))")
             }
             var answers: [Script.Answer] = []
-            for n in seq { answers.append(try answer(n, defaultDelay: delay, allowFault: true)) }
+            let response = try responseLayout(c, match)
+            for n in seq { answers.append(try answer(n, defaultDelay: delay, allowFault: true, response: response)) }
             behaviour = .cycle(answers)
         }
         if map["exit_code"] != nil, map["fault"] == nil {
@@ -151,6 +158,7 @@ struct ScriptParser {
             }
         }
         if let s = map["size"] { m.size = try sizeRange(s) }
+        if let f = map["fields"] { try matchFields(f, &m) }
         return m
     }
 
@@ -171,6 +179,12 @@ struct ScriptParser {
     }
 
     private func function(_ node: Node) throws(ScriptError) -> UInt32 {
+        if case .scalar(let s) = node, parseInteger(s.string) == nil, let schema {
+            guard let f = schema.function(named: s.string) else {
+                throw error(node, "expected a function number or a name from \(schema.source) (\(schema.functions.map(\.name).joined(separator: ", "))), found '\(s.string)'")
+            }
+            return f.number
+        }
         guard case .scalar(let s) = node, let v = parseInteger(s.string), v >= 0, v <= Int64(UInt32.max) else {
             throw error(node, "expected a function number from 0 to 4294967295, found \(describe(node))")
         }
@@ -197,7 +211,7 @@ struct ScriptParser {
 
     // MARK: - answers
 
-    private func answer(_ node: Node, defaultDelay: Int, allowFault: Bool) throws(ScriptError) -> Script.Answer {
+    private func answer(_ node: Node, defaultDelay: Int, allowFault: Bool, response: Layout?) throws(ScriptError) -> Script.Answer {
         guard case .mapping(let map) = node else {
             let what = allowFault ? "an answer like {status: 0, text: pong} or {fault: never_answer}" : "'reply:' to be a mapping like {status: 0, text: pong}"
             throw error(node, "expected \(what), found \(kind(node))")
@@ -207,7 +221,7 @@ struct ScriptParser {
         try checkKeys(map, keys, allowFault ? "a cycle answer" : "'reply:'")
         let delay = try map["delay_ms"].map { (n) throws(ScriptError) in try milliseconds(n) } ?? defaultDelay
         if let f = map["fault"] {
-            for k in ["status", "text", "hex", "file", "echo", "template"] where map[k] != nil {
+            for k in ["status", "text", "hex", "file", "echo", "template", "fields"] where map[k] != nil {
                 throw error(map[k]!, "a fault does not answer, so '\(k):' makes no sense next to 'fault:'")
             }
             return Script.Answer(kind: try fault(f, exitCode: map["exit_code"]), delayMS: delay)
@@ -220,7 +234,7 @@ struct ScriptParser {
             }
             status = Int32(v)
         }
-        let sources = ["text", "hex", "file", "echo", "template"].filter { map[$0] != nil }
+        let sources = ["text", "hex", "file", "echo", "template", "fields"].filter { map[$0] != nil }
         if sources.count > 1 {
             throw error(map[sources[1]]!, "expected one source of reply data, found both '\(sources[0]):' and '\(sources[1]):'")
         }
@@ -243,6 +257,7 @@ struct ScriptParser {
             data = b ? .echo : .bytes([])
         }
         if let t = map["template"] { data = .template(try template(t)) }
+        if let f = map["fields"] { data = .bytes(try replyFields(f, response)) }
         return Script.Answer(kind: .reply(status: status, data: data), delayMS: delay)
     }
 
@@ -309,7 +324,7 @@ struct ScriptParser {
         return Int(v)
     }
 
-    private func string(_ node: Node, _ key: String) throws(ScriptError) -> String {
+    func string(_ node: Node, _ key: String) throws(ScriptError) -> String {
         guard case .scalar(let s) = node else {
             throw error(node, "expected '\(key):' to be a string, found \(kind(node))")
         }
@@ -331,7 +346,7 @@ struct ScriptParser {
         return stride(from: 0, to: digits.count, by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
     }
 
-    private func checkKeys(_ map: Node.Mapping, _ allowed: [String], _ what: String) throws(ScriptError) {
+    func checkKeys(_ map: Node.Mapping, _ allowed: [String], _ what: String) throws(ScriptError) {
         for (k, _) in map {
             guard case .scalar(let s) = k, allowed.contains(s.string) else {
                 throw error(k, "unknown key \(describe(k)) in \(what): expected one of \(allowed.joined(separator: ", "))")
@@ -341,11 +356,11 @@ struct ScriptParser {
 
     // MARK: - messages
 
-    private func error(_ node: Node, _ message: String) -> ScriptError {
+    func error(_ node: Node, _ message: String) -> ScriptError {
         ScriptError(file: source, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0, message)
     }
 
-    private func kind(_ node: Node) -> String {
+    func kind(_ node: Node) -> String {
         switch node {
         case .scalar(let s): "'\(clipped(s.string))'"
         case .mapping: "a mapping"

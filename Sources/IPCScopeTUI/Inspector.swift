@@ -3,6 +3,7 @@ import Glibc
 #endif
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeSchema
 import Synchronization
 
 /// The curses front of `ipcscope attach`.
@@ -19,6 +20,8 @@ public struct AttachOptions: Sendable {
     public var serve: ServeMode?
     /// How the in-process server creates its section (capacities, mode, replace, keep).
     public var serverOptions = ServerOptions()
+    /// Names functions and decodes the slots (the `f` view).
+    public var schema: Schema?
     /// How many calls the history keeps (with their whole payloads when seen whole).
     public var historyLimit = History.defaultLimit
     /// How long the client pane's calls wait for an answer; 0 waits until answered.
@@ -60,6 +63,8 @@ extension IPCScopeTUI {
                                    historyLimit: options.historyLimit)
         model.client.timeoutNS = options.callTimeoutNS
         model.client.saved = SavedCallsFile.load()
+        model.schema = options.schema
+        model.fieldsView = options.schema != nil
         if let s = inProcess { model.server = ServerModeState(description: s.description) }
         let worker = ClientWorker(service: options.service)
         Loop(reader: reader, term: term, worker: worker, server: inProcess, interval: options.intervalNS).run(&model)

@@ -39,6 +39,7 @@ struct DemoLessonTests {
     @Test("lesson 4: the server dies mid-call") func lesson4() { runLesson("lesson4-server-dies.sh") }
     @Test("lesson 5: a mock server from a script tests a client") func lesson5() { runLesson("lesson5-mock-server.sh") }
     @Test("lesson 6: a C program talks to the Swift server") func lesson6() { runLesson("lesson6-c-program.sh") }
+    @Test("lesson 9: a C struct through the section, built, shown and matched as fields") func lesson9() { runLesson("lesson9-typed-payloads.sh") }
 
     // MARK: - the interactive mode, as a teacher uses it
 

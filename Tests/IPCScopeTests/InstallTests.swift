@@ -135,7 +135,8 @@ struct InstallTests {
             """, environment: ["PATH": stage.installed("bin") + ":/usr/bin:/bin"])
         #expect(complete.stdout.contains("-F _ipcscope ipcscope"), "complete -p: \(complete.stdout)\(complete.stderr)")
         #expect(complete.stdout.contains("verb: serve"), "\(complete.stdout)")
-        #expect(complete.stdout.contains("flag: --function --file"), "\(complete.stdout)")
+        let flags = complete.stdout.split(separator: "\n").first { $0.hasPrefix("flag: ") }?.split(separator: " ").map(String.init) ?? []
+        #expect(flags.contains("--function") && flags.contains("--file") && !flags.contains("--text"), "\(complete.stdout)")
         for path in ["share/zsh/site-functions/_ipcscope", "share/fish/vendor_completions.d/ipcscope.fish"] {
             let script = readFile(stage.installed(path))
             #expect(script.contains("ipcscope") && script.contains("serve"), "\(path) is not ipcscope's completion")
