@@ -202,7 +202,7 @@ public final class TestScope: @unchecked Sendable {
             // a stand-in exits 127 with the reason on stderr, as a shell would.
             let why = "cannot start \(path): \(String(cString: strerror(r)))"
             let words: [String] = ["/bin/sh", "-c", "echo \"$0\" >&2; exit 127", why]
-            var fallback: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+            let fallback: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
             defer { fallback.forEach { free($0) } }
             r = posix_spawn(&pid, "/bin/sh", &actions, &attr, fallback, envp)
             precondition(r == 0, "posix_spawn /bin/sh failed: \(r)")
