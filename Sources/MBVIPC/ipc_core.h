@@ -75,6 +75,36 @@ static inline void ipc_cpu_relax(void) {
 #endif
 }
 
+/* The spin phase of a client's or a server's wait, shared by both: after each failed check,
+ * `ipc_spin_next` relaxes the CPU (yielding instead once IPC_PURE_SPIN_NS has passed) and
+ * returns 0 when the budget is spent and the caller should go to sleep. */
+struct ipc_spin {
+    uint64_t start, end;
+    unsigned checks;
+    int yielding;
+};
+
+static inline void ipc_spin_start(struct ipc_spin *p, uint64_t budget_ns) {
+    p->start = ipc_plat_now_mono_ns();
+    p->end = p->start + budget_ns;
+    p->checks = 0;
+    p->yielding = 0;
+}
+
+static inline int ipc_spin_next(struct ipc_spin *p) {
+    if (p->yielding) {
+        ipc_plat_yield();
+        return ipc_plat_now_mono_ns() < p->end;
+    }
+    ipc_cpu_relax();
+    if (++p->checks % 64 == 0) {  /* read the clock only now and then */
+        uint64_t t = ipc_plat_now_mono_ns();
+        if (t >= p->end) return 0;
+        p->yielding = t - p->start >= IPC_PURE_SPIN_NS;
+    }
+    return 1;
+}
+
 /* MARK: - errors and names (ipc_core.c) */
 
 /* Records `code` and a message for this thread; returns `code`. The format

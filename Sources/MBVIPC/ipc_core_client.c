@@ -160,21 +160,11 @@ static int is_done(const struct ipc_section *s, int what, uint64_t seq) {
  * 100 ms, checking between slices that the server lives. */
 static int client_wait(struct ipc_client *c, uint64_t deadline, uint32_t epoch, int what, uint64_t seq) {
     const struct ipc_section *s = &c->s;
-    uint64_t start = ipc_plat_now_mono_ns(), spin_end = start + IPC_CLIENT_SPIN_NS;
-    for (unsigned i = 1, yielding = 0;; i++) {
+    struct ipc_spin spin;
+    ipc_spin_start(&spin, IPC_CLIENT_SPIN_NS);
+    do {
         if (is_done(s, what, seq)) return MBV_IPC_OK;
-        if (yielding) {  /* see IPC_PURE_SPIN_NS */
-            ipc_plat_yield();
-            if (ipc_plat_now_mono_ns() >= spin_end) break;
-            continue;
-        }
-        ipc_cpu_relax();
-        if (i % 64 == 0) {
-            uint64_t t = ipc_plat_now_mono_ns();
-            if (t >= spin_end) break;
-            yielding = t - start >= IPC_PURE_SPIN_NS;
-        }
-    }
+    } while (ipc_spin_next(&spin));
     int probe = 0;
     for (;;) {
         uint32_t seen = ipc_load32(s, IPCSCOPE_OFF_RESPONSE_EVENT, IPC_SEQ_CST);

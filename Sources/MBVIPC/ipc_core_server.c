@@ -261,22 +261,12 @@ static int stopping(const struct ipc_server *srv) { return __atomic_load_n(&srv-
  * most 1 s, refreshing the heartbeat. False when asked to stop. */
 static bool wait_for_request(struct ipc_server *srv) {
     const struct ipc_section *s = &srv->s;
-    uint64_t start = ipc_plat_now_mono_ns(), spin_end = start + IPC_SERVER_SPIN_NS;
-    for (unsigned i = 1, yielding = 0;; i++) {
+    struct ipc_spin spin;
+    ipc_spin_start(&spin, IPC_SERVER_SPIN_NS);
+    do {
         if (stopping(srv)) return false;
         if (ipc_load32(s, IPCSCOPE_OFF_STATE, IPC_ACQUIRE) == IPCSCOPE_STATE_REQUEST_READY) return true;
-        if (yielding) {  /* see IPC_PURE_SPIN_NS */
-            ipc_plat_yield();
-            if (ipc_plat_now_mono_ns() >= spin_end) break;
-            continue;
-        }
-        ipc_cpu_relax();
-        if (i % 64 == 0) {
-            uint64_t t = ipc_plat_now_mono_ns();
-            if (t >= spin_end) break;
-            yielding = t - start >= IPC_PURE_SPIN_NS;
-        }
-    }
+    } while (ipc_spin_next(&spin));
     for (;;) {
         uint32_t seen = ipc_load32(s, IPCSCOPE_OFF_REQUEST_EVENT, IPC_SEQ_CST);
         ipc_add32(s, IPCSCOPE_OFF_SERVER_WAITING, 1, IPC_SEQ_CST);  /* handshake: before the re-check */
