@@ -124,8 +124,7 @@ func packageRoot() -> String? {
     var buf = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &buf, 4095)
     let exe = String(decoding: buf[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    var cwd = [CChar](repeating: 0, count: 4096)
-    let here = getcwd(&cwd, 4096) != nil ? String(cString: cwd) : "."
+    let here = currentDirectory()
     for start in [exe, here] {
         var dir = start
         while !dir.isEmpty && dir != "/" {

@@ -27,3 +27,11 @@ public func readFileContents(_ path: String) -> [UInt8]? {
 public func readTextFile(_ path: String) -> String? {
     readFileContents(path).map { String(decoding: $0, as: UTF8.self) }
 }
+
+/// The process's working directory (`getcwd`), or "." when it cannot be read.
+public func currentDirectory() -> String {
+    var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+    guard getcwd(&buffer, buffer.count) != nil else { return "." }
+    let bytes = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+    return String(decoding: bytes, as: UTF8.self)
+}

@@ -129,8 +129,7 @@ enum ExportFile {
     /// Writes `text` to `NAME.jsonl` (or `NAME-2.jsonl`, … when taken, never overwriting);
     /// returns the one-line notice to show.
     static func write(name: String, text: String) -> String {
-        var cwd = [CChar](repeating: 0, count: 4096)
-        let dir = getcwd(&cwd, cwd.count) != nil ? String(cString: cwd) : "."
+        let dir = currentDirectory()
         let lines = text.split(separator: "\n").count
         for n in 1...100 {
             let path = dir + "/" + name + (n == 1 ? "" : "-\(n)") + ".jsonl"
