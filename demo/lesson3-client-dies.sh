@@ -12,18 +12,18 @@
 source "$(dirname "$0")/lib.sh"
 
 narrate "Lesson 3: a client dies holding the mutex. '$NAME' runs the demo service (a small \
-key-value store). We store answer=42, then a misbehaving client locks the mutex and is \
+key-value store whose put and get take C structs). We store answer=42, then a misbehaving client locks the mutex and is \
 killed with SIGKILL before it unlocks. Watch the mutex box: the kernel's word says 'owner \
 died', while the owner record still names the dead pid. The next client gets EOWNERDEAD, \
 repairs the mutex (recovered 1) and reads answer back: 42, nothing lost."
 
 if [ "$MODE" = interactive ]; then
   panes \
-    "inspector|sleep 1; $IPCSCOPE attach $NAME" \
+    "inspector|sleep 1; $IPCSCOPE attach $NAME --schema $DEMO_SCHEMA" \
     "server (demo functions)|$IPCSCOPE demo --server-only --name $NAME" \
-    "1: store a value|type:$IPCSCOPE call $NAME --function 1 --text answer=42" \
+    "1: store a value|type:$IPCSCOPE call $NAME put --schema $DEMO_SCHEMA --field key=answer --field value=42" \
     "2: grab the mutex, then Ctrl-C it (it dies holding it)|type:$HELPER hold-mutex $NAME 600" \
-    "3: the next client|type:$IPCSCOPE call $NAME --function 2 --text answer --as-text"
+    "3: the next client|type:$IPCSCOPE call $NAME get --schema $DEMO_SCHEMA --field key=answer"
   exit 0
 fi
 
@@ -32,8 +32,9 @@ start server "$IPCSCOPE" demo --server-only --name "$NAME"
 wait_output server "serving the demo functions on '$NAME'"
 
 step "1. store a value"
-"$IPCSCOPE" call "$NAME" --function 1 --text answer=42 </dev/null >"$WORK/put.out"
+"$IPCSCOPE" call "$NAME" put --schema "$DEMO_SCHEMA" --field key=answer --field value=42 </dev/null >"$WORK/put.out"
 check "put answer=42 answered status 0" grep -q "^status 0" "$WORK/put.out"
+check "and created the key" grep -qE '^  result +created' "$WORK/put.out"
 
 step "2. a client locks the mutex and dies"
 start holder "$HELPER" hold-mutex "$NAME" 600
@@ -49,8 +50,8 @@ expect "the server is alive and never noticed" "$(field alive)" true
 expect "nothing recovered yet" "$(field recovered_count)" 0
 
 step "3. the next client recovers"
-"$IPCSCOPE" call "$NAME" --function 2 --text answer --as-text --timeout 10 </dev/null >"$WORK/get.out"
-check "get answer returns 42: nothing was lost" grep -qx "42" "$WORK/get.out"
+"$IPCSCOPE" call "$NAME" get --schema "$DEMO_SCHEMA" --field key=answer --timeout 10 </dev/null >"$WORK/get.out"
+check "get answer returns 42: nothing was lost" grep -qE '^  value +42$' "$WORK/get.out"
 expect "the next lock got EOWNERDEAD and repaired the mutex: recovered_count" "$(field recovered_count)" 1
 expect "the kernel's word is clean again" "$(field owner_died)" false
 expect "the mutex is free" "$(field owner.pid)" 0

@@ -37,6 +37,8 @@ find_bin() {
 BIN=$(find_bin)
 IPCSCOPE="$BIN/ipcscope"
 HELPER="$BIN/IPCScopeTestHelper"
+# The schema of the demo service's put and get (C structs): lessons pass it to every verb.
+DEMO_SCHEMA="$DEMO_DIR/schemas/demo.yaml"
 
 # ---------------------------------------------------------------- names, files, cleanup
 

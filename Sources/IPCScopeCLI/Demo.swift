@@ -22,6 +22,13 @@ extension IPCScope {
                 The demo service's functions:
                 \(demoFunctionHelp)
 
+                put and get take and answer C structs. The inspector the demo opens decodes \
+                them by itself; --server-only writes the schema to a file of its own and prints \
+                the command to use it; --install-schema puts it at \
+                $XDG_CONFIG_HOME/ipcscope/schemas/NAME.yaml for the run (removed at the end), so \
+                'ipcscope call/attach/status/watch NAME' in other terminals decode put and get \
+                with no --schema; --print-schema prints it.
+
                 --no-tui runs the same traffic for --seconds and prints a summary (calls by \
                 function, answers by status, latency p50/p90/p99 as the clients saw it, the \
                 mutex counters); use it where there is no terminal. --server-only serves the \
@@ -36,7 +43,10 @@ extension IPCScope {
                   ipcscope demo --no-tui --seconds 5
                   ipcscope demo --no-tui --json
                   ipcscope demo --server-only --name Shop
-                  ipcscope call Shop -f 1 --text 'apple=3'      # (in another terminal)
+                  ipcscope demo --server-only --name Shop --install-schema
+                  ipcscope call Shop put --field key=apple --field value=3   # (in another terminal)
+                  ipcscope call Shop get --field key=apple
+                  ipcscope demo --print-schema > demo.yaml
                 """)
 
         @Flag(help: "No inspector: run the traffic for --seconds, then print a summary.")
@@ -60,14 +70,25 @@ extension IPCScope {
         @Flag(help: "Only serve the demo functions (no clients, no inspector) until Ctrl-C.")
         var serverOnly = false
 
+        @Flag(help: "Put the schema of put/get at $XDG_CONFIG_HOME/ipcscope/schemas/NAME.yaml while the demo runs.")
+        var installSchema = false
+
+        @Flag(help: "Print the schema of put/get (demo/schemas/demo.yaml) and exit.")
+        var printSchema = false
+
         func validate() throws {
             guard (1...8).contains(clients) else { throw ValidationError("--clients must be 1 to 8") }
             guard seconds.value <= 3600 else { throw ValidationError("--seconds must be more than 0 and at most 3600") }
             if json && !noTui { throw ValidationError("--json goes with --no-tui") }
             if serverOnly && noTui { throw ValidationError("give either --server-only or --no-tui, not both") }
+            if installSchema && noTui { throw ValidationError("--install-schema is for a demo others attach to: leave out --no-tui") }
         }
 
         func run() throws {
+            if printSchema {
+                printOut(demoSchemaYAML)
+                return
+            }
             let service = name ?? "demo-\(getpid())"
             if !noTui && !serverOnly && (isatty(0) == 0 || isatty(1) == 0) {
                 printError("'ipcscope demo' opens the inspector, which needs a terminal (stdin or stdout is not one): run 'ipcscope demo --no-tui' for a summary instead")
@@ -93,10 +114,25 @@ extension IPCScope {
             } catch {
                 throw fail(error)
             }
+            let schemaFile: DemoSchemaFile?
+            do {
+                schemaFile = installSchema ? try DemoSchemaFile.install(service: service)
+                                           : serverOnly ? DemoSchemaFile.temporary() : nil
+            } catch {
+                runner.stop()
+                throw error
+            }
+            defer { schemaFile?.remove() }
             runner.startServer()
             let interrupted = { stopSignal.load(ordering: .sequentiallyConsistent) }
             if serverOnly {
                 printLine("serving the demo functions on '\(service)' at \(runner.sectionPath) (pid \(getpid()), epoch \(runner.server.epoch)); Ctrl-C stops")
+                if let schemaFile {
+                    let option = installSchema ? "" : " --schema \(schemaFile.path)"
+                    printLine("put and get take C structs; their schema: \(schemaFile.path)\(installSchema ? " (installed for this run)" : "")")
+                    printLine("  ipcscope call \(service) put\(option) --field key=apple --field value=3")
+                    printLine("  ipcscope attach \(service)\(option)")
+                }
                 while interrupted() == 0 { usleep(50_000) }
                 runner.stop()
                 printLine("stopped '\(service)'")
@@ -165,7 +201,7 @@ extension IPCScope {
                 runner.stop()
                 throw fail(error)
             }
-            let code = DemoInspector.run(service: runner.service)
+            let code = DemoInspector.run(service: runner.service, schema: DemoSchemaFile.parsed())
             if interrupted() != 0 { throw stopOnSignal(runner, interrupted()) }
             runner.stop()
             unlink(log)

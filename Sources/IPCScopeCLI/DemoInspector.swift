@@ -1,5 +1,6 @@
 import Dispatch
 import IPCScopeKit
+import IPCScopeSchema
 import IPCScopeTUI
 import Synchronization
 #if canImport(Glibc)
@@ -12,12 +13,15 @@ enum DemoInspector {
     /// Whether the inspector owns the terminal right now.
     static let active = Atomic<Bool>(false)
 
-    /// Runs the inspector until it is quit; returns 0, or 1 when it could not start.
-    static func run(service: String) -> Int32 {
+    /// Runs the inspector, decoding put and get with `schema`, until it is quit; returns 0,
+    /// or 1 when it could not start.
+    static func run(service: String, schema: Schema?) -> Int32 {
         active.store(true, ordering: .sequentiallyConsistent)
         defer { active.store(false, ordering: .sequentiallyConsistent) }
         do {
-            try IPCScopeTUI.attach(AttachOptions(service: service))
+            var options = AttachOptions(service: service)
+            options.schema = schema
+            try IPCScopeTUI.attach(options)
             return 0
         } catch let error as IPCError {
             printError(error.message)

@@ -10,9 +10,11 @@ import IPCScopeKit
 public enum DemoFunction: UInt32, CaseIterable, Sendable {
     /// Answers status 0 with the request's own bytes.
     case echo = 0
-    /// `key=value`: stores the value; answers status 0 and `OK`, or status 1 without `=`.
+    /// `struct demo_put_req` (32 bytes): stores, adds to or keeps a value; answers status 0 and
+    /// `struct demo_put_rsp`, or status 1 (malformed) or 3 (overflow) with no bytes.
     case put = 1
-    /// `key`: answers status 0 and the value, or status 2 and `no such key`.
+    /// `struct demo_get_req` (16 bytes): answers status 0 and `struct demo_get_rsp`, or status 2
+    /// (no such key) or 1 (malformed) with no bytes.
     case get = 2
     /// Sleeps 50 to 200 ms (the payload may give the milliseconds), then answers `slept N ms`.
     case slow = 3
@@ -41,10 +43,13 @@ public enum DemoFunction: UInt32, CaseIterable, Sendable {
 
 /// Statuses the demo service answers besides 0.
 public enum DemoStatus {
-    /// `put` without `=`.
-    public static let badPut: Int32 = 1
+    /// A `put` or `get` whose request is not its struct: the wrong size, an empty or
+    /// unterminated key, a flag the demo does not know.
+    public static let malformed: Int32 = 1
     /// `get` of a key that was never put.
     public static let noSuchKey: Int32 = 2
+    /// A `put` with `add` whose sum does not fit `int64_t` (the value is left as it was).
+    public static let overflow: Int32 = 3
     /// What `fail` always answers.
     public static let failed: Int32 = 7
     /// The framework's "no handler for this function".
@@ -56,8 +61,9 @@ public enum DemoStatus {
     public static func meaning(_ status: Int32) -> String {
         switch status {
         case 0: "ok"
-        case badPut: "bad put (no '=')"
+        case malformed: "malformed put/get"
         case noSuchKey: "no such key"
+        case overflow: "overflow"
         case failed: "fail (by design)"
         case -1: "bad request"
         case -2: "handler failed"
@@ -73,8 +79,15 @@ public enum DemoStatus {
 /// The demo service's handler. Runs on the server thread only; the key-value store is
 /// owned by that thread (no lock needed, the server answers one call at a time).
 public final class DemoHandler {
-    /// The key-value store of `put` and `get`.
-    public private(set) var store: [String: [UInt8]] = [:]
+    /// One key's entry in the store.
+    public struct Entry: Sendable, Equatable {
+        public var value: Int64
+        public var version: UInt32
+        public var last: DemoPutResult
+    }
+
+    /// The key-value store of `put` and `get`, by key bytes.
+    public private(set) var store: [[UInt8]: Entry] = [:]
     /// Calls answered, by function index.
     public private(set) var callsByFunction: [UInt32: Int] = [:]
     private let isStopping: () -> Bool
@@ -97,21 +110,15 @@ public final class DemoHandler {
             try response.set(request.payload)
             return 0
         case .put:
-            let bytes = Array(request.payload)
-            guard let eq = bytes.firstIndex(of: UInt8(ascii: "=")) else {
-                try response.set(Array("put wants key=value".utf8))
-                return DemoStatus.badPut
-            }
-            store[String(decoding: bytes[..<eq], as: UTF8.self)] = Array(bytes[(eq + 1)...])
-            try response.set(Array("OK".utf8))
+            guard let put = DemoPutRequest.decode(request.payload) else { return DemoStatus.malformed }
+            guard case let (answer, entry)? = apply(put) else { return DemoStatus.overflow }
+            store[put.key] = entry
+            try response.set(answer.encoded())
             return 0
         case .get:
-            let key = String(decoding: request.payload, as: UTF8.self)
-            guard let value = store[key] else {
-                try response.set(Array("no such key '\(key.prefix(64))'".utf8))
-                return DemoStatus.noSuchKey
-            }
-            try response.set(value)
+            guard let get = DemoGetRequest.decode(request.payload) else { return DemoStatus.malformed }
+            guard let e = store[get.key] else { return DemoStatus.noSuchKey }
+            try response.set(DemoGetAnswer(value: e.value, version: e.version, last: e.last).encoded())
             return 0
         case .slow:
             let asked = Int(String(decoding: request.payload, as: UTF8.self))
@@ -128,6 +135,29 @@ public final class DemoHandler {
             return DemoStatus.failed
         }
     }
+
+    /// What `put` answers and the entry it leaves; nil when `add` overflows.
+    private func apply(_ put: DemoPutRequest) -> (DemoPutAnswer, Entry)? {
+        guard let old = store[put.key] else {
+            let e = Entry(value: put.value, version: 1, last: .created)
+            return (DemoPutAnswer(previous: 0, version: 1, result: .created), e)
+        }
+        if put.flags.contains(.ifAbsent) {
+            return (DemoPutAnswer(previous: old.value, version: old.version, result: .kept), old)
+        }
+        var e = old
+        e.version = old.version == .max ? .max : old.version + 1
+        if put.flags.contains(.add) {
+            let (sum, overflow) = old.value.addingReportingOverflow(put.value)
+            if overflow { return nil }
+            e.value = sum
+            e.last = .added
+        } else {
+            e.value = put.value
+            e.last = .replaced
+        }
+        return (DemoPutAnswer(previous: old.value, version: e.version, result: e.last), e)
+    }
 }
 
 // MARK: - help
@@ -135,11 +165,18 @@ public final class DemoHandler {
 /// The demo functions, one per line, for `--help` and the narration.
 public let demoFunctionHelp = """
       0 echo   answers the request's own bytes (status 0)
-      1 put    "key=value" stores a value (status 0 "OK"; 1 without '=')
-      2 get    "key" answers the value (status 0; 2 "no such key")
+      1 put    struct { char key[16]; uint8_t flags; int64_t value; } (32 bytes,
+               7 of padding): flags if_absent (bit 0), add (bit 1); answers
+               struct { int64_t previous; uint32_t version; uint8_t result; }
+               (result: created, replaced, added, kept); status 1 malformed
+               (wrong size, bad key or flags), 3 overflow
+      2 get    struct { char key[16]; } answers
+               struct { int64_t value; uint32_t version; uint8_t last; };
+               status 2 no such key, 1 malformed
       3 slow   sleeps 50-200 ms (the payload may say how many), then answers
       4 fail   always answers status 7 and a message
       other    status -3: no handler for this function
+    The schema of put and get: demo/schemas/demo.yaml (ipcscope demo --print-schema).
     """
 
 // MARK: - randomness

@@ -104,9 +104,10 @@ public enum DemoTrafficEnd: Equatable, Sendable {
 
 /// One demo client: a realistic mix of calls in bursts, with pauses, to one service.
 ///
-/// The mix (per call): a third `echo` of 0 to 4096 bytes, a fifth `put`, a fifth `get`
-/// (some of keys never put: status 2), `slow` now and then (the calls that make other
-/// clients wait for the mutex), `fail` (status 7) and an unknown function (status -3).
+/// The mix (per call): a third `echo` of 0 to 4096 bytes, a fifth `put` and a fifth `get`
+/// (C structs; some of keys never put: status 2; now and then a text `put`: status 1),
+/// `slow` now and then (the calls that make other clients wait for the mutex), `fail`
+/// (status 7) and an unknown function (status -3).
 public struct DemoTraffic {
     public let service: String
     private var random: SplitMix64
@@ -137,11 +138,9 @@ public struct DemoTraffic {
         case 0..<34:
             return (DemoFunction.echo.rawValue, echoPayload())
         case 34..<54:
-            let key = pick(0...19)
-            let value = String(repeating: "abcdefghij", count: 20).prefix(pick(1...120))
-            return (DemoFunction.put.rawValue, Array("user:\(key)=\(value)".utf8))
+            return (DemoFunction.put.rawValue, putRequest().encoded())
         case 54..<76:
-            return (DemoFunction.get.rawValue, Array("user:\(pick(0...24))".utf8))
+            return (DemoFunction.get.rawValue, DemoGetRequest(key: "user:\(pick(0...24))").encoded())
         case 76..<84:
             return (DemoFunction.slow.rawValue, r & 1 == 0 ? [] : Array("\(pick(50...200))".utf8))
         case 84..<92:
@@ -149,7 +148,19 @@ public struct DemoTraffic {
         case 92..<95:
             return (DemoFunction.unknown, Array("is anyone there?".utf8))
         default:
-            return (DemoFunction.put.rawValue, Array("no equals sign".utf8))
+            // A client that still speaks the old text protocol: the wrong size, status 1.
+            return (DemoFunction.put.rawValue, Array("user:\(pick(0...19))=\(pick(0...999))".utf8))
+        }
+    }
+
+    /// A `put` of one of 20 keys: mostly a plain store, now and then a counter (`add`) or a
+    /// store that keeps what is there (`if_absent`).
+    private mutating func putRequest() -> DemoPutRequest {
+        let key = "user:\(pick(0...19))"
+        switch pick(0...9) {
+        case 0..<6: return DemoPutRequest(key: key, value: Int64(pick(-1000...100_000)))
+        case 6..<9: return DemoPutRequest(key: key, flags: .add, value: Int64(pick(1...10)))
+        default: return DemoPutRequest(key: key, flags: .ifAbsent, value: 0)
         }
     }
 

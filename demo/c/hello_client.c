@@ -3,11 +3,12 @@
  *
  * It uses nothing from the Swift framework: only libc and the format's C header,
  * Sources/CIPCScope/include/ipcscope_section.h (the same contract as
- * docs/section-format.md). It talks to the demo service (ipcscope demo --server-only):
+ * docs/section-format.md). It talks to the demo service (ipcscope demo --server-only),
+ * whose put and get take and answer the C structs below (demo/schemas/demo.yaml):
  *
- *   put "lang=C"        function 1: store a value
- *   get "lang"          function 2: read it back
- *   echo "hello from C" function 0
+ *   put {key "year", value 1972}  function 1: store a value
+ *   get {key "year"}              function 2: read it back
+ *   echo "hello from C"           function 0
  *
  * Build and run:
  *   cc -O2 -Wall -I Sources/CIPCScope/include -o hello_client demo/c/hello_client.c
@@ -31,6 +32,34 @@
 #include <unistd.h>
 
 #include "ipcscope_section.h"
+
+/* The demo service's put and get (demo/schemas/demo.yaml says the same to ipcscope). */
+enum demo_put_flags { DEMO_PUT_IF_ABSENT = 1 << 0, DEMO_PUT_ADD = 1 << 1 };
+enum demo_put_result { DEMO_CREATED, DEMO_REPLACED, DEMO_ADDED, DEMO_KEPT };
+static const char *const demo_result_names[] = {"created", "replaced", "added", "kept"};
+
+struct demo_put_req {
+    char key[16];  /*  0: NUL-terminated */
+    uint8_t flags; /* 16: enum demo_put_flags; 7 bytes of padding follow */
+    int64_t value; /* 24 */
+};
+struct demo_put_rsp {
+    int64_t previous; /*  0 */
+    uint32_t version; /*  8 */
+    uint8_t result;   /* 12: enum demo_put_result; 3 bytes of padding follow */
+};
+struct demo_get_req {
+    char key[16];
+};
+struct demo_get_rsp {
+    int64_t value;    /*  0 */
+    uint32_t version; /*  8 */
+    uint8_t last;     /* 12: enum demo_put_result */
+};
+_Static_assert(sizeof(struct demo_put_req) == 32, "put request: 32 bytes");
+_Static_assert(sizeof(struct demo_put_rsp) == 16, "put answer: 16 bytes");
+_Static_assert(sizeof(struct demo_get_req) == 16, "get request: 16 bytes");
+_Static_assert(sizeof(struct demo_get_rsp) == 16, "get answer: 16 bytes");
 
 /* Every field marked A in the format is read and written atomically (seq_cst). */
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
@@ -113,10 +142,10 @@ static int open_service(const char *name, struct service *s) {
         ADD(&(s)->h->client_waiting, -1);                                                      \
     }
 
-/* One call. Copies the answer into out (at most cap bytes, NUL-terminated); returns its size,
- * or -1 on failure; *status gets the handler's status. */
-static long call(struct service *s, uint32_t function, const char *data, char *out, size_t cap, int32_t *status) {
-    size_t len = strlen(data);
+/* One call: len bytes of data. Copies the answer into out (at most cap - 1 bytes, then a NUL);
+ * returns its size, or -1 on failure; *status gets the handler's status. */
+static long call(struct service *s, uint32_t function, const void *data, size_t len, char *out, size_t cap,
+                 int32_t *status) {
     uint32_t req_cap = s->h->request_capacity, rsp_cap = s->h->response_capacity;
     /* 1. refuse an oversized payload before touching the section */
     if (len > req_cap) { fprintf(stderr, "payload too large\n"); return -1; }
@@ -188,18 +217,32 @@ int main(int argc, char **argv) {
     printf("hello_client (C, pid %d) connected to '%s': %u-byte slots, server pid %d, epoch %u\n",
            getpid(), argv[1], s.h->request_capacity, LOAD(&s.h->server_pid), LOAD(&s.h->server_epoch));
 
-    struct { uint32_t function; const char *name, *data; } calls[] = {
-        {1, "put", "lang=C"},
-        {2, "get", "lang"},
-        {0, "echo", "hello from C"},
-    };
     char answer[4096];
-    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
-        int32_t status = 0;
-        long n = call(&s, calls[i].function, calls[i].data, answer, sizeof answer, &status);
-        if (n < 0) return 1;
-        printf("%s \"%s\" -> status %d, \"%s\"\n", calls[i].name, calls[i].data, status, answer);
-    }
+    int32_t status = 0;
+    long n;
+
+    /* put: the struct's bytes are the payload; = {0} zeroes the padding too. */
+    struct demo_put_req put = {0};
+    strncpy(put.key, "year", sizeof put.key - 1);
+    put.value = 1972;
+    if ((n = call(&s, 1, &put, sizeof put, answer, sizeof answer, &status)) < 0) return 1;
+    struct demo_put_rsp put_rsp = {0};
+    memcpy(&put_rsp, answer, (size_t)n < sizeof put_rsp ? (size_t)n : sizeof put_rsp);
+    printf("put {key \"%s\", value %lld} -> status %d, %ld bytes: previous %lld, version %u, result %s\n", put.key,
+           (long long)put.value, status, n, (long long)put_rsp.previous, put_rsp.version,
+           put_rsp.result <= DEMO_KEPT ? demo_result_names[put_rsp.result] : "?");
+
+    struct demo_get_req get = {0};
+    strncpy(get.key, "year", sizeof get.key - 1);
+    if ((n = call(&s, 2, &get, sizeof get, answer, sizeof answer, &status)) < 0) return 1;
+    struct demo_get_rsp get_rsp = {0};
+    memcpy(&get_rsp, answer, (size_t)n < sizeof get_rsp ? (size_t)n : sizeof get_rsp);
+    printf("get {key \"%s\"} -> status %d, %ld bytes: value %lld, version %u\n", get.key, status, n,
+           (long long)get_rsp.value, get_rsp.version);
+
+    const char *hello = "hello from C";
+    if (call(&s, 0, hello, strlen(hello), answer, sizeof answer, &status) < 0) return 1;
+    printf("echo \"%s\" -> status %d, \"%s\"\n", hello, status, answer);
     munmap(s.base, s.size);
     close(s.fd);
     return 0;
