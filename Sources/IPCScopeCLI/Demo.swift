@@ -108,21 +108,16 @@ extension IPCScope {
             }
             defer { sources.forEach { $0.cancel() } }
 
+            // The schema first: a refused --install-schema leaves nothing to undo.
+            let schemaFile = installSchema ? try DemoSchemaFile.install(service: service)
+                                           : serverOnly ? DemoSchemaFile.temporary() : nil
+            defer { schemaFile?.remove() }
             let runner: DemoRunner
             do {
                 runner = try DemoRunner(service: service)
             } catch {
                 throw fail(error)
             }
-            let schemaFile: DemoSchemaFile?
-            do {
-                schemaFile = installSchema ? try DemoSchemaFile.install(service: service)
-                                           : serverOnly ? DemoSchemaFile.temporary() : nil
-            } catch {
-                runner.stop()
-                throw error
-            }
-            defer { schemaFile?.remove() }
             runner.startServer()
             let interrupted = { stopSignal.load(ordering: .sequentiallyConsistent) }
             if serverOnly {

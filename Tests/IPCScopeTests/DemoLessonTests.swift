@@ -40,6 +40,8 @@ struct DemoLessonTests {
     @Test("lesson 5: a mock server from a script tests a client") func lesson5() { runLesson("lesson5-mock-server.sh") }
     @Test("lesson 6: a C program talks to the Swift server") func lesson6() { runLesson("lesson6-c-program.sh") }
     @Test("lesson 9: a C struct through the section, built, shown and matched as fields") func lesson9() { runLesson("lesson9-typed-payloads.sh") }
+    @Test("lesson 10: the demo's put struct in the request slot, as bytes and as fields, padding included")
+    func lesson10() { runLesson("lesson10-struct-in-the-slot.sh") }
 
     // MARK: - the interactive mode, as a teacher uses it
 

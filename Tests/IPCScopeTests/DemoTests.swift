@@ -36,7 +36,7 @@ func jsonInt(_ json: String, _ key: String) -> Int? {
 struct DemoTests {
     // MARK: - the service's functions, in-process
 
-    @Test("demo functions: echo, put/get, missing key, slow, fail, unknown")
+    @Test("demo functions: echo, put/get as structs (created, added, kept, replaced, overflow, malformed), slow, fail, unknown")
     func functions() throws {
         let name = uniqueServiceName("demofn")
         let runner = try DemoRunner(service: name)
@@ -48,11 +48,33 @@ struct DemoTests {
             let r = try client.call(function: f, payload: Array(text.utf8), timeout: .seconds(5))
             return (r.status, String(decoding: r.data, as: UTF8.self))
         }
+        func send(_ f: DemoFunction, _ payload: [UInt8]) throws -> (Int32, [UInt8]) {
+            let r = try client.call(function: f.rawValue, payload: payload, timeout: .seconds(5))
+            return (r.status, r.data)
+        }
+        func put(_ key: String, _ flags: DemoPutFlags = [], _ value: Int64) throws -> DemoPutAnswer? {
+            let (status, data) = try send(.put, DemoPutRequest(key: key, flags: flags, value: value).encoded())
+            return status == 0 ? DemoPutAnswer.decode(data) : nil
+        }
+        func get(_ key: String) throws -> (Int32, DemoGetAnswer?) {
+            let (status, data) = try send(.get, DemoGetRequest(key: key).encoded())
+            return (status, DemoGetAnswer.decode(data))
+        }
         #expect(try call(0, "ping") == (0, "ping"))
-        #expect(try call(1, "fruit=apple") == (0, "OK"))
-        #expect(try call(2, "fruit") == (0, "apple"))
-        #expect(try call(2, "vegetable").0 == DemoStatus.noSuchKey)
-        #expect(try call(1, "no equals").0 == DemoStatus.badPut)
+        #expect(try put("fruit", [], 5) == DemoPutAnswer(previous: 0, version: 1, result: .created))
+        #expect(try put("fruit", .add, 3) == DemoPutAnswer(previous: 5, version: 2, result: .added))
+        #expect(try put("fruit", .ifAbsent, 99) == DemoPutAnswer(previous: 8, version: 2, result: .kept))
+        #expect(try put("fruit", [], -1) == DemoPutAnswer(previous: 8, version: 3, result: .replaced))
+        #expect(try get("fruit") == (0, DemoGetAnswer(value: -1, version: 3, last: .replaced)))
+        #expect(try get("vegetable") == (DemoStatus.noSuchKey, nil))
+        #expect(try put("big", [], .max) != nil)
+        #expect(try send(.put, DemoPutRequest(key: "big", flags: .add, value: 1).encoded()) == (DemoStatus.overflow, []))
+        #expect(try get("big").1?.value == .max, "an overflowing add leaves the value as it was")
+        #expect(try send(.put, Array("fruit=apple".utf8)) == (DemoStatus.malformed, []), "the old text form is the wrong size")
+        #expect(try send(.get, Array("fruit".utf8)) == (DemoStatus.malformed, []))
+        let long = DemoPutRequest(key: "a-key-longer-than-15-bytes", value: 1)
+        #expect(long.encoded()[15] == 0, "a key is cut so that its NUL fits")
+        #expect(DemoPutRequest.decode(long.encoded())?.key == Array("a-key-longer-th".utf8))
         let t0 = now()
         #expect(try call(3, "60") == (0, "slept 60 ms"))
         #expect(now() - t0 >= 0.055)

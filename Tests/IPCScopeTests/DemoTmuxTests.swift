@@ -55,6 +55,44 @@ extension DemoTests {
         #expect(waitUntil(timeout: 5) { processes(containing: "demo-client \(name)").isEmpty }, "client processes are left")
         #expect(processes(containing: "\(ipcscopePath) demo --name \(name)").isEmpty, "the demo process is left")
     }
+
+    @Test("demo in tmux: its inspector decodes put and get through the demo's schema, with no --schema and no config")
+    func inTmuxDecodesPutGet() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("demo")
+        // TmuxSession points XDG_CONFIG_HOME at the scope's empty folder: the schema is the demo's own.
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) demo --name \(name) --clients 2")
+        defer { tmux.kill() }
+        func lines(_ screen: String) -> [Substring] { screen.split(separator: "\n") }
+        // A put caught in the request slot: its three fields, each beside its own bytes.
+        let (put, putScreen) = tmux.waitFor("fn put (1)", timeout: 30)
+        var screen = putScreen
+        let sawPut = put && waitUntil(timeout: 30, interval: 0.05) {
+            screen = tmux.capture()
+            let l = lines(screen)
+            return screen.contains("fn put (1)")
+                && l.contains { $0.contains(" key ") && $0.contains("\"user:") && $0.contains("75 73 65 72 3a") }
+                && l.contains { $0.contains(" 16  flags ") }
+                && l.contains { $0.contains(" 24  value ") }
+        }
+        #expect(sawPut, "the request pane shows put's fields at offsets 0, 16, 24:\n\(screen)")
+        // A get answered: value, version, last.
+        let sawGet = waitUntil(timeout: 30, interval: 0.05) {
+            screen = tmux.capture()
+            let l = lines(screen)
+            return l.contains { $0.contains("fn get (2)") }
+                && l.contains { $0.contains(" 0  value ") } && l.contains { $0.contains(" 8  version ") }
+                && l.contains { $0.contains(" 12  last ") && ($0.contains("created") || $0.contains("added") || $0.contains("replaced")) }
+        }
+        #expect(sawGet, "the response pane shows get's answer as fields:\n\(screen)")
+        // The history names the functions.
+        #expect(lines(screen).contains { $0.contains(" put 75 73 65 72 3a") || $0.contains(" get 75 73 65 72 3a") },
+                "the history names put/get:\n\(screen)")
+        tmux.keys("q")
+        #expect(waitUntil(timeout: 15) { !scope.objectExists(name) }, "q stops the demo")
+        #expect(waitUntil(timeout: 5) { processes(containing: "demo-client \(name)").isEmpty })
+    }
 }
 
 extension String {
