@@ -12,12 +12,12 @@ SOCKS=("$SOCK")
 cleanup_tmux() { local s; for s in "${SOCKS[@]}"; do tmux -L "$s" kill-server 2>/dev/null || true; done; cleanup; }
 trap cleanup_tmux EXIT
 
-# inspect NAME: opens the inspector on NAME in a 120x40 tmux window.
+# inspect NAME [ARGS]: opens the inspector on NAME (with ARGS) in a 120x40 tmux window.
 inspect() {
   tmux -L "$SOCK" kill-server 2>/dev/null || true
   SOCK="ipcscope-capture-$$-${#SOCKS[@]}"   # a fresh tmux server each time
   SOCKS+=("$SOCK")
-  tmux -L "$SOCK" new-session -d -x 120 -y 40 "$IPCSCOPE attach $1"
+  tmux -L "$SOCK" new-session -d -x 120 -y 40 "$IPCSCOPE attach $*"
   sleep 1.5
 }
 # shot FILE [LINES]: saves the screen (its first LINES lines) to $OUT/FILE.txt.
@@ -73,15 +73,15 @@ shot lesson2-after 40
 N=$NAME-3; NAMES+=("$N")
 "$IPCSCOPE" demo --server-only --name "$N" >/dev/null 2>&1 & PIDS+=("$!")
 wait_field state IDLE 10 "$N"
-"$IPCSCOPE" call "$N" -f 1 --text answer=42 </dev/null >/dev/null
-inspect "$N"
+"$IPCSCOPE" call "$N" put --schema "$DEMO_SCHEMA" --field key=answer --field value=42 </dev/null >/dev/null
+inspect "$N" --schema "$DEMO_SCHEMA"
 "$HELPER" hold-mutex "$N" 600 >"$WORK/h.out" & H=$!; PIDS+=("$H")
 wait_output h held
 shot lesson3-held 12
 kill -KILL "$H"; wait "$H" 2>/dev/null || true
 wait_field owner_died true 5 "$N"
 shot lesson3-owner-died 12
-"$IPCSCOPE" call "$N" -f 2 --text answer --as-text </dev/null >"$OUT/lesson3-get.txt"
+"$IPCSCOPE" call "$N" get --schema "$DEMO_SCHEMA" --field key=answer </dev/null >"$OUT/lesson3-get.txt"
 shot lesson3-recovered 40
 
 # ---- lesson 4: the server dies mid-call
@@ -102,6 +102,23 @@ N=$NAME-6; NAMES+=("$N")
 cc -O2 -I "$REPO/Sources/CIPCScope/include" -o "$WORK/hello_client" "$DEMO_DIR/c/hello_client.c"
 "$IPCSCOPE" demo --server-only --name "$N" >/dev/null 2>&1 & PIDS+=("$!")
 wait_field state IDLE 10 "$N"
-inspect "$N"
+inspect "$N" --schema "$DEMO_SCHEMA"
 "$WORK/hello_client" "$N" >"$OUT/lesson6-c.txt"
 shot lesson6-history 40
+
+# ---- lesson 10: put's struct in the request slot
+N=$NAME-10; NAMES+=("$N")
+"$IPCSCOPE" demo --server-only --name "$N" >/dev/null 2>&1 & S=$!; PIDS+=("$S")
+wait_field state IDLE 10 "$N"
+inspect "$N" --schema "$DEMO_SCHEMA"
+kill -STOP "$S"
+"$IPCSCOPE" call "$N" put --schema "$DEMO_SCHEMA" --field key=apple --field flags=add --field value=42 --timeout 60 \
+  </dev/null >"$OUT/lesson10-client.txt" 2>&1 & C=$!; PIDS+=("$C")
+wait_field state REQUEST_READY 10 "$N"
+"$IPCSCOPE" status "$N" --schema "$DEMO_SCHEMA" >"$OUT/lesson10-status.txt"
+shot lesson10-fields 20
+tmux -L "$SOCK" send-keys f
+shot lesson10-bytes 20
+tmux -L "$SOCK" send-keys f
+kill -CONT "$S"; wait "$C" || true
+shot lesson10-answer 20
