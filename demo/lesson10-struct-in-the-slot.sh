@@ -26,7 +26,7 @@ if [ "$MODE" = interactive ]; then
     "inspector (f: fields / bytes)|sleep 1; $IPCSCOPE attach $NAME --schema $SCHEMA" \
     "server (demo functions)|$IPCSCOPE demo --server-only --name $NAME" \
     "client: a put built from fields|type:$IPCSCOPE call $NAME put --schema $SCHEMA --field key=apple --field flags=add --field value=42" \
-    "the slots, as bytes and as fields|type:$IPCSCOPE status $NAME --schema $SCHEMA | sed -n '/request slot/,\$p'"
+    "the slots, as bytes and as fields|type:$IPCSCOPE status $NAME --schema $SCHEMA"
   exit 0
 fi
 
