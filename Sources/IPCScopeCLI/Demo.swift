@@ -22,8 +22,8 @@ extension IPCScope {
                 The demo service's functions:
                 \(demoFunctionHelp)
 
-                put and get take and answer C structs. The inspector the demo opens decodes \
-                them by itself; --server-only writes the schema to a file of its own and prints \
+                put and get take and answer C structs (demo/schemas/demo.yaml). The inspector \
+                the demo opens decodes them by itself; --server-only writes the schema to a file of its own and prints \
                 the command to use it; --install-schema puts it at \
                 $XDG_CONFIG_HOME/ipcscope/schemas/NAME.yaml for the run (removed at the end), so \
                 'ipcscope call/attach/status/watch NAME' in other terminals decode put and get \
@@ -44,7 +44,7 @@ extension IPCScope {
                   ipcscope demo --no-tui --json
                   ipcscope demo --server-only --name Shop
                   ipcscope demo --server-only --name Shop --install-schema
-                  ipcscope call Shop put --field key=apple --field value=3   # (in another terminal)
+                  ipcscope call Shop put --field key=apple --field value=3  # elsewhere
                   ipcscope call Shop get --field key=apple
                   ipcscope demo --print-schema > demo.yaml
                 """)

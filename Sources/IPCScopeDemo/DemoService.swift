@@ -176,7 +176,6 @@ public let demoFunctionHelp = """
       3 slow   sleeps 50-200 ms (the payload may say how many), then answers
       4 fail   always answers status 7 and a message
       other    status -3: no handler for this function
-    The schema of put and get: demo/schemas/demo.yaml (ipcscope demo --print-schema).
     """
 
 // MARK: - randomness

@@ -35,9 +35,12 @@ public enum DemoPutResult: UInt8, Sendable {
 public struct DemoPutRequest: Equatable, Sendable {
     /// `sizeof(struct demo_put_req)`.
     public static let size = 32
+    /// The key's bytes (1 to 15; a longer key is cut when encoded).
     public var key: [UInt8]
     public var flags: DemoPutFlags
     public var value: Int64
+
+    /// A request for `key` (UTF-8).
 
     public init(key: String, flags: DemoPutFlags = [], value: Int64) {
         self.key = Array(key.utf8)
@@ -76,6 +79,7 @@ public struct DemoPutRequest: Equatable, Sendable {
 ///         uint8_t  result;    /* 12: enum demo_put_result */
 ///     };                      /* sizeof 16: 3 bytes of padding at the end */
 public struct DemoPutAnswer: Equatable, Sendable {
+    /// `sizeof(struct demo_put_rsp)`.
     public static let size = 16
     public var previous: Int64
     public var version: UInt32
@@ -87,6 +91,7 @@ public struct DemoPutAnswer: Equatable, Sendable {
         self.result = result
     }
 
+    /// The 16 bytes, padding zeroed.
     public func encoded() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Self.size)
         putLE(UInt64(bitPattern: previous), at: 0, into: &out)
@@ -107,11 +112,15 @@ public struct DemoPutAnswer: Equatable, Sendable {
 
 /// The request of `get`: `struct demo_get_req { char key[16]; };` (16 bytes).
 public struct DemoGetRequest: Equatable, Sendable {
+    /// `sizeof(struct demo_get_req)`.
     public static let size = 16
+    /// The key's bytes (1 to 15; a longer key is cut when encoded).
     public var key: [UInt8]
 
+    /// A request for `key` (UTF-8).
     public init(key: String) { self.key = Array(key.utf8) }
 
+    /// The 16 bytes: the key, NUL-padded.
     public func encoded() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Self.size)
         putKey(key, into: &out)
@@ -136,6 +145,7 @@ public struct DemoGetRequest: Equatable, Sendable {
 ///         uint8_t  last;      /* 12: enum demo_put_result of the last put that changed it */
 ///     };                      /* sizeof 16: 3 bytes of padding at the end */
 public struct DemoGetAnswer: Equatable, Sendable {
+    /// `sizeof(struct demo_get_rsp)`.
     public static let size = 16
     public var value: Int64
     public var version: UInt32
@@ -147,6 +157,7 @@ public struct DemoGetAnswer: Equatable, Sendable {
         self.last = last
     }
 
+    /// The 16 bytes (the same layout as `demo_put_rsp`: an int64, a uint32, a uint8, padding).
     public func encoded() -> [UInt8] {
         DemoPutAnswer(previous: value, version: version, result: last).encoded()
     }
