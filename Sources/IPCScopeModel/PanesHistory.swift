@@ -125,6 +125,8 @@ extension InspectorModel {
         var keys: [(String, Int)] = [("i client", 0), ("Tab pane", 1), ("? help", 0), ("q quit", 0)]
         if focus == .history {
             keys.insert(contentsOf: [("\(ud) select", 1), ("Enter show call", 1), ("x/X export", 2)], at: 2)
+        } else if decodedShown(focus) != nil {
+            keys.insert(contentsOf: [("\(ud) field", 1), ("\(glyphs.arrowLeft)\(glyphs.arrowRight) byte", 2)], at: 2)
         } else {
             keys.insert(("\(ud) PgUp PgDn scroll", 3), at: 2)
         }
@@ -142,7 +144,8 @@ extension InspectorModel {
             pad(ud, 18) + "scroll the focused pane by a line",
             "PgUp PgDn         scroll by a page;  g / G  top / bottom",
             "h  (or t)         hex dump / text view of the payloads",
-            "f                 fields view of the payloads (with a schema: --schema FILE)",
+            "f                 fields view: each payload decoded beside its hex (--schema FILE);",
+            "  \(glyphs.arrowUp) \(glyphs.arrowDown) field by field, \(glyphs.arrowLeft) \(glyphs.arrowRight) byte by byte: the field is lit in the hex",
             "/                 filter history: fn=1 status!=0 pid=42 lat>1ms word",
             "Esc               back to live, else clear the filter and the notice",
             "space             pause / resume the display (history keeps counting)",
@@ -163,7 +166,7 @@ extension InspectorModel {
         if server != nil {
             lines.insert(contentsOf: ["", "Server mode:  s step mode on/off   n (Ctrl-N anywhere) answer the held call",
                                       "  c (Ctrl-R anywhere) continue: step off, answer",
-                                      "  b breakpoints: fn=3 /text/ hex=4865 (any term holds a call)"], at: 8)
+                                      "  b breakpoints: fn=3 /text/ hex=4865 (any term holds a call)"], at: 9)
         }
         // On a short terminal the blank separators go first, then the last line stays in view.
         if lines.count > g.height - 3 { lines.removeAll { $0.isEmpty } }

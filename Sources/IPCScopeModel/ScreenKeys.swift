@@ -22,6 +22,7 @@ extension InspectorModel {
         }
         if focus == .client, let actions = handleClient(key) { return actions }
         if focus == .history, let actions = handleHistory(key) { return actions }
+        if focus == .request || focus == .response, let actions = handleFieldCursor(key) { return actions }
         switch key {
         case .char("q"), .char("Q"): return [.quit]
         case .tab: cycleFocus(1)

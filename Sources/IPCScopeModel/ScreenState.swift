@@ -56,6 +56,8 @@ public struct InspectorModel: Sendable {
     public var schema: Schema?
     /// The request and response panes list the schema's fields instead of the hex dump.
     public var fieldsView = false
+    /// The fields view's cursor per dump pane: a byte offset into the payload shown.
+    public var fieldByte: [Pane: Int] = [:]
     public var paused = false
     public var showHelp = false
     public var filter: HistoryFilter?
