@@ -80,6 +80,10 @@ extension InspectorModel {
     /// While typing `set_value id=3 va`: the request's field names that fit the word being typed.
     func fieldHint() -> String? {
         let words = client.input.split(separator: " ", omittingEmptySubsequences: false)
+        if words.count == 1, let schema, let w = words.first, !w.isEmpty, UInt32(w) == nil, !w.hasPrefix("@") {
+            let names = schema.functions.map(\.name).filter { $0.hasPrefix(w) }
+            return names.isEmpty ? nil : "functions: " + names.prefix(12).joined(separator: " ")
+        }
         guard words.count >= 2, let first = words.first, UInt32(first) == nil, schema?.function(named: String(first)) != nil else { return nil }
         let typing = String(words.last ?? "")
         guard !typing.contains("=") else { return nil }

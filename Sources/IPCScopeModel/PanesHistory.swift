@@ -157,6 +157,8 @@ extension InspectorModel {
             "Client pane:  FUNCTION PAYLOAD then Enter, e.g.  1 hello\\n",
             "  Ctrl-T hex/text payload (hex takes pasted xxd / hexdump -C)",
             "  \(glyphs.arrowUp) \(glyphs.arrowDown) recall earlier calls;  Ctrl-S save under a name;  @name sends it",
+            "  with a schema:  set_value id=3 value=2.5 name=pump;  Tab completes the",
+            "  function, field, enum or @name being typed (Shift-Tab: next pane)",
             "  timeout 30s  sets how long calls wait (timeout off: until answered)",
             "  Esc clears the line (twice: leaves the pane);  Ctrl-U clears",
             "",

@@ -220,8 +220,10 @@ extension InspectorModel {
             }
             return []
         }
+        if key != .tab && key != .resize { client.completions = [] }
         switch key {
-        case .tab, .backTab, .resize: return nil
+        case .tab: return completeInput()
+        case .backTab, .resize: return nil
         case .escape:
             if client.input.isEmpty { focus = .request } else { client.input = "" }
             client.problem = nil

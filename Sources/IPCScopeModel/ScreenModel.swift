@@ -94,6 +94,8 @@ public struct ClientPaneState: Sendable {
     /// The last notice about the pane itself (saved a call, changed the timeout), shown until
     /// the next edit; never stored with the saved calls.
     public var info: String?
+    /// What Tab left open: the candidates for the word being typed, shown until the next edit.
+    public var completions: [String] = []
     public var writability: Writability = .unknown
     /// How long a call waits for its answer; 0 waits until answered (`timeout 30s` in the pane,
     /// `attach --call-timeout`).
