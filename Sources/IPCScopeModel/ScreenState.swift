@@ -67,6 +67,9 @@ public struct InspectorModel: Sendable {
     public var server: ServerModeState?
     /// The history row selected with the arrows (by seq).
     public var selectedSeq: UInt64?
+    /// Set when the screen shows a recording (`attach --file`): the header names the file and
+    /// the call instead of a live server's state.
+    public var recording: RecordingHeader?
     /// The call shown in the dump panes instead of the live slots (Enter on a history row).
     public var inspectedSeq: UInt64?
 

@@ -22,6 +22,7 @@ extension IPCScopeTUI {
         var problem: String?
         var dirty = true
         model.ingest(playback.snapshot(), now: monotonicNanoseconds())
+        model.recording = playback.header(file: file)
         while true {
             let now = monotonicNanoseconds()
             if term.checkResize() { dirty = true }
@@ -31,9 +32,6 @@ extension IPCScopeTUI {
                 model.render(into: &grid, now: now)
                 let line = jump.map { " jump to seq: \($0)_  (Enter jumps, Esc cancels)" } ?? problem.map { " " + $0 } ?? playback.statusLine
                 _ = grid.put(h - 1, 0, line.padding(toLength: w), .reverse, maxWidth: w)
-                // The title names the file: nothing here is live.
-                let title = " ipcscope attach --file  \(model.service)  [RECORDING] \(file)"
-                _ = grid.put(0, 0, (title + "   ? help  q quit").padding(toLength: w), .bold, maxWidth: w)
                 term.draw(grid)
                 dirty = false
             }
@@ -68,7 +66,10 @@ extension IPCScopeTUI {
             } else if model.handle(key: key).contains(.quit) {
                 return
             }
-            if playback.index != before { model.ingest(playback.snapshot(), now: monotonicNanoseconds()) }
+            if playback.index != before {
+                model.ingest(playback.snapshot(), now: monotonicNanoseconds())
+                model.recording = playback.header(file: file)
+            }
         }
     }
 }

@@ -404,4 +404,27 @@ private func cells(_ g: Grid, _ row: Int, _ from: Int, _ to: Int) -> String {
         #expect(g.contains("go to the client pane"))
         #expect(g.contains("Ctrl-N anywhere"))
     }
+
+    @Test func aRecordingSaysWhatItIsInsteadOfALiveState() throws {
+        let calls = (1...3).map { i in
+            RecordedCall(seq: UInt64(i), function: 2, status: 0, requestSize: 2, responseSize: 2, clientPID: 900, clientTID: 900,
+                         epoch: i < 3 ? 4 : 5, flags: [], sentNS: 1_000, doneNS: 2_000, request: [1, 2], response: [3, 4])
+        }
+        var p = try RecordingPlayback(Recording(interfaces: [], calls: calls))
+        var m = testModel()
+        m.ingest(p.snapshot(now: 10_000_000_000), now: 10_000_000_000)
+        m.recording = p.header(file: "calls.pcapng")
+        var g = draw(&m)
+        #expect(g.text(0).contains("[RECORDING] calls.pcapng") && !g.text(0).contains("LIVE") && !g.text(0).contains("every"))
+        #expect(g.text(1).hasPrefix(" file calls.pcapng  pcapng, 3 calls  2 server epochs"), "\(g.text(1))")
+        #expect(!g.text(1).contains("/dev/shm"))
+        #expect(g.text(2) == " recording call 1 of 3, epoch 4, server pid not recorded: nothing here is live", "\(g.text(2))")
+        #expect(!g.contains("DEAD") && !g.contains("server none"))
+        p.next()
+        p.next()
+        m.ingest(p.snapshot(now: 10_000_000_000), now: 10_000_000_000)
+        m.recording = p.header(file: "calls.pcapng")
+        g = draw(&m, width: 80, height: 24)
+        #expect(g.text(2).hasPrefix(" recording call 3 of 3, epoch 5, server pid not recorded"), "\(g.text(2))")
+    }
 }
