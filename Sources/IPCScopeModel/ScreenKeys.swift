@@ -224,6 +224,9 @@ extension InspectorModel {
         switch key {
         case .tab: return completeInput()
         case .backTab, .resize: return nil
+        case .escape where client.inFlight && client.cancelledSeq == nil:
+            // A call in flight (held by step mode, say): give it up before anything else.
+            return [.cancelCall]
         case .escape:
             if client.input.isEmpty { focus = .request } else { client.input = "" }
             client.problem = nil

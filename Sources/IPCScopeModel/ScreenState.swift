@@ -156,12 +156,27 @@ public struct InspectorModel: Sendable {
     /// The call started by `.send` finished.
     public mutating func clientFinished(_ outcome: ClientOutcome) {
         client.inFlight = false
+        var outcome = outcome
+        if let seq = client.cancelledSeq {
+            outcome.error = "cancelled: the in-process server let call \(seq) go and its answer (status \(outcome.status.map(String.init) ?? "none"), \(outcome.response.count) bytes) was dropped; the section is free"
+            client.info = nil
+        }
+        client.cancelledSeq = nil
         client.last = outcome
         // The pane's own calls are known whole, whatever the refresh interval.
         if outcome.error == nil, let st = outcome.status {
             history.addBodies(seq: outcome.seq, History.CallBodies(request: outcome.call.payload, response: outcome.response, status: st))
         }
     }
+
+    /// The front let the held call `seq` (the pane's own) go: its answer is dropped when it comes.
+    public mutating func clientCancelled(seq: UInt64) {
+        client.cancelledSeq = seq
+        client.info = "cancelling call \(seq)..."
+    }
+
+    /// The pane's call could not be given up (`why`: it is not held by the in-process server).
+    public mutating func clientCancelRefused(_ why: String) { client.problem = why }
 
     /// The file written by `.export` (or why it could not be).
     public mutating func exported(_ result: String) { notice = result }

@@ -333,6 +333,38 @@ private func cells(_ g: Grid, _ row: Int, _ from: Int, _ to: Int) -> String {
         #expect(m.handle(key: .char("n")) == [.releaseHeld])
     }
 
+    @Test func escCancelsThePanesHeldCall() {
+        var m = testModel()
+        m.ingest(wholeCallSection(payload: [1], response: [1]).snapshot(), now: 10_000_000_000)
+        m.server = ServerModeState(description: "echo")
+        _ = m.handle(key: .char("s"))
+        m.setWritability(.writable)
+        m.focus = .client
+        for c in "1 hi" { _ = m.handle(key: .char(c)) }
+        _ = m.handle(key: .enter)
+        m.server?.held = HeldCall(seq: 8, function: 1, size: 2, reason: "step mode", clientPID: 4321)
+        var g = draw(&m)
+        #expect(g.contains("calling...  Esc cancels") && g.text(39).contains("Esc cancels"), "\(g.text(39))")
+        #expect(m.handle(key: .escape) == [.cancelCall])
+        m.clientCancelled(seq: 8)
+        #expect(draw(&m).contains("cancelling call 8..."))
+        // The call finishes (let go by the server): its answer is dropped, the pane is free.
+        m.server?.held = nil
+        m.clientFinished(ClientOutcome(call: ClientCall(function: 1, payload: Array("hi".utf8)), status: 0, response: Array("hi".utf8),
+                                       seq: 8, latencyNS: 5_000_000_000, error: nil))
+        g = draw(&m)
+        #expect(!m.client.inFlight && g.contains("fn 1 failed: cancelled: the in-process"), "\(g.lines.joined(separator: "\n"))")
+        #expect(m.client.last?.error?.hasPrefix("cancelled: the in-process server let call 8 go and its answer (status 0, 2 bytes) was dropped") == true)
+        #expect(!g.contains("calling..."))
+        // Refused (the call is not held here): the reason is shown, the call goes on.
+        _ = m.handle(key: .enter)
+        for c in "1 again" { _ = m.handle(key: .char(c)) }
+        _ = m.handle(key: .enter)
+        #expect(m.handle(key: .escape) == [.cancelCall])
+        m.clientCancelRefused("this call is not held here")
+        #expect(m.client.inFlight && draw(&m).contains("! this call is not held here"))
+    }
+
     @Test func clientPaneTimeoutIsSettable() {
         var m = testModel()
         m.ingest(wholeCallSection(payload: [1], response: [1]).snapshot(), now: 10_000_000_000)
