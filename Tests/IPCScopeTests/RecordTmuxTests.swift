@@ -27,6 +27,9 @@ import TestSupport
         defer { tmux.kill() }
         var (ok, screen) = tmux.waitFor("recording: call 1 of 4, seq 1, function 1, status 0", "fn 1  4 bytes", "[RECORDING] \(file)")
         #expect(ok, "opens on the first call:\n\(screen)")
+        // The header says what is shown is a file, not a live server that would be dead.
+        #expect(screen.contains("file \(file)") && screen.contains("recording call 1 of 4, epoch 1, server pid not recorded"), "\(screen)")
+        #expect(!screen.contains("DEAD") && !screen.contains("server none") && !screen.contains("[LIVE]"), "\(screen)")
         #expect(lineAfter("─ Request ─", in: screen).contains("70 69 6e 67") && lineAfter("─ Response ─", in: screen).contains("|pong"))
 
         tmux.keys("n")
@@ -42,6 +45,7 @@ import TestSupport
         tmux.keys("Enter")
         (ok, screen) = tmux.waitFor("recording: call 4 of 4, seq 4, function 9, status -3", "Response ─ seq 4  status -3")
         #expect(ok, "jumps to seq 4:\n\(screen)")
+        #expect(screen.contains("recording call 4 of 4, epoch 1"), "the header follows the call:\n\(screen)")
         #expect(lineAfter("─ Request ─", in: screen).contains("|unknown"), "\(screen)")
 
         tmux.keys("p")
