@@ -115,12 +115,15 @@ public struct HeldCall: Equatable, Sendable {
     public var reason: String
     /// The calling process (this inspector's own pid for a call from the client pane).
     public var clientPID: Int32
-    public init(seq: UInt64, function: UInt32, size: Int, reason: String, clientPID: Int32 = 0) {
+    /// The script's fault that letting the call go would run (`exit 3`, `never_answer`), if any.
+    public var fault: String?
+    public init(seq: UInt64, function: UInt32, size: Int, reason: String, clientPID: Int32 = 0, fault: String? = nil) {
         self.seq = seq
         self.function = function
         self.size = size
         self.reason = reason
         self.clientPID = clientPID
+        self.fault = fault
     }
 }
 

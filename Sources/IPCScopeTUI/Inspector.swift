@@ -95,7 +95,10 @@ private struct Loop {
                 // Only a call the in-process server holds can be given up: it is let go, the
                 // client finishes its call (mutex released, slot back to IDLE), the pane drops
                 // the answer. A call waiting on another server ends when answered or timed out.
-                if let h = server?.gate.held, h.clientPID == getpid() {
+                if let h = server?.gate.held, h.clientPID == getpid(), let fault = h.fault {
+                    // Letting it go would run the fault: end this inspector, or never answer.
+                    model.clientCancelRefused("call \(h.seq) cannot be given up: letting it go runs its rule's fault '\(fault)'; q quits without running it")
+                } else if let h = server?.gate.held, h.clientPID == getpid() {
                     server?.gate.release()
                     model.clientCancelled(seq: h.seq)
                 } else if let h = server?.gate.held {
