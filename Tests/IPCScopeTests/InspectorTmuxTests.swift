@@ -118,6 +118,33 @@ import TestSupport
         tmux.keys("C-c")
     }
 
+    @Test func escDoesNotLetGoAHeldCallWhoseRuleIsAFault() {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("cnfl")
+        let script = scope.file("exit.yaml", """
+            rules:
+              - match: {function: 7}
+                fault: exit
+            """)
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach \(name) --serve \(script)")
+        defer { tmux.kill() }
+        var (ok, screen) = tmux.waitFor("serving in-process", "[LIVE]")
+        #expect(ok, "serves in-process:\n\(screen)")
+        tmux.keys("s")
+        (ok, screen) = tmux.waitFor("STEP")
+        tmux.keys("i")
+        tmux.type("7 boom")
+        tmux.keys("Enter")
+        (ok, screen) = tmux.waitFor("HELD seq 1 fn 7")
+        #expect(ok && !screen.contains("Esc cancels"), "held, and no cancel is offered:\n\(screen)")
+        tmux.keys("Escape")
+        (ok, screen) = tmux.waitFor("! call 1 cannot be given up: letting i", "fault 'exit 3'")
+        #expect(ok, "the fault is not run by a cancel:\n\(screen)")
+        #expect(screen.contains("HELD seq 1") && screen.contains("[LIVE]"), "still held, the inspector still runs:\n\(screen)")
+        tmux.keys("C-c")
+    }
+
     @Test func aPaneCallThatTimesOutSaysHowToWaitLonger() {
         let scope = TestScope()
         defer { scope.cleanup() }
