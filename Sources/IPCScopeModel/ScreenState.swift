@@ -54,7 +54,7 @@ public struct InspectorModel: Sendable {
     public var textView = false
     /// The service's schema: names functions in the history, decodes the slots (the `f` view).
     public var schema: Schema?
-    /// The request and response panes list the schema's fields instead of the hex dump.
+    /// The request and response panes list the schema's fields beside a hex of the payload.
     public var fieldsView = false
     /// The fields view's cursor per dump pane: a byte offset into the payload shown.
     public var fieldByte: [Pane: Int] = [:]
