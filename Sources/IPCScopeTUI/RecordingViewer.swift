@@ -3,6 +3,7 @@ import Glibc
 #endif
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeSchema
 
 extension IPCScopeTUI {
     /// Opens a recording (`ipcscope attach --file`) in the inspector's panes and steps through
@@ -10,7 +11,8 @@ extension IPCScopeTUI {
     /// Every other key works as in a live inspector (Tab, scrolling, `h` hex/text, `/` filter).
     ///
     /// - Throws: `TerminalError` when curses cannot start (before the screen is taken).
-    public static func view(_ playback: RecordingPlayback, file: String, ascii: Bool) throws {
+    /// With `schema`, the dumps show the fields beside the hex as a live inspector does (`f` toggles).
+    public static func view(_ playback: RecordingPlayback, file: String, ascii: Bool, schema: Schema? = nil) throws {
         var playback = playback
         setlocale(LC_ALL, "")
         let utf8 = String(cString: nl_langinfo(nl_item(CODESET))).uppercased().replacing("-", with: "") == "UTF8"
@@ -18,6 +20,8 @@ extension IPCScopeTUI {
         let term = try Terminal(noColor: noColor)
         defer { term.stop() }
         var model = InspectorModel(service: playback.recording.service ?? "recording", ascii: ascii || !utf8)
+        model.schema = schema
+        model.fieldsView = schema != nil
         var jump: String?  // the sequence number being typed after `g`
         var problem: String?
         var dirty = true
