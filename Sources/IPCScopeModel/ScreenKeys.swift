@@ -224,8 +224,9 @@ extension InspectorModel {
         switch key {
         case .tab: return completeInput()
         case .backTab, .resize: return nil
-        case .escape where client.inFlight && client.cancelledSeq == nil:
-            // A call in flight (held by step mode, say): give it up before anything else.
+        case .escape where client.inFlight && client.cancelledSeq == nil && server?.held != nil:
+            // A call in flight while the in-process server holds one (step mode, a breakpoint):
+            // give it up before anything else. Elsewhere a call ends when answered or timed out.
             return [.cancelCall]
         case .escape:
             if client.input.isEmpty { focus = .request } else { client.input = "" }

@@ -28,13 +28,16 @@ import Testing
         #expect(!m.client.inFlight && g.contains("fn 1 failed: cancelled: the in-process"), "\(g.lines.joined(separator: "\n"))")
         #expect(m.client.last?.error?.hasPrefix("cancelled: the in-process server let call 8 go and its answer (status 0, 2 bytes) was dropped") == true)
         #expect(!g.contains("calling..."))
-        // Refused (the call is not held here): the reason is shown, the call goes on.
-        _ = m.handle(key: .enter)
+        // Refused (another process's call is the one held): the reason is shown, the call goes on.
         for c in "1 again" { _ = m.handle(key: .char(c)) }
         _ = m.handle(key: .enter)
+        m.server?.held = HeldCall(seq: 9, function: 1, size: 2, reason: "step mode", clientPID: 1234)
         #expect(m.handle(key: .escape) == [.cancelCall])
-        m.clientCancelRefused("this call is not held here")
-        #expect(m.client.inFlight && draw(&m).contains("! this call is not held here"))
+        m.clientCancelRefused("your call waits behind call 9")
+        #expect(m.client.inFlight && draw(&m).contains("! your call waits behind call 9"))
+        // Nothing held in-process: Esc is Esc again (the call ends when answered or timed out).
+        m.server?.held = nil
+        #expect(m.handle(key: .escape).isEmpty && m.focus == .request && m.client.inFlight)
     }
 
     @Test func aRecordingSaysWhatItIsInsteadOfALiveState() throws {
