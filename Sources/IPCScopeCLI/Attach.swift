@@ -17,8 +17,12 @@ extension IPCScope {
                 yet, and follows it when it dies or restarts. The client pane makes real calls.
                 Keys: i client pane, Tab pane, ? help, q quit, space pause, arrows/jk/PgUp/PgDn scroll, \
                 h hex/text, / filter; in History: arrows select a call, Enter shows it whole, l live, \
-                x/X export JSON Lines. Needs a terminal: for scripts and pipes use 'ipcscope status' or \
-                'ipcscope watch'. NO_COLOR turns colour off.
+                x/X export JSON Lines. With --schema the dumps show the fields beside the hex (f: full \
+                hex): up/down move a cursor field by field and light its bytes, left/right byte by byte; \
+                in the client pane Tab completes function, field and enum names. Esc in the client pane \
+                gives up a call the in-process server holds (--serve, step mode). With --file the header \
+                names the recording and the call shown. Needs a terminal: for scripts and pipes use \
+                'ipcscope status' or 'ipcscope watch'. NO_COLOR turns colour off.
 
                 Examples:
                   ipcscope attach MyService
@@ -68,7 +72,7 @@ extension IPCScope {
         }
 
         func run() throws {
-            if let file { return try Self.openRecording(file, ascii: ascii) }
+            if let file { return try openRecordingWithSchema(file) }
             guard let name else { return }
             guard isatty(1) != 0 && isatty(0) != 0 else {
                 printError("attach needs a terminal (stdin and stdout are not both one): use 'ipcscope status \(name)' for one look or 'ipcscope watch \(name)' for a stream")
@@ -91,6 +95,30 @@ extension IPCScope {
                 printError("\(error)")
                 throw ExitCode(1)
             }
+        }
+    }
+}
+
+extension IPCScope.Attach {
+    /// `attach --file`: the inspector on a recording, its payloads decoded with `--schema` (or the
+    /// conventional schema of the service the recording names).
+    func openRecordingWithSchema(_ file: String) throws {
+        let recording = try IPCScope.Replay.load(file)
+        let playback: RecordingPlayback
+        do throws(RecordingError) { playback = try RecordingPlayback(recording) } catch {
+            printError("cannot show '\(file)': \(error.message); record some calls first with 'ipcscope record'")
+            throw ExitCode(1)
+        }
+        let schema = try schemaOptions.load(service: recording.service)
+        guard isatty(1) != 0 && isatty(0) != 0 else {
+            printError("attach --file needs a terminal (stdin and stdout are not both one): use 'ipcscope replay' or Wireshark for \(file)")
+            throw ExitCode(1)
+        }
+        do {
+            try IPCScopeTUI.view(playback, file: file, ascii: ascii, schema: schema)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
         }
     }
 }

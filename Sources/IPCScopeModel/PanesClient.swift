@@ -25,10 +25,12 @@ extension InspectorModel {
             }
             if let p = client.problem {
                 lines.append(("! " + p, Style(.bold, .bad)))
+            } else if !client.completions.isEmpty {
+                lines.append(("Tab: " + client.completions.prefix(16).joined(separator: "  ") + (client.completions.count > 16 ? " ..." : ""), Style(.bold, .accent)))
             } else if let i = client.info {
                 lines.append((i, Style(.bold, .good)))
             } else if client.inFlight {
-                lines.append(("calling...", Style(.bold, .warning)))
+                lines.append(("calling..." + (server?.held.map { $0.fault == nil } == true ? "  Esc cancels" : ""), Style(.bold, .warning)))
             } else if let o = client.last {
                 if let e = o.error {
                     lines.append(("fn \(o.call.function) failed: " + e, Style(.bold, .bad)))
@@ -44,12 +46,13 @@ extension InspectorModel {
                 lines.append(("FUNCTION PAYLOAD, Enter sends: 1 hello\\n", .dim))
             }
         }
-        if focused, let hint = fieldHint() { lines.append((hint, Style(.dim, .accent))) }
+        if focused, client.completions.isEmpty, let hint = fieldHint() { lines.append((hint, Style(.dim, .accent))) }
         let wait = client.timeoutNS == 0 ? "no timeout" : "timeout " + formatDuration(client.timeoutNS, ascii: glyphs == .ascii)
         if focused {
             // The saved names are a reminder of what `@name` can send, shown only while typing.
             if !client.saved.isEmpty { lines.append(("@name sends: " + client.saved.map { "@" + $0.name }.joined(separator: " "), .dim)) }
-            lines.append(("^T hex/text \(glyphs.arrowUp)\(glyphs.arrowDown) recall ^S save Esc clear  \(wait)", .dim))
+            let tab = schema != nil || !client.saved.isEmpty ? "Tab completes " : ""
+            lines.append(("^T hex/text \(glyphs.arrowUp)\(glyphs.arrowDown) recall ^S save \(tab)Esc clear  \(wait)", .dim))
         } else {
             lines.append(("i types a call  \(wait)", .dim))
         }

@@ -88,14 +88,19 @@ extension InspectorModel {
         if scroll[pane] ?? 0 > top { scroll[pane] = top }
         top = max(0, top)
         let shownEnd = min(capacity, (top + rows) * 16)
-        let where_ = textView ? "" : capacity == 0 ? "empty" : "hex \(HexDump.hex8(top * 16).suffix(4))-\(HexDump.hex8(max(0, shownEnd - 1)).suffix(4))/\(capacity)"
+        let function = inspectedSeq.flatMap { history.record(seq: $0)?.function } ?? snap.requestFunction
+        let payload = Array(area.prefix(min(size, capacity)))
+        let decoded = fieldsView ? decodedSlot(function, isRequest, payload) : nil
+        // The position label: what the fields cursor stands on, or which bytes the hex shows.
+        let where_ = decoded.map { cursorLabel(fieldCursor(pane, $0, payload.count), $0, payload.count) }
+            ?? (textView ? "" : capacity == 0 ? "empty" : "hex \(HexDump.hex8(top * 16).suffix(4))-\(HexDump.hex8(max(0, shownEnd - 1)).suffix(4))/\(capacity)")
         // The title's facts drop whole, lowest priority first, so the position label still fits.
         let room = w - x - 3 - (where_.isEmpty ? 0 : where_.count + 3)
         let info = fitFields(src.info, room)
         x = g.put(y, x + 1, " " + info + " ", src.bad ? Style(.bold, .bad) : inspectedSeq != nil ? Style(.bold, .accent) : .plain, maxWidth: w - x - 2)
-        let function = inspectedSeq.flatMap { history.record(seq: $0)?.function } ?? snap.requestFunction
-        if fieldsView, let decoded = decodedSlot(function, pane == .request, Array(area.prefix(min(size, capacity)))) {
-            drawFields(&g, y + 1, w, rows, decoded, Array(area.prefix(min(size, capacity))), diff, pane)
+        if let decoded {
+            drawFields(&g, y + 1, w, rows, decoded, payload, diff, pane)
+            if x + where_.count + 3 <= w { g.put(y, max(x + 1, w - where_.count - 3), " " + where_ + " ", .dim) }
         } else if textView {
             drawText(&g, y + 1, w, rows, Array(area.prefix(min(size, capacity))), diff, pane)
         } else {

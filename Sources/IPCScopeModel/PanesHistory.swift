@@ -112,7 +112,8 @@ extension InspectorModel {
         }
         if let s = server, let h = s.held {
             // The held call must be answerable whatever has the focus: Ctrl keys are never text.
-            let how = focus == .client ? "^N answers, ^R continues (step off)" : "n or ^N answers, c continues, s step on/off"
+            let cancel = focus == .client && client.inFlight && client.cancelledSeq == nil && h.fault == nil
+            let how = cancel ? "^N answers, ^R continues, Esc cancels" : focus == .client ? "^N answers, ^R continues (step off)" : "n or ^N answers, c continues, s step on/off"
             let msg = fitFields([("HELD seq \(h.seq) fn \(h.function) \(h.size) bytes", 0), ("(\(h.reason))", 2), (how, 1)], W, separator: " ")
             g.put(y, 0, msg, Style([.bold, .reverse], .warning), maxWidth: W)
             return
@@ -125,6 +126,8 @@ extension InspectorModel {
         var keys: [(String, Int)] = [("i client", 0), ("Tab pane", 1), ("? help", 0), ("q quit", 0)]
         if focus == .history {
             keys.insert(contentsOf: [("\(ud) select", 1), ("Enter show call", 1), ("x/X export", 2)], at: 2)
+        } else if decodedShown(focus) != nil {
+            keys.insert(contentsOf: [("\(ud) field", 1), ("\(glyphs.arrowLeft)\(glyphs.arrowRight) byte", 2)], at: 2)
         } else {
             keys.insert(("\(ud) PgUp PgDn scroll", 3), at: 2)
         }
@@ -142,7 +145,8 @@ extension InspectorModel {
             pad(ud, 18) + "scroll the focused pane by a line",
             "PgUp PgDn         scroll by a page;  g / G  top / bottom",
             "h  (or t)         hex dump / text view of the payloads",
-            "f                 fields view of the payloads (with a schema: --schema FILE)",
+            "f                 fields view: each payload decoded beside its hex (--schema FILE);",
+            "  \(glyphs.arrowUp) \(glyphs.arrowDown) field by field, \(glyphs.arrowLeft) \(glyphs.arrowRight) byte by byte: the field is lit in the hex",
             "/                 filter history: fn=1 status!=0 pid=42 lat>1ms word",
             "Esc               back to live, else clear the filter and the notice",
             "space             pause / resume the display (history keeps counting)",
@@ -154,8 +158,11 @@ extension InspectorModel {
             "Client pane:  FUNCTION PAYLOAD then Enter, e.g.  1 hello\\n",
             "  Ctrl-T hex/text payload (hex takes pasted xxd / hexdump -C)",
             "  \(glyphs.arrowUp) \(glyphs.arrowDown) recall earlier calls;  Ctrl-S save under a name;  @name sends it",
+            "  with a schema:  set_value id=3 value=2.5 name=pump;  Tab completes the",
+            "  function, field, enum or @name being typed (Shift-Tab: next pane)",
             "  timeout 30s  sets how long calls wait (timeout off: until answered)",
-            "  Esc clears the line (twice: leaves the pane);  Ctrl-U clears",
+            "  Esc clears the line (twice: leaves the pane);  Ctrl-U clears;",
+            "  while a call held here waits, Esc cancels it (its answer is dropped)",
             "",
             "Changed bytes: reverse video, then underlined, then plain.",
             "q quits (Ctrl-C anywhere).  Any key closes this help.",
@@ -163,7 +170,7 @@ extension InspectorModel {
         if server != nil {
             lines.insert(contentsOf: ["", "Server mode:  s step mode on/off   n (Ctrl-N anywhere) answer the held call",
                                       "  c (Ctrl-R anywhere) continue: step off, answer",
-                                      "  b breakpoints: fn=3 /text/ hex=4865 (any term holds a call)"], at: 8)
+                                      "  b breakpoints: fn=3 /text/ hex=4865 (any term holds a call)"], at: 9)
         }
         // On a short terminal the blank separators go first, then the last line stays in view.
         if lines.count > g.height - 3 { lines.removeAll { $0.isEmpty } }

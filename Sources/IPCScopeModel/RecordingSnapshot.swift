@@ -49,6 +49,14 @@ public struct RecordingPlayback: Sendable {
         return false
     }
 
+    /// What the inspector's header says about the current call instead of a live server's state.
+    public func header(file: String) -> RecordingHeader {
+        let c = current
+        let epochs = Set(recording.calls.map(\.epoch)).count
+        return RecordingHeader(file: file, calls: recording.calls.count, index: index, epoch: c.epoch, epochs: epochs,
+                               requestCapacity: layout.requestCapacity, responseCapacity: layout.responseCapacity)
+    }
+
     /// One line for the footer: where we stand and the keys.
     public var statusLine: String {
         let c = current
@@ -114,5 +122,33 @@ public struct RecordingPlayback: Sendable {
                                sentNS: r.sentNS, doneNS: r.doneNS, requestHead: head)
         }
         return snap
+    }
+}
+
+/// The header of `attach --file`: what is shown is a file, not a live section.
+public struct RecordingHeader: Sendable, Equatable {
+    /// The file as given on the command line.
+    public var file: String
+    public var calls: Int
+    /// The call shown (0-based).
+    public var index: Int
+    /// The server epoch the call was recorded under, and how many epochs the file spans.
+    public var epoch: UInt32
+    public var epochs: Int
+    public var requestCapacity: Int
+    public var responseCapacity: Int
+    /// The server's pid when the recording holds it (pcapng and `watch --json` do not).
+    public var serverPID: Int32?
+
+    public init(file: String, calls: Int, index: Int, epoch: UInt32, epochs: Int, requestCapacity: Int, responseCapacity: Int,
+                serverPID: Int32? = nil) {
+        self.file = file
+        self.calls = calls
+        self.index = index
+        self.epoch = epoch
+        self.epochs = epochs
+        self.requestCapacity = requestCapacity
+        self.responseCapacity = responseCapacity
+        self.serverPID = serverPID
     }
 }

@@ -22,6 +22,7 @@ extension InspectorModel {
         }
         if focus == .client, let actions = handleClient(key) { return actions }
         if focus == .history, let actions = handleHistory(key) { return actions }
+        if focus == .request || focus == .response, let actions = handleFieldCursor(key) { return actions }
         switch key {
         case .char("q"), .char("Q"): return [.quit]
         case .tab: cycleFocus(1)
@@ -219,8 +220,14 @@ extension InspectorModel {
             }
             return []
         }
+        if key != .tab && key != .resize { client.completions = [] }
         switch key {
-        case .tab, .backTab, .resize: return nil
+        case .tab: return completeInput()
+        case .backTab, .resize: return nil
+        case .escape where client.inFlight && client.cancelledSeq == nil && server?.held != nil:
+            // A call in flight while the in-process server holds one (step mode, a breakpoint):
+            // give it up before anything else. Elsewhere a call ends when answered or timed out.
+            return [.cancelCall]
         case .escape:
             if client.input.isEmpty { focus = .request } else { client.input = "" }
             client.problem = nil

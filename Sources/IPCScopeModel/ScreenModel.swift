@@ -94,6 +94,10 @@ public struct ClientPaneState: Sendable {
     /// The last notice about the pane itself (saved a call, changed the timeout), shown until
     /// the next edit; never stored with the saved calls.
     public var info: String?
+    /// What Tab left open: the candidates for the word being typed, shown until the next edit.
+    public var completions: [String] = []
+    /// The call the pane gave up waiting for (Esc while held): its answer is dropped.
+    public var cancelledSeq: UInt64?
     public var writability: Writability = .unknown
     /// How long a call waits for its answer; 0 waits until answered (`timeout 30s` in the pane,
     /// `attach --call-timeout`).
@@ -109,11 +113,17 @@ public struct HeldCall: Equatable, Sendable {
     public var function: UInt32
     public var size: Int
     public var reason: String
-    public init(seq: UInt64, function: UInt32, size: Int, reason: String) {
+    /// The calling process (this inspector's own pid for a call from the client pane).
+    public var clientPID: Int32
+    /// The script's fault that letting the call go would run (`exit 3`, `never_answer`), if any.
+    public var fault: String?
+    public init(seq: UInt64, function: UInt32, size: Int, reason: String, clientPID: Int32 = 0, fault: String? = nil) {
         self.seq = seq
         self.function = function
         self.size = size
         self.reason = reason
+        self.clientPID = clientPID
+        self.fault = fault
     }
 }
 
@@ -150,6 +160,9 @@ public enum InspectorAction: Equatable, Sendable {
     case setStepMode(Bool)
     case setBreakpoints(String)
     case releaseHeld
+    /// Give up the client pane's call in flight (Esc in the pane); answer with
+    /// `clientCancelled` or `clientCancelRefused`.
+    case cancelCall
     /// Write `text` (JSON Lines) to a new file whose name starts with `name`; report with `exported`.
     case export(name: String, text: String)
 }

@@ -80,14 +80,16 @@ extension InspectorModel {
         var x = g.put(0, 1, "ipcscope attach", Style([.reverse, .bold], .title))
         x = g.put(0, x + 2, service, Style([.reverse, .bold], .title))
         let (word, role): (String, ColorRole) = switch attach {
+        case _ where recording != nil: ("RECORDING", .accent)
         case .attached: paused ? ("PAUSED", .warning) : ("LIVE", .good)
         case .waiting: ("WAITING", .warning)
         case .failed: ("ERROR", .bad)
         }
         x = g.put(0, x + 2, "[" + word + "]", Style([.reverse, .bold], role))
         if paused { x = g.put(0, x + 1, "ages frozen", Style(.reverse, .warning)) }
+        if let r = recording { x = g.put(0, x + 1, r.file, Style(.reverse, .title), maxWidth: max(0, W - x - 20)) }
         if let c = inspectedSeq { x = g.put(0, x + 1, "[CALL seq \(c)]", Style([.reverse, .bold], .accent)) }
-        let right = "every \(formatDuration(intervalNS, ascii: glyphs == .ascii))  ? help  q quit "
+        let right = (recording != nil ? "" : "every \(formatDuration(intervalNS, ascii: glyphs == .ascii))  ") + "? help  q quit "
         if let s = server {
             // What the in-process server does: step mode, breakpoints, the call it holds.
             var what = ["serving in-process"]
@@ -101,6 +103,7 @@ extension InspectorModel {
         g.put(0, max(x + 1, W - right.count), right, Style(.reverse, .title))
 
         guard let snap = snapshot else { return }
+        if let r = recording { return drawRecordingHeader(&g, W, r) }
         let path = "/dev/shm/ipcscope." + service
         var fields: [(String, Int)] = [(path, 0), ("uid \(snap.ownerUID)", 3), ("mode \(octal(snap.mode))", 2),
                                                        ("\(snap.objectSize) bytes", 4)]
@@ -155,6 +158,20 @@ extension InspectorModel {
         if snap.shuttingDown { x2 = g.put(2, x2 + 1, "(shutting down)", Style(.bold, .warning)) }
         let restText = fitFields(Array(rest.dropFirst()), W - x2 - 3)
         if !restText.isEmpty { g.put(2, x2, "  " + restText, .plain, maxWidth: W - x2 - 1) }
+    }
+
+    /// Rows 1 and 2 for a recording: the file and what it holds, then the call shown, where a
+    /// live screen has the section object and the server's state.
+    func drawRecordingHeader(_ g: inout Grid, _ W: Int, _ r: RecordingHeader) {
+        let kind = r.file.hasSuffix(".pcapng") ? "pcapng" : "recording"
+        let what: [(String, Int)] = [("file " + r.file, 0), ("\(kind), \(r.calls) call\(r.calls == 1 ? "" : "s")", 1),
+                                     (r.epochs > 1 ? "\(r.epochs) server epochs" : "", 2),
+                                     ("request \(r.requestCapacity)  response \(r.responseCapacity)", 3)]
+        g.put(1, 1, fitFields(what, W - 2), .plain, maxWidth: W - 2)
+        let x = g.put(2, 1, "recording ", .plain)
+        let x2 = g.put(2, x, "call \(r.index + 1) of \(r.calls)", .bold)
+        let server = r.serverPID.map { "server pid \($0)" } ?? "server pid not recorded"
+        g.put(2, x2, ", epoch \(r.epoch), " + server + ": nothing here is live", .plain, maxWidth: W - x2 - 1)
     }
 
     /// An age that does not flicker: `0.3s` (tenths) below 10 s, then `12s`, `5m03s`, `2h07m`.

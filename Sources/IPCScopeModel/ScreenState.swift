@@ -54,8 +54,10 @@ public struct InspectorModel: Sendable {
     public var textView = false
     /// The service's schema: names functions in the history, decodes the slots (the `f` view).
     public var schema: Schema?
-    /// The request and response panes list the schema's fields instead of the hex dump.
+    /// The request and response panes list the schema's fields beside a hex of the payload.
     public var fieldsView = false
+    /// The fields view's cursor per dump pane: a byte offset into the payload shown.
+    public var fieldByte: [Pane: Int] = [:]
     public var paused = false
     public var showHelp = false
     public var filter: HistoryFilter?
@@ -65,6 +67,9 @@ public struct InspectorModel: Sendable {
     public var server: ServerModeState?
     /// The history row selected with the arrows (by seq).
     public var selectedSeq: UInt64?
+    /// Set when the screen shows a recording (`attach --file`): the header names the file and
+    /// the call instead of a live server's state.
+    public var recording: RecordingHeader?
     /// The call shown in the dump panes instead of the live slots (Enter on a history row).
     public var inspectedSeq: UInt64?
 
@@ -151,12 +156,27 @@ public struct InspectorModel: Sendable {
     /// The call started by `.send` finished.
     public mutating func clientFinished(_ outcome: ClientOutcome) {
         client.inFlight = false
+        var outcome = outcome
+        if let seq = client.cancelledSeq {
+            outcome.error = "cancelled: the in-process server let call \(seq) go and its answer (status \(outcome.status.map(String.init) ?? "none"), \(outcome.response.count) bytes) was dropped; the section is free"
+            client.info = nil
+        }
+        client.cancelledSeq = nil
         client.last = outcome
         // The pane's own calls are known whole, whatever the refresh interval.
         if outcome.error == nil, let st = outcome.status {
             history.addBodies(seq: outcome.seq, History.CallBodies(request: outcome.call.payload, response: outcome.response, status: st))
         }
     }
+
+    /// The front let the held call `seq` (the pane's own) go: its answer is dropped when it comes.
+    public mutating func clientCancelled(seq: UInt64) {
+        client.cancelledSeq = seq
+        client.info = "cancelling call \(seq)..."
+    }
+
+    /// The pane's call could not be given up (`why`: it is not held by the in-process server).
+    public mutating func clientCancelRefused(_ why: String) { client.problem = why }
 
     /// The file written by `.export` (or why it could not be).
     public mutating func exported(_ result: String) { notice = result }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeSchema
 
 extension IPCScopeTUI {
     /// Opens a recording (`ipcscope attach --file`) in the inspector's panes and steps through
@@ -10,7 +11,8 @@ extension IPCScopeTUI {
     /// Every other key works as in a live inspector (Tab, scrolling, `h` hex/text, `/` filter).
     ///
     /// - Throws: `TerminalError` when curses cannot start (before the screen is taken).
-    public static func view(_ playback: RecordingPlayback, file: String, ascii: Bool) throws {
+    /// With `schema`, the dumps show the fields beside the hex as a live inspector does (`f` toggles).
+    public static func view(_ playback: RecordingPlayback, file: String, ascii: Bool, schema: Schema? = nil) throws {
         var playback = playback
         setlocale(LC_ALL, "")
         let utf8 = String(cString: nl_langinfo(nl_item(CODESET))).uppercased().replacing("-", with: "") == "UTF8"
@@ -18,10 +20,13 @@ extension IPCScopeTUI {
         let term = try Terminal(noColor: noColor)
         defer { term.stop() }
         var model = InspectorModel(service: playback.recording.service ?? "recording", ascii: ascii || !utf8)
+        model.schema = schema
+        model.fieldsView = schema != nil
         var jump: String?  // the sequence number being typed after `g`
         var problem: String?
         var dirty = true
         model.ingest(playback.snapshot(), now: monotonicNanoseconds())
+        model.recording = playback.header(file: file)
         while true {
             let now = monotonicNanoseconds()
             if term.checkResize() { dirty = true }
@@ -31,9 +36,6 @@ extension IPCScopeTUI {
                 model.render(into: &grid, now: now)
                 let line = jump.map { " jump to seq: \($0)_  (Enter jumps, Esc cancels)" } ?? problem.map { " " + $0 } ?? playback.statusLine
                 _ = grid.put(h - 1, 0, line.padding(toLength: w), .reverse, maxWidth: w)
-                // The title names the file: nothing here is live.
-                let title = " ipcscope attach --file  \(model.service)  [RECORDING] \(file)"
-                _ = grid.put(0, 0, (title + "   ? help  q quit").padding(toLength: w), .bold, maxWidth: w)
                 term.draw(grid)
                 dirty = false
             }
@@ -68,7 +70,10 @@ extension IPCScopeTUI {
             } else if model.handle(key: key).contains(.quit) {
                 return
             }
-            if playback.index != before { model.ingest(playback.snapshot(), now: monotonicNanoseconds()) }
+            if playback.index != before {
+                model.ingest(playback.snapshot(), now: monotonicNanoseconds())
+                model.recording = playback.header(file: file)
+            }
         }
     }
 }

@@ -194,7 +194,7 @@ final class ServerGate: @unchecked Sendable {
     func release() { state.withLock { $0.release = true } }
 
     /// On the serving thread, before an answer: blocks while the call is held.
-    func gate(seq: UInt64, function: UInt32, payload: [UInt8], isStopping: () -> Bool) {
+    func gate(seq: UInt64, function: UInt32, payload: [UInt8], clientPID: Int32, fault: String? = nil, isStopping: () -> Bool) {
         let reason: String? = state.withLock { s in
             if s.step { return "step mode" }
             return s.breakpoints.match(function: function, payload: payload)
@@ -202,7 +202,7 @@ final class ServerGate: @unchecked Sendable {
         defer { state.withLock { $0.answered += 1 } }
         guard let reason else { return }
         state.withLock { s in
-            s.held = HeldCall(seq: seq, function: function, size: payload.count, reason: reason)
+            s.held = HeldCall(seq: seq, function: function, size: payload.count, reason: reason, clientPID: clientPID, fault: fault)
             s.release = false
         }
         while !isStopping() {
@@ -256,7 +256,13 @@ final class InProcessServer: @unchecked Sendable {
             let gate = gate
             s.beforeAnswer = { [server] req, decision in
                 gate.answeredBy(seq: req.seq, rule: decision.rule.map { "rule \($0)" } ?? "no rule")
-                gate.gate(seq: req.seq, function: req.function, payload: req.payload, isStopping: { server.isStopping })
+                let fault: String? = switch decision.action {
+                case .exit(let code, _): "exit \(code)"
+                case .neverAnswer: "never_answer"
+                case .reply: nil
+                }
+                gate.gate(seq: req.seq, function: req.function, payload: req.payload, clientPID: req.clientPID, fault: fault,
+                          isStopping: { server.isStopping })
             }
         }
     }
@@ -271,7 +277,8 @@ final class InProcessServer: @unchecked Sendable {
                 server.run { request, response in
                     let payload = Array(request.payload)
                     gate.answeredBy(seq: request.seq, rule: "echo")
-                    gate.gate(seq: request.seq, function: request.function, payload: payload, isStopping: { server.isStopping })
+                    gate.gate(seq: request.seq, function: request.function, payload: payload, clientPID: request.clientPID,
+                              isStopping: { server.isStopping })
                     try response.set(payload)
                     return 0
                 }

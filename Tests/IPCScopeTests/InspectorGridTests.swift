@@ -11,7 +11,7 @@ import Testing
 
 /// RESPONSE_READY after call 7, with the request and response slots holding call 7 whole and
 /// its client (777) holding the mutex while it collects the answer.
-private func wholeCallSection(payload: [UInt8], response: [UInt8]) -> SectionBytes {
+func wholeCallSection(payload: [UInt8], response: [UInt8]) -> SectionBytes {
     var s = SectionBytes()
     s.server()
     s.state(3)

@@ -79,6 +79,72 @@ import TestSupport
         tmux.keys("q")
     }
 
+    @Test func escCancelsAHeldPaneCallAndTheServiceGoesOn() {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("cncl")
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach \(name) --serve-echo")
+        defer { tmux.kill() }
+        var (ok, screen) = tmux.waitFor("serving in-process", "[LIVE]")
+        #expect(ok, "serves in-process:\n\(screen)")
+        tmux.keys("s")
+        (ok, screen) = tmux.waitFor("STEP")
+        #expect(ok, "step mode:\n\(screen)")
+        tmux.keys("i")
+        tmux.type("3 held")
+        tmux.keys("Enter")
+        (ok, screen) = tmux.waitFor("HELD seq 1 fn 3 4 bytes", "Esc cancels", "calling...")
+        #expect(ok, "the pane's call is held, and says how to give it up:\n\(screen)")
+        tmux.keys("Escape")
+        (ok, screen) = tmux.waitFor("fn 3 failed: cancelled: the in-process")
+        #expect(ok, "Esc gives the call up:\n\(screen)")
+        #expect(!screen.contains("calling...") && !screen.contains("HELD seq 1"), "\(screen)")
+        // The client finished its call: the mutex is free and the slot back to IDLE.
+        let status = scope.ipcscope(["status", name], timeout: 10)
+        #expect(status.stdout.contains("free") && status.stdout.contains("IDLE"), "\(status.stdout)")
+        // Another client is served (held in its turn by step mode, answered with ^N).
+        let other = scope.spawn(ipcscopePath, ["call", name, "--function", "2", "--text", "after the cancel", "--timeout", "20"])
+        (ok, screen) = tmux.waitFor("HELD seq 2 fn 2 16 bytes")
+        #expect(ok, "the next call reaches the server:\n\(screen)")
+        tmux.keys("C-n")
+        #expect(other.wait(timeout: 15) == 0, "\(other.stderr)")
+        #expect(other.stdout.contains("after the cancel"), "\(other.stdout)")
+        // The pane calls again too.
+        tmux.keys("C-r")
+        tmux.type("4 again")
+        tmux.keys("Enter")
+        (ok, screen) = tmux.waitFor("seq 3 status 0 5 bytes")
+        #expect(ok, "the pane's next call is answered:\n\(screen)")
+        tmux.keys("C-c")
+    }
+
+    @Test func escDoesNotLetGoAHeldCallWhoseRuleIsAFault() {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("cnfl")
+        let script = scope.file("exit.yaml", """
+            rules:
+              - match: {function: 7}
+                fault: exit
+            """)
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach \(name) --serve \(script)")
+        defer { tmux.kill() }
+        var (ok, screen) = tmux.waitFor("serving in-process", "[LIVE]")
+        #expect(ok, "serves in-process:\n\(screen)")
+        tmux.keys("s")
+        (ok, screen) = tmux.waitFor("STEP")
+        tmux.keys("i")
+        tmux.type("7 boom")
+        tmux.keys("Enter")
+        (ok, screen) = tmux.waitFor("HELD seq 1 fn 7")
+        #expect(ok && !screen.contains("Esc cancels"), "held, and no cancel is offered:\n\(screen)")
+        tmux.keys("Escape")
+        (ok, screen) = tmux.waitFor("! call 1 cannot be given up: letting i", "fault 'exit 3'")
+        #expect(ok, "the fault is not run by a cancel:\n\(screen)")
+        #expect(screen.contains("HELD seq 1") && screen.contains("[LIVE]"), "still held, the inspector still runs:\n\(screen)")
+        tmux.keys("C-c")
+    }
+
     @Test func aPaneCallThatTimesOutSaysHowToWaitLonger() {
         let scope = TestScope()
         defer { scope.cleanup() }

@@ -27,6 +27,9 @@ import TestSupport
         defer { tmux.kill() }
         var (ok, screen) = tmux.waitFor("recording: call 1 of 4, seq 1, function 1, status 0", "fn 1  4 bytes", "[RECORDING] \(file)")
         #expect(ok, "opens on the first call:\n\(screen)")
+        // The header says what is shown is a file, not a live server that would be dead.
+        #expect(screen.contains("file \(file)") && screen.contains("recording call 1 of 4, epoch 1, server pid not recorded"), "\(screen)")
+        #expect(!screen.contains("DEAD") && !screen.contains("server none") && !screen.contains("[LIVE]"), "\(screen)")
         #expect(lineAfter("─ Request ─", in: screen).contains("70 69 6e 67") && lineAfter("─ Response ─", in: screen).contains("|pong"))
 
         tmux.keys("n")
@@ -42,6 +45,7 @@ import TestSupport
         tmux.keys("Enter")
         (ok, screen) = tmux.waitFor("recording: call 4 of 4, seq 4, function 9, status -3", "Response ─ seq 4  status -3")
         #expect(ok, "jumps to seq 4:\n\(screen)")
+        #expect(screen.contains("recording call 4 of 4, epoch 1"), "the header follows the call:\n\(screen)")
         #expect(lineAfter("─ Request ─", in: screen).contains("|unknown"), "\(screen)")
 
         tmux.keys("p")
@@ -58,5 +62,24 @@ import TestSupport
 
         tmux.keys("q")
         #expect(waitUntil(timeout: 10) { !tmux.capture().contains("recording: call") }, "q quits")
+    }
+
+    @Test func attachFileDecodesWithASchema() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let schema = scope.file("s.yaml", SchemaFixture.schema)
+        // One set_value call as `watch --json` writes it: id 3, value 2.5, name "pump"; ok, previous 1.5.
+        let request = "0300000000000000" + "0000000000000440" + "70756d70" + String(repeating: "00", count: 12)
+        let response = "0100000000000000" + "000000000000f83f"
+        let file = scope.file("calls.jsonl", """
+            {"event":"call","seq":5,"function":3,"status":0,"request_size":32,"response_size":16,"client_pid":77,"request_hex":"\(request)","response_hex":"\(response)"}
+
+            """)
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach --file \(file) --schema \(schema)")
+        defer { tmux.kill() }
+        let (ok, screen) = tmux.waitFor("[RECORDING] \(file)", "recording call 1 of 1, epoch 0, server pid not recorded",
+                                        "fn set_value (3)", ">   0  id     3", "value  2.5", "\"pump\"", ">   0  ok        true", "previous  1.5")
+        #expect(ok, "the recorded call is decoded through the schema:\n\(screen)")
+        tmux.keys("q")
     }
 }

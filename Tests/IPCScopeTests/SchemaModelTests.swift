@@ -1,6 +1,7 @@
 // The schema model in-process: C layout rules, bad schemas refused with line and column,
 // payloads shorter or longer than the layout, and hostile input that must never trap.
 import IPCScopeSchema
+@testable import IPCScopeModel
 import Testing
 
 @Suite("Schema model")
@@ -157,5 +158,174 @@ struct SchemaModelTests {
                 }
             }
         }
+    }
+}
+
+// MARK: - the schema in the inspector's grid
+
+/// An inspector at 120x40 on a section whose slots hold set_value (3): id 3, value 2.5, name
+/// "pump", answered ok with previous 1.5; the fields view on.
+private func fieldsModel() throws -> InspectorModel {
+    let schema = try Schema.parse(yaml: SchemaFixture.schema)
+    let set = try #require(schema.function(named: "set_value"))
+    let request = try #require(set.request).encode([FieldInput(path: "id", text: "3"), FieldInput(path: "value", text: "2.5"),
+                                                     FieldInput(path: "name", text: "pump")], what: "set_value")
+    let response = try #require(set.response).encode([FieldInput(path: "ok", text: "true"), FieldInput(path: "previous", text: "1.5")],
+                                                      what: "set_value")
+    var s = SectionBytes()
+    s.server()
+    s.state(3)
+    s.request(seq: 7, function: 3, payload: request)
+    s.response(seq: 7, status: 0, payload: response)
+    var m = testModel()
+    m.schema = schema
+    m.fieldsView = true
+    m.ingest(s.snapshot(), now: 10_000_000_000)
+    return m
+}
+
+/// The attributes of the two cells of byte `j` of hex row `row` in the request pane's fields view
+/// (list 47 columns, a rule, the hex from column 50: `0000  03 00 ...`).
+private func hexByte(_ g: Grid, _ row: Int, _ j: Int) -> (String, CellAttributes) {
+    let x = 50 + 6 + 3 * j
+    return (String(String.UnicodeScalarView([g[row, x].char, g[row, x + 1].char])), g[row, x].attributes.intersection(g[row, x + 1].attributes))
+}
+
+@Suite("Schema in the inspector's grid", .serialized)
+struct SchemaGridTests {
+    @Test("the field under the cursor is lit in the hex beside it; up/down walk fields, left/right bytes")
+    func cursorLightsTheFieldInTheHex() throws {
+        var m = try fieldsModel()
+        var g = draw(&m)
+        let lit: CellAttributes = [.bold, .reverse]
+        // Request rule at row 8: the list, then the hex of the same payload, 8 bytes a row.
+        #expect(g.text(9).hasPrefix(">   0  id     3"), "\(g.text(9))")
+        #expect(g.text(9).contains("│ 0000  03 00 00 00 00 00 00 00"), "\(g.text(9))")
+        #expect(g.text(10).contains("value  2.5") && g.text(10).contains("0008  00 00 00 00 00 00 04 40"), "\(g.text(10))")
+        #expect(g.text(8).contains(" id u32, byte") || g.text(8).contains(" id u32, bytes 0-3 "), "\(g.text(8))")
+        #expect((0..<4).allSatisfy { hexByte(g, 9, $0).1.isSuperset(of: lit) }, "id's four bytes are lit")
+        #expect((4..<8).allSatisfy { !hexByte(g, 9, $0).1.contains(.reverse) }, "the padding after id is not")
+        #expect(hexByte(g, 9, 0).1.contains(.underline), "the cursor's byte is underlined too")
+        #expect(!(0..<8).contains { hexByte(g, 10, $0).1.contains(.reverse) })
+        #expect(g[9, 0].char == ">" && g[9, 0].attributes.contains(.bold))
+
+        // Down: the next field, value (bytes 8-15), lit in the list and in the hex.
+        _ = m.handle(key: .down)
+        g = draw(&m)
+        #expect(m.focusedFieldCursor == .init(byte: 8, field: 1))
+        #expect(g.text(10).hasPrefix(">   8  value") && g.text(9).hasPrefix("    0  id"))
+        #expect(g.text(8).contains(" value f64, bytes 8-15 "), "\(g.text(8))")
+        #expect((0..<8).allSatisfy { hexByte(g, 10, $0).1.isSuperset(of: lit) })
+        #expect(!(0..<8).contains { hexByte(g, 9, $0).1.contains(.reverse) })
+        // Right: byte by byte inside value; left twice: the padding between id and value.
+        _ = m.handle(key: .right)
+        g = draw(&m)
+        #expect(hexByte(g, 10, 1).1.contains(.underline) && !hexByte(g, 10, 0).1.contains(.underline))
+        _ = m.handle(key: .left)
+        _ = m.handle(key: .left)
+        g = draw(&m)
+        #expect(m.focusedFieldCursor == .init(byte: 7, field: nil))
+        #expect(g.text(8).contains(" byte 7: padding "), "\(g.text(8))")
+        #expect(!g.text(9).hasPrefix(">") && !g.text(10).hasPrefix(">"))
+        #expect(hexByte(g, 9, 7).1 == [.bold, .reverse, .underline], "the padding byte alone is lit")
+        // The opposite way: any byte maps to the field that covers it (byte 20 is inside name).
+        for _ in 0..<13 { _ = m.handle(key: .right) }
+        g = draw(&m)
+        #expect(m.focusedFieldCursor == .init(byte: 20, field: 2))
+        #expect(g.text(11).hasPrefix(">  16  name") && g.text(8).contains(" name char[16], bytes 16-31 "), "\(g.text(8))")
+        #expect((0..<8).allSatisfy { hexByte(g, 11, $0).1.isSuperset(of: lit) && hexByte(g, 12, $0).1.isSuperset(of: lit) })
+        // Up goes back a field; g to the first; the other pane keeps its own cursor.
+        _ = m.handle(key: .up)
+        #expect(m.focusedFieldCursor?.field == 1)
+        _ = m.handle(key: .char("g"))
+        #expect(m.focusedFieldCursor == .init(byte: 0, field: 0))
+        _ = m.handle(key: .tab)
+        #expect(m.focus == .response && m.focusedFieldCursor == .init(byte: 0, field: 0))
+        _ = m.handle(key: .char("G"))
+        #expect(m.focusedFieldCursor == .init(byte: 8, field: 1))
+        g = draw(&m)
+        let rsp = 9 + ScreenLayout(width: 120, height: 40).dumpRows + 1
+        #expect(g.text(rsp + 1).hasPrefix(">   8  previous  1.5"), "\(g.text(rsp + 1))")
+        #expect(g.text(39).contains("field") && g.text(39).contains("byte"), "the footer names the cursor keys: \(g.text(39))")
+        // Without the fields view the arrows scroll the hex again.
+        _ = m.handle(key: .char("f"))
+        _ = m.handle(key: .down)
+        #expect(m.focusedFieldCursor == nil && m.scroll[.response] == 1)
+    }
+
+    @Test("Tab in the client pane completes function, field and enum names, listing them when several fit")
+    func tabCompletes() throws {
+        var m = try fieldsModel()
+        m.setWritability(.writable)
+        _ = m.handle(key: .char("i"))
+        func type(_ text: String) { for c in text { _ = m.handle(key: .char(c)) } }
+        type("se")
+        #expect(draw(&m).contains("functions: set_value"), "the function names are hinted while typing")
+        _ = m.handle(key: .tab)
+        #expect(m.client.input == "set_value " && m.focus == .client)
+        // An empty word: every field, listed; the input stays.
+        _ = m.handle(key: .tab)
+        #expect(m.client.input == "set_value " && m.client.completions == ["id", "value", "name"])
+        var g = draw(&m)
+        let row = try #require(g.row(containing: "Tab: id  value  name"), "\(g.lines.joined(separator: "\n"))")
+        let col = try #require((0..<g.width).first { x in (0..<4).allSatisfy { g[row, x + $0].char == Array("Tab:".unicodeScalars)[$0] } })
+        #expect(g[row, col].attributes.contains(.bold) && g[row, col].role == .accent, "the candidates stand out")
+        type("v")
+        #expect(m.client.completions.isEmpty, "an edit closes the list")
+        _ = m.handle(key: .tab)
+        #expect(m.client.input == "set_value value=")
+        type("2.5 ")
+        _ = m.handle(key: .tab)
+        #expect(m.client.completions == ["id", "name"], "fields already given are not offered again")
+        type("n")
+        _ = m.handle(key: .tab)
+        type("pump zz")
+        _ = m.handle(key: .tab)
+        #expect(m.client.input == "set_value value=2.5 name=pump zz" && m.client.problem == "nothing completes 'zz'")
+        g = draw(&m)
+        #expect(g.contains("! nothing completes 'zz'"))
+
+        // Enum names after '=', a shared prefix grows the word, then a single candidate finishes it.
+        _ = m.handle(key: .ctrl("u"))
+        type("ev")
+        _ = m.handle(key: .tab)
+        type("mo")
+        _ = m.handle(key: .tab)
+        #expect(m.client.input == "everything mode=")
+        _ = m.handle(key: .tab)
+        #expect(m.client.completions == ["mode=off", "mode=on", "mode=auto"])
+        type("o")
+        _ = m.handle(key: .tab)
+        #expect(m.client.input == "everything mode=o" && m.client.completions == ["mode=off", "mode=on"])
+        type("f")
+        _ = m.handle(key: .tab)
+        #expect(m.client.input == "everything mode=off " && m.client.completions.isEmpty)
+        type("ok=")
+        _ = m.handle(key: .tab)
+        #expect(m.client.completions == ["ok=true", "ok=false"])
+        type("t")
+        _ = m.handle(key: .tab)
+        #expect(m.client.input == "everything mode=off ok=true ")
+        type("u")
+        _ = m.handle(key: .tab)
+        #expect(m.client.completions == ["u8", "u16", "u32", "u64"] && m.client.input.hasSuffix(" u"))
+        // The completed call is sent as typed.
+        _ = m.handle(key: .ctrl("u"))
+        type("set_value i")
+        _ = m.handle(key: .tab)
+        type("3")
+        let sent = m.handle(key: .enter)
+        guard case .send(let call)? = sent.first else { Issue.record("not sent: \(sent)"); return }
+        #expect(call.function == 3 && call.payload.prefix(4) == [3, 0, 0, 0])
+
+        // An empty line, or no schema: Tab changes the pane as before.
+        _ = m.handle(key: .tab)
+        #expect(m.focus == .request)
+        var plain = testModel()
+        plain.ingest(SectionBytes().snapshot(), now: 1)
+        _ = plain.handle(key: .char("i"))
+        for c in "1 hi" { _ = plain.handle(key: .char(c)) }
+        _ = plain.handle(key: .tab)
+        #expect(plain.focus == .request && plain.client.input == "1 hi")
     }
 }

@@ -26,6 +26,10 @@ import TestSupport
         #expect(decoded, "the request pane shows fields:\n\(screen)")
         #expect(screen.split(separator: "\n").contains { $0.contains("set_value") && $0.contains("03 00 00 00") },
                 "the history names the function:\n\(screen)")
+        // The fields cursor starts on id and lights its bytes: put it on name, away from the lines below.
+        tmux.keys("G")
+        let (moved, movedScreen) = tmux.waitFor("name char[16], bytes 16-31")
+        #expect(moved, "G puts the cursor on the last field:\n\(movedScreen)")
 
         func styledLine(_ match: (Substring) -> Bool) -> Substring {
             let styled = scope.run(TmuxSession.tmux, ["-L", tmux.socket, "capture-pane", "-p", "-e"], timeout: 5).stdout
@@ -60,6 +64,92 @@ import TestSupport
         tmux.keys("Enter")
         let (refused, refusedScreen) = tmux.waitFor("'id' is u32: expected a whole number")
         #expect(refused, "a bad field is refused in the pane:\n\(refusedScreen)")
+        tmux.keys("C-c")
+    }
+
+    @Test("the field under the cursor is lit in the hex of a real call; a byte maps back to its field; Tab completes")
+    func cursorAndCompletion() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let schema = scope.file("s.yaml", SchemaFixture.schema)
+        let name = scope.serviceName("schc")
+        let server = scope.startEchoServer(name)
+        try #require(server.stdout.contains("serving"))
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach \(name) --schema \(schema)", width: 120, height: 40)
+        defer { tmux.kill() }
+        let (up, first) = tmux.waitFor("Request", "History")
+        try #require(up, "attach did not start:\n\(first)")
+        let call = scope.ipcscope(["call", name, "set_value", "--schema", schema, "--field", "id=3", "--field", "value=2.5", "--field", "name=pump"])
+        #expect(call.exitStatus == 0, "\(call.stderr)")
+        var (ok, screen) = tmux.waitFor("fn set_value (3)", "id u32, bytes 0-3", "0008  00 00 00 00 00 00 04 40")
+        #expect(ok, "the fields beside the hex:\n\(screen)")
+
+        /// Each visible character of the screen line containing `text`, with whether it is drawn in
+        /// reverse video (SGR 7), read from tmux's styled capture.
+        func cells(_ text: String) -> [(Character, Bool)] {
+            let out = scope.run(TmuxSession.tmux, ["-L", tmux.socket, "capture-pane", "-p", "-e"], timeout: 5).stdout
+            for line in out.split(separator: "\n") {
+                var cells: [(Character, Bool)] = []
+                var reverse = false
+                var rest = line[...]
+                while let c = rest.first {
+                    if c == "\u{1b}", rest.dropFirst().first == "[", let m = rest.firstIndex(of: "m") {
+                        for p in rest[rest.index(rest.startIndex, offsetBy: 2)..<m].split(separator: ";", omittingEmptySubsequences: false) {
+                            if p == "7" { reverse = true } else if p == "0" || p == "27" || p.isEmpty { reverse = false }
+                        }
+                        rest = rest[rest.index(after: m)...]
+                    } else {
+                        cells.append((c, reverse))
+                        rest = rest.dropFirst()
+                    }
+                }
+                if String(cells.map(\.0)).contains(text) { return cells }
+            }
+            return []
+        }
+        /// Whether every non-blank character of `part`, inside the line holding `text`, is in reverse video.
+        func reverseAt(_ text: String, _ part: String) -> Bool {
+            let c = cells(text)
+            let line = String(c.map(\.0))
+            guard let r = line.range(of: text)?.lowerBound else { return false }
+            let start = line.distance(from: line.startIndex, to: r)
+            let offset = text.distance(from: text.startIndex, to: text.range(of: part)?.lowerBound ?? text.startIndex)
+            return c[(start + offset)..<min(c.count, start + offset + part.count)].allSatisfy { $0.0 == " " || $0.1 }
+        }
+        // Down: value. Once the call's change marks fade, only value's bytes are lit.
+        tmux.keys("Down")
+        (ok, screen) = tmux.waitFor("value f64, bytes 8-15")
+        #expect(ok, "down moves to value:\n\(screen)")
+        #expect(screen.contains(">   8  value  2.5"), "\(screen)")
+        #expect(waitUntil(timeout: 10, interval: 0.1) { !cells("0000  03 00 00 00").isEmpty && !reverseAt("0000  03 00 00 00", "03") }, "id is no longer lit")
+        #expect(reverseAt("0008  00 00 00 00 00 00 04 40", "00 00 00 00 00 00 04 40"), "value's bytes are lit in the hex")
+        // Right, byte by byte, into the bytes of name: the cursor's byte names its field.
+        tmux.keys("Right", "Right", "Right", "Right", "Right", "Right", "Right", "Right", "Right")
+        (ok, screen) = tmux.waitFor("name char[16], bytes 16-31", ">  16  name")
+        #expect(ok, "byte 17 maps to the field name:\n\(screen)")
+        #expect(reverseAt("0010  70 75 6d 70", "70 75 6d 70"), "name's bytes are lit")
+        #expect(!cells("0008  00 00 00 00 00 00 04 40").isEmpty && !reverseAt("0008  00 00 00 00 00 00 04 40", "04 40"), "value's are not any more")
+
+        // Tab completes the function, then the field names, listing them when several fit.
+        tmux.keys("i")
+        tmux.type("set_v")
+        tmux.keys("Tab")
+        (ok, screen) = tmux.waitFor("text> set_value _")
+        #expect(ok, "Tab completes the function:\n\(screen)")
+        tmux.type("i")
+        tmux.keys("Tab")
+        tmux.type("4 ")
+        tmux.keys("Tab")
+        (ok, screen) = tmux.waitFor("text> set_value id=4 _", "Tab: value  name")
+        #expect(ok, "the fields still open are listed:\n\(screen)")
+        tmux.type("n")
+        tmux.keys("Tab")
+        tmux.type("tank")
+        (ok, screen) = tmux.waitFor("text> set_value id=4 name=tank_")
+        #expect(ok, "one candidate finishes the word:\n\(screen)")
+        tmux.keys("Enter")
+        (ok, screen) = tmux.waitFor("seq 2 status 0 32 bytes", "\"tank\"")
+        #expect(ok, "the completed call is sent and shown:\n\(screen)")
         tmux.keys("C-c")
     }
 }
