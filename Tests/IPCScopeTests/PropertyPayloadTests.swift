@@ -12,10 +12,18 @@ func oneOf<T: Sendable>(_ items: [T]) -> Generator<T, Shrink.Integer<Int>> {
     Gen<Int>.value(in: 0...(items.count - 1)).map { items[$0] }
 }
 
-/// Payloads: random bytes, or mostly-zero bytes so that whole 16-byte lines repeat (the `*`
-/// lines of `hexdump -C` and `xxd -a`).
-let payloadGen = zip(Gen<UInt8>.value(in: 0...255).array(of: 0...300), Gen.bool)
-    .map { bytes, sparse in sparse ? bytes.map { $0 < 220 ? 0 : $0 } : bytes }
+/// Payloads: random bytes; mostly-zero bytes; or one random 16-byte line repeated, then random
+/// bytes, so that whole lines repeat (the `*` lines of `hexdump -C` and `xxd -a`).
+let payloadGen = zip(Gen<UInt8>.value(in: 0...255).array(of: 0...300), Gen<Int>.value(in: 0...2), Gen<Int>.value(in: 1...6))
+    .map { bytes, mode, repeats -> [UInt8] in
+        switch mode {
+        case 0: return bytes
+        case 1: return bytes.map { $0 < 220 ? 0 : $0 }
+        default:
+            let line = Array(bytes.prefix(16)) + [UInt8](repeating: 0x2a, count: 16 - min(16, bytes.count))
+            return (0..<repeats).flatMap { _ in line } + bytes.dropFirst(16)
+        }
+    }
 
 // MARK: - reference printers (what xxd prints; HexDump is the project's own hexdump -C)
 
