@@ -180,3 +180,18 @@ struct PropertySchemaTests {
         }
     }
 }
+
+@Suite("Schema byte order on structs")
+struct SchemaStructEndianTests {
+    @Test("'endian:' on a struct is refused, not silently ignored (its fields took the schema's order)")
+    func endianOnStructIsRefused() {
+        let yaml = "functions:\n  1:\n    name: probe\n    request: [{point: {fields: [{x: u32}], endian: big}}]\n"
+        #expect(throws: SchemaError.self) { try Schema.parse(yaml: yaml) }
+        do {
+            _ = try Schema.parse(yaml: yaml)
+        } catch {
+            #expect(error.line == 4 && error.message.contains("'endian:' goes with a number"), "\(error)")
+        }
+        #expect(throws: Never.self) { try Schema.parse(yaml: yaml.replacing("fields: [{x: u32}], endian: big", with: "fields: [{x: {type: u32, endian: big}}]")) }
+    }
+}
