@@ -3,7 +3,8 @@
 // YAML, and laid out here by the C rules on their own, to compare with the parser's layout.
 @testable import IPCScopeSchema
 
-/// Reads choices one at a time; past the end every choice is 0 (the simplest).
+/// Reads choices one at a time; past the end every choice is 0, which always picks the simplest
+/// (no padding, no offset, a `u8`), so shrinking the list simplifies the schema.
 struct Choices {
     let values: [UInt32]
     var next = 0
@@ -68,15 +69,15 @@ struct GenSchema: CustomStringConvertible {
         let count = 1 + c.pick(depth == 0 ? 6 : 3)
         var fields: [GenField] = []
         for i in 0..<count {
-            let flexible = top && i == count - 1 && c.pick(4) == 0
+            let flexible = top && i == count - 1 && c.pick(4) == 3
             var f = GenField(name: "f\(i)", type: flexible ? .bytes(lengthBits: [8, 16, 32, 64][c.pick(4)], capacity: nil, big: nil)
                                                       : type(&c, depth: depth))
-            if c.pick(6) == 0 { f.padding = 1 + c.pick(5) }
-            if c.pick(8) == 0 { f.offsetGap = c.pick(9) }
+            if c.pick(6) == 5 { f.padding = 1 + c.pick(5) }
+            if c.pick(8) == 7 { f.offsetGap = c.pick(9) }
             fields.append(f)
         }
         let packed: Bool? = [nil, nil, true, false][c.pick(4)]
-        let extra: Int? = fields.contains { if case .bytes(_, nil, _) = $0.type { true } else { false } } || c.pick(6) != 0 ? nil : c.pick(12)
+        let extra: Int? = fields.contains { if case .bytes(_, nil, _) = $0.type { true } else { false } } || c.pick(6) != 5 ? nil : c.pick(12)
         return GenStruct(fields: fields, packed: packed, extraSize: extra)
     }
 

@@ -108,7 +108,7 @@ func typedValue(_ t: FieldType, _ c: inout Choices) -> (text: String, value: Fie
 
 // MARK: - generators
 
-let schemaGen = Gen<UInt32>.value(in: 0...UInt32.max).array(of: 0...60).map { GenSchema($0) }
+let schemaGen = Gen<UInt32>.value(in: 0...UInt32.max).array(of: 0...120).map { GenSchema($0) }
 let choicesGen = Gen<UInt32>.value(in: 0...UInt32.max).array(of: 0...80)
 
 /// The request layout the parser makes of a generated schema.
