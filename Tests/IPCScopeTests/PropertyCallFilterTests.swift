@@ -84,6 +84,9 @@ let typedTermGen = zip(Gen<Int>.value(in: 0...9), Gen<Int64>.value(in: .min ... 
             let op = CallComparison.allCases[Int((style >> 3) % 6)]
             return compareTerm(field, op, value, style >> 6)
         case 6, 7: return containsTerm(bytes, style)
+        case 8:  // text typed as is between slashes, UTF-8 included
+            let text = String(word.map { $0 == "x" ? "é" : $0 == "z" ? "€" : $0 })
+            return TypedTerm(term: .contains(Array(text.utf8)), typed: "/" + text + "/")
         default: return TypedTerm(term: .word(word), typed: word)
         }
     }

@@ -80,39 +80,116 @@ struct PropertyRecordingTests {
         }
     }
 
+    /// A recording of `calls` on `interfaces`, each call's halves as `halves` says (0 both, the
+    /// response after every request; 1 the request only; 2 the response only), the calls lost
+    /// before each packet in `epb_dropcount`, a statistics block per interface at the end; and
+    /// what reading it must give.
+    static func recording(_ interfaces: [RecordedInterface], _ calls: [(RecordedCall, Int)], application: String,
+                          dropped: UInt64) -> (file: [UInt8], expected: Recording) {
+        var file = PcapNG.sectionHeader(application: application)
+        for i in interfaces { file += PcapNG.interface(i) }
+        var expected = Recording(application: application, interfaces: interfaces)
+        var responsesLast: [[UInt8]] = []
+        for (k, (call, halves)) in calls.enumerated() {
+            var c = call
+            c.seq = UInt64(k + 1)
+            c.epoch = interfaces[k % interfaces.count].epoch
+            let id = UInt32(k % interfaces.count)
+            if halves != 2 {
+                file += PcapNG.packet(interfaceID: id, unixNS: c.sentNS, data: RecordPacket.encode(c, .request), inbound: true,
+                                      dropped: k == 0 ? dropped : 0)
+            }
+            let response = PcapNG.packet(interfaceID: id, unixNS: c.doneNS, data: RecordPacket.encode(c, .response), inbound: false)
+            if halves == 2 { file += response } else if halves == 0 { responsesLast.append(response) }
+            if halves == 1 { c.response = []; c.flags.insert(.partial) }
+            if halves == 2 { c.request = []; c.flags.insert(.partial) }
+            expected.calls.append(c)
+        }
+        for r in responsesLast { file += r }  // answers after every request: paired by seq, not by order
+        for id in interfaces.indices {
+            file += PcapNG.statistics(interfaceID: UInt32(id), unixNS: 9, startNS: 1, received: UInt64(calls.count),
+                                      dropped: id == 0 ? dropped / 2 : 0, comment: "end")
+        }
+        expected.missed = calls.first.map { $0.1 != 2 } == true ? dropped : dropped / 2
+        return (file, expected)
+    }
+
     @Test("a recording written block by block reads back as the calls written, halves paired")
     func pcapngRoundTrip() async throws {
         await propertyCheck(count: 150, input: interfaceGen.array(of: 1...3), recordedCallGen.array(of: 0...12),
-                            oneOf(Array("ipcscope 1.0-é")).string(of: 0...20)) { interfaces, calls, application in
-            var file = PcapNG.sectionHeader(application: application)
-            for i in interfaces { file += PcapNG.interface(i) }
-            var expected: [RecordedCall] = []
-            var responsesLast: [[UInt8]] = []
-            for (k, (call, halves)) in calls.enumerated() {
-                var c = call
-                c.seq = UInt64(k + 1)
-                c.epoch = interfaces[k % interfaces.count].epoch
-                let id = UInt32(k % interfaces.count)
-                // halves: 0 both (request first), 1 the request only, 2 the response only.
-                if halves != 2 { file += PcapNG.packet(interfaceID: id, unixNS: c.sentNS, data: RecordPacket.encode(c, .request), inbound: true) }
-                let response = PcapNG.packet(interfaceID: id, unixNS: c.doneNS, data: RecordPacket.encode(c, .response), inbound: false)
-                if halves == 2 { file += response } else if halves == 0 { responsesLast.append(response) }
-                var want = c
-                if halves == 1 { want.response = []; want.flags.insert(.partial) }
-                if halves == 2 { want.request = []; want.flags.insert(.partial) }
-                expected.append(want)
-            }
-            for r in responsesLast { file += r }  // answers after every request: pairing by seq, not by order
+                            oneOf(Array("ipcscope 1.0-é")).string(of: 0...20), Gen<UInt64>.value(in: 0...UInt64.max)) { interfaces, calls, application, dropped in
+            let (file, expected) = Self.recording(interfaces, calls, application: application, dropped: dropped)
             let recording = try PcapNG.read(file)
-            #expect(recording.application == application)
-            #expect(recording.interfaces == interfaces)
-            #expect(recording.calls == expected)
+            #expect(recording == expected)
             // Cut anywhere inside, the file is refused or reads as fewer calls, never a trap.
             for cut in stride(from: 1, to: file.count, by: max(1, file.count / 16)) {
                 if let partial = try? PcapNG.read(Array(file.prefix(cut))) {
-                    #expect(partial.calls.count <= expected.count)
+                    #expect(partial.calls.count <= expected.calls.count)
                 }
             }
         }
     }
+
+    @Test("the same recording written big-endian reads back the same")
+    func pcapngBigEndian() async throws {
+        await propertyCheck(count: 100, input: interfaceGen.array(of: 1...3), recordedCallGen.array(of: 0...8),
+                            Gen<UInt64>.value(in: 0...UInt64.max)) { interfaces, calls, dropped in
+            let (file, expected) = Self.recording(interfaces, calls, application: "big", dropped: dropped)
+            let swapped = try #require(bigEndian(file))
+            #expect(swapped != file)
+            #expect(try PcapNG.read(swapped) == expected)
+        }
+    }
+}
+
+/// `file` (little-endian pcapng, as PcapNG writes it) with every block header, fixed field and
+/// numeric option byte-swapped, as a big-endian host writes it. The packets' own data (the
+/// ipcscope record, little-endian by its format) is left alone. Nil on a block it cannot walk.
+func bigEndian(_ file: [UInt8]) -> [UInt8]? {
+    var out = file
+    func swap(_ at: Int, _ width: Int) { out[at..<(at + width)].reverse() }
+    func u32(_ at: Int) -> Int { Int(file[at]) | Int(file[at + 1]) << 8 | Int(file[at + 2]) << 16 | Int(file[at + 3]) << 24 }
+    func u16(_ at: Int) -> Int { Int(file[at]) | Int(file[at + 1]) << 8 }
+    /// Options from `at` to `end`; `widths[code]` is how a numeric value is swapped (width, count).
+    func options(_ at: Int, _ end: Int, _ widths: [Int: (Int, Int)]) {
+        var o = at
+        while o + 4 <= end {
+            let code = u16(o), length = u16(o + 2)
+            swap(o, 2)
+            swap(o + 2, 2)
+            if let (width, count) = widths[code], length == width * count {
+                for k in 0..<count { swap(o + 4 + k * width, width) }
+            }
+            if code == 0 { return }
+            o += 4 + (length + 3) / 4 * 4
+        }
+    }
+    var offset = 0
+    while offset + 12 <= file.count {
+        let type = u32(offset), length = u32(offset + 4)
+        guard length >= 12, offset + length <= file.count else { return nil }
+        let body = offset + 8, end = offset + length - 4
+        swap(offset, 4)
+        swap(offset + 4, 4)
+        swap(end, 4)
+        switch type {
+        case 0x0A0D_0D0A:
+            swap(body, 4); swap(body + 4, 2); swap(body + 6, 2); swap(body + 8, 8)
+            options(body + 16, end, [:])
+        case 1:
+            swap(body, 2); swap(body + 4, 4)
+            options(body + 8, end, [:])
+        case 5:
+            swap(body, 4); swap(body + 4, 4); swap(body + 8, 4)
+            options(body + 12, end, [2: (4, 2), 3: (4, 2), 4: (8, 1), 5: (8, 1)])
+        case 6:
+            for k in 0..<5 { swap(body + 4 * k, 4) }
+            let captured = u32(body + 12)
+            options(body + 20 + (captured + 3) / 4 * 4, end, [2: (4, 1), 4: (8, 1)])
+        default:
+            return nil
+        }
+        offset += length
+    }
+    return offset == file.count ? out : nil
 }
