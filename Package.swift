@@ -32,6 +32,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // Property tests (Tests/IPCScopeTests/Property*.swift) and the API docs (`swift package generate-documentation`).
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .target(name: "CIPCScope", cSettings: [.define("_GNU_SOURCE")]),
@@ -75,7 +78,8 @@ let package = Package(
             name: "IPCScopeTests",
             dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "TestSupport",
                            "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo", "MBVIPC",
-                           "IPCScopeFuzz", "IPCScopeTorture"],
+                           "IPCScopeFuzz", "IPCScopeTorture",
+                           .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: []),
     ]
 )

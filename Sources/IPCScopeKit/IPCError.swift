@@ -67,6 +67,7 @@ public struct IPCError: Error, CustomStringConvertible, Sendable, Equatable {
         self.pid = pid
     }
 
+    /// The one-line ``message``, for people.
     public var description: String { message }
 
     /// A system call failed: names the call, the service and the errno text.

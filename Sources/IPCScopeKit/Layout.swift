@@ -50,18 +50,32 @@ public struct SectionLayout: Equatable, Sendable {
 
 /// Header line 0 of a section, decoded from bytes read with `pread` and checked.
 public struct SectionIdentity: Equatable, Sendable {
+    /// Whether the first 8 bytes are the magic `IPCSCOPE` (the creator writes it last).
     public var magicOK: Bool
+    /// The format version (1 for this implementation).
     public var version: UInt32
+    /// `header_size`: bytes before the request slot (512 in version 1).
     public var headerSize: UInt32
+    /// `section_size`: the object's size as its creator laid it out.
     public var sectionSize: UInt64
+    /// `request_offset`: where the request slot starts.
     public var requestOffset: UInt32
+    /// `request_capacity`: the most request payload bytes.
     public var requestCapacity: UInt32
+    /// `response_offset`: where the response slot starts.
     public var responseOffset: UInt32
+    /// `response_capacity`: the most response payload bytes.
     public var responseCapacity: UInt32
+    /// `trace_offset`: where the trace ring starts (0 without one).
     public var traceOffset: UInt32
+    /// `trace_capacity`: records in the trace ring (0 or a power of two).
     public var traceCapacity: UInt32
+    /// `mutex_offset`: where the robust mutex lives (128 in version 1).
     public var mutexOffset: UInt32
+    /// `creator_uid`: the effective uid of the process that created the section.
     public var creatorUID: UInt32
+    /// `created_unix_ns`: when the section was created (CLOCK_REALTIME); tells a new section
+    /// of the same name from the old one.
     public var createdUnixNS: UInt64
 
     /// Decodes the first 64 bytes of `bytes` (host byte order). Returns nil when fewer than 64.

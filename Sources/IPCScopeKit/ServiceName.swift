@@ -36,6 +36,7 @@ public struct ServiceName: Hashable, Sendable, CustomStringConvertible {
     public var objectName: String { "/ipcscope." + rawValue }
     /// The path of the object, `/dev/shm/ipcscope.<name>`.
     public var path: String { "/dev/shm/ipcscope." + rawValue }
+    /// The name as given (``rawValue``).
     public var description: String { rawValue }
 
     /// The prefix of every section's file name in `/dev/shm`.

@@ -165,16 +165,29 @@ func parseWholeNumber(_ s: String) -> Int64? {
 
 /// `250us`, `1.5ms`, `2s`, `500ns` or a bare number of nanoseconds; nil when it is not one,
 /// is negative, or does not fit in an Int64 of nanoseconds (never a trap: `1e300s`, `nanms`,
-/// `infus` are nil).
+/// `infus` are nil). Read in whole nanoseconds, not through a Double, so every value up to
+/// `Int64.max` ns reads exactly; digits past a nanosecond round half up.
 func parseDurationNS(_ s: String) -> Int64? {
-    for (suffix, scale) in [("ns", 1.0), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9)] where s.hasSuffix(suffix) {
+    for (suffix, scale) in [("ns", Int64(1)), ("us", 1_000), ("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000)] where s.hasSuffix(suffix) {
         let number = s.dropLast(suffix.count)
         // Digits and one dot only: no "nan", "inf", exponents or signs.
         guard !number.isEmpty, number.count <= 40, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
-              number.filter({ $0 == "." }).count <= 1, number != ".", let v = Double(number) else { return nil }
-        let ns = (v * scale).rounded()
-        guard ns.isFinite, ns >= 0, ns < 9_223_372_036_854_775_808.0 else { return nil }  // 2^63
-        return Int64(exactly: ns)
+              number.filter({ $0 == "." }).count <= 1, number != "." else { return nil }
+        let parts = number.split(separator: ".", omittingEmptySubsequences: false)
+        var ns: Int64 = 0
+        if !parts[0].isEmpty {
+            guard let whole = Int64(parts[0]) else { return nil }
+            let (product, overflow) = whole.multipliedReportingOverflow(by: scale)
+            guard !overflow else { return nil }
+            ns = product
+        }
+        let fraction = parts.count > 1 ? parts[1] : ""
+        let places = String(scale).count - 1  // nanosecond digits the unit has after its point
+        let kept = fraction.prefix(places)
+        var part = places == 0 ? 0 : Int64(kept + String(repeating: "0", count: places - kept.count)) ?? 0
+        if let next = fraction.dropFirst(places).first, next >= "5" { part += 1 }
+        let (sum, overflow) = ns.addingReportingOverflow(part)
+        return overflow ? nil : sum
     }
     guard s.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
     return parseWholeNumber(s)

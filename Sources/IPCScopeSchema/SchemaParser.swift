@@ -108,6 +108,10 @@ struct SchemaParser {
             var type: FieldType
             if let f = m["fields"] {
                 if let t = m["type"] { throw error(t, "give either 'type:' or 'fields:', not both") }
+                // The fields take the schema's byte order; an 'endian:' here would be ignored.
+                if let e = m["endian"] {
+                    throw error(e, "'endian:' goes with a number, not a struct: give it on each field, or at the top of the schema")
+                }
                 let p = try m["packed"].map { (n) throws(SchemaError) in try bool(n, "packed") } ?? packed
                 let size = try m["size"].map { (n) throws(SchemaError) in try count(n, "size", min: 0) }
                 type = .structure(try structure(f, packed: p, size: size, depth: depth))
