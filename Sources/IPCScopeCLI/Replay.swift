@@ -121,25 +121,3 @@ extension IPCScope {
         }
     }
 }
-
-extension IPCScope.Attach {
-    /// `attach --file`: the inspector on a recording instead of a live section.
-    static func openRecording(_ file: String, ascii: Bool) throws {
-        let recording = try IPCScope.Replay.load(file)
-        let playback: RecordingPlayback
-        do throws(RecordingError) { playback = try RecordingPlayback(recording) } catch {
-            printError("cannot show '\(file)': \(error.message); record some calls first with 'ipcscope record'")
-            throw ExitCode(1)
-        }
-        guard isatty(1) != 0 && isatty(0) != 0 else {
-            printError("attach --file needs a terminal (stdin and stdout are not both one): use 'ipcscope replay' or Wireshark for \(file)")
-            throw ExitCode(1)
-        }
-        do {
-            try IPCScopeTUI.view(playback, file: file, ascii: ascii)
-        } catch {
-            printError("\(error)")
-            throw ExitCode(1)
-        }
-    }
-}
