@@ -2,6 +2,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import IPCScopeKit
 import IPCScopeProcess
 
 /// The directory of this executable, where `ipcscope` and `IPCScopeTestHelper` are built too.
@@ -21,18 +22,14 @@ final class Proc {
     }
 
     var pid: pid_t { process.pid }
-    /// Whether it has ended.
-    var ended: Bool { process.hasExited }
     /// Its exit code, when it exited.
     var exitCode: Int32? { if case .exited(let c)? = process.termination { return c } else { return nil } }
     /// The signal that ended it, if one did.
     var signal: Int32? { if case .signaled(let s)? = process.termination { return s } else { return nil } }
 
-    /// Whether it has ended; with `block`, waits (10 s at most) until it has.
+    /// Whether it has ended (swift-subprocess reaps it).
     @discardableResult
-    func reap(block: Bool = false) -> Bool {
-        block ? process.wait(timeout: 10) != nil : process.hasExited
-    }
+    func reap() -> Bool { process.hasExited }
 
     /// Sends `sig` unless it has ended.
     func send(_ sig: Int32) { process.send(sig) }
@@ -52,33 +49,28 @@ func spawn(_ path: String, _ args: [String], role: String, outPath: String? = ni
 
 /// Pids of live processes whose command line mentions `text` (leftovers after the run).
 func processesMentioning(_ text: String) -> [Int32] {
-    guard let dir = opendir("/proc") else { return [] }
-    defer { closedir(dir) }
-    var out: [Int32] = []
-    while let ent = readdir(dir) {
-        let name = withUnsafeBytes(of: ent.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        guard let pid = Int32(name), pid != getpid() else { continue }
-        let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { continue }
-        var buf = [UInt8](repeating: 0, count: 4096)
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
-        close(fd)
-        guard n > 0 else { continue }
-        let cmd = String(decoding: buf[0..<n].map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+    directoryNames("/proc").compactMap { name -> Int32? in
+        guard let pid = Int32(name), pid != getpid() else { return nil }
+        guard let bytes = readFileContents("/proc/\(pid)/cmdline"), !bytes.isEmpty else { return nil }
+        let cmd = String(decoding: bytes.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
         // a zombie has an empty cmdline; a process we started and did not reap would show here
-        if cmd.contains(text) { out.append(pid) }
+        return cmd.contains(text) ? pid : nil
     }
-    return out
 }
 
 /// Names in /dev/shm that start with `prefix`.
 func shmObjects(prefix: String) -> [String] {
-    guard let dir = opendir("/dev/shm") else { return [] }
+    directoryNames("/dev/shm").filter { $0.hasPrefix(prefix) }
+}
+
+/// The names in directory `path`, without "." and "..".
+private func directoryNames(_ path: String) -> [String] {
+    guard let dir = opendir(path) else { return [] }
     defer { closedir(dir) }
     var out: [String] = []
     while let ent = readdir(dir) {
         let name = withUnsafeBytes(of: ent.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name.hasPrefix(prefix) { out.append(name) }
+        if name != "." && name != ".." { out.append(name) }
     }
     return out
 }

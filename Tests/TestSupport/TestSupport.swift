@@ -247,11 +247,5 @@ nonisolated(unsafe) private var otherUserFolder = ""
 private let otherUserCopies = Mutex<[String: String]>([:])
 
 private func removeOtherUserFolder() {
-    guard !otherUserFolder.isEmpty, let dir = opendir(otherUserFolder) else { return }
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { unlink(otherUserFolder + "/" + name) }
-    }
-    closedir(dir)
-    rmdir(otherUserFolder)
+    if !otherUserFolder.isEmpty { removeTree(otherUserFolder) }
 }
