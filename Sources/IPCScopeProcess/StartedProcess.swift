@@ -13,6 +13,10 @@ import SystemPackage
 /// process plus the launch's additions. It is spawned from swift-subprocess's worker thread, which
 /// lives as long as this process: a child that asks for `PR_SET_PDEATHSIG` dies with this process,
 /// not with the thread that called `start`.
+///
+/// swift-subprocess's monitor thread waits with every signal unblocked, so a signal sent to this
+/// process may be delivered there: take signals with handlers or dispatch sources (as the demo and
+/// the benchmark do), not with `sigwait` on signals blocked everywhere else.
 public final class StartedProcess: @unchecked Sendable {
     /// The child's pid.
     public let pid: pid_t
@@ -25,8 +29,9 @@ public final class StartedProcess: @unchecked Sendable {
 
     /// Starts `launch` and returns once the child exists.
     ///
-    /// Blocks the calling thread while the spawn runs (never on the cooperative pool: see
-    /// `ProcessExecutor`), at most `startTimeout` seconds.
+    /// Blocks the calling thread until the spawn is done, at most `startTimeout` seconds. Nothing
+    /// it waits for needs a cooperative-pool thread (see `ProcessExecutor`), so a caller on the
+    /// pool, such as a test, cannot starve it.
     /// - Throws: `LaunchError` when a redirect cannot be opened or the program cannot be started
     ///   (missing, not executable).
     public static func start(_ launch: Launch, startTimeout: Double = 60) throws(LaunchError) -> StartedProcess {
