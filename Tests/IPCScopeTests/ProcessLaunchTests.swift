@@ -70,7 +70,7 @@ struct ProcessLaunchTests {
         #expect(mask("SigIgn") == 0, "\(readFile(status))")
     }
 
-    @Test("a program that cannot start is an error that says why, and nothing is left running")
+    @Test("a program that cannot start, or a redirect that cannot be opened, is an error that says why")
     func missingProgram() {
         #expect {
             _ = try StartedProcess.start(Launch("/nonexistent/ipcscope-no-such-program", []))
@@ -83,6 +83,18 @@ struct ProcessLaunchTests {
         } throws: { error in
             (error as? LaunchError)?.description.contains("cannot open /nonexistent/input") == true
         }
+    }
+
+    @Test("TestScope: a program that cannot start fails its test with exit 127 and the reason, not the run")
+    func testScopeStandIn() {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let missing = scope.run(scope.directory + "/no-such-program", ["--flag"], timeout: 10)
+        #expect(missing.wait(timeout: 0) == 127)
+        #expect(missing.stderr.contains("cannot start \(scope.directory)/no-such-program"), "\(missing.stderr)")
+        let badInput = scope.run("/bin/cat", [], timeout: 10, stdinPath: scope.directory + "/no-such-input")
+        #expect(badInput.wait(timeout: 0) == 127)
+        #expect(badInput.stderr.contains("cannot open \(scope.directory)/no-such-input"), "\(badInput.stderr)")
     }
 
     @Test("a child is started and seen to end while every cooperative thread is blocked")
