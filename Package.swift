@@ -31,11 +31,12 @@ let package = Package(
         .executable(name: "ipcscope-torture", targets: ["IPCScopeTorture"]),
     ],
     dependencies: [
+        // Starting child processes (IPCScopeProcess); swift-system for its FilePath and FileDescriptor.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
-        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
-        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .target(name: "CIPCScope", cSettings: [.define("_GNU_SOURCE")]),
@@ -83,9 +84,9 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["IPCScopeKit", "IPCScopeProcess"], path: "Tests/TestSupport"),
         .testTarget(
             name: "IPCScopeTests",
-            dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "TestSupport",
+            dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "TestSupport", "IPCScopeProcess",
                            "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo", "MBVIPC",
-                           "IPCScopeFuzz", "IPCScopeTorture", "IPCScopeProcess"],
+                           "IPCScopeFuzz", "IPCScopeTorture"],
             exclude: []),
     ]
 )
