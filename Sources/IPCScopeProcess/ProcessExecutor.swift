@@ -33,7 +33,6 @@ final class ProcessExecutor: TaskExecutor, @unchecked Sendable {
         let context = Unmanaged.passRetained(self).toOpaque()
         let r = pthread_create(&thread, nil, { context in
             Unmanaged<ProcessExecutor>.fromOpaque(context!).takeRetainedValue().runJobs()
-            return nil
         }, context)
         precondition(r == 0, "cannot create the process executor's thread: \(String(cString: strerror(r)))")
         pthread_detach(thread)
