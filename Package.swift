@@ -16,6 +16,8 @@
 //   IPCScopeTestHelper        a helper process for the multi-process tests
 //   IPCScopeFuzz, CIPCScopeFuzz  `ipcscope-fuzz`: the seeded fuzzer over every decoder, and its crash handler
 //   IPCScopeTorture           `ipcscope-torture`: servers and clients under chaos, every answer checked
+//   IPCScopeProcess           starting child processes (over swift-subprocess) for the tools and the tests
+//   IPCScopeRandom            SplitMix64, the seedable generator of the fuzzer, the torture and the demo
 import PackageDescription
 
 let package = Package(
@@ -29,6 +31,9 @@ let package = Package(
         .executable(name: "ipcscope-torture", targets: ["IPCScopeTorture"]),
     ],
     dependencies: [
+        // Starting child processes (IPCScopeProcess); swift-system for its FilePath and FileDescriptor.
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
@@ -54,13 +59,13 @@ let package = Package(
             ]),
         .target(name: "CDemoShims", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "IPCScopeDemo", dependencies: [
-            "IPCScopeKit", "CDemoShims", .product(name: "Histogram", package: "hdrhistogram-swift"),
+            "IPCScopeKit", "CDemoShims", "IPCScopeProcess", "IPCScopeRandom", .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .target(name: "CIPCBench", dependencies: ["MBVIPC"], cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(
             name: "IPCScopeBench",
             dependencies: [
-                "IPCScopeKit", "IPCScopeModel", "CIPCBench", "CIPCScope",
+                "IPCScopeKit", "IPCScopeModel", "CIPCBench", "CIPCScope", "IPCScopeProcess",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
         // The C library: the protocol once (ipc_core*.c) behind a platform seam; ipc_nt.c is the
@@ -71,12 +76,18 @@ let package = Package(
         .executableTarget(name: "IPCScopeTestHelper", dependencies: ["IPCScopeKit", "CIPCScope"]),
         .target(name: "CIPCScopeFuzz", cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(name: "IPCScopeFuzz",
-                          dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "CIPCScope", "CIPCScopeFuzz"]),
-        .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit"]),
-        .target(name: "TestSupport", dependencies: ["IPCScopeKit"], path: "Tests/TestSupport"),
+                          dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "CIPCScope", "CIPCScopeFuzz",
+                                         "IPCScopeRandom"]),
+        .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit", "IPCScopeProcess", "IPCScopeRandom"]),
+        .target(name: "IPCScopeProcess", dependencies: [
+            .product(name: "Subprocess", package: "swift-subprocess"),
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
+        .target(name: "IPCScopeRandom"),
+        .target(name: "TestSupport", dependencies: ["IPCScopeKit", "IPCScopeProcess"], path: "Tests/TestSupport"),
         .testTarget(
             name: "IPCScopeTests",
-            dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "TestSupport",
+            dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "TestSupport", "IPCScopeProcess",
                            "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo", "MBVIPC",
                            "IPCScopeFuzz", "IPCScopeTorture",
                            .product(name: "PropertyBased", package: "swift-property-based")],

@@ -6,6 +6,7 @@ import Glibc
 #endif
 import CIPCBench
 import IPCScopeKit
+import IPCScopeProcess
 
 /// What the orchestrator must undo at exit.
 enum Cleanup {
@@ -13,9 +14,15 @@ enum Cleanup {
     nonisolated(unsafe) static var services: [String] = []
     nonisolated(unsafe) static var directory: String?
 
-    /// SIGKILLs every child still registered, reaps it, unlinks the objects and the scratch directory.
+    /// SIGKILLs every child still registered, waits for it to die, unlinks the objects and the
+    /// scratch directory. Safe in a signal handler as far as the children go: no lock, and the wait
+    /// (`WNOWAIT`) leaves the reaping to swift-subprocess, which started them.
     static func run() {
-        for pid in children { kill(pid, SIGKILL); var s: Int32 = 0; _ = waitpid(pid, &s, 0) }
+        for pid in children {
+            kill(pid, SIGKILL)
+            var info = siginfo_t()
+            while waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT) < 0 && errno == EINTR {}
+        }
         children = []
         for name in services { _ = shm_unlink("/ipcscope." + name) }
         services = []
@@ -47,74 +54,59 @@ enum Cleanup {
 }
 
 /// The path of this executable.
-let selfPath: String = {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, 4095)
-    return n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
-}()
+let selfPath = ownExecutablePath
 
 /// A role process: this binary with `--role ...`, stdout captured to a file.
 final class Child {
-    let pid: pid_t
+    private let process: StartedProcess
     let outPath: String
-    private(set) var exitCode: Int32?
 
     convenience init(role: [String], tag: String) throws(BenchError) {
         try self.init(executable: selfPath, arguments: ["--role"] + role, tag: tag)
     }
 
-    /// Any program, its stdout (the log of `ipcscope serve`) to `<tag>.out`.
+    /// Any program, its stdout (the log of `ipcscope serve`) to `<tag>.out`, its stderr this one's.
     init(executable: String, arguments: [String], tag: String) throws(BenchError) {
-        let dir = Cleanup.directory ?? "/tmp"
-        outPath = "\(dir)/\(tag).out"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let args = [executable] + arguments
-        let argv = args.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let r = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard r == 0 else { throw BenchError("posix_spawn \(executable) failed: errno \(r)") }
-        self.pid = pid
-        Cleanup.children.append(pid)
+        outPath = "\(Cleanup.directory ?? "/tmp")/\(tag).out"
+        let launch = Launch(executable, arguments, standardOutput: .file(outPath, append: false), standardError: .inherit)
+        do {
+            process = try StartedProcess.start(launch)
+        } catch {
+            throw BenchError("\(error)")
+        }
+        Cleanup.children.append(process.pid)
     }
+
+    /// The child's pid.
+    var pid: pid_t { process.pid }
+
+    /// Its exit code (128 + signal when a signal ended it), once it ended.
+    var exitCode: Int32? { process.termination?.code }
 
     /// Everything the child printed so far.
     var output: String { readTextFile(outPath) ?? "" }
 
-    /// Whether it ended (reaps it).
+    /// Whether it ended.
     var hasExited: Bool {
-        if exitCode != nil { return true }
-        var s: Int32 = 0
-        let r = waitpid(pid, &s, WNOHANG)
-        if r == pid {
-            exitCode = s & 0x7f == 0 ? (s >> 8) & 0xff : 128 + (s & 0x7f)
-            Cleanup.children.removeAll { $0 == pid }
-            return true
-        }
-        return r < 0
+        guard process.hasExited else { return false }
+        Cleanup.children.removeAll { $0 == pid }
+        return true
     }
 
     /// Waits at most `seconds` for the child to end; SIGKILLs it and throws when it does not,
     /// or when it exits non-zero.
     func finish(within seconds: Double, what: String) throws(BenchError) {
-        let end = CIPCBench_now_ns() + UInt64(seconds * 1e9)
-        while !hasExited {
-            if CIPCBench_now_ns() >= end {
-                kill()
-                throw BenchError("\(what) (pid \(pid)) did not finish within \(seconds) s; output: \(output)")
-            }
-            CIPCBench_sleep_ns(2_000_000)
+        guard process.wait(timeout: seconds) != nil else {
+            kill()
+            throw BenchError("\(what) (pid \(pid)) did not finish within \(seconds) s; output: \(output)")
         }
+        _ = hasExited
         guard exitCode == 0 else { throw BenchError("\(what) (pid \(pid)) failed with exit \(exitCode ?? -1): \(output)") }
     }
 
     /// Asks the process to stop (SIGTERM) and waits for a clean exit.
     func terminate(within seconds: Double, what: String) throws(BenchError) {
-        Glibc.kill(pid, SIGTERM)
+        process.send(SIGTERM)
         try finish(within: seconds, what: what)
     }
 
@@ -132,15 +124,10 @@ final class Child {
         }
     }
 
-    /// SIGKILL and reap.
+    /// SIGKILL, and wait (5 s at most) for the end.
     func kill() {
-        if !hasExited {
-            Glibc.kill(pid, SIGKILL)
-            var s: Int32 = 0
-            _ = waitpid(pid, &s, 0)
-            exitCode = 137
-            Cleanup.children.removeAll { $0 == pid }
-        }
+        process.kill(timeout: 5)
+        _ = hasExited
     }
 }
 

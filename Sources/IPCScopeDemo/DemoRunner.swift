@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CDemoShims
 import IPCScopeKit
+import IPCScopeProcess
 import Synchronization
 
 /// Runs the demo: the demo service's server on a thread of this process, and demo clients
@@ -28,9 +29,8 @@ public final class DemoRunner: @unchecked Sendable {
 
     /// A client process and where its report goes.
     struct ClientChild {
-        var pid: pid_t
+        var process: StartedProcess
         var reportPath: String?
-        var exitStatus: Int32?
     }
 
     /// Creates the section for `service` (the caller picks a name no one else uses).
@@ -69,63 +69,38 @@ public final class DemoRunner: @unchecked Sendable {
     // MARK: - clients
 
     /// Starts one client process: `executable arguments...`, with stdin from /dev/null and
-    /// stdout/stderr to `logPath` (or /dev/null), default signal dispositions and an empty mask.
-    ///
-    /// Call from the main thread: the children's parent-death signal is tied to the thread
-    /// that spawned them.
+    /// stdout/stderr appended to `logPath` (or /dev/null), default signal dispositions and an empty
+    /// mask (the demo ignores SIGINT/SIGTERM/SIGHUP for its dispatch sources; children must not
+    /// inherit that). A client's parent-death signal is tied to swift-subprocess's spawning
+    /// thread, which lives as long as this process, so any thread may call this.
     @discardableResult
     public func spawnClient(executable: String, arguments: [String], reportPath: String?, logPath: String? = nil) throws(IPCError) -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        let out = logPath ?? "/dev/null"
-        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        // The demo ignores SIGINT/SIGTERM/SIGHUP (dispatch sources handle them); children must not inherit that.
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGINT, SIGTERM, SIGHUP, SIGPIPE] { sigaddset(&defaults, s) }
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attr, &mask)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let r = state.withLock { st -> Int32 in
-            guard !st.stopped else { return ECANCELED }
-            let r = posix_spawn(&pid, executable, &actions, &attr, argv, environ)  // the real path, so ps and the inspector show "ipcscope", not "exe"
-            if r == 0 { st.children[pid] = ClientChild(pid: pid, reportPath: reportPath) }
-            return r
-        }
-        if r != 0 {
-            throw IPCError(.system, service: service, "cannot start a demo client (\(executable)): \(String(cString: strerror(r)))", errno: r)
-        }
-        return pid
-    }
-
-    /// Client processes not yet reaped.
-    public var runningClients: [pid_t] {
-        reap()
-        return state.withLock { $0.children.values.filter { $0.exitStatus == nil }.map(\.pid).sorted() }
-    }
-
-    /// Reaps every child that has ended (never blocks).
-    private func reap() {
-        state.withLock { st in
-            for (pid, child) in st.children where child.exitStatus == nil {
-                var status: Int32 = 0
-                let r = waitpid(pid, &status, WNOHANG)
-                if r == pid || (r < 0 && errno == ECHILD) { st.children[pid]?.exitStatus = status }
+        // The real path as argv[0], so ps and the inspector show "ipcscope", not "exe".
+        let launch = Launch(executable, arguments, standardOutput: logPath.map { .file($0, append: true) } ?? .null,
+                            standardError: .standardOutput)
+        let started = state.withLock { st -> Result<StartedProcess, LaunchError>? in
+            guard !st.stopped else { return nil }
+            do throws(LaunchError) {
+                let process = try StartedProcess.start(launch)
+                st.children[process.pid] = ClientChild(process: process, reportPath: reportPath)
+                return .success(process)
+            } catch {
+                return .failure(error)
             }
         }
+        switch started {
+        case .success(let process)?:
+            return process.pid
+        case .failure(let error)?:
+            throw IPCError(.system, service: service, "cannot start a demo client (\(executable)): \(error.reason)", errno: error.errno)
+        case nil:
+            throw IPCError(.system, service: service, "cannot start a demo client (\(executable)): \(String(cString: strerror(ECANCELED)))", errno: ECANCELED)
+        }
+    }
+
+    /// Client processes still running.
+    public var runningClients: [pid_t] {
+        state.withLock { $0.children.values.filter { !$0.process.hasExited }.map(\.process.pid).sorted() }
     }
 
     /// Waits until every client has ended, at most `timeout` seconds; true when all did.
@@ -140,7 +115,7 @@ public final class DemoRunner: @unchecked Sendable {
 
     /// Sends `signal` to every client still running.
     public func signalClients(_ signal: Int32) {
-        for pid in runningClients { kill(pid, signal) }
+        for client in state.withLock({ Array($0.children.values) }) { client.process.send(signal) }
     }
 
     /// Every client's report merged, and how many clients left none.

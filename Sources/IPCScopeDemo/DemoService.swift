@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import IPCScopeKit
+import IPCScopeRandom
 
 // MARK: - the functions
 
@@ -177,20 +178,3 @@ public let demoFunctionHelp = """
       4 fail   always answers status 7 and a message
       other    status -3: no handler for this function
     """
-
-// MARK: - randomness
-
-/// A small, seedable random generator (SplitMix64), so a demo client's traffic can be replayed.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

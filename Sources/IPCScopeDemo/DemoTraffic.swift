@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Histogram
 import IPCScopeKit
+import IPCScopeRandom
 
 // MARK: - statistics of one or more clients
 

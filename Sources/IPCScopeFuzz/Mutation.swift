@@ -1,32 +1,15 @@
 // Deterministic randomness and the mutations the fuzzer applies to its seeds.
+import IPCScopeRandom
 
-/// SplitMix64: a tiny, fast, seedable generator, so a case is reproducible from (seed, target, index).
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    /// The generator for case `index` of `target` in a run seeded with `seed`.
+extension SplitMix64 {
+    /// The generator for case `index` of `target` in a run seeded with `seed`, so a case is
+    /// reproducible from (seed, target, index).
     init(seed: UInt64, target: String, index: UInt64) {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in target.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01b3 }
-        state = seed ^ h ^ (index &* 0x9e37_79b9_7f4a_7c15)
+        self.init(seed: seed ^ h ^ (index &* 0x9e37_79b9_7f4a_7c15))
         _ = next()
     }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    /// A value in 0..<n (n > 0).
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-    /// True with probability 1/n.
-    mutating func oneIn(_ n: Int) -> Bool { below(n) == 0 }
-    mutating func pick<T>(_ a: [T]) -> T { a[below(a.count)] }
 }
 
 /// Values that sit on the edges of integer and floating-point conversions.

@@ -5,6 +5,7 @@ import Glibc
 #endif
 import CIPCScopeFuzz
 import IPCScopeKit
+import IPCScopeRandom
 
 /// The shared case file: the case being run, its input, the count of finished cases, and what
 /// the crash handler found. Both processes map it; the child writes, the supervisor reads.

@@ -6,6 +6,7 @@ import Glibc
 import CIPCScope
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeRandom
 import IPCScopeScript
 
 /// One decoder to fuzz.

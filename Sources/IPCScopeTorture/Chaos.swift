@@ -4,6 +4,7 @@
 import Glibc
 #endif
 import IPCScopeKit
+import IPCScopeRandom
 
 /// How to torture.
 struct TortureOptions {
@@ -308,19 +309,4 @@ final class Torture {
             sleepMS(10)
         }
     }
-}
-
-/// SplitMix64, so a run's sequence of acts is repeatable from its seed.
-struct SplitMix64 {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(n, 1))) }
-    mutating func oneIn(_ n: Int) -> Bool { below(n) == 0 }
 }

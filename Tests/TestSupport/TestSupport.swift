@@ -5,15 +5,11 @@
 import Glibc
 #endif
 import IPCScopeKit
+import IPCScopeProcess
 import Synchronization
 
 /// The directory holding the built products (`ipcscope`, `ipcscope-testhelper`, …).
-public let productsDirectory: String = {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, 4095)
-    let exe = String(decoding: buf[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return String(exe[..<(exe.lastIndex(of: "/") ?? exe.endIndex)])
-}()
+public let productsDirectory: String = ownExecutableDirectory
 
 /// The path of a built executable product.
 public func productPath(_ name: String) -> String { productsDirectory + "/" + name }
@@ -50,47 +46,37 @@ public func waitUntil(timeout: Double, interval: Double = 0.01, _ condition: () 
 
 /// A child process with stdout and stderr captured to files.
 public final class ChildProcess: @unchecked Sendable {
-    public let pid: pid_t
+    private let process: StartedProcess
     public let arguments: [String]
     public let outPath: String
     public let errPath: String
-    public private(set) var exitStatus: Int32?
-    /// The signal that ended the process, if one did.
-    public private(set) var exitSignal: Int32?
 
-    init(pid: pid_t, arguments: [String], outPath: String, errPath: String) {
-        self.pid = pid
+    init(_ process: StartedProcess, arguments: [String], outPath: String, errPath: String) {
+        self.process = process
         self.arguments = arguments
         self.outPath = outPath
         self.errPath = errPath
     }
+
+    /// The child's pid.
+    public var pid: pid_t { process.pid }
+    /// The exit code, once it exited.
+    public var exitStatus: Int32? { if case .exited(let c)? = process.termination { return c } else { return nil } }
+    /// The signal that ended the process, if one did.
+    public var exitSignal: Int32? { if case .signaled(let s)? = process.termination { return s } else { return nil } }
 
     /// Everything written to stdout so far.
     public var stdout: String { readFile(outPath) }
     /// Everything written to stderr so far.
     public var stderr: String { readFile(errPath) }
 
-    /// Whether the process has ended (reaps it if so).
-    public var hasExited: Bool {
-        if exitStatus != nil || exitSignal != nil { return true }
-        var status: Int32 = 0
-        let r = waitpid(pid, &status, WNOHANG)
-        if r == pid { record(status); return true }
-        return r < 0
-    }
-
-    private func record(_ status: Int32) {
-        if status & 0x7f == 0 { exitStatus = (status >> 8) & 0xff } else { exitSignal = status & 0x7f }
-    }
+    /// Whether the process has ended.
+    public var hasExited: Bool { process.hasExited }
 
     /// Waits for the process to end, at most `timeout` seconds; returns the exit code
     /// (128 + signal when killed) or nil on timeout.
     @discardableResult
-    public func wait(timeout: Double) -> Int32? {
-        guard waitUntil(timeout: timeout, interval: 0.005, { hasExited }) else { return nil }
-        if let s = exitSignal { return 128 + s }
-        return exitStatus
-    }
+    public func wait(timeout: Double) -> Int32? { process.wait(timeout: timeout)?.code }
 
     /// Waits until stdout contains `text`; returns whether it did within `timeout`.
     @discardableResult
@@ -99,15 +85,10 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Sends a signal.
-    public func signal(_ sig: Int32) { if !hasExited { kill(pid, sig) } }
+    public func signal(_ sig: Int32) { process.send(sig) }
 
-    /// SIGKILL and reap.
-    public func killAndReap() {
-        if !hasExited {
-            kill(pid, SIGKILL)
-            wait(timeout: 5)
-        }
-    }
+    /// SIGKILL and wait for the end (5 s at most).
+    public func killAndReap() { process.kill(timeout: 5) }
 }
 
 
@@ -161,53 +142,28 @@ public final class TestScope: @unchecked Sendable {
     /// Registers an existing name for removal at cleanup.
     public func track(service name: String) { lock.withLock { _ in services.append(name) } }
 
-    /// Starts `path` with `arguments`; stdin is /dev/null unless `stdinPath` is given.
+    /// Starts `path` with `arguments`; stdin is /dev/null unless `stdinPath` is given. The child
+    /// starts with an empty signal mask and default dispositions (the test runner's worker threads
+    /// block most signals: a tmux server would ignore kill-server, a server be deaf to SIGTERM).
     public func spawn(_ path: String, _ arguments: [String], environment: [String: String] = [:],
                       stdinPath: String = "/dev/null") -> ChildProcess {
         let id = lock.withLock { _ in children.count }
         mkdir(directory, 0o700)  // again, if a cleanup removed it while the scope is still in use
         let out = "\(directory)/p\(id).out", err = "\(directory)/p\(id).err"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        var env = [String: String]()
-        var e = environ
-        while let p = e.pointee {
-            let kv = String(cString: p)
-            if let eq = kv.firstIndex(of: "=") { env[String(kv[..<eq])] = String(kv[kv.index(after: eq)...]) }
-            e += 1
-        }
-        for (k, v) in environment { env[k] = v }
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        // The test runner's worker threads block most signals; a child would inherit that mask
-        // (a tmux server that ignores kill-server, a server deaf to SIGTERM). Start clean.
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        var r = posix_spawn(&pid, path, &actions, &attr, argv, envp)
-        if r != 0 {
+        var launch = Launch(path, arguments, environment: environment, standardInput: stdinPath,
+                            standardOutput: .file(out, append: false), standardError: .file(err, append: false))
+        let process: StartedProcess
+        do {
+            process = try StartedProcess.start(launch)
+        } catch {
             // A program that cannot start (missing, not executable) fails the test, not the run:
             // a stand-in exits 127 with the reason on stderr, as a shell would.
-            let why = "cannot start \(path): \(String(cString: strerror(r)))"
-            let words: [String] = ["/bin/sh", "-c", "echo \"$0\" >&2; exit 127", why]
-            let fallback: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
-            defer { fallback.forEach { free($0) } }
-            r = posix_spawn(&pid, "/bin/sh", &actions, &attr, fallback, envp)
-            precondition(r == 0, "posix_spawn /bin/sh failed: \(r)")
+            launch.executable = "/bin/sh"
+            launch.standardInput = "/dev/null"
+            launch.arguments = ["-c", "echo \"$0\" >&2; exit 127", error.description]
+            do { process = try StartedProcess.start(launch) } catch { preconditionFailure("\(error)") }
         }
-        let child = ChildProcess(pid: pid, arguments: arguments, outPath: out, errPath: err)
+        let child = ChildProcess(process, arguments: arguments, outPath: out, errPath: err)
         lock.withLock { _ in children.append(child) }
         return child
     }
@@ -291,11 +247,5 @@ nonisolated(unsafe) private var otherUserFolder = ""
 private let otherUserCopies = Mutex<[String: String]>([:])
 
 private func removeOtherUserFolder() {
-    guard !otherUserFolder.isEmpty, let dir = opendir(otherUserFolder) else { return }
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        if name != "." && name != ".." { unlink(otherUserFolder + "/" + name) }
-    }
-    closedir(dir)
-    rmdir(otherUserFolder)
+    if !otherUserFolder.isEmpty { removeTree(otherUserFolder) }
 }

@@ -1,0 +1,155 @@
+// What to start and how, and how it ended.
+#if canImport(Glibc)
+import Glibc
+#endif
+import SystemPackage
+
+/// Where a child's standard output or error goes.
+public enum Redirect: Sendable, Equatable {
+    /// `/dev/null`.
+    case null
+    /// This process's own standard error (or output), shared with the child.
+    case inherit
+    /// A file, created with the launch's `fileMode` if missing; truncated, or appended to.
+    case file(String, append: Bool)
+    /// The same open file as standard output (`2>&1`); for standard error only.
+    case standardOutput
+}
+
+/// What to start and how: the program, its arguments, additions to the inherited environment,
+/// and where its standard streams go.
+public struct Launch: Sendable {
+    /// The program's path; it is also the child's `argv[0]`.
+    public var executable: String
+    /// The arguments after `argv[0]`.
+    public var arguments: [String]
+    /// Variables set (or replaced) in a copy of this process's environment.
+    public var environment: [String: String]
+    /// The file the child reads as standard input.
+    public var standardInput: String
+    /// Where standard output goes.
+    public var standardOutput: Redirect
+    /// Where standard error goes.
+    public var standardError: Redirect
+    /// The permission bits of an output file this launch creates.
+    public var fileMode: mode_t
+
+    /// A launch with stdin from `/dev/null`, stdout and stderr discarded, the environment inherited.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                standardInput: String = "/dev/null", standardOutput: Redirect = .null,
+                standardError: Redirect = .null, fileMode: mode_t = 0o644) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.standardInput = standardInput
+        self.standardOutput = standardOutput
+        self.standardError = standardError
+        self.fileMode = fileMode
+    }
+}
+
+/// Why a process could not be started.
+public struct LaunchError: Error, CustomStringConvertible, Sendable {
+    /// The program that was to run.
+    public let executable: String
+    /// What failed, in words.
+    public let reason: String
+    /// The errno value behind it, when there is one.
+    public let errno: Int32?
+
+    /// "cannot start PATH: REASON".
+    public var description: String { "cannot start \(executable): \(reason)" }
+}
+
+/// How a process ended.
+public enum Termination: Sendable, Equatable {
+    /// It exited with this code.
+    case exited(Int32)
+    /// This signal ended it.
+    case signaled(Int32)
+
+    /// The shell's number: the exit code, or 128 + the signal.
+    public var code: Int32 {
+        switch self {
+        case .exited(let c): return c
+        case .signaled(let s): return 128 + s
+        }
+    }
+}
+
+// MARK: - the child's standard files
+
+/// The three descriptors a launch hands to the child, opened here with `O_CLOEXEC`.
+struct StandardFiles: @unchecked Sendable {
+    let input: FileDescriptor
+    let output: FileDescriptor
+    let error: FileDescriptor
+    let closeOutput: Bool
+    let closeError: Bool
+
+    init(_ launch: Launch) throws(LaunchError) {
+        func open(_ path: String, _ flags: Int32) throws(LaunchError) -> FileDescriptor {
+            let fd = Glibc.open(path, flags | O_CLOEXEC, launch.fileMode)
+            guard fd >= 0 else {
+                let e = errno
+                throw LaunchError(executable: launch.executable,
+                                  reason: "cannot open \(path): \(String(cString: strerror(e)))", errno: e)
+            }
+            return FileDescriptor(rawValue: fd)
+        }
+        func open(_ redirect: Redirect, inherited: Int32) throws(LaunchError) -> (FileDescriptor, close: Bool) {
+            switch redirect {
+            case .null, .standardOutput: return (try open("/dev/null", O_WRONLY), true)
+            case .inherit: return (FileDescriptor(rawValue: inherited), false)
+            case .file(let path, let append):
+                return (try open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC)), true)
+            }
+        }
+        input = try open(launch.standardInput, O_RDONLY)
+        do throws(LaunchError) {
+            (output, closeOutput) = try open(launch.standardOutput, inherited: 1)
+        } catch {
+            _ = Glibc.close(input.rawValue)
+            throw error
+        }
+        do throws(LaunchError) {
+            if launch.standardError == .standardOutput {
+                // A duplicate shares the open file (and its offset) with standard output, as `2>&1` does.
+                let fd = fcntl(output.rawValue, F_DUPFD_CLOEXEC, 3)
+                guard fd >= 0 else {
+                    let e = errno
+                    throw LaunchError(executable: launch.executable, reason: "dup: \(String(cString: strerror(e)))", errno: e)
+                }
+                (error, closeError) = (FileDescriptor(rawValue: fd), true)
+            } else {
+                (error, closeError) = try open(launch.standardError, inherited: 2)
+            }
+        } catch {
+            _ = Glibc.close(input.rawValue)
+            if closeOutput { _ = Glibc.close(output.rawValue) }
+            throw error
+        }
+    }
+
+    /// Closes what this launch opened (when it fails before the spawn).
+    func close() {
+        _ = Glibc.close(input.rawValue)
+        if closeOutput { _ = Glibc.close(output.rawValue) }
+        if closeError { _ = Glibc.close(error.rawValue) }
+    }
+}
+
+// MARK: - where this executable lives
+
+/// This executable's real path (`/proc/self/exe`), or `argv[0]` if that cannot be read.
+public let ownExecutablePath: String = {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, 4095)
+    guard n > 0 else { return CommandLine.arguments.first ?? "" }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}()
+
+/// The directory of this executable: where SwiftPM builds every product of the package.
+public var ownExecutableDirectory: String {
+    String(ownExecutablePath[..<(ownExecutablePath.lastIndex(of: "/") ?? ownExecutablePath.endIndex)])
+}

@@ -1,0 +1,132 @@
+// Starting a process with swift-subprocess from synchronous code, and keeping it across calls.
+#if canImport(Glibc)
+import Glibc
+#endif
+import Subprocess
+import SystemPackage
+
+/// A process started by `StartedProcess.start`. swift-subprocess reaps it; this object never calls
+/// `waitpid` itself, so it can be asked from any thread, any number of times.
+///
+/// The child gets: an empty signal mask and every signal at its default action (whatever this
+/// process blocks or ignores), no file descriptor but 0, 1 and 2, and the environment of this
+/// process plus the launch's additions. It is spawned from swift-subprocess's worker thread, which
+/// lives as long as this process: a child that asks for `PR_SET_PDEATHSIG` dies with this process,
+/// not with the thread that called `start`.
+///
+/// swift-subprocess's monitor thread waits with every signal unblocked, so a signal sent to this
+/// process may be delivered there: take signals with handlers or dispatch sources (as the demo and
+/// the benchmark do), not with `sigwait` on signals blocked everywhere else.
+public final class StartedProcess: @unchecked Sendable {
+    /// The child's pid.
+    public let pid: pid_t
+    private let record: ExitRecord
+
+    private init(pid: pid_t, record: ExitRecord) {
+        self.pid = pid
+        self.record = record
+    }
+
+    /// Starts `launch` and returns once the child exists.
+    ///
+    /// Blocks the calling thread until the spawn is done, at most `startTimeout` seconds. Nothing
+    /// it waits for needs a cooperative-pool thread (see `ProcessExecutor`), so a caller on the
+    /// pool, such as a test, cannot starve it.
+    /// - Throws: `LaunchError` when a redirect cannot be opened or the program cannot be started
+    ///   (missing, not executable).
+    public static func start(_ launch: Launch, startTimeout: Double = 60) throws(LaunchError) -> StartedProcess {
+        let files = try StandardFiles(launch)
+        var environment = Environment.inherit
+        if !launch.environment.isEmpty {
+            var added: [Environment.Key: String?] = [:]
+            for (name, value) in launch.environment {
+                guard let key = Environment.Key(rawValue: name) else {
+                    files.close()
+                    throw LaunchError(executable: launch.executable, reason: "bad environment name '\(name)'", errno: nil)
+                }
+                added[key] = value
+            }
+            environment = environment.updating(added)
+        }
+        let record = ExitRecord()
+        let executable = Executable.path(FilePath(launch.executable))
+        let arguments = Arguments(launch.arguments)
+        let name = launch.executable
+        Task(executorPreference: ProcessExecutor.shared) {
+            do {
+                let result = try await Subprocess.run(
+                    executable, arguments: arguments, environment: environment,
+                    input: .fileDescriptor(files.input, closeAfterSpawningProcess: true),
+                    output: .fileDescriptor(files.output, closeAfterSpawningProcess: files.closeOutput),
+                    error: .fileDescriptor(files.error, closeAfterSpawningProcess: files.closeError)
+                ) { execution in
+                    let pid = execution.processIdentifier.value
+                    record.started(pid)
+                    // Returning lets swift-subprocess reap the child: first see it end (see watchForEnd).
+                    await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                        if !watchForEnd(of: pid, record: record, then: { done.resume() }) { done.resume() }
+                    }
+                }
+                switch result.terminationStatus {
+                case .exited(let code): record.ended(.exited(code))
+                case .signaled(let sig): record.ended(.signaled(sig))
+                }
+            } catch let error as SubprocessError {
+                record.failed(LaunchError(executable: name, reason: error.reason, errno: error.errno))
+            } catch {
+                record.failed(LaunchError(executable: name, reason: "\(error)", errno: nil))
+            }
+        }
+        switch record.waitForStart(timeout: startTimeout) {
+        case .success(let pid): return StartedProcess(pid: pid, record: record)
+        case .failure(let error): throw error.renamed(launch.executable)
+        }
+    }
+
+    /// How it ended, or nil while it runs. Never blocks.
+    public var termination: Termination? { record.termination }
+
+    /// Whether it has ended.
+    public var hasExited: Bool { termination != nil }
+
+    /// Waits at most `timeout` seconds for it to end; nil when it still runs.
+    @discardableResult
+    public func wait(timeout: Double) -> Termination? { record.waitForEnd(timeout: timeout) }
+
+    /// Sends `signal` unless it has ended; returns whether it was sent.
+    @discardableResult
+    public func send(_ signal: Int32) -> Bool {
+        guard termination == nil else { return false }
+        return Glibc.kill(pid, signal) == 0
+    }
+
+    /// SIGKILL (and SIGCONT, in case it is stopped), then waits at most `timeout` seconds for the
+    /// end; returns how it ended, nil if it still had not after `timeout`.
+    @discardableResult
+    public func kill(timeout: Double = 5) -> Termination? {
+        if send(SIGKILL) { _ = send(SIGCONT) }
+        return wait(timeout: timeout)
+    }
+}
+
+extension LaunchError {
+    /// The same error, naming `executable`.
+    func renamed(_ executable: String) -> LaunchError {
+        LaunchError(executable: executable, reason: reason, errno: errno)
+    }
+}
+
+extension SubprocessError {
+    /// The reason in words: swift-subprocess's description names the code and the errno.
+    var reason: String {
+        if let e = errno { return String(cString: strerror(e)) }
+        return description
+    }
+
+    /// The errno behind the failure, if there was one.
+    var errno: Int32? {
+        if let underlying = underlyingError { return underlying.rawValue }
+        return nil
+    }
+}
+
