@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
     targets: [
         .target(name: "CIPCScope", cSettings: [.define("_GNU_SOURCE")]),
@@ -59,6 +60,7 @@ let package = Package(
             dependencies: [
                 "IPCScopeKit", "IPCScopeModel", "CIPCBench", "CIPCScope",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]),
         // The C library: the protocol once (ipc_core*.c) behind a platform seam; ipc_nt.c is the
         // Windows backend, built only by its Makefile (PLATFORM=nt).
