@@ -208,7 +208,7 @@ static const char *reserved_status_text(int32_t status) {
 }
 
 /* Steps 2 to 6 with the mutex held; the caller unlocks. */
-static int call_locked(MBV_IPC_CONNECTION *conn, uint64_t deadline, uint64_t acquired, uint32_t function,
+static int call_locked(MBV_IPC_CONNECTION *conn, uint64_t deadline, uint64_t acquired, int32_t tid, uint32_t function,
                        const void *request, uint16_t request_size, void *response, uint16_t *response_size) {
     struct ipc_client *c = conn->client;
     const struct ipc_section *s = &c->s;
@@ -232,7 +232,7 @@ static int call_locked(MBV_IPC_CONNECTION *conn, uint64_t deadline, uint64_t acq
     ipc_store32(s, req + IPCSCOPE_REQ_SIZE, request_size, IPC_RELAXED);
     ipc_store32(s, req + IPCSCOPE_REQ_FUNCTION, function, IPC_RELAXED);
     ipc_store32(s, req + IPCSCOPE_REQ_CLIENT_PID, (uint32_t)c->pid, IPC_RELAXED);
-    ipc_store32(s, req + IPCSCOPE_REQ_CLIENT_TID, (uint32_t)ipc_plat_self_tid(), IPC_RELAXED);
+    ipc_store32(s, req + IPCSCOPE_REQ_CLIENT_TID, (uint32_t)tid, IPC_RELAXED);
     uint64_t sent = ipc_plat_now_mono_ns();
     ipc_store64(s, req + IPCSCOPE_REQ_SENT_NS, sent, IPC_RELAXED);
     uint64_t seq = ipc_bump64(s, IPCSCOPE_OFF_NEXT_SEQ, 1);  /* under the mutex: one writer */
@@ -334,12 +334,15 @@ bool MBV_IPCCallTimeout(MBV_IPC_CONNECTION *conn, uint32_t function, const void 
     }
     uint64_t acquired = contended ? ipc_plat_now_mono_ns() : start;
     ipc_store32(s, IPCSCOPE_OFF_OWNER_PID, (uint32_t)c->pid, IPC_RELAXED);
-    ipc_store32(s, IPCSCOPE_OFF_OWNER_TID, (uint32_t)ipc_plat_self_tid(), IPC_RELAXED);
+    /* One thread-id lookup per call (it costs a getpid system call on POSIX): the owner and the
+     * request's client_tid are the same thread. */
+    int32_t tid = ipc_plat_self_tid();
+    ipc_store32(s, IPCSCOPE_OFF_OWNER_TID, (uint32_t)tid, IPC_RELAXED);
     ipc_store64(s, IPCSCOPE_OFF_OWNER_SINCE_NS, acquired, IPC_RELAXED);
     ipc_bump64(s, IPCSCOPE_OFF_LOCK_COUNT, 1);  /* under the mutex: one writer, no locked instruction */
     if (contended) ipc_bump64(s, IPCSCOPE_OFF_CONTENDED_COUNT, 1);
 
-    r = call_locked(conn, deadline, acquired, function, request, request_size, response, response_size);
+    r = call_locked(conn, deadline, acquired, tid, function, request, request_size, response, response_size);
 
     /* 7. Whatever happened: clear the owner record and unlock (a timed-out call
      * leaves state as it is; the next caller's step 3 protects the slot). */
