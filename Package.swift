@@ -40,6 +40,8 @@ let package = Package(
         // Property tests (Tests/IPCScopeTests/Property*.swift) and the API docs (`swift package generate-documentation`).
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // Counting allocations in the benchmark (and, preloaded, in `ipcscope serve`).
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
     targets: [
         .target(name: "CIPCScope", cSettings: [.define("_GNU_SOURCE")]),
@@ -67,6 +69,7 @@ let package = Package(
             dependencies: [
                 "IPCScopeKit", "IPCScopeModel", "CIPCBench", "CIPCScope", "IPCScopeProcess",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]),
         // The C library: the protocol once (ipc_core*.c) behind a platform seam; ipc_nt.c is the
         // Windows backend, built only by its Makefile (PLATFORM=nt).

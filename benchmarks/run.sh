@@ -1,5 +1,6 @@
 #!/bin/sh
-# Reproduces the tables of docs/performance.md: a release build (ipcscope-bench and, beside it,
+# Reproduces the tables of docs/performance.md: a release build (ipcscope-bench with the malloc
+# interposer library it counts allocations with, and, beside them,
 # the ipcscope binary whose `serve --echo` the bench measures), then the whole measurement RUNS
 # times (default 3) without pinning and RUNS times with --pin. Extra arguments go to both runs
 # (e.g. --json). Takes about 2 minutes per run.

@@ -1,5 +1,5 @@
 /*
- * cipcbench.c — raw baselines and the allocation counter for ipcscope-bench.
+ * cipcbench.c — raw baselines for ipcscope-bench.
  */
 #include "cipcbench.h"
 
@@ -208,40 +208,4 @@ int CIPCBench_unix_echo(int count, int warmup, int payload, uint64_t *samples) {
     waitpid(p, NULL, 0);
     unpin_requester();
     return rc;
-}
-
-/* MARK: - allocation counter
- *
- * This binary defines the malloc family itself, counting each call and forwarding to
- * glibc's __libc_* entry points. The executable's definitions win over libc.so's for
- * every caller in the process (the Swift runtime included). free is forwarded
- * uncounted: a call that allocates shows up in the counts either way. */
-
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void *__libc_valloc(size_t);
-extern void __libc_free(void *);
-
-static _Atomic uint64_t allocations;
-
-uint64_t CIPCBench_allocations(void) { return atomic_load_explicit(&allocations, memory_order_relaxed); }
-
-#define COUNT() atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed)
-
-void *malloc(size_t n) { COUNT(); return __libc_malloc(n); }
-void *calloc(size_t a, size_t b) { COUNT(); return __libc_calloc(a, b); }
-void *realloc(void *p, size_t n) { COUNT(); return __libc_realloc(p, n); }
-void free(void *p) { __libc_free(p); }
-void *memalign(size_t a, size_t n) { COUNT(); return __libc_memalign(a, n); }
-void *aligned_alloc(size_t a, size_t n) { COUNT(); return __libc_memalign(a, n); }
-void *valloc(size_t n) { COUNT(); return __libc_valloc(n); }
-int posix_memalign(void **out, size_t a, size_t n) {
-    COUNT();
-    if (a < sizeof(void *) || (a & (a - 1)) != 0) return EINVAL;
-    void *p = __libc_memalign(a, n);
-    if (!p) return ENOMEM;
-    *out = p;
-    return 0;
 }

@@ -95,11 +95,14 @@ enum Bench {
             if again.p50 < spinRows[p]!.p50 { spinRows[p] = again }
             let l = try clients(c, name: name, n: 1, payload: p, count: c.samples, tag: "c1-\(p)-\(run)")
             result.rows.append(Row(key: "call1-\(p)", label: "ipcscope call, 1 client, \(p) B", latency: l.latency))
-            if p == 64 { result.scalars["alloc_client"] = Double(l.allocs) / Double(l.calls) }
+            if p == 64, let a = l.allocs { result.scalars["alloc_client"] = Double(a) / Double(l.calls) }
+            if p == 64, let a = l.arrayAllocs { result.scalars["alloc_client_array"] = Double(a) / 100 }
         }
         let s1 = try serverStats(stats)
         // The stats call itself is one of the calls served in between.
-        result.scalars["alloc_server"] = Double(s1.allocs &- s0.allocs) / Double(max(1, s1.served &- s0.served))
+        if s0.allocs != .max && s1.allocs != .max {
+            result.scalars["alloc_server"] = Double(s1.allocs &- s0.allocs) / Double(max(1, s1.served &- s0.served))
+        }
 
         for p in c.payloads {
             progress("framework, 4 clients, \(p) B")
@@ -133,6 +136,26 @@ enum Bench {
         }
         _ = shm_unlink("/ipcscope." + serveName)
         Cleanup.services.removeAll { $0 == serveName }
+
+        progress("heap allocations of ipcscope serve --echo and --script")
+        if let a = try serveAllocations(c, name: name + "-alloc-echo", arguments: ["--echo"], tag: "alloc-echo-\(run)") {
+            result.scalars["alloc_serve_echo"] = a.serving
+            result.scalars["alloc_serve_echo_process"] = a.process
+        }
+        let script = (Cleanup.directory ?? "/tmp") + "/simple-script.yaml"
+        guard let f = fopen(script, "w") else { throw BenchError("cannot write \(script)") }
+        let written = fputs(simpleScript, f) >= 0
+        guard fclose(f) == 0, written else { throw BenchError("cannot write \(script)") }
+        if let a = try serveAllocations(c, name: name + "-alloc-script", arguments: ["--script", script, "--quiet"],
+                                        tag: "alloc-script-\(run)") {
+            result.scalars["alloc_serve_script"] = a.serving
+            result.scalars["alloc_serve_script_process"] = a.process
+        }
+        if let a = try serveAllocations(c, name: name + "-alloc-scriptlog", arguments: ["--script", script],
+                                        tag: "alloc-scriptlog-\(run)") {
+            result.scalars["alloc_serve_script_logged"] = a.serving
+            result.scalars["alloc_serve_script_logged_process"] = a.process
+        }
 
         let cName = name + "-c"
         Cleanup.services.append(cName)
@@ -210,7 +233,7 @@ enum Bench {
 
     /// Runs `n` client processes of `count` timed calls each; merges their samples.
     static func clients(_ c: Config, name: String, n: Int, payload: Int, count: Int, warmup: Int? = nil,
-                        gapNS: UInt64 = 0, tag: String) throws -> (latency: Latency, allocs: UInt64, calls: Int) {
+                        gapNS: UInt64 = 0, tag: String) throws -> (latency: Latency, allocs: UInt64?, calls: Int, arrayAllocs: UInt64?) {
         let startAt = CIPCBench_now_ns() + 400_000_000
         var kids: [Child] = []
         for i in 0..<n {
@@ -220,18 +243,21 @@ enum Bench {
                                   tag: "\(tag)-\(i)"))
         }
         var all: [UInt64] = []
-        var allocs: UInt64 = 0, calls = 0
+        var allocs: UInt64? = 0, calls = 0, arrayAllocs: UInt64? = 0
         let budget = 60 + Double(count) * (Double(gapNS) / 1e9 + 200e-6) * Double(n)
         for (i, k) in kids.enumerated() {
             try k.finish(within: budget, what: "client \(tag)-\(i)")
             let f = fields(k.output.split(separator: "\n").last.map(String.init) ?? "")
-            allocs += UInt64(f["allocs"] ?? "") ?? 0
+            let counted = UInt64(f["allocs"] ?? "")  // "-": the interposer is not preloaded
+            allocs = allocs.flatMap { a in counted.map { a + $0 } }
+            let countedArray = UInt64(f["array_allocs"] ?? "")
+            arrayAllocs = arrayAllocs.flatMap { a in countedArray.map { a + $0 } }
             calls += Int(f["calls"] ?? "") ?? 0
             let s = readSamples((Cleanup.directory ?? "/tmp") + "/\(tag)-\(i).samples")
             guard s.count == count else { throw BenchError("client \(tag)-\(i) wrote \(s.count) samples, not \(count)") }
             all += s
         }
-        return (Latency(samples: all), allocs, calls)
+        return (Latency(samples: all), allocs, calls, arrayAllocs)
     }
 
     /// One client calling back to back through 2 × `readerWindows` windows; a reader polls in the

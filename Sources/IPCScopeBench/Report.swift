@@ -73,6 +73,10 @@ enum Report {
                    bound: 0, atMost: true, unit: ""),
             Target(name: "allocations per call, server loop", values: per { $0.scalars["alloc_server"] },
                    bound: 0.01, atMost: true, unit: ""),
+            Target(name: "allocations per call, serve --echo loop", values: per { $0.scalars["alloc_serve_echo"] },
+                   bound: 0.01, atMost: true, unit: ""),
+            Target(name: "allocations per call, serve --script loop", values: per { $0.scalars["alloc_serve_script"] },
+                   bound: 0.01, atMost: true, unit: ""),
             Target(name: "attach reader: throughput lost (%)", values: per { $0.scalars["reader_overhead_pct"] },
                    bound: 3, atMost: true, unit: "%"),
         ]
@@ -118,7 +122,16 @@ enum Report {
         out.append(pad("  connected client between calls", w + 11) + spread(scalar("idle_client_pct"), { fixed($0, 2) + "%" }))
         out.append(pad("heap allocations per call", w + 11))
         out.append(pad("  client call(function:payload:into:)", w + 11) + spread(scalar("alloc_client"), { fixed($0, 3) }))
+        out.append(pad("  client call(function:payload:) (check: its answer, 1)", w + 11)
+                   + spread(scalar("alloc_client_array"), { fixed($0, 3) }))
         out.append(pad("  server run loop", w + 11) + spread(scalar("alloc_server"), { fixed($0, 3) }))
+        let perCall = { (key: String) in spread(scalar(key), { fixed($0, 3) }) }
+        out.append(pad("  serve --echo: serving thread", w + 11) + perCall("alloc_serve_echo"))
+        out.append(pad("    whole process (its log thread, to a file)", w + 11) + perCall("alloc_serve_echo_process"))
+        out.append(pad("  serve --script --quiet: serving thread", w + 11) + perCall("alloc_serve_script"))
+        out.append(pad("    whole process", w + 11) + perCall("alloc_serve_script_process"))
+        out.append(pad("  serve --script (logged): serving thread", w + 11) + perCall("alloc_serve_script_logged"))
+        out.append(pad("    whole process (its log thread, to a file)", w + 11) + perCall("alloc_serve_script_logged_process"))
         out.append("")
         out.append(contentsOf: pairLines(rs))
         out.append("")

@@ -19,7 +19,8 @@ import CIPCScope
 
 /// Function numbers the bench server understands besides echo (any other number).
 enum BenchFunction {
-    /// Answers two UInt64: this process's allocations so far, calls served so far.
+    /// Answers two UInt64: this process's allocations since it started serving (UInt64.max when
+    /// they are not counted: the malloc interposer is not preloaded), calls served so far.
     static let stats: UInt32 = 0xFFFF_FF00
     /// Stops the server.
     static let stop: UInt32 = 0xFFFF_FF01
@@ -60,13 +61,14 @@ enum Roles {
         var options = ServerOptions()
         options.spin = .nanoseconds(Int64(spinNS))
         let server = try Server(service: name, options: options)
+        Allocations.start()
         say("ready pid=\(getpid())")
         var served: UInt64 = 0
         server.run { request, response in
             served &+= 1
             switch request.function {
             case BenchFunction.stats:
-                response.buffer.storeBytes(of: CIPCBench_allocations(), toByteOffset: 0, as: UInt64.self)
+                response.buffer.storeBytes(of: Allocations.count() ?? .max, toByteOffset: 0, as: UInt64.self)
                 response.buffer.storeBytes(of: served, toByteOffset: 8, as: UInt64.self)
                 response.count = 16
             case BenchFunction.stop:
@@ -104,7 +106,7 @@ enum Roles {
         var perWindow = [Int](repeating: 0, count: max(windowCount, 1))
         var calls = 0
         var bad = 0
-        let a0 = CIPCBench_allocations()
+        Allocations.start()
         let t0 = CIPCBench_now_ns()
         if durationNS > 0 {
             let end = t0 + durationNS
@@ -136,7 +138,13 @@ enum Roles {
             calls = count
         }
         let elapsed = CIPCBench_now_ns() - t0
-        let allocs = CIPCBench_allocations() - a0
+        let allocs = Allocations.count().map(String.init) ?? "-"
+        // The counter's own check: the array-returning call allocates its answer, so these
+        // calls must count at least one allocation each.
+        let arrayPayload = Array(UnsafeRawBufferPointer(req))
+        Allocations.start()
+        for _ in 0..<100 { _ = try client.call(function: 1, payload: arrayPayload, timeout: timeout) }
+        let arrayAllocs = Allocations.count().map(String.init) ?? "-"
         if payload > 0 && response[payload - 1] != request[payload - 1] { bad += 1 }
         guard bad == 0 else { throw BenchError("\(bad) calls answered wrongly") }
         if durationNS == 0 {
@@ -146,7 +154,7 @@ enum Roles {
             close(fd)
             guard n == count * 8 else { throw BenchError("short write to \(out)") }
         }
-        say("ok calls=\(calls) elapsed_ns=\(elapsed) allocs=\(allocs)"
+        say("ok calls=\(calls) elapsed_ns=\(elapsed) allocs=\(allocs) array_allocs=\(arrayAllocs)"
             + (windowCount > 0 ? " windows=" + perWindow.map(String.init).joined(separator: ",") : ""))
     }
 

@@ -10,6 +10,9 @@ import Glibc
 #endif
 import CIPCBench
 
+// Allocations are counted by ordo-one/malloc-interposer, which must be preloaded: without it,
+// this re-executes itself with it (see Allocations.swift); roles inherit it.
+Allocations.preloadOrReexecute()
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "--role" { Roles.run(Array(arguments.dropFirst())) }
 

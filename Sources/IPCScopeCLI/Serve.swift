@@ -1,4 +1,5 @@
 import ArgumentParser
+import CIPCScope
 import Dispatch
 import IPCScopeKit
 import IPCScopeModel
@@ -189,6 +190,11 @@ extension IPCScope {
                                    ("pid", .number(getpid())), ("epoch", .number(server.epoch)), ("rules", .number(loaded.rules.count))]))
             } else {
                 printLine(banner)
+            }
+            // ipcscope-bench counts this process's heap allocations (docs/performance.md): only
+            // with ordo-one/malloc-interposer preloaded and this variable set; otherwise nothing.
+            if let probe = getenv("IPCSCOPE_ALLOCATION_PROBE"), CIPCScope_allocation_probe_start(probe) == 0 {
+                CIPCScope_allocation_probe_mark_serving()
             }
             if fastEcho {
                 echoLog?.start()

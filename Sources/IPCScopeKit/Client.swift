@@ -177,10 +177,19 @@ public final class Client: @unchecked Sendable {
             throw IPCError(.disconnected, service: service.rawValue, "client of '\(service)' is disconnected: connect again")
         }
         defer { leave() }
+        let v = view
+        // The server's line (read below) changed during the last call, and the lines this call
+        // writes (owner record, request slot) were read by the other side: ask for them first,
+        // so the transfers overlap the clock read and the mutex instead of stalling the reads
+        // and the request.
+        let req = layout.requestOffset
+        CIPCScope_prefetch_read(v.ptr(Int(IPCSCOPE_OFF_SERVER_PID)))
+        CIPCScope_prefetch_write(v.ptr(Int(IPCSCOPE_OFF_OWNER_PID)))
+        CIPCScope_prefetch_write(v.ptr(req))
+        if payload.count > 0 { CIPCScope_prefetch_write(v.ptr(req + Int(IPCSCOPE_REQ_DATA))) }
         // Clock reads are shared where the moments are the same to within nanoseconds.
         let start = monotonicNanoseconds()
         let deadline = start &+ (timeout ?? options.timeout).nanosecondsClamped
-        let v = view
 
         // 2. Lock the mutex with the deadline; repair after a dead owner. Its bytes are checked
         //    first: a mutated type word sends glibc down paths that abort or write through pointers.
@@ -252,8 +261,8 @@ public final class Client: @unchecked Sendable {
         }
 
         // 4. Write the request, seq last; REQUEST_READY; signal; wake only a sleeping server.
-        let req = layout.requestOffset
-        let seq = v.bump64(Int(IPCSCOPE_OFF_NEXT_SEQ), 1)  // under the mutex: one writer
+        //    The seq is taken last, next to REQUEST_READY: both live on the protocol line the
+        //    server spins on, so the line is taken from it once rather than twice.
         if payload.count > 0 { v.ptr(req + Int(IPCSCOPE_REQ_DATA)).copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
         v.setPlain(req + Int(IPCSCOPE_REQ_SIZE), UInt32(payload.count))
         v.setPlain(req + Int(IPCSCOPE_REQ_FUNCTION), function)
@@ -261,6 +270,7 @@ public final class Client: @unchecked Sendable {
         v.setPlain(req + Int(IPCSCOPE_REQ_CLIENT_TID), tid)
         let sent = monotonicNanoseconds()
         v.setPlain(req + Int(IPCSCOPE_REQ_SENT_NS), sent)
+        let seq = v.bump64(Int(IPCSCOPE_OFF_NEXT_SEQ), 1)  // under the mutex: one writer
         v.store64(release: req + Int(IPCSCOPE_REQ_SEQ), seq)
         // The handshake (seq_cst): REQUEST_READY and the event, then the server's waiting word.
         v.setStateHandshake(UInt32(IPCSCOPE_STATE_REQUEST_READY), now: sent)
@@ -272,7 +282,13 @@ public final class Client: @unchecked Sendable {
         // 5. Wait for our answer.
         let rsp = layout.responseOffset
         try wait(until: deadline, epoch: epoch, what: "the answer to call \(seq)") {
-            v.state == responseReady && v.load64(acquire: rsp + Int(IPCSCOPE_RSP_SEQ)) == seq
+            guard v.state == responseReady else { return false }
+            // The answer's data line is fetched while its seq is checked, not after, and the
+            // owner record (the server read its line for recovered_count) is asked back before
+            // it is cleared.
+            CIPCScope_prefetch_read(v.ptr(rsp + Int(IPCSCOPE_RSP_DATA)))
+            CIPCScope_prefetch_write(v.ptr(Int(IPCSCOPE_OFF_OWNER_PID)))
+            return v.load64(acquire: rsp + Int(IPCSCOPE_RSP_SEQ)) == seq
         }
 
         // 6. Check the size, copy, IDLE.
@@ -289,7 +305,10 @@ public final class Client: @unchecked Sendable {
                            "response of \(size) bytes does not fit the caller's buffer of \(response.count): pass a buffer of responseCapacity (\(layout.responseCapacity)) bytes")
         }
         if size > 0 { response.baseAddress!.copyMemory(from: v.ptr(rsp + Int(IPCSCOPE_RSP_DATA)), byteCount: size) }
-        v.setState(idle, now: monotonicNanoseconds())
+        // IDLE first, its display time (relaxed) right after: the line's transfer to this CPU
+        // overlaps the clock read instead of following it.
+        v.store32(release: Int(IPCSCOPE_OFF_STATE), idle)
+        v.store64(relaxed: Int(IPCSCOPE_OFF_STATE_SINCE_NS), monotonicNanoseconds())
         return (status, size, seq)
     }
 

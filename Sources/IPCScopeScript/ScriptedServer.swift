@@ -35,6 +35,11 @@ public final class ScriptedServer: @unchecked Sendable {
     /// The framework server doing the protocol work.
     public let server: Server
     private let current: Mutex<ScriptEngine>
+    /// The request bytes of the call being served (serving thread only), kept between calls: a
+    /// script that matches and answers without building bytes (function, size, equals, prefix,
+    /// contains; fixed bytes or echo) then serves a call without allocating, unless something
+    /// keeps the call's bytes beyond it (a log line, a template).
+    private var payload: [UInt8] = []
 
     /// Called before each answer (after any delay), on the serving thread; may block
     /// (step mode, breakpoints). Check `server.isStopping` while blocking so Ctrl-C works.
@@ -49,6 +54,7 @@ public final class ScriptedServer: @unchecked Sendable {
     public init(server: Server, script: Script) {
         self.server = server
         current = Mutex(ScriptEngine(script))
+        payload.reserveCapacity(server.layout.requestCapacity)
     }
 
     /// The engine applied to the next call.
@@ -74,19 +80,18 @@ public final class ScriptedServer: @unchecked Sendable {
 
     private func handle(_ request: Request, _ response: inout ResponseWriter) throws -> Int32 {
         let start = monotonicNS()
-        let req = ScriptRequest(function: request.function, payload: Array(request.payload), seq: request.seq,
+        payload.removeAll(keepingCapacity: true)
+        payload.append(contentsOf: request.payload.assumingMemoryBound(to: UInt8.self))
+        let req = ScriptRequest(function: request.function, payload: payload, seq: request.seq,
                                 clientPID: request.clientPID, clientTID: request.clientTID)
         let decision = engine.respond(to: req)
-        var record = ScriptCallRecord(seq: request.seq, function: request.function, requestSize: request.payload.count,
-                                      clientPID: request.clientPID, clientTID: request.clientTID,
-                                      requestHead: Array(req.payload.prefix(32)), decision: decision, status: nil,
-                                      responseSize: 0, elapsedNS: 0, outcome: "answered")
+        // The record (and its copy of the request's head) only when someone takes it.
         func finish(_ outcome: String, status: Int32?, size: Int) {
-            record.outcome = outcome
-            record.status = status
-            record.responseSize = size
-            record.elapsedNS = monotonicNS() &- start
-            onCall?(record)
+            guard let onCall else { return }
+            onCall(ScriptCallRecord(seq: request.seq, function: request.function, requestSize: request.payload.count,
+                                    clientPID: request.clientPID, clientTID: request.clientTID,
+                                    requestHead: Array(req.payload.prefix(32)), decision: decision, status: status,
+                                    responseSize: size, elapsedNS: monotonicNS() &- start, outcome: outcome))
         }
         let shuttingDown = Int32(-4)
         if !sleepUnlessStopping(ms: decision.action.delayMS) {

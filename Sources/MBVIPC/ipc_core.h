@@ -56,6 +56,27 @@ static inline volatile uint32_t *ipc_word(const struct ipc_section *s, uint32_t 
     return (volatile uint32_t *)ipc_u32(s, off);
 }
 
+/* A counter with one writer at a time (the server's own counters; the client's under the
+ * mutex): a relaxed load and store, no locked instruction. */
+static inline uint64_t ipc_bump64(const struct ipc_section *s, uint32_t off, uint64_t v) {
+    uint64_t n = __atomic_load_n(ipc_u64(s, off), IPC_RELAXED) + v;
+    __atomic_store_n(ipc_u64(s, off), n, IPC_RELAXED);
+    return n;
+}
+
+/* Cache hints for the hot path: start fetching a line the other side wrote (read), or ask
+ * for a line this side is about to write (write), so the transfer overlaps other work. */
+static inline void ipc_prefetch_read(const struct ipc_section *s, uint32_t off) { __builtin_prefetch(s->base + off, 0, 3); }
+static inline void ipc_prefetch_write(const struct ipc_section *s, uint32_t off) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)(s->base + off)));
+#elif defined(__aarch64__)
+    __asm__ __volatile__("prfm pstl1keep, %0" : : "Q"(*(const char *)(s->base + off)));
+#else
+    __builtin_prefetch(s->base + off, 1, 3);
+#endif
+}
+
 /* state, with state_since_ns (a display field) first. */
 static inline void ipc_set_state(const struct ipc_section *s, uint32_t state, uint64_t now, int order) {
     ipc_store64(s, IPCSCOPE_OFF_STATE_SINCE_NS, now, IPC_RELAXED);

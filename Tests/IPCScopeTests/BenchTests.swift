@@ -36,17 +36,37 @@ struct BenchTests {
         for row in ["raw spin ping-pong, 64 B", "raw futex ping-pong, 64 B", "unix-socket echo, 64 B",
                     "ipcscope call, 1 client, 0 B", "ipcscope call, 1 client, 4096 B", "ipcscope call, 4 clients, 64 B",
                     "(blocking), 64 B", "reader every 50 ms (attach)", "connected client between calls",
-                    "client call(function:payload:into:)", "server run loop"] {
+                    "client call(function:payload:into:)", "server run loop", "serve --echo: serving thread",
+                    "serve --script --quiet: serving thread", "serve --script (logged): serving thread"] {
             #expect(out.contains(row), "missing row '\(row)' in:\n\(out)")
         }
         let targetLines = out.split(separator: "\n").filter { $0.hasSuffix("PASS") || $0.hasSuffix("MISS") }
-        #expect(targetLines.count == 9, "one verdict per target:\n\(out)")
+        #expect(targetLines.count == 11, "one verdict per target:\n\(out)")
         for pair in ["hot path, 64 B: call / raw spin", "blocking, 64 B: spaced call / raw futex spaced",
                      "ipcscope serve --echo / bench server", "attach reader: throughput lost"] {
             #expect(out.contains(pair) && out.contains("20 pairs"), "missing interleaved '\(pair)' in:\n\(out)")
         }
         #expect(out.contains("p50") && out.contains("p99.9"))
         #expect(benchObjects().subtracting(before).isEmpty, "the bench left objects in /dev/shm")
+
+        // Allocations are counted (ordo-one/malloc-interposer, preloaded into `ipcscope serve`):
+        // the array-returning call must count its answer, so the zeros below are measured ones.
+        func perCall(_ label: String) -> Double? {
+            guard let line = out.split(separator: "\n").first(where: { $0.hasPrefix("  " + label) }) else { return nil }
+            return line.split(separator: " ").last.flatMap { Double($0) }
+        }
+        let check = perCall("client call(function:payload:) (check")
+        #expect(check.map { $0 >= 1 } == true, "the allocation counter counted no allocation:\n\(out)")
+        var zeros = ["client call(function:payload:into:)", "server run loop", "serve --echo: serving thread"]
+        #if !DEBUG
+        // The scripted path is allocation-free once optimised; a debug build allocates in it.
+        zeros.append("serve --script --quiet: serving thread")
+        #endif
+        for zero in zeros {
+            #expect(perCall(zero) == 0, "'\(zero)' allocates per call:\n\(out)")
+        }
+        #expect(perCall("serve --script (logged): serving thread").map { $0 > 0 } == true,
+                "a logged script call keeps its record for the log thread: counted\n\(out)")
     }
 
     @Test("ipcscope-bench --quick --json prints rows, scalars and targets")
@@ -58,6 +78,7 @@ struct BenchTests {
         #expect(run.exitStatus == 0, "\(run.stderr)")
         let out = run.stdout
         #expect(out.hasPrefix("{") && out.contains("\"rows\"") && out.contains("\"targets\"") && out.contains("\"call1-64\""))
+        #expect(out.contains("\"alloc_serve_echo\"") && out.contains("\"alloc_client_array\""), "\(out)")
     }
 
     @Test("ipcscope-bench refuses an unknown argument")

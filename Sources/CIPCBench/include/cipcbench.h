@@ -1,5 +1,6 @@
 /*
- * cipcbench.h — raw baselines for ipcscope-bench, and the allocation counter.
+ * cipcbench.h — raw baselines for ipcscope-bench (allocations are counted with
+ * ordo-one/malloc-interposer: see IPCScopeBench/Allocations.swift).
  *
  * The baselines are the floor the framework is measured against, built from the
  * same package and run in the same process tree as the framework's numbers:
@@ -41,12 +42,6 @@ int CIPCBench_mbv_serve(const char *name, void (*ready)(void));
 void *CIPCBench_mbv_connect(const char *name);
 /* `count` timed echo calls of `payload` bytes over `conn`; 0, EIO or EINVAL. */
 int CIPCBench_mbv_calls(void *conn, int count, int payload, uint64_t *samples);
-
-/* MARK: - allocation counting (this binary's malloc family is interposed) */
-
-/* Calls to malloc, calloc, realloc, posix_memalign, aligned_alloc, memalign, valloc
- * made by this process so far (all threads). */
-uint64_t CIPCBench_allocations(void);
 
 /* MARK: - small helpers */
 

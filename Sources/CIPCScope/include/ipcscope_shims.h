@@ -73,6 +73,21 @@ static inline void CIPCScope_cpu_relax(void) {
 #endif
 }
 
+/* Cache hints for the hot path: start fetching a line the other side wrote (read) or a line this
+ * side is about to write (write: ownership is asked for ahead of the store), so that the
+ * transfer overlaps other work instead of stalling the store or the copy that needs it. Hints
+ * only: no effect on what is read or written, and a no-op where the CPU has no such hint. */
+static inline void CIPCScope_prefetch_read(const void *p) { __builtin_prefetch(p, 0, 3); }
+static inline void CIPCScope_prefetch_write(const void *p) {
+#if defined(__x86_64__)
+    __asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
+#elif defined(__aarch64__)
+    __asm__ __volatile__("prfm pstl1keep, %0" : : "Q"(*(const char *)p));
+#else
+    __builtin_prefetch(p, 1, 3);
+#endif
+}
+
 /* MARK: - clocks */
 
 static inline uint64_t CIPCScope_monotonic_ns(void) {
@@ -157,5 +172,14 @@ int CIPCScope_ofd_probe(int fd, int *held);
 /* The type of the lock another open file description holds on byte 0:
  * F_UNLCK (none), F_RDLCK (a reader's, not a server) or F_WRLCK (a live server). */
 int CIPCScope_ofd_probe_type(int fd, int *type);
+
+/* MARK: - allocation probe (allocation_probe.c)
+ *
+ * For ipcscope-bench only: in a process started with ordo-one/malloc-interposer's
+ * libMallocInterposerSwift.so in LD_PRELOAD, enables its counting and writes the counts to
+ * `path` every 10 ms (see allocation_probe.c). ENOENT when the interposer is not loaded. */
+int CIPCScope_allocation_probe_start(const char *path);
+/* Counts this thread's allocations as the serving thread's. */
+void CIPCScope_allocation_probe_mark_serving(void);
 
 #endif /* IPCSCOPE_SHIMS_H */
