@@ -21,6 +21,7 @@ public struct ClientOptions: Sendable {
     /// Default deadline of `call` when none is given.
     public var timeout: Duration = .seconds(5)
 
+    /// The defaults: 100 µs of spinning, a 5 s deadline, no trust in world-writable sections.
     public init() {}
 }
 
@@ -33,6 +34,7 @@ public struct Reply: Sendable, Equatable {
     /// The call's sequence number.
     public var seq: UInt64
 
+    /// A reply with its status, bytes and the call's sequence number.
     public init(status: Int32, data: [UInt8], seq: UInt64) {
         self.status = status
         self.data = data
@@ -45,8 +47,11 @@ public struct Reply: Sendable, Equatable {
 ///
 /// `disconnect()` (or deinit) releases the mapping and descriptor once no call is running.
 public final class Client: @unchecked Sendable {
+    /// The service this client is connected to.
     public let service: ServiceName
+    /// The section's capacities, read from its header at connect.
     public let layout: SectionLayout
+    /// The options the client was made with.
     public let options: ClientOptions
 
     private let file: SectionFile

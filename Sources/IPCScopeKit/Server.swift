@@ -25,6 +25,8 @@ public struct ServerOptions: Sendable {
     /// How long the server spins for the next request before it sleeps on the futex.
     public var spin: Duration = .microseconds(50)
 
+    /// The defaults: mode 0600, no world-writable object, no replacement of invalid objects,
+    /// the name removed at a clean stop, 50 µs of spinning.
     public init() {}
 }
 
@@ -34,8 +36,9 @@ public struct Request {
     public let seq: UInt64
     /// Function index chosen by the client.
     public let function: UInt32
-    /// Calling process and thread.
+    /// The calling process, as the client wrote it into the request slot.
     public let clientPID: Int32
+    /// The calling thread (its kernel thread id), as the client wrote it into the request slot.
     public let clientTID: Int32
     /// The request bytes, copied out of the slot.
     public let payload: UnsafeRawBufferPointer
@@ -85,8 +88,11 @@ public final class Server: @unchecked Sendable {
     /// Throwing answers status -2 (handler failed).
     public typealias Handler = (_ request: Request, _ response: inout ResponseWriter) throws -> Int32
 
+    /// The service this server serves (its section is `/dev/shm/ipcscope.<name>`).
     public let service: ServiceName
+    /// The section's capacities and derived offsets, as created or taken over.
     public let layout: SectionLayout
+    /// The options the server was made with.
     public let options: ServerOptions
     /// The epoch this server serves under.
     public private(set) var epoch: UInt32 = 0
