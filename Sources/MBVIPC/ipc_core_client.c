@@ -15,7 +15,6 @@
 
 struct ipc_client {
     struct ipc_section s;
-    int32_t pid;
 };
 
 static void client_free(struct ipc_client *c) {
@@ -88,7 +87,6 @@ static bool connect_checked(const char *svc, MBV_IPC_CONNECTION *conn) {
         return false;
     }
     memcpy(c->s.service, svc, sizeof c->s.service);
-    c->pid = ipc_plat_self_pid();
     if (open_checked(c) != MBV_IPC_OK) {
         client_free(c);
         return false;
@@ -231,7 +229,7 @@ static int call_locked(MBV_IPC_CONNECTION *conn, uint64_t deadline, uint64_t acq
     if (request_size) memcpy(s->base + req + IPCSCOPE_REQ_DATA, request, request_size);
     ipc_store32(s, req + IPCSCOPE_REQ_SIZE, request_size, IPC_RELAXED);
     ipc_store32(s, req + IPCSCOPE_REQ_FUNCTION, function, IPC_RELAXED);
-    ipc_store32(s, req + IPCSCOPE_REQ_CLIENT_PID, (uint32_t)c->pid, IPC_RELAXED);
+    ipc_store32(s, req + IPCSCOPE_REQ_CLIENT_PID, (uint32_t)ipc_plat_self_pid(), IPC_RELAXED);
     ipc_store32(s, req + IPCSCOPE_REQ_CLIENT_TID, (uint32_t)tid, IPC_RELAXED);
     uint64_t sent = ipc_plat_now_mono_ns();
     ipc_store64(s, req + IPCSCOPE_REQ_SENT_NS, sent, IPC_RELAXED);
@@ -333,9 +331,9 @@ bool MBV_IPCCallTimeout(MBV_IPC_CONNECTION *conn, uint32_t function, const void 
                         ipc_plat_code_name(r), ipc_plat_os_error(s->plat)), false;
     }
     uint64_t acquired = contended ? ipc_plat_now_mono_ns() : start;
-    ipc_store32(s, IPCSCOPE_OFF_OWNER_PID, (uint32_t)c->pid, IPC_RELAXED);
-    /* One thread-id lookup per call (it costs a getpid system call on POSIX): the owner and the
-     * request's client_tid are the same thread. */
+    ipc_store32(s, IPCSCOPE_OFF_OWNER_PID, (uint32_t)ipc_plat_self_pid(), IPC_RELAXED);
+    /* The owner and the request's client_tid are the same thread: one lookup (cached per thread,
+     * forgotten in a forked child). */
     int32_t tid = ipc_plat_self_tid();
     ipc_store32(s, IPCSCOPE_OFF_OWNER_TID, (uint32_t)tid, IPC_RELAXED);
     ipc_store64(s, IPCSCOPE_OFF_OWNER_SINCE_NS, acquired, IPC_RELAXED);

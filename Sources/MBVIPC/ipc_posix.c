@@ -272,16 +272,29 @@ uint64_t ipc_plat_now_real_ns(void) {
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-int32_t ipc_plat_self_pid(void) { return (int32_t)getpid(); }
 
-/* gettid is a real system call: cached per thread, keyed by pid so a forked
- * child (whose thread has a new id) asks again. */
-static __thread int32_t cached_tid, cached_tid_pid;
+/* getpid (a system call since glibc 2.25) and gettid, cached: the pid per process, the tid per
+ * thread. A forked child has a new pid and its thread a new tid: a pthread_atfork child handler
+ * (registered once, on the first lookup) forgets both, so a connection used across fork() records
+ * the child. A process that forks with the raw clone system call bypasses the handler. */
+static int32_t cached_pid;
+static __thread int32_t cached_tid;
+static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
+static void ids_forget(void) { cached_pid = 0; cached_tid = 0; }
+static void ids_register(void) { (void)pthread_atfork(NULL, NULL, ids_forget); }
+int32_t ipc_plat_self_pid(void) {
+    int32_t pid = __atomic_load_n(&cached_pid, __ATOMIC_RELAXED);
+    if (pid == 0) {
+        (void)pthread_once(&ids_once, ids_register);
+        pid = (int32_t)getpid();
+        __atomic_store_n(&cached_pid, pid, __ATOMIC_RELAXED);
+    }
+    return pid;
+}
 int32_t ipc_plat_self_tid(void) {
-    int32_t pid = (int32_t)getpid();
-    if (cached_tid_pid != pid) {
+    if (cached_tid == 0) {
+        (void)pthread_once(&ids_once, ids_register);
         cached_tid = (int32_t)syscall(SYS_gettid);
-        cached_tid_pid = pid;
     }
     return cached_tid;
 }

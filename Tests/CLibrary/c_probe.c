@@ -10,6 +10,8 @@
  *   c_probe threads NAME THREADS CALLS            THREADS threads share one connection, CALLS calls each
  *   c_probe bench NAME CALLS                      CALLS 64-byte calls; prints the mean round trip
  *   c_probe selfserve NAME                        a server loop on a thread, called, stopped and freed
+ *   c_probe fork NAME                             a call, fork, a call from the child on the same
+ *                                                 connection; prints "child PID" (the child's tid)
  *
  * A call prints "reply status=S size=N text=..." or
  * "fail code=C status=S needed=N: message". Each line is flushed at once.
@@ -17,6 +19,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -131,6 +135,28 @@ struct worker {
 };
 
 /* Each call carries the thread's index and the call's number; the echo must match. */
+/* The library caches the caller's thread id; a forked child must record its own. */
+static int forked(const char *name) {
+    MBV_IPC_CONNECTION conn = {0};
+    if (!MBV_IPCConnectA(name, &conn)) { report("connect", false, &conn); return 1; }
+    uint16_t size = sizeof buffer > 65535 ? 65535 : (uint16_t)sizeof buffer;
+    if (!MBV_IPCCall(&conn, 1, "parent", 6, buffer, &size)) { report("call", false, &conn); return 1; }
+    fflush(stdout);
+    pid_t child = fork();
+    if (child < 0) { perror("fork"); return 1; }
+    if (child == 0) {
+        size = 65535;
+        bool ok = MBV_IPCCall(&conn, 2, "child", 5, buffer, &size);
+        if (ok) printf("child %d\n", (int)getpid()); else report("call", false, &conn);
+        fflush(stdout);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    if (waitpid(child, &status, 0) != child) { perror("waitpid"); return 1; }
+    MBV_IPCDisconnect(&conn);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 static void *worker_run(void *arg) {
     struct worker *w = (struct worker *)arg;
     for (int i = 0; i < w->calls; i++) {
@@ -283,6 +309,7 @@ int main(int argc, char **argv) {
     if (argc >= 5 && strcmp(argv[1], "threads") == 0) return threads(argv[2], atoi(argv[3]), atoi(argv[4]));
     if (argc >= 4 && strcmp(argv[1], "bench") == 0) return bench(argv[2], atoi(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "selfserve") == 0) return selfserve(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "fork") == 0) return forked(argv[2]);
     fprintf(stderr, "usage: c_probe connect|call|size|bad|badserver|threads|bench|selfserve NAME ...\n");
     return 2;
 }

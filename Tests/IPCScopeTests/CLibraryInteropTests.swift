@@ -52,6 +52,25 @@ struct CLibraryInteropTests {
         await task.value
     }
 
+    @Test("a forked child calling on its parent's connection records its own thread id, not the parent's")
+    func forkedChildRecordsItsOwnThread() throws {
+        let b = try CLib.require()
+        let scope = TestScope()
+        defer { scope.cleanup(); removeTree(scope.directory) }
+        let name = scope.serviceName("cfork")
+        let serve = scope.startEchoServer(name)
+        try #require(!serve.hasExited, "\(serve.stderr)")
+        let r = scope.run(b.probe, ["fork", name], timeout: 15)
+        #expect(r.exitStatus == 0, "\(r.stdout) \(r.stderr)")
+        let childLine = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix("child ") }, "\(r.stdout)")
+        let child = try #require(Int32(childLine.dropFirst("child ".count)))
+        #expect(child != r.pid)
+        let snap = try SectionReader(service: name).snapshot()
+        #expect(snap.requestFunction == 2, "the child's call is the last one")
+        #expect(snap.requestClientPID == child)
+        #expect(snap.requestClientTID == child, "a single-threaded child's tid is its pid; the parent's cached tid was \(r.pid)")
+    }
+
     @Test("the Swift client and `ipcscope call` call the C++ server; sizes 0 to capacity")
     func swiftAndCLIAgainstCxxServer() throws {
         let b = try CLib.require()
