@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "IPCScopeCLI",
             dependencies: [
-                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope",
+                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope", "IPCScopeProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
