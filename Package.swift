@@ -89,7 +89,7 @@ let package = Package(
             name: "IPCScopeTests",
             dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "TestSupport", "IPCScopeProcess",
                            "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo", "MBVIPC",
-                           "IPCScopeFuzz", "IPCScopeTorture",
+                           "IPCScopeFuzz", "IPCScopeTorture", "IPCScopeRandom",
                            .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: []),
     ]
