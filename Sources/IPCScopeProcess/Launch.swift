@@ -21,10 +21,12 @@ public enum Redirect: Sendable, Equatable {
 /// What to start and how: the program, its arguments, additions to the inherited environment,
 /// and where its standard streams go.
 public struct Launch: Sendable {
-    /// The program's path; it is also the child's `argv[0]`.
+    /// The program's path; it is also the child's `argv[0]` unless `argumentZero` is set.
     public var executable: String
     /// The arguments after `argv[0]`.
     public var arguments: [String]
+    /// The child's `argv[0]` (what `ps` shows) when not the path.
+    public var argumentZero: String?
     /// Variables set (or replaced) in a copy of this process's environment.
     public var environment: [String: String]
     /// The file the child reads as standard input.
@@ -39,9 +41,10 @@ public struct Launch: Sendable {
     /// A launch with stdin from `/dev/null`, stdout and stderr discarded, the environment inherited.
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                 standardInput: String = "/dev/null", standardOutput: Redirect = .null,
-                standardError: Redirect = .null, fileMode: mode_t = 0o644) {
+                standardError: Redirect = .null, fileMode: mode_t = 0o644, argumentZero: String? = nil) {
         self.executable = executable
         self.arguments = arguments
+        self.argumentZero = argumentZero
         self.environment = environment
         self.standardInput = standardInput
         self.standardOutput = standardOutput

@@ -58,7 +58,7 @@ public final class StartedProcess: @unchecked Sendable {
         }
         let record = ExitRecord()
         let executable = Executable.path(FilePath(launch.executable))
-        let arguments = Arguments(launch.arguments)
+        let arguments = Arguments(executablePathOverride: launch.argumentZero, remainingValues: launch.arguments)
         let name = launch.executable
         Task(executorPreference: ProcessExecutor.shared) {
             do {

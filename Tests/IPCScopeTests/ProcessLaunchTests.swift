@@ -142,6 +142,16 @@ struct ProcessLaunchTests {
         }
     }
 
+    @Test("argv[0] is the path unless the launch names it")
+    func argumentZero() throws {
+        let named = try StartedProcess.start(Launch("/bin/sh", ["-c", "echo \"$0\""], standardOutput: .pipe, argumentZero: "ipcscope-sh"))
+        #expect(named.readOutput(timeout: 10).map { String(decoding: $0, as: UTF8.self) } == "ipcscope-sh\n")
+        #expect(named.wait(timeout: 10) == .exited(0))
+        let plain = try StartedProcess.start(Launch("/bin/sh", ["-c", "echo \"$0\""], standardOutput: .pipe))
+        #expect(plain.readOutput(timeout: 10).map { String(decoding: $0, as: UTF8.self) } == "/bin/sh\n")
+        #expect(plain.wait(timeout: 10) == .exited(0))
+    }
+
     @Test("a child that asks for a parent-death signal outlives the thread that started it")
     func outlivesTheStartingThread() throws {
         let box = Mutex<StartedProcess?>(nil)
