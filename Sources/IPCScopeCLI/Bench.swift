@@ -148,7 +148,8 @@ extension IPCScope {
                 if let duration { args += ["--duration", String(duration.value)] }
                 // A worker's errors go to this terminal; its result comes back through the pipe.
                 do {
-                    let kid = try StartedProcess.start(Launch(ownExecutablePath, args, standardOutput: .pipe, standardError: .inherit))
+                    let kid = try StartedProcess.start(Launch(ownExecutablePath, args, standardOutput: .pipe, standardError: .inherit,
+                                                              argumentZero: "ipcscope"))
                     kids.append(kid)
                     WorkerSignals.add(kid.pid)
                 } catch {
