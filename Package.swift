@@ -77,7 +77,7 @@ let package = Package(
         .target(name: "CIPCScopeFuzz", cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(name: "IPCScopeFuzz",
                           dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "CIPCScope", "CIPCScopeFuzz",
-                                         "IPCScopeRandom"]),
+                                         "IPCScopeRandom", "IPCScopeProcess"]),
         .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit", "IPCScopeProcess", "IPCScopeRandom"]),
         .target(name: "IPCScopeProcess", dependencies: [
             .product(name: "Subprocess", package: "swift-subprocess"),
