@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "IPCScopeCLI",
             dependencies: [
-                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope",
+                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope", "IPCScopeProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
@@ -80,7 +80,7 @@ let package = Package(
         .target(name: "CIPCScopeFuzz", cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(name: "IPCScopeFuzz",
                           dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "CIPCScope", "CIPCScopeFuzz",
-                                         "IPCScopeRandom"]),
+                                         "IPCScopeRandom", "IPCScopeProcess"]),
         .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit", "IPCScopeProcess", "IPCScopeRandom"]),
         .target(name: "IPCScopeProcess", dependencies: [
             .product(name: "Subprocess", package: "swift-subprocess"),
@@ -92,7 +92,7 @@ let package = Package(
             name: "IPCScopeTests",
             dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "TestSupport", "IPCScopeProcess",
                            "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo", "MBVIPC",
-                           "IPCScopeFuzz", "IPCScopeTorture",
+                           "IPCScopeFuzz", "IPCScopeTorture", "IPCScopeRandom",
                            .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: []),
     ]

@@ -3,6 +3,7 @@ import Histogram
 import IPCScopeDemo
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeProcess
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -138,40 +139,31 @@ extension IPCScope {
 
         private func spawnWorkers() throws -> BenchResult {
             WorkerSignals.install()
-            var kids: [(pid_t, Int32)] = []
+            var kids: [StartedProcess] = []
             for k in 0..<processes {
                 let share = count / processes + (k < count % processes ? 1 : 0)
-                var args = ["ipcscope", "bench", name, "--worker", "--function", String(function), "--size", String(size),
+                var args = ["bench", name, "--worker", "--function", String(function), "--size", String(size),
                             "--count", String(max(share, 1)), "--threads", String(threads), "--warmup", String(warmup),
                             "--timeout", String(timeout.value), "--parent", String(getpid())]
                 if let duration { args += ["--duration", String(duration.value)] }
-                var fds: [Int32] = [0, 0]
-                guard pipe(&fds) == 0 else { throw usageFailure("pipe failed: \(String(cString: strerror(errno)))") }
-                var actions = posix_spawn_file_actions_t()
-                posix_spawn_file_actions_init(&actions)
-                posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
-                posix_spawn_file_actions_addclose(&actions, fds[0])
-                defer { posix_spawn_file_actions_destroy(&actions) }
-                let argv = args.map { strdup($0) } + [nil]
-                defer { argv.forEach { free($0) } }
-                var pid: pid_t = 0
-                let r = posix_spawn(&pid, executablePath(), &actions, nil, argv, environ)
-                close(fds[1])
-                guard r == 0 else {
-                    close(fds[0])
-                    printError("cannot start a worker process: \(String(cString: strerror(r)))")
+                // A worker's errors go to this terminal; its result comes back through the pipe.
+                do {
+                    let kid = try StartedProcess.start(Launch(ownExecutablePath, args, standardOutput: .pipe, standardError: .inherit,
+                                                              argumentZero: "ipcscope"))
+                    kids.append(kid)
+                    WorkerSignals.add(kid.pid)
+                } catch {
+                    for kid in kids { kid.kill() }
+                    printError("bench '\(name)': \(error); try --processes 1")
                     throw ExitCode(1)
                 }
-                kids.append((pid, fds[0]))
-                WorkerSignals.add(pid)
             }
             var parts: [BenchResult] = []
             var failed = false
-            for (pid, fd) in kids {
-                let text = String(decoding: readAll(fd: fd) ?? [], as: UTF8.self)
-                close(fd)
-                var status: Int32 = 0
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            for kid in kids {
+                // The output ends when the worker does; --duration or --count bounds that, not this read.
+                let text = String(decoding: kid.readOutput(timeout: .infinity) ?? [], as: UTF8.self)
+                if kid.wait(timeout: 30) == nil { kid.kill() }
                 if let r = BenchResult(decoding: text) { parts.append(r) } else { failed = true }
             }
             if failed && parts.isEmpty {

@@ -3,6 +3,7 @@ import Dispatch
 import IPCScopeDemo
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeProcess
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -152,7 +153,7 @@ extension IPCScope {
             do {
                 for i in 0..<clients {
                     let report = "\(dir)/client\(i).report"
-                    try runner.spawnClient(executable: executablePath(),
+                    try runner.spawnClient(executable: ownExecutablePath,
                                            arguments: ["demo-client", runner.service, "--seed", "\(baseSeed &+ UInt64(i) &* 7919)",
                                                        "--seconds", "\(seconds.value)", "--report", report, "--parent", "\(getpid())"],
                                            reportPath: report)
@@ -187,7 +188,7 @@ extension IPCScope {
             let baseSeed = seed ?? UInt64(getpid())
             do {
                 for i in 0..<clients {
-                    try runner.spawnClient(executable: executablePath(),
+                    try runner.spawnClient(executable: ownExecutablePath,
                                            arguments: ["demo-client", runner.service, "--seed", "\(baseSeed &+ UInt64(i) &* 7919)",
                                                        "--parent", "\(getpid())", "--log", log],
                                            reportPath: nil, logPath: log)
@@ -230,15 +231,6 @@ func installDemoSignals(_ signals: [Int32] = [SIGINT, SIGTERM, SIGHUP],
 }
 
 // MARK: - small helpers
-
-/// This executable's real path: children are started from it (not from /proc/self/exe, whose
-/// command name would show as "exe" in ps and in the inspector).
-func executablePath() -> String {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, 4095)
-    guard n > 0 else { return "ipcscope" }
-    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
 
 /// A private directory for the clients' reports, `/tmp/ipcscope-demo-<pid>-XXXXXX`. Left-overs of
 /// demos that died by SIGKILL (their pid gone, owned by this user) are removed first; the

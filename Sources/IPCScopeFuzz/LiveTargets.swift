@@ -6,6 +6,7 @@ import Glibc
 #endif
 import IPCScopeKit
 import IPCScopeModel
+import IPCScopeProcess
 
 // MARK: - section objects in /dev/shm
 
@@ -100,29 +101,16 @@ extension FuzzTarget {
     /// Runs the `ipcscope` binary; when it dies by a signal, this process dies by the same one
     /// (after copying its stderr), so the supervisor keeps the input.
     static func runCLI(_ args: [String]) {
-        let exe = productsDirectory() + "/ipcscope"
         let err = "/tmp/ipcscope-fuzz-\(getpid())/cli.err"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let argv = ([exe] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, exe, &actions, nil, argv, environ) == 0 else { return }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let sig = status & 0x7f
-        if sig != 0 && sig != 0x7f {
-            // the command line first, the trap's own line last (the supervisor reports the last one)
-            let fatal = (readTextFile(err) ?? "").split(separator: "\n").last { $0.contains("Fatal error") || $0.contains("Assertion") }
-            let note = "ipcscope \(args.joined(separator: " ")) died by signal \(sig)\n"
-                + "ipcscope \(args[0]) \(args[args.count - 2]): \(fatal.map(String.init) ?? "died by signal \(sig)")\n"
-            _ = note.withCString { write(2, $0, strlen($0)) }
-            signal(sig, SIG_DFL)
-            raise(sig)
-        }
+        let launch = Launch(ownExecutableDirectory + "/ipcscope", args, standardError: .file(err, append: false), fileMode: 0o600)
+        // No deadline here: the supervisor kills a child that stops making progress.
+        guard let cli = try? StartedProcess.start(launch), case .signaled(let sig) = cli.wait(timeout: .infinity) else { return }
+        // the command line first, the trap's own line last (the supervisor reports the last one)
+        let fatal = (readTextFile(err) ?? "").split(separator: "\n").last { $0.contains("Fatal error") || $0.contains("Assertion") }
+        let note = "ipcscope \(args.joined(separator: " ")) died by signal \(sig)\n"
+            + "ipcscope \(args[0]) \(args[args.count - 2]): \(fatal.map(String.init) ?? "died by signal \(sig)")\n"
+        _ = note.withCString { write(2, $0, strlen($0)) }
+        signal(sig, SIG_DFL)
+        raise(sig)
     }
 }

@@ -3,6 +3,7 @@
 import Glibc
 #endif
 import IPCScopeKit
+import IPCScopeProcess
 
 /// Seeds and scratch space shared by the cases of one fuzzing process.
 final class FuzzContext {
@@ -121,11 +122,7 @@ extension Array where Element == UInt8 {
 
 /// The directory that holds Package.swift, found upward from this executable or the working directory.
 func packageRoot() -> String? {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, 4095)
-    let exe = String(decoding: buf[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    let here = currentDirectory()
-    for start in [exe, here] {
+    for start in [ownExecutablePath, currentDirectory()] {
         var dir = start
         while !dir.isEmpty && dir != "/" {
             if access(dir + "/Package.swift", F_OK) == 0 && access(dir + "/Sources/IPCScopeFuzz", F_OK) == 0 { return dir }
@@ -133,14 +130,6 @@ func packageRoot() -> String? {
         }
     }
     return nil
-}
-
-/// The directory of this executable (where `ipcscope` is built too).
-func productsDirectory() -> String {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, 4095)
-    let exe = String(decoding: buf[0..<max(n, 0)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    return String(exe[..<(exe.lastIndex(of: "/") ?? exe.endIndex)])
 }
 
 /// Writes `bytes` to `path` (created 0644, truncated); whether it all got written.

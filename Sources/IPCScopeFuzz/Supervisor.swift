@@ -4,6 +4,7 @@
 import Glibc
 #endif
 import IPCScopeKit
+import IPCScopeProcess
 
 /// One input that killed the child (or stopped it making progress).
 struct Finding {
@@ -54,8 +55,9 @@ struct Supervisor {
             slot.set(CaseSlot.done, next)
             let args = ["--child", target.name, "--seed", String(seed), "--from", String(next), "--to", String(cases),
                         "--slot", slotPath]
-            guard let pid = spawnSelf(args, stderr: errPath) else { printErr("cannot start the child"); break }
-            let (ended, hung) = watch(pid, slot: slot)
+            let child: StartedProcess
+            do { child = try startSelf(args, stderr: errPath) } catch { printErr("\(error)"); break }
+            let (ended, hung) = watch(child, slot: slot)
             let done = slot.get(CaseSlot.done)
             if !hung && ended == 0 { next = cases; break }
             let index = slot.get(CaseSlot.index)
@@ -76,7 +78,7 @@ struct Supervisor {
             } else if verbose {
                 printOut("again \(target.name) case \(index): \(kind) at \(site)")
             }
-            removeLeftovers(of: pid)
+            removeLeftovers(of: child.pid)
             next = max(done, index) + 1
         }
         result.cases = next
@@ -85,14 +87,13 @@ struct Supervisor {
     }
 
     /// Waits for the child; returns (signal > 0, -exit code, or 0) and whether it was killed as hung.
-    private func watch(_ pid: pid_t, slot: CaseSlot) -> (Int32, Bool) {
+    private func watch(_ child: StartedProcess, slot: CaseSlot) -> (Int32, Bool) {
         var lastDone = slot.get(CaseSlot.done), lastChange = monotonicNS(), lastProgress = monotonicNS()
         while true {
-            var status: Int32 = 0
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid {
-                let sig = status & 0x7f
-                return (sig != 0 ? sig : -((status >> 8) & 0xff), false)
+            switch child.wait(timeout: 0.002) {
+            case .signaled(let sig): return (sig, false)
+            case .exited(let code): return (-code, false)
+            case nil: break
             }
             let done = slot.get(CaseSlot.done)
             if done != lastDone { lastDone = done; lastChange = monotonicNS() }
@@ -101,11 +102,9 @@ struct Supervisor {
                 printOut("... case \(done)")
             }
             if Double(monotonicNS() - lastChange) / 1e9 > hangSeconds {
-                kill(pid, SIGKILL)
-                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                child.kill(timeout: 10)
                 return (SIGKILL, true)
             }
-            usleep(2_000)
         }
     }
 
@@ -167,28 +166,11 @@ func monotonicNS() -> UInt64 {
     return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
 }
 
-/// Starts this executable again with `args`; stdin and stdout on /dev/null, stderr to a file.
-func spawnSelf(_ args: [String], stderr: String) -> pid_t? {
-    let exe = productsDirectory() + "/ipcscope-fuzz"
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    let argv = ([exe] + args).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var env = ["SWIFT_BACKTRACE=enable=no"]
-    var e = environ
-    while let p = e.pointee {
-        let s = String(cString: p)
-        if !s.hasPrefix("SWIFT_BACKTRACE=") { env.append(s) }
-        e += 1
-    }
-    let envp = env.map { strdup($0) } + [nil]
-    defer { envp.forEach { free($0) } }
-    var pid: pid_t = 0
-    return posix_spawn(&pid, exe, &actions, nil, argv, envp) == 0 ? pid : nil
+/// Starts this executable again with `args`; stdin and stdout on /dev/null, stderr to a file
+/// (created 0600), Swift's backtracer off so a trap's own line ends that file.
+func startSelf(_ args: [String], stderr: String) throws(LaunchError) -> StartedProcess {
+    try StartedProcess.start(Launch(ownExecutableDirectory + "/ipcscope-fuzz", args, environment: ["SWIFT_BACKTRACE": "enable=no"],
+                                    standardError: .file(stderr, append: false), fileMode: 0o600))
 }
 
 /// `s` seconds with one decimal.

@@ -14,15 +14,19 @@ public enum Redirect: Sendable, Equatable {
     case file(String, append: Bool)
     /// The same open file as standard output (`2>&1`); for standard error only.
     case standardOutput
+    /// A pipe whose read end this process keeps (`StartedProcess.readOutput`); for standard output only.
+    case pipe
 }
 
 /// What to start and how: the program, its arguments, additions to the inherited environment,
 /// and where its standard streams go.
 public struct Launch: Sendable {
-    /// The program's path; it is also the child's `argv[0]`.
+    /// The program's path; it is also the child's `argv[0]` unless `argumentZero` is set.
     public var executable: String
     /// The arguments after `argv[0]`.
     public var arguments: [String]
+    /// The child's `argv[0]` (what `ps` shows) when not the path.
+    public var argumentZero: String?
     /// Variables set (or replaced) in a copy of this process's environment.
     public var environment: [String: String]
     /// The file the child reads as standard input.
@@ -37,9 +41,10 @@ public struct Launch: Sendable {
     /// A launch with stdin from `/dev/null`, stdout and stderr discarded, the environment inherited.
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                 standardInput: String = "/dev/null", standardOutput: Redirect = .null,
-                standardError: Redirect = .null, fileMode: mode_t = 0o644) {
+                standardError: Redirect = .null, fileMode: mode_t = 0o644, argumentZero: String? = nil) {
         self.executable = executable
         self.arguments = arguments
+        self.argumentZero = argumentZero
         self.environment = environment
         self.standardInput = standardInput
         self.standardOutput = standardOutput
@@ -79,13 +84,15 @@ public enum Termination: Sendable, Equatable {
 
 // MARK: - the child's standard files
 
-/// The three descriptors a launch hands to the child, opened here with `O_CLOEXEC`.
+/// The three descriptors a launch hands to the child, opened here with `O_CLOEXEC`, and the read
+/// end of standard output's pipe, which stays here.
 struct StandardFiles: @unchecked Sendable {
     let input: FileDescriptor
     let output: FileDescriptor
     let error: FileDescriptor
     let closeOutput: Bool
     let closeError: Bool
+    let outputPipe: Int32?
 
     init(_ launch: Launch) throws(LaunchError) {
         func open(_ path: String, _ flags: Int32) throws(LaunchError) -> FileDescriptor {
@@ -97,9 +104,24 @@ struct StandardFiles: @unchecked Sendable {
             }
             return FileDescriptor(rawValue: fd)
         }
+        var pipeRead: Int32?
         func open(_ redirect: Redirect, inherited: Int32) throws(LaunchError) -> (FileDescriptor, close: Bool) {
             switch redirect {
             case .null, .standardOutput: return (try open("/dev/null", O_WRONLY), true)
+            case .pipe:
+                guard inherited == 1 else {
+                    throw LaunchError(executable: launch.executable, reason: "a pipe is for standard output only", errno: nil)
+                }
+                // pipe2 is not in Swift's Glibc module. Between pipe and fcntl another thread's fork
+                // could inherit the ends; swift-subprocess's children close all but 0, 1 and 2 anyway.
+                var ends: [Int32] = [-1, -1]
+                guard Glibc.pipe(&ends) == 0 else {
+                    let e = errno
+                    throw LaunchError(executable: launch.executable, reason: "pipe: \(String(cString: strerror(e)))", errno: e)
+                }
+                for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+                pipeRead = ends[0]
+                return (FileDescriptor(rawValue: ends[1]), true)
             case .inherit: return (FileDescriptor(rawValue: inherited), false)
             case .file(let path, let append):
                 return (try open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC)), true)
@@ -127,8 +149,10 @@ struct StandardFiles: @unchecked Sendable {
         } catch {
             _ = Glibc.close(input.rawValue)
             if closeOutput { _ = Glibc.close(output.rawValue) }
+            if let pipeRead { _ = Glibc.close(pipeRead) }
             throw error
         }
+        outputPipe = pipeRead
     }
 
     /// Closes what this launch opened (when it fails before the spawn).
@@ -136,6 +160,7 @@ struct StandardFiles: @unchecked Sendable {
         _ = Glibc.close(input.rawValue)
         if closeOutput { _ = Glibc.close(output.rawValue) }
         if closeError { _ = Glibc.close(error.rawValue) }
+        if let outputPipe { _ = Glibc.close(outputPipe) }
     }
 }
 

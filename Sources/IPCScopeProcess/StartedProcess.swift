@@ -3,6 +3,7 @@
 import Glibc
 #endif
 import Subprocess
+import Synchronization
 import SystemPackage
 
 /// A process started by `StartedProcess.start`. swift-subprocess reaps it; this object never calls
@@ -21,10 +22,17 @@ public final class StartedProcess: @unchecked Sendable {
     /// The child's pid.
     public let pid: pid_t
     private let record: ExitRecord
+    /// The read end of standard output's pipe (`Redirect.pipe`) until `readOutput` closes it.
+    private let outputPipe: Mutex<Int32?>
 
-    private init(pid: pid_t, record: ExitRecord) {
+    private init(pid: pid_t, record: ExitRecord, outputPipe: Int32?) {
         self.pid = pid
         self.record = record
+        self.outputPipe = Mutex(outputPipe)
+    }
+
+    deinit {
+        if let fd = outputPipe.withLock({ $0 }) { _ = Glibc.close(fd) }
     }
 
     /// Starts `launch` and returns once the child exists.
@@ -50,7 +58,7 @@ public final class StartedProcess: @unchecked Sendable {
         }
         let record = ExitRecord()
         let executable = Executable.path(FilePath(launch.executable))
-        let arguments = Arguments(launch.arguments)
+        let arguments = Arguments(executablePathOverride: launch.argumentZero, remainingValues: launch.arguments)
         let name = launch.executable
         Task(executorPreference: ProcessExecutor.shared) {
             do {
@@ -78,8 +86,39 @@ public final class StartedProcess: @unchecked Sendable {
             }
         }
         switch record.waitForStart(timeout: startTimeout) {
-        case .success(let pid): return StartedProcess(pid: pid, record: record)
-        case .failure(let error): throw error.renamed(launch.executable)
+        case .success(let pid): return StartedProcess(pid: pid, record: record, outputPipe: files.outputPipe)
+        case .failure(let error):
+            if let fd = files.outputPipe { _ = Glibc.close(fd) }
+            throw error.renamed(launch.executable)
+        }
+    }
+
+    /// Reads standard output (`Redirect.pipe`) until every writer has closed it, usually when the
+    /// child ends, then closes the pipe; returns what was read.
+    ///
+    /// Blocks at most `timeout` seconds; nil when the output had not ended by then (the pipe stays
+    /// open, what was read so far is lost). Empty when the launch had no pipe or it was read before.
+    public func readOutput(timeout: Double) -> [UInt8]? {
+        outputPipe.withLock { pipe -> [UInt8]? in
+            guard let fd = pipe else { return [] }
+            let deadline = monotonicSeconds() + timeout
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let left = deadline - monotonicSeconds()
+                guard left > 0 else { return nil }
+                var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let r = poll(&ready, 1, left >= 86_400 ? 86_400_000 : Int32((left * 1000).rounded(.up)))
+                if r < 0 && errno != EINTR { break }
+                guard r > 0 else { continue }
+                let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if n > 0 { bytes += chunk[0..<n]; continue }
+                if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                break
+            }
+            _ = Glibc.close(fd)
+            pipe = nil
+            return bytes
         }
     }
 
@@ -107,6 +146,13 @@ public final class StartedProcess: @unchecked Sendable {
         if send(SIGKILL) { _ = send(SIGCONT) }
         return wait(timeout: timeout)
     }
+}
+
+/// CLOCK_MONOTONIC in seconds.
+private func monotonicSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
 extension LaunchError {

@@ -120,6 +120,38 @@ struct ProcessLaunchTests {
         #expect(waitUntil(timeout: 20) { kill(p.pid, 0) != 0 && kill(q.pid, 0) != 0 })
     }
 
+    @Test("a pipe brings standard output back whole; a read that outlasts its timeout says so")
+    func outputPipe() throws {
+        // Far more than a pipe holds (64 KiB): seq can only finish while this process reads.
+        let p = try StartedProcess.start(Launch("/usr/bin/seq", ["1", "50000"], standardOutput: .pipe))
+        let out = try #require(p.readOutput(timeout: 20))
+        #expect(String(decoding: out, as: UTF8.self) == (1...50_000).map { "\($0)\n" }.joined())
+        #expect(p.wait(timeout: 10) == .exited(0))
+        #expect(p.readOutput(timeout: 1) == [], "the pipe was read to its end and closed")
+
+        let quiet = try StartedProcess.start(Launch("/bin/sleep", ["30"], standardOutput: .pipe))
+        defer { quiet.kill(timeout: 10) }
+        #expect(quiet.readOutput(timeout: 0.2) == nil, "the child still holds its standard output")
+        #expect(quiet.kill(timeout: 10) == .signaled(SIGKILL))
+        #expect(quiet.readOutput(timeout: 10) == [], "its end closes the pipe")
+
+        #expect {
+            _ = try StartedProcess.start(Launch("/bin/true", [], standardError: .pipe))
+        } throws: { error in
+            (error as? LaunchError)?.description.contains("a pipe is for standard output only") == true
+        }
+    }
+
+    @Test("argv[0] is the path unless the launch names it")
+    func argumentZero() throws {
+        let named = try StartedProcess.start(Launch("/bin/sh", ["-c", "echo \"$0\""], standardOutput: .pipe, argumentZero: "ipcscope-sh"))
+        #expect(named.readOutput(timeout: 10).map { String(decoding: $0, as: UTF8.self) } == "ipcscope-sh\n")
+        #expect(named.wait(timeout: 10) == .exited(0))
+        let plain = try StartedProcess.start(Launch("/bin/sh", ["-c", "echo \"$0\""], standardOutput: .pipe))
+        #expect(plain.readOutput(timeout: 10).map { String(decoding: $0, as: UTF8.self) } == "/bin/sh\n")
+        #expect(plain.wait(timeout: 10) == .exited(0))
+    }
+
     @Test("a child that asks for a parent-death signal outlives the thread that started it")
     func outlivesTheStartingThread() throws {
         let box = Mutex<StartedProcess?>(nil)
