@@ -91,9 +91,9 @@ typedef struct ipcscope_header {
     uint64_t heartbeat_ns;       /* A */
     uint32_t server_flags;       /* A */
     uint32_t reserved_92;
-    uint64_t calls_served;       /* A */
-    uint64_t calls_rejected;     /* A */
-    uint64_t last_service_ns;    /* A */
+    uint64_t calls_served;       /* A; these three may trail by <= 1 ms of calls while */
+    uint64_t calls_rejected;     /* A; the server is busy, exact between calls         */
+    uint64_t last_service_ns;    /* A; (docs/section-format.md, "Display counters")   */
     uint64_t trace_head;         /* A */
 
     /* lines 2 and 3 (offset 128): the mutex */
