@@ -146,13 +146,16 @@ public final class Client: @unchecked Sendable {
     // MARK: - calls
 
     /// Calls `function` with `payload`; returns the status and a copy of the response.
-    public func call(function: UInt32, payload: [UInt8] = [], timeout: Duration? = nil) throws(IPCError) -> Reply {
+    /// `cancellation` lets another thread give the call up while it waits (see `CallCancellation`).
+    public func call(function: UInt32, payload: [UInt8] = [], timeout: Duration? = nil,
+                     cancellation: CallCancellation? = nil) throws(IPCError) -> Reply {
         // One allocation: the response is copied straight into the array it is returned in.
         var result: Result<(status: Int32, count: Int, seq: UInt64), IPCError> = .success((0, 0, 0))
         let data = [UInt8](unsafeUninitializedCapacity: layout.responseCapacity) { buffer, initialized in
             result = payload.withUnsafeBytes { p in
                 Result { () throws(IPCError) in
-                    try call(function: function, payload: p, into: UnsafeMutableRawBufferPointer(buffer), timeout: timeout)
+                    try call(function: function, payload: p, into: UnsafeMutableRawBufferPointer(buffer), timeout: timeout,
+                             cancellation: cancellation)
                 }
             }
             initialized = (try? result.get().count) ?? 0
@@ -167,11 +170,12 @@ public final class Client: @unchecked Sendable {
     /// "call, step by step": robust mutex (repairs `EOWNERDEAD`), waits for a free slot,
     /// writes the request, wakes the server only if it sleeps, spins then sleeps in slices
     /// of at most 100 ms, checking between slices that the server lives.
+    /// `cancellation` lets another thread give the call up while it waits (see `CallCancellation`).
     /// - Returns: the status, the response's size, and the call's sequence number.
-    /// - Throws: `payloadTooLarge` before touching the section; `timeout`; `serverGone`;
+    /// - Throws: `payloadTooLarge` before touching the section; `timeout`; `cancelled`; `serverGone`;
     ///   `mutexUnrecoverable`; `protocolError`; `bufferTooSmall`; `disconnected`.
     public func call(function: UInt32, payload: UnsafeRawBufferPointer, into response: UnsafeMutableRawBufferPointer,
-                     timeout: Duration? = nil) throws(IPCError) -> (status: Int32, count: Int, seq: UInt64) {
+                     timeout: Duration? = nil, cancellation: CallCancellation? = nil) throws(IPCError) -> (status: Int32, count: Int, seq: UInt64) {
         // 1. Refuse an oversized payload before touching the section.
         guard payload.count <= layout.requestCapacity else {
             throw IPCError(.payloadTooLarge, service: service.rawValue,
@@ -207,7 +211,7 @@ public final class Client: @unchecked Sendable {
         var r = CIPCScope_mutex_trylock(v.mutex)
         if r == EBUSY {
             contended = true
-            r = CIPCScope_mutex_lock_until(v.mutex, deadline)
+            r = lockContended(deadline: deadline, cancellation: cancellation)
         }
         switch r {
         case 0: break
@@ -217,6 +221,8 @@ public final class Client: @unchecked Sendable {
             // Only the mutex holder ever waits on response_event (steps 3 and 5), so the one
             // thread client_waiting can count now is the dead owner: its count leaked.
             v.store32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 0)
+        case ETIMEDOUT where cancellation?.isCancelled == true:
+            throw cancelled("while it waited for the mutex")
         case ETIMEDOUT:
             let owner = Int32(bitPattern: v.load32(Int(IPCSCOPE_OFF_OWNER_PID)))
             let tid = CIPCScope_mutex_owner_tid(v.mutex)
@@ -259,7 +265,7 @@ public final class Client: @unchecked Sendable {
         let idle = UInt32(IPCSCOPE_STATE_IDLE), responseReady = UInt32(IPCSCOPE_STATE_RESPONSE_READY)
         let s0 = v.state
         if s0 != idle && s0 != responseReady {
-            try wait(until: deadline, epoch: epoch, what: "the previous call to finish") {
+            try wait(until: deadline, epoch: epoch, cancellation: cancellation, what: "the previous call to finish") {
                 let s = v.state
                 return s == idle || s == responseReady
             }
@@ -286,7 +292,7 @@ public final class Client: @unchecked Sendable {
 
         // 5. Wait for our answer.
         let rsp = layout.responseOffset
-        try wait(until: deadline, epoch: epoch, what: "the answer to call \(seq)") {
+        try wait(until: deadline, epoch: epoch, cancellation: cancellation, what: "the answer to call \(seq)") {
             guard v.state == responseReady else { return false }
             // The answer's data line is fetched while its seq is checked, not after, and the
             // owner record (the server read its line for recovered_count) is asked back before
@@ -319,6 +325,25 @@ public final class Client: @unchecked Sendable {
 
     // MARK: - waiting
 
+    /// Locks a contended mutex by the deadline. With a cancellation token, in slices of at most
+    /// 100 ms, so that a cancel is seen; ETIMEDOUT when the deadline passed or the call was given up.
+    private func lockContended(deadline: UInt64, cancellation: CallCancellation?) -> Int32 {
+        let v = view
+        guard let cancellation else { return CIPCScope_mutex_lock_until(v.mutex, deadline) }
+        while true {
+            if cancellation.isCancelled { return ETIMEDOUT }
+            let now = monotonicNanoseconds()
+            if now >= deadline { return ETIMEDOUT }
+            let r = CIPCScope_mutex_lock_until(v.mutex, min(deadline, now &+ 100_000_000))
+            if r != ETIMEDOUT { return r }
+        }
+    }
+
+    private func cancelled(_ when: String) -> IPCError {
+        IPCError(.cancelled, service: service.rawValue,
+                 "call to '\(service)' given up \(when); a request already sent is still answered by the server, and the next call waits for that answer")
+    }
+
     private func leave() {
         let old = usage.subtract(2, ordering: .sequentiallyConsistent).oldValue
         if old == 3 { release() }  // disconnected, and this was the last call
@@ -346,8 +371,8 @@ public final class Client: @unchecked Sendable {
     /// Spins for the budget (see `spin(budgetNS:deadline:_:)`), then sleeps on `response_event`
     /// in slices of at most 100 ms, checking between slices that the server lives.
     @inline(__always)
-    private func wait(until deadline: UInt64, epoch: UInt32, what: @autoclosure () -> String,
-                      _ done: () -> Bool) throws(IPCError) {
+    private func wait(until deadline: UInt64, epoch: UInt32, cancellation: CallCancellation?,
+                      what: @autoclosure () -> String, _ done: () -> Bool) throws(IPCError) {
         if spin(budgetNS: options.spin.nanosecondsClamped, deadline: deadline, done) { return }
         let v = view
         var probe = false
@@ -361,6 +386,10 @@ public final class Client: @unchecked Sendable {
             } catch {
                 v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
                 throw error
+            }
+            if let cancellation, cancellation.isCancelled {
+                v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
+                throw cancelled("while it waited for \(what())")
             }
             let now = monotonicNanoseconds()
             if now >= deadline {

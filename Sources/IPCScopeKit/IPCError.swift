@@ -21,6 +21,8 @@ public struct IPCError: Error, CustomStringConvertible, Sendable, Equatable {
         case serverGone
         /// The deadline passed.
         case timeout
+        /// The caller gave the call up (`CallCancellation.cancel()`).
+        case cancelled
         /// The payload is larger than the section's capacity.
         case payloadTooLarge
         /// The object belongs to a uid this process does not trust.

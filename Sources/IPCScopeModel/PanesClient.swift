@@ -30,7 +30,8 @@ extension InspectorModel {
             } else if let i = client.info {
                 lines.append((i, Style(.bold, .good)))
             } else if client.inFlight {
-                lines.append(("calling..." + (server?.held.map { $0.fault == nil } == true ? "  Esc cancels" : ""), Style(.bold, .warning)))
+                let cancellable = !client.cancelRequested && client.cancelledSeq == nil && server?.held?.fault == nil
+                lines.append(("calling..." + (cancellable ? "  Esc cancels" : ""), Style(.bold, .warning)))
             } else if let o = client.last {
                 if let e = o.error {
                     lines.append(("fn \(o.call.function) failed: " + e, Style(.bold, .bad)))

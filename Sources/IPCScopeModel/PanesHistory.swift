@@ -112,7 +112,7 @@ extension InspectorModel {
         }
         if let s = server, let h = s.held {
             // The held call must be answerable whatever has the focus: Ctrl keys are never text.
-            let cancel = focus == .client && client.inFlight && client.cancelledSeq == nil && h.fault == nil
+            let cancel = focus == .client && client.inFlight && client.cancelledSeq == nil && !client.cancelRequested && h.fault == nil
             let how = cancel ? "^N answers, ^R continues, Esc cancels" : focus == .client ? "^N answers, ^R continues (step off)" : "n or ^N answers, c continues, s step on/off"
             let msg = fitFields([("HELD seq \(h.seq) fn \(h.function) \(h.size) bytes", 0), ("(\(h.reason))", 2), (how, 1)], W, separator: " ")
             g.put(y, 0, msg, Style([.bold, .reverse], .warning), maxWidth: W)
@@ -162,7 +162,8 @@ extension InspectorModel {
             "  function, field, enum or @name being typed (Shift-Tab: next pane)",
             "  timeout 30s  sets how long calls wait (timeout off: until answered)",
             "  Esc clears the line (twice: leaves the pane);  Ctrl-U clears;",
-            "  while a call held here waits, Esc cancels it (its answer is dropped)",
+            "  while a call waits, Esc gives it up (a call held here is let go and",
+            "  its answer dropped; elsewhere the server still answers what it got)",
             "",
             "Changed bytes: reverse video, then underlined, then plain.",
             "q quits (Ctrl-C anywhere).  Any key closes this help.",

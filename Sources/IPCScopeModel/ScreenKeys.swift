@@ -224,9 +224,9 @@ extension InspectorModel {
         switch key {
         case .tab: return completeInput()
         case .backTab, .resize: return nil
-        case .escape where client.inFlight && client.cancelledSeq == nil && server?.held != nil:
-            // A call in flight while the in-process server holds one (step mode, a breakpoint):
-            // give it up before anything else. Elsewhere a call ends when answered or timed out.
+        case .escape where client.inFlight && client.cancelledSeq == nil && !client.cancelRequested:
+            // A call in flight: the first Esc gives it up (the front lets the in-process server's
+            // held call go, or tells the client to stop waiting); the next Esc is Esc again.
             return [.cancelCall]
         case .escape:
             if client.input.isEmpty { focus = .request } else { client.input = "" }

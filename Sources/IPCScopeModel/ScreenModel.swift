@@ -98,6 +98,8 @@ public struct ClientPaneState: Sendable {
     public var completions: [String] = []
     /// The call the pane gave up waiting for (Esc while held): its answer is dropped.
     public var cancelledSeq: UInt64?
+    /// Esc asked the pane's client to give up its call (any server): it ends within ~100 ms.
+    public var cancelRequested = false
     public var writability: Writability = .unknown
     /// How long a call waits for its answer; 0 waits until answered (`timeout 30s` in the pane,
     /// `attach --call-timeout`).
@@ -161,7 +163,8 @@ public enum InspectorAction: Equatable, Sendable {
     case setBreakpoints(String)
     case releaseHeld
     /// Give up the client pane's call in flight (Esc in the pane); answer with
-    /// `clientCancelled` or `clientCancelRefused`.
+    /// `clientCancelled` (the in-process server let it go), `clientCancelling` (the client was
+    /// told to stop waiting) or `clientCancelRefused`.
     case cancelCall
     /// Write `text` (JSON Lines) to a new file whose name starts with `name`; report with `exported`.
     case export(name: String, text: String)

@@ -161,7 +161,9 @@ public struct InspectorModel: Sendable {
             outcome.error = "cancelled: the in-process server let call \(seq) go and its answer (status \(outcome.status.map(String.init) ?? "none"), \(outcome.response.count) bytes) was dropped; the section is free"
             client.info = nil
         }
+        if client.cancelRequested && client.cancelledSeq == nil { client.info = nil }
         client.cancelledSeq = nil
+        client.cancelRequested = false
         client.last = outcome
         // The pane's own calls are known whole, whatever the refresh interval.
         if outcome.error == nil, let st = outcome.status {
@@ -175,8 +177,18 @@ public struct InspectorModel: Sendable {
         client.info = "cancelling call \(seq)..."
     }
 
-    /// The pane's call could not be given up (`why`: it is not held by the in-process server).
-    public mutating func clientCancelRefused(_ why: String) { client.problem = why }
+    /// The front told the pane's client to stop waiting: the call ends (as `cancelled`) within
+    /// about 100 ms; a request already sent is still answered by its server.
+    public mutating func clientCancelling() {
+        client.cancelRequested = true
+        client.info = "giving up the call..."
+    }
+
+    /// The pane's call could not be given up (`why`: letting it go would run a fault).
+    public mutating func clientCancelRefused(_ why: String) {
+        client.cancelRequested = true
+        client.problem = why
+    }
 
     /// The file written by `.export` (or why it could not be).
     public mutating func exported(_ result: String) { notice = result }

@@ -92,20 +92,18 @@ private struct Loop {
             case .setBreakpoints(let text): server?.gate.setBreakpoints(text)
             case .releaseHeld: server?.gate.release()
             case .cancelCall:
-                // Only a call the in-process server holds can be given up: it is let go, the
-                // client finishes its call (mutex released, slot back to IDLE), the pane drops
-                // the answer. A call waiting on another server ends when answered or timed out.
+                // The pane's own call held by the in-process server is let go: the client finishes
+                // its call (mutex released, slot back to IDLE), the pane drops the answer. Any
+                // other wait (another server, the mutex, a call held elsewhere) is given up by the
+                // client itself; the server still answers a request it was handed.
                 if let h = server?.gate.held, h.clientPID == getpid(), let fault = h.fault {
                     // Letting it go would run the fault: end this inspector, or never answer.
                     model.clientCancelRefused("call \(h.seq) cannot be given up: letting it go runs its rule's fault '\(fault)'; q quits without running it")
                 } else if let h = server?.gate.held, h.clientPID == getpid() {
                     server?.gate.release()
                     model.clientCancelled(seq: h.seq)
-                } else if let h = server?.gate.held {
-                    model.clientCancelRefused("your call waits behind call \(h.seq) of pid \(h.clientPID), held here: answer it with ^N, or ^R to continue")
-                } else {
-                    let wait = model.client.timeoutNS == 0 ? "'timeout off' is set" : "its timeout is \(formatDuration(model.client.timeoutNS))"
-                    model.clientCancelRefused("this call is not held here: it ends when answered or timed out (\(wait)); 'ipcscope status \(model.service)' shows why it waits")
+                } else if worker.cancel() {
+                    model.clientCancelling()
                 }
             case .export(let name, let text): model.exported(ExportFile.write(name: name, text: text))
             }

@@ -16,20 +16,34 @@ final class ClientWorker: @unchecked Sendable {
     private let queue = DispatchQueue(label: "ipcscope.attach.client")
     private let results = Mutex<[ClientOutcome]>([])
     private var client: Client?  // only touched on `queue`
+    /// The token of the call in flight, for `cancel()` from the display thread.
+    private let current = Mutex<CallCancellation?>(nil)
 
     init(service: String) { self.service = service }
+
+    /// Tells the call in flight to stop waiting (it ends as `cancelled` within ~100 ms).
+    /// False when no call is in flight.
+    func cancel() -> Bool {
+        current.withLock { token in
+            token?.cancel()
+            return token != nil
+        }
+    }
 
     /// Starts `call`; its outcome shows up in `takeResults()`.
     func send(_ call: ClientCall) {
         queue.async { [self] in
             let start = monotonicNanoseconds()
             var outcome: ClientOutcome
+            let token = CallCancellation()
+            current.withLock { $0 = token }
+            defer { current.withLock { $0 = nil } }
             do throws(IPCError) {
                 if client == nil { client = try Client(service: service) }
                 // No timeout: wait until answered (a call held by step mode or a breakpoint), or until
                 // the server goes away.
                 let timeout: Duration = call.timeoutNS.map { .nanoseconds(Int64(clamping: $0)) } ?? .seconds(Int64(Int32.max))
-                let reply = try client!.call(function: call.function, payload: call.payload, timeout: timeout)
+                let reply = try client!.call(function: call.function, payload: call.payload, timeout: timeout, cancellation: token)
                 outcome = ClientOutcome(call: call, status: reply.status, response: reply.data, seq: reply.seq,
                                         latencyNS: monotonicNanoseconds() - start, error: nil)
             } catch {
@@ -38,7 +52,9 @@ final class ClientWorker: @unchecked Sendable {
                 default: break
                 }
                 var message = error.message
-                if error.code == .timeout {
+                if error.code == .cancelled {
+                    message = "cancelled: stopped waiting; a request already sent is still answered by the server (the next call waits for that answer)"
+                } else if error.code == .timeout {
                     // The library's advice names a CLI flag; in the pane the timeout is a command.
                     message = "no answer within \(formatDuration(call.timeoutNS ?? 0)): type 'timeout 30s' (or 'timeout off') to wait longer, or see 'ipcscope status \(service)'"
                 }

@@ -35,9 +35,26 @@ import Testing
         #expect(m.handle(key: .escape) == [.cancelCall])
         m.clientCancelRefused("your call waits behind call 9")
         #expect(m.client.inFlight && draw(&m).contains("! your call waits behind call 9"))
-        // Nothing held in-process: Esc is Esc again (the call ends when answered or timed out).
+        // Once refused, Esc is Esc again (the call ends when answered or timed out).
         m.server?.held = nil
         #expect(m.handle(key: .escape).isEmpty && m.focus == .request && m.client.inFlight)
+        m.clientFinished(ClientOutcome(call: ClientCall(function: 1, payload: Array("again".utf8)), status: 0, response: [],
+                                       seq: 9, latencyNS: 1_000_000, error: nil))
+        // Nothing held here (a call to another server, or waiting for the mutex): Esc tells the
+        // client to give up; the next Esc is Esc again.
+        m.focus = .client
+        for c in "1 slow" { _ = m.handle(key: .char(c)) }
+        _ = m.handle(key: .enter)
+        #expect(draw(&m).contains("calling...  Esc cancels"))
+        #expect(m.handle(key: .escape) == [.cancelCall])
+        m.clientCancelling()
+        g = draw(&m)
+        #expect(g.contains("giving up the call...") && !g.contains("Esc cancels"), "\(g.lines.joined(separator: "\n"))")
+        #expect(m.handle(key: .escape).isEmpty && m.focus == .request && m.client.inFlight)
+        m.clientFinished(ClientOutcome(call: ClientCall(function: 1, payload: Array("slow".utf8)), status: nil, response: [],
+                                       seq: 0, latencyNS: 300_000_000, error: "cancelled: stopped waiting"))
+        g = draw(&m)
+        #expect(!m.client.inFlight && !m.client.cancelRequested && g.contains("fn 1 failed: cancelled: stopped"), "\(g.lines.joined(separator: "\n"))")
     }
 
     @Test func aRecordingSaysWhatItIsInsteadOfALiveState() throws {

@@ -118,6 +118,44 @@ import TestSupport
         tmux.keys("C-c")
     }
 
+    @Test func escGivesUpAPaneCallToAnotherServer() {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("cnex")
+        let script = scope.file("slow.yaml", """
+            rules:
+              - match: {function: 3}
+                delay_ms: 4000
+                reply: {text: "slow answer"}
+              - match: {}
+                reply: {echo: true}
+            """)
+        let server = scope.spawn(ipcscopePath, ["serve", name, "--script", script])
+        #expect(server.waitForOutput("serving", timeout: 10), "\(server.stderr)")
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach \(name)")
+        defer { tmux.kill() }
+        var (ok, screen) = tmux.waitFor("[LIVE]", "Client")
+        #expect(ok, "attached:\n\(screen)")
+        tmux.keys("i")
+        tmux.type("3 slow")
+        tmux.keys("Enter")
+        (ok, screen) = tmux.waitFor("calling...  Esc cancels")
+        #expect(ok, "the call waits and says how to give it up:\n\(screen)")
+        let pressed = now()
+        tmux.keys("Escape")
+        (ok, screen) = tmux.waitFor("fn 3 failed: cancelled")
+        #expect(ok, "Esc gives the call up:\n\(screen)")
+        #expect(now() - pressed < 3.5, "given up before the 4 s rule answered")
+        // The server still answers the request it got; the pane's next call gets its own answer.
+        tmux.type("2 next")
+        tmux.keys("Enter")
+        (ok, screen) = tmux.waitFor("status 0 4 bytes")
+        #expect(ok, "the next call is answered with its own bytes:\n\(screen)")
+        tmux.keys("q")
+        server.signal(SIGTERM)
+        _ = server.wait(timeout: 10)
+    }
+
     @Test func escDoesNotLetGoAHeldCallWhoseRuleIsAFault() {
         let scope = TestScope()
         defer { scope.cleanup() }
