@@ -146,7 +146,7 @@ public final class Client: @unchecked Sendable {
     // MARK: - calls
 
     /// Calls `function` with `payload`; returns the status and a copy of the response.
-    /// `cancellation` lets another thread give the call up while it waits (see `CallCancellation`).
+    /// `cancellation` lets another thread give the call up while it waits (see ``CallCancellation``).
     public func call(function: UInt32, payload: [UInt8] = [], timeout: Duration? = nil,
                      cancellation: CallCancellation? = nil) throws(IPCError) -> Reply {
         // One allocation: the response is copied straight into the array it is returned in.
@@ -170,7 +170,7 @@ public final class Client: @unchecked Sendable {
     /// "call, step by step": robust mutex (repairs `EOWNERDEAD`), waits for a free slot,
     /// writes the request, wakes the server only if it sleeps, spins then sleeps in slices
     /// of at most 100 ms, checking between slices that the server lives.
-    /// `cancellation` lets another thread give the call up while it waits (see `CallCancellation`).
+    /// `cancellation` lets another thread give the call up while it waits (see ``CallCancellation``).
     /// - Returns: the status, the response's size, and the call's sequence number.
     /// - Throws: `payloadTooLarge` before touching the section; `timeout`; `cancelled`; `serverGone`;
     ///   `mutexUnrecoverable`; `protocolError`; `bufferTooSmall`; `disconnected`.
