@@ -7,18 +7,26 @@ import Testing
 import TestSupport
 
 @Suite(.serialized) struct SchemaTmuxTests {
+    /// An echo server and `attach` on it with the fixture schema, up and drawn.
+    static func attachToEcho(_ scope: TestScope, _ prefix: String, interval: [String] = []) throws -> (String, String, TmuxSession) {
+        let schema = scope.file("s.yaml", SchemaFixture.schema)
+        let name = scope.serviceName(prefix)
+        let server = scope.startEchoServer(name)
+        try #require(server.stdout.contains("serving"))
+        let tmux = TmuxSession(scope, command: ([ipcscopePath, "attach", name] + interval + ["--schema", schema]).joined(separator: " "),
+                               width: 120, height: 40)
+        let (up, first) = tmux.waitFor("Request", "History")
+        if !up { tmux.kill() }
+        try #require(up, "attach did not start:\n\(first)")
+        return (name, schema, tmux)
+    }
+
     @Test("attach decodes a call into fields, names its function, and marks the field that changed")
     func attachShowsFields() throws {
         let scope = TestScope()
         defer { scope.cleanup() }
-        let schema = scope.file("s.yaml", SchemaFixture.schema)
-        let name = scope.serviceName("scht")
-        let server = scope.startEchoServer(name)
-        try #require(server.stdout.contains("serving"))
-        let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach \(name) --interval 700 --schema \(schema)", width: 120, height: 40)
+        let (name, schema, tmux) = try Self.attachToEcho(scope, "scht", interval: ["--interval", "700"])
         defer { tmux.kill() }
-        let (up, first) = tmux.waitFor("Request", "History")
-        try #require(up, "attach did not start:\n\(first)")
 
         let call = ["call", name, "set_value", "--schema", schema, "--field", "id=3", "--field", "name=pump"]
         #expect(scope.ipcscope(call + ["--field", "value=2.5"]).exitStatus == 0)
@@ -71,14 +79,8 @@ import TestSupport
     func cursorAndCompletion() throws {
         let scope = TestScope()
         defer { scope.cleanup() }
-        let schema = scope.file("s.yaml", SchemaFixture.schema)
-        let name = scope.serviceName("schc")
-        let server = scope.startEchoServer(name)
-        try #require(server.stdout.contains("serving"))
-        let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach \(name) --schema \(schema)", width: 120, height: 40)
+        let (name, schema, tmux) = try Self.attachToEcho(scope, "schc")
         defer { tmux.kill() }
-        let (up, first) = tmux.waitFor("Request", "History")
-        try #require(up, "attach did not start:\n\(first)")
         let call = scope.ipcscope(["call", name, "set_value", "--schema", schema, "--field", "id=3", "--field", "value=2.5", "--field", "name=pump"])
         #expect(call.exitStatus == 0, "\(call.stderr)")
         var (ok, screen) = tmux.waitFor("fn set_value (3)", "id u32, bytes 0-3", "0008  00 00 00 00 00 00 04 40")
