@@ -78,7 +78,15 @@ void ipc_plat_close(struct ipc_plat *p) {
     close_handle(&p->request);
     close_handle(&p->response);
     close_handle(&p->server);
-    if (p->unlink_at_close) delete_if_ours(p, p->service);
+    if (p->unlink_at_close) {
+        /* A client that has just exited may still map the file for a moment (Wine releases a
+         * dead process's views after its exit): retry for up to a second, 10 ms apart. */
+        for (int i = 0; i < 100 && delete_if_ours(p, p->service) == STATUS_CANNOT_DELETE; i++) {
+            LARGE_INTEGER pause;
+            pause.QuadPart = -100000; /* 10 ms, relative, in 100 ns units */
+            NtDelayExecution(0, &pause);
+        }
+    }
     ipc_plat_free(p);
 }
 
@@ -326,8 +334,9 @@ static NTSTATUS delete_if_ours(struct ipc_plat *p, const char *service) {
 
 /* NT refuses to delete a file while a section maps it (STATUS_CANNOT_DELETE), and
  * the core unlinks before it unmaps: then the name goes in ipc_plat_close, after
- * our own view and handles are gone. (A client still mapping it keeps it: the
- * section is then stale, and `ipcscope clean` removes it.) */
+ * our own view and handles are gone, retried for up to a second. (A client still
+ * mapping it after that keeps it: the section is then stale, and `ipcscope clean`
+ * removes it.) */
 int ipc_plat_unlink_if_ours(struct ipc_plat *p, const char *service) {
     if (!p->file_backed) return IPC_PLAT_OK;  /* a named section goes away with its last handle */
     NTSTATUS st = delete_if_ours(p, service);
