@@ -30,7 +30,7 @@ extension InspectorModel {
             } else if let i = client.info {
                 lines.append((i, Style(.bold, .good)))
             } else if client.inFlight {
-                let cancellable = !client.cancelRequested && client.cancelledSeq == nil && server?.held?.fault == nil
+                let cancellable = client.canGiveUp && server?.held?.fault == nil
                 lines.append(("calling..." + (cancellable ? "  Esc cancels" : ""), Style(.bold, .warning)))
             } else if let o = client.last {
                 if let e = o.error {

@@ -112,7 +112,7 @@ extension InspectorModel {
         }
         if let s = server, let h = s.held {
             // The held call must be answerable whatever has the focus: Ctrl keys are never text.
-            let cancel = focus == .client && client.inFlight && client.cancelledSeq == nil && !client.cancelRequested && h.fault == nil
+            let cancel = focus == .client && client.canGiveUp && h.fault == nil
             let how = cancel ? "^N answers, ^R continues, Esc cancels" : focus == .client ? "^N answers, ^R continues (step off)" : "n or ^N answers, c continues, s step on/off"
             let msg = fitFields([("HELD seq \(h.seq) fn \(h.function) \(h.size) bytes", 0), ("(\(h.reason))", 2), (how, 1)], W, separator: " ")
             g.put(y, 0, msg, Style([.bold, .reverse], .warning), maxWidth: W)

@@ -224,7 +224,7 @@ extension InspectorModel {
         switch key {
         case .tab: return completeInput()
         case .backTab, .resize: return nil
-        case .escape where client.inFlight && client.cancelledSeq == nil && !client.cancelRequested:
+        case .escape where client.canGiveUp:
             // A call in flight: the first Esc gives it up (the front lets the in-process server's
             // held call go, or tells the client to stop waiting); the next Esc is Esc again.
             return [.cancelCall]

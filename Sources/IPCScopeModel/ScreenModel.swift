@@ -98,8 +98,12 @@ public struct ClientPaneState: Sendable {
     public var completions: [String] = []
     /// The call the pane gave up waiting for (Esc while held): its answer is dropped.
     public var cancelledSeq: UInt64?
-    /// Esc asked the pane's client to give up its call (any server): it ends within ~100 ms.
+    /// Esc was answered for the call in flight (let go, told to stop waiting, or refused): the
+    /// next Esc is Esc again.
     public var cancelRequested = false
+    /// Whether Esc would try to give up the pane's call: one is in flight and Esc was not
+    /// answered for it yet.
+    public var canGiveUp: Bool { inFlight && !cancelRequested }
     public var writability: Writability = .unknown
     /// How long a call waits for its answer; 0 waits until answered (`timeout 30s` in the pane,
     /// `attach --call-timeout`).

@@ -159,9 +159,8 @@ public struct InspectorModel: Sendable {
         var outcome = outcome
         if let seq = client.cancelledSeq {
             outcome.error = "cancelled: the in-process server let call \(seq) go and its answer (status \(outcome.status.map(String.init) ?? "none"), \(outcome.response.count) bytes) was dropped; the section is free"
-            client.info = nil
         }
-        if client.cancelRequested && client.cancelledSeq == nil { client.info = nil }
+        if client.cancelRequested { client.info = nil }
         client.cancelledSeq = nil
         client.cancelRequested = false
         client.last = outcome
@@ -174,6 +173,7 @@ public struct InspectorModel: Sendable {
     /// The front let the held call `seq` (the pane's own) go: its answer is dropped when it comes.
     public mutating func clientCancelled(seq: UInt64) {
         client.cancelledSeq = seq
+        client.cancelRequested = true
         client.info = "cancelling call \(seq)..."
     }
 
