@@ -3,14 +3,17 @@
 // ipcscope: a shared-memory IPC framework for Linux and the tool to watch and debug it.
 // Module map (see docs/architecture.md):
 //   CIPCScope        C: the section layout header (+ _Static_asserts) and the calls Swift cannot make
+//   IPCScopePOSIX, CIPCScopePOSIX  package-internal: /proc facts, file kinds, whole-file I/O, printing, parent death
 //   IPCScopeKit      the framework: section, server, client
-//   IPCScopeModel    the inspector's model: read-only snapshots, hex dumps, history, screen grid (no curses)
+//   IPCScopeObserve  reading a section read-only: snapshots, the directory, trace following, status/JSON/hex text
+//   IPCScopeRecording  pcapng recordings of whole calls: writing, reading, replay
+//   IPCScopeInspector  the inspector's model: state, keys, panes, history, the screen grid (no curses)
 //   IPCScopeSchema   typed payloads: a YAML schema of a service's structs, decoder and encoder
 //   IPCScopeScript   scripted replies (YAML) for the mock server
 //   CNcurses         C: ncursesw macros and globals wrapped for Swift
 //   IPCScopeTUI      the thin curses front: copies the model's grid to the terminal, reads keys
 //   IPCScopeCLI      the `ipcscope` executable: parses arguments, calls the libraries
-//   IPCScopeDemo, CDemoShims  `ipcscope demo`: the demo service's functions, its traffic generator, prctl
+//   IPCScopeDemo     `ipcscope demo`: the demo service's functions and its traffic generator
 //   CIPCBench, IPCScopeBench  the benchmark and its raw C baselines
 //   MBVIPC           C: the MBV_IPC C API (libmbvipc) over the same section header; also `make -C Sources/MBVIPC`
 //   IPCScopeTestHelper        a helper process for the multi-process tests
@@ -19,6 +22,9 @@
 //   IPCScopeProcess           starting child processes (over swift-subprocess) for the tools and the tests
 //   IPCScopeRandom            SplitMix64, the seedable generator of the fuzzer, the torture and the demo
 import PackageDescription
+
+/// swift-property-based, for the property tests of the parsers and decoders.
+let propertyBased: Target.Dependency = .product(name: "PropertyBased", package: "swift-property-based")
 
 let package = Package(
     name: "ipcscope",
@@ -37,7 +43,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
-        // Property tests (Tests/IPCScopeTests/Property*.swift) and the API docs (`swift package generate-documentation`).
+        // Property tests (Tests/*/Property*.swift) and the API docs (`swift package generate-documentation`).
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // Counting allocations in the benchmark (and, preloaded, in `ipcscope serve`).
@@ -45,29 +51,32 @@ let package = Package(
     ],
     targets: [
         .target(name: "CIPCScope", cSettings: [.define("_GNU_SOURCE")]),
-        .target(name: "IPCScopeKit", dependencies: ["CIPCScope"]),
-        .target(name: "IPCScopeModel", dependencies: ["IPCScopeKit", "CIPCScope", "IPCScopeSchema"]),
-        .target(name: "IPCScopeSchema", dependencies: ["IPCScopeKit", .product(name: "Yams", package: "Yams")]),
-        .target(name: "IPCScopeScript", dependencies: ["IPCScopeKit", "IPCScopeSchema", .product(name: "Yams", package: "Yams")]),
+        .target(name: "CIPCScopePOSIX", cSettings: [.define("_GNU_SOURCE")]),
+        .target(name: "IPCScopePOSIX", dependencies: ["CIPCScopePOSIX", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "IPCScopeKit", dependencies: ["CIPCScope", "IPCScopePOSIX"]),
+        .target(name: "IPCScopeObserve", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "CIPCScope"]),
+        .target(name: "IPCScopeRecording", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeKit", "CIPCScope"]),
+        .target(name: "IPCScopeInspector", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeSchema", "IPCScopeKit", "CIPCScope"]),
+        .target(name: "IPCScopeSchema", dependencies: ["IPCScopePOSIX", "IPCScopeKit", .product(name: "Yams", package: "Yams")]),
+        .target(name: "IPCScopeScript", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "IPCScopeSchema", .product(name: "Yams", package: "Yams")]),
         .target(name: "CNcurses", cSettings: [.define("_GNU_SOURCE"), .define("NCURSES_WIDECHAR", to: "1")],
                 linkerSettings: [.linkedLibrary("ncursesw")]),
-        .target(name: "IPCScopeTUI", dependencies: ["IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "IPCScopeKit", "CNcurses"]),
+        .target(name: "IPCScopeTUI", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema", "IPCScopeKit", "CNcurses"]),
         .executableTarget(
             name: "IPCScopeCLI",
-            dependencies: [
-                "IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope", "IPCScopeProcess",
+            dependencies: ["IPCScopePOSIX", 
+                "IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope", "IPCScopeProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
-        .target(name: "CDemoShims", cSettings: [.define("_GNU_SOURCE")]),
-        .target(name: "IPCScopeDemo", dependencies: [
-            "IPCScopeKit", "CDemoShims", "IPCScopeProcess", "IPCScopeRandom", .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .target(name: "IPCScopeDemo", dependencies: [
+            "IPCScopeKit", "IPCScopePOSIX", "IPCScopeProcess", "IPCScopeRandom", .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .target(name: "CIPCBench", dependencies: ["MBVIPC"], cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(
             name: "IPCScopeBench",
-            dependencies: [
-                "IPCScopeKit", "IPCScopeModel", "CIPCBench", "CIPCScope", "IPCScopeProcess",
+            dependencies: ["IPCScopePOSIX", 
+                "IPCScopeKit", "IPCScopeObserve", "CIPCBench", "CIPCScope", "IPCScopeProcess",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]),
@@ -79,21 +88,30 @@ let package = Package(
         .executableTarget(name: "IPCScopeTestHelper", dependencies: ["IPCScopeKit", "CIPCScope"]),
         .target(name: "CIPCScopeFuzz", cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(name: "IPCScopeFuzz",
-                          dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "CIPCScope", "CIPCScopeFuzz",
+                          dependencies: ["IPCScopePOSIX", "IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema", "CIPCScope", "CIPCScopeFuzz",
                                          "IPCScopeRandom", "IPCScopeProcess"]),
-        .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit", "IPCScopeProcess", "IPCScopeRandom"]),
+        .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "IPCScopeProcess", "IPCScopeRandom"]),
         .target(name: "IPCScopeProcess", dependencies: [
             .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "IPCScopeRandom"),
-        .target(name: "TestSupport", dependencies: ["IPCScopeKit", "IPCScopeProcess"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "CIPCScope", "IPCScopeProcess", propertyBased], path: "Tests/TestSupport"),
+        // One test target per module (`swift build --target InspectorTests` compiles only what the inspector
+        // needs); EndToEndTests runs the built executables as a user would (CLI, tmux, demo, install, torture, fuzz).
+        .testTarget(name: "KitTests", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "CIPCScope", "IPCScopeObserve", "TestSupport", "IPCScopeTestHelper"]),
+        .testTarget(name: "ProcessTests", dependencies: ["IPCScopeProcess", "TestSupport"]),
+        .testTarget(name: "ObserveTests", dependencies: ["IPCScopeObserve", "TestSupport", propertyBased]),
+        .testTarget(name: "RecordingTests", dependencies: ["TestSupport", "IPCScopeRecording", "IPCScopeObserve", "IPCScopeKit", "CIPCScope", propertyBased]),
+        .testTarget(name: "InspectorTests", dependencies: ["IPCScopePOSIX", "IPCScopeInspector", "IPCScopeRecording", "IPCScopeObserve", "IPCScopeSchema",
+                                                         "IPCScopeKit", "CIPCScope", "TestSupport", propertyBased]),
+        .testTarget(name: "SchemaTests", dependencies: ["IPCScopeSchema", "TestSupport", propertyBased]),
+        .testTarget(name: "ScriptTests", dependencies: ["IPCScopeScript", "TestSupport", propertyBased]),
+        .testTarget(name: "MBVIPCTests", dependencies: ["MBVIPC", "IPCScopeKit", "IPCScopeObserve", "CIPCScope", "TestSupport"]),
         .testTarget(
-            name: "IPCScopeTests",
-            dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "TestSupport", "IPCScopeProcess",
-                           "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo", "MBVIPC",
-                           "IPCScopeFuzz", "IPCScopeTorture", "IPCScopeRandom",
-                           .product(name: "PropertyBased", package: "swift-property-based")],
-            exclude: []),
+            name: "EndToEndTests",
+            dependencies: ["IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema",
+                           "TestSupport", "IPCScopeProcess", "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo",
+                           "IPCScopeFuzz", "IPCScopeTorture", "IPCScopeRandom"]),
     ]
 )

@@ -7,6 +7,7 @@ import Glibc
 import CIPCBench
 import IPCScopeKit
 import IPCScopeProcess
+import IPCScopePOSIX
 
 /// What the orchestrator must undo at exit.
 enum Cleanup {

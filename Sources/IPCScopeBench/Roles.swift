@@ -12,8 +12,8 @@ import Glibc
 #endif
 import CIPCBench
 import IPCScopeKit
-#if canImport(IPCScopeModel)
-import IPCScopeModel
+#if canImport(IPCScopeObserve)
+import IPCScopeObserve
 #endif
 import CIPCScope
 
@@ -162,7 +162,7 @@ enum Roles {
     /// With a window schedule (startAt, windowNS > 0) it reads only in odd windows and sleeps
     /// through even ones, so one client run gives paired with/without figures.
     static func reader(name: String, intervalMS: Int, startAt: UInt64 = 0, windowNS: UInt64 = 0) throws {
-        #if canImport(IPCScopeModel)
+        #if canImport(IPCScopeObserve)
         let reader = try SectionReader(service: name)
         var n = 0
         while true {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeScript
 import IPCScopeTUI
 #if canImport(Glibc)

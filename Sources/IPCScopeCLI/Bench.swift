@@ -2,12 +2,15 @@ import ArgumentParser
 import Histogram
 import IPCScopeDemo
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeProcess
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+import IPCScopePOSIX
 
 extension IPCScope {
     struct Bench: ParsableCommand {

@@ -2,12 +2,15 @@ import ArgumentParser
 import Dispatch
 import IPCScopeDemo
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeProcess
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+import IPCScopePOSIX
 
 extension IPCScope {
     struct Demo: ParsableCommand {
@@ -262,7 +265,7 @@ func removeStaleDemoDirectories() {
         let rest = name.dropFirst("ipcscope-demo-".count)
         guard let dash = rest.firstIndex(of: "-"), let pid = Int32(rest[..<dash]), pid > 0 else { continue }
         var st = stat()
-        guard lstat("/tmp/" + name, &st) == 0, st.st_uid == geteuid(), FileType.isDirectory(st.st_mode) else { continue }
+        guard lstat("/tmp/" + name, &st) == 0, st.st_uid == geteuid(), FileKind.isDirectory(mode: st.st_mode) else { continue }
         if kill(pid, 0) != 0 && errno == ESRCH { stale.append("/tmp/" + name) }
     }
     closedir(d)

@@ -6,6 +6,7 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+import IPCScopePOSIX
 
 extension IPCScope {
     /// `ipcscope demo-client`: one of the demo's background clients (hidden; `ipcscope demo`

@@ -1,11 +1,14 @@
 import ArgumentParser
 import IPCScopeDemo
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeSchema
 #if canImport(Glibc)
 import Glibc
 #endif
+import IPCScopePOSIX
 
 /// The demo's schema (put and get as C structs) where other processes can read it: a file in
 /// the demo's own folder, or, when the user asks (`--install-schema`), the conventional
@@ -78,5 +81,5 @@ private func makeDirectories(_ path: String) -> Bool {
         if mkdir(built, 0o755) != 0 && errno != EEXIST { return false }
     }
     var st = stat()
-    return stat(path, &st) == 0 && FileType.isDirectory(st.st_mode)
+    return stat(path, &st) == 0 && FileKind.isDirectory(mode: st.st_mode)
 }

@@ -1,8 +1,11 @@
 import ArgumentParser
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 #if canImport(Glibc)
 import Glibc
+import IPCScopePOSIX
 #endif
 
 extension IPCScope {

@@ -1,10 +1,13 @@
 import ArgumentParser
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeTUI
 #if canImport(Glibc)
 import Glibc
 #endif
+import IPCScopePOSIX
 
 extension IPCScope {
     struct Replay: ParsableCommand {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeSchema
 
 /// `--schema FILE`, shared by every verb that shows or builds payloads.

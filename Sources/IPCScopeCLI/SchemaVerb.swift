@@ -1,6 +1,9 @@
 import ArgumentParser
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeSchema
+import IPCScopePOSIX
 
 extension IPCScope {
     struct SchemaCheck: ParsableCommand {

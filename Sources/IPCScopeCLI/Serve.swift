@@ -2,12 +2,15 @@ import ArgumentParser
 import CIPCScope
 import Dispatch
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeScript
 import IPCScopeSchema
 import IPCScopeTUI
 #if canImport(Glibc)
 import Glibc
+import IPCScopePOSIX
 #endif
 
 extension IPCScope {

@@ -5,6 +5,7 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+import IPCScopePOSIX
 
 /// A bounded single-producer, single-consumer ring: the serving thread pushes one entry per
 /// call, the logging thread drains them. Pushing never blocks and never allocates (the slots

@@ -5,6 +5,7 @@ import IPCScopeSchema
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import IPCScopePOSIX
 #endif
 
 /// `serve`'s stop and reload signals, taken in one place.

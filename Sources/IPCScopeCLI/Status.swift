@@ -1,9 +1,12 @@
 import ArgumentParser
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeSchema
 #if canImport(Glibc)
 import Glibc
+import IPCScopePOSIX
 #endif
 
 extension IPCScope {

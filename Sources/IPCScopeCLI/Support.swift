@@ -1,30 +1,13 @@
 import ArgumentParser
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeKit
 import IPCScopeScript
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Writes all of `text` to a descriptor, unbuffered (so logs reach pipes at once).
-func writeAll(_ text: String, to fd: Int32) {
-    var text = text
-    text.withUTF8 { buf in
-        var done = 0
-        while done < buf.count {
-            let n = write(fd, buf.baseAddress! + done, buf.count - done)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            done += n
-        }
-    }
-}
-
-/// Writes text to stdout, unbuffered.
-func printOut(_ text: String) { writeAll(text, to: 1) }
-
-/// Writes a line to stdout, unbuffered.
-func printLine(_ line: String) { writeAll(line + "\n", to: 1) }
+import IPCScopePOSIX
 
 /// Prints one line to stderr, prefixed with `ipcscope: `.
 func printError(_ message: String) { writeAll("ipcscope: " + message + "\n", to: 2) }

@@ -1,11 +1,14 @@
 import ArgumentParser
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeSchema
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+import IPCScopePOSIX
 
 extension IPCScope {
     struct Watch: ParsableCommand {

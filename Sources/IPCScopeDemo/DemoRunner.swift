@@ -1,10 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CDemoShims
+import IPCScopePOSIX
 import IPCScopeKit
 import IPCScopeProcess
 import Synchronization
+import IPCScopePOSIX
 
 /// Runs the demo: the demo service's server on a thread of this process, and demo clients
 /// as child processes (this same executable, re-run with a hidden verb).
@@ -13,11 +14,11 @@ import Synchronization
 /// section, and clients hear "server gone"), clients still running get SIGTERM, then
 /// SIGKILL after a grace period, and every child is reaped. Safe to call from any thread,
 /// more than once.
-public final class DemoRunner: @unchecked Sendable {
+package final class DemoRunner: @unchecked Sendable {
     /// The service name (`demo-<pid>` unless asked otherwise).
-    public let service: String
+    package let service: String
     /// The in-process server.
-    public let server: Server
+    package let server: Server
     private let state = Mutex(RunnerState())
     private var serverThread: pthread_t?
 
@@ -35,7 +36,7 @@ public final class DemoRunner: @unchecked Sendable {
 
     /// Creates the section for `service` (the caller picks a name no one else uses).
     /// - Throws: the framework's errors (`nameInUse`, `badName`, …).
-    public init(service: String) throws(IPCError) {
+    package init(service: String) throws(IPCError) {
         self.service = service
         var options = ServerOptions()
         options.traceCapacity = 256
@@ -45,15 +46,15 @@ public final class DemoRunner: @unchecked Sendable {
     deinit { stop() }
 
     /// The object's path in /dev/shm.
-    public var sectionPath: String { "/dev/shm/ipcscope." + service }
+    package var sectionPath: String { "/dev/shm/ipcscope." + service }
 
     /// Whether the section object still exists.
-    public var sectionExists: Bool { access(sectionPath, F_OK) == 0 }
+    package var sectionExists: Bool { access(sectionPath, F_OK) == 0 }
 
     // MARK: - the server thread
 
     /// Starts serving the demo functions on a new thread.
-    public func startServer() {
+    package func startServer() {
         let box = Unmanaged.passRetained(server)
         var thread = pthread_t()
         let r = pthread_create(&thread, nil, { arg in
@@ -74,7 +75,7 @@ public final class DemoRunner: @unchecked Sendable {
     /// inherit that). A client's parent-death signal is tied to swift-subprocess's spawning
     /// thread, which lives as long as this process, so any thread may call this.
     @discardableResult
-    public func spawnClient(executable: String, arguments: [String], reportPath: String?, logPath: String? = nil) throws(IPCError) -> pid_t {
+    package func spawnClient(executable: String, arguments: [String], reportPath: String?, logPath: String? = nil) throws(IPCError) -> pid_t {
         // The real path as argv[0], so ps and the inspector show "ipcscope", not "exe".
         let launch = Launch(executable, arguments, standardOutput: logPath.map { .file($0, append: true) } ?? .null,
                             standardError: .standardOutput)
@@ -99,12 +100,12 @@ public final class DemoRunner: @unchecked Sendable {
     }
 
     /// Client processes still running.
-    public var runningClients: [pid_t] {
+    package var runningClients: [pid_t] {
         state.withLock { $0.children.values.filter { !$0.process.hasExited }.map(\.process.pid).sorted() }
     }
 
     /// Waits until every client has ended, at most `timeout` seconds; true when all did.
-    public func waitForClients(timeout: Double) -> Bool {
+    package func waitForClients(timeout: Double) -> Bool {
         let end = monotonicNanoseconds() + UInt64(timeout * 1e9)
         while true {
             if runningClients.isEmpty { return true }
@@ -114,12 +115,12 @@ public final class DemoRunner: @unchecked Sendable {
     }
 
     /// Sends `signal` to every client still running.
-    public func signalClients(_ signal: Int32) {
+    package func signalClients(_ signal: Int32) {
         for client in state.withLock({ Array($0.children.values) }) { client.process.send(signal) }
     }
 
     /// Every client's report merged, and how many clients left none.
-    public func collectReports() -> (DemoStats, missing: Int) {
+    package func collectReports() -> (DemoStats, missing: Int) {
         var merged = DemoStats()
         var missing = 0
         let paths = state.withLock { $0.children.values.map(\.reportPath) }
@@ -138,7 +139,7 @@ public final class DemoRunner: @unchecked Sendable {
     /// Stops the server (unlinking the section), then ends every client: they normally leave
     /// by themselves on "server gone"; any still running after `grace` seconds gets SIGTERM,
     /// and one second later SIGKILL. Waits for the server thread. Idempotent.
-    public func stop(grace: Double = 1.0) {
+    package func stop(grace: Double = 1.0) {
         let first = state.withLock { st -> Bool in
             defer { st.stopped = true }
             return !st.stopped
@@ -164,33 +165,7 @@ public final class DemoRunner: @unchecked Sendable {
 
 /// The parent-death signal for a demo client: the kernel sends `SIGTERM` when the demo
 /// process dies, however it dies. Returns false when the parent is already gone.
-public func demoClientFollowParent(_ parent: pid_t) -> Bool { endWithParent(parent) }
-
-/// Asks the kernel to send this process `SIGTERM` when its parent dies, however it dies
-/// (`PR_SET_PDEATHSIG`), then checks the parent is still `parent`: false means it died before
-/// the request took effect, and the caller should end at once.
-public func endWithParent(_ parent: pid_t) -> Bool {
-    _ = CDemoShims_set_parent_death_signal(SIGTERM)
-    return getppid() == parent
-}
+package func demoClientFollowParent(_ parent: pid_t) -> Bool { endWithParent(parent) }
 
 
-/// Writes `text` to `path` atomically (a temporary file renamed over it).
-public func writeFileAtomically(_ path: String, _ text: String) -> Bool {
-    let tmp = path + ".tmp"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    if fd < 0 { return false }
-    var t = text
-    let ok = t.withUTF8 { buf -> Bool in
-        var done = 0
-        while done < buf.count {
-            let n = write(fd, buf.baseAddress! + done, buf.count - done)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return false }
-            done += n
-        }
-        return true
-    }
-    close(fd)
-    return ok && rename(tmp, path) == 0
-}
+

@@ -1,7 +1,7 @@
 /// The demo service's schema (docs/schemas.md), as shipped in demo/schemas/demo.yaml: what
 /// `ipcscope demo` gives its inspector, prints with `--print-schema` and installs with
 /// `--install-schema`. A test checks the file and this text are the same.
-public let demoSchemaYAML = """
+package let demoSchemaYAML = """
     # The demo service (ipcscope demo), as its C header would declare it:
     #
     #   enum demo_put_flags  { DEMO_PUT_IF_ABSENT = 1 << 0, DEMO_PUT_ADD = 1 << 1 };

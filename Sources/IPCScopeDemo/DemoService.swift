@@ -8,7 +8,7 @@ import IPCScopeRandom
 
 /// The functions of the demo service: a small key-value service with the usual suspects
 /// (a fast call, a slow one, one that fails), so the inspector has something real to show.
-public enum DemoFunction: UInt32, CaseIterable, Sendable {
+package enum DemoFunction: UInt32, CaseIterable, Sendable {
     /// Answers status 0 with the request's own bytes.
     case echo = 0
     /// `struct demo_put_req` (32 bytes): stores, adds to or keeps a value; answers status 0 and
@@ -23,10 +23,10 @@ public enum DemoFunction: UInt32, CaseIterable, Sendable {
     case fail = 4
 
     /// The function a demo client calls to show the framework's "no handler" answer (-3).
-    public static let unknown: UInt32 = 9
+    package static let unknown: UInt32 = 9
 
     /// Short name, for summaries and help.
-    public var name: String {
+    package var name: String {
         switch self {
         case .echo: "echo"
         case .put: "put"
@@ -37,29 +37,29 @@ public enum DemoFunction: UInt32, CaseIterable, Sendable {
     }
 
     /// The name of any function index, known or not.
-    public static func name(of function: UInt32) -> String {
+    package static func name(of function: UInt32) -> String {
         DemoFunction(rawValue: function)?.name ?? "unknown(\(function))"
     }
 }
 
 /// Statuses the demo service answers besides 0.
-public enum DemoStatus {
+package enum DemoStatus {
     /// A `put` or `get` whose request is not its struct: the wrong size, an empty or
     /// unterminated key, a flag the demo does not know.
-    public static let malformed: Int32 = 1
+    package static let malformed: Int32 = 1
     /// `get` of a key that was never put.
-    public static let noSuchKey: Int32 = 2
+    package static let noSuchKey: Int32 = 2
     /// A `put` with `add` whose sum does not fit `int64_t` (the value is left as it was).
-    public static let overflow: Int32 = 3
+    package static let overflow: Int32 = 3
     /// What `fail` always answers.
-    public static let failed: Int32 = 7
+    package static let failed: Int32 = 7
     /// The framework's "no handler for this function".
-    public static let noHandler: Int32 = -3
+    package static let noHandler: Int32 = -3
     /// The framework's "server shutting down".
-    public static let shuttingDown: Int32 = -4
+    package static let shuttingDown: Int32 = -4
 
     /// What a status means in the demo service.
-    public static func meaning(_ status: Int32) -> String {
+    package static func meaning(_ status: Int32) -> String {
         switch status {
         case 0: "ok"
         case malformed: "malformed put/get"
@@ -79,28 +79,28 @@ public enum DemoStatus {
 
 /// The demo service's handler. Runs on the server thread only; the key-value store is
 /// owned by that thread (no lock needed, the server answers one call at a time).
-public final class DemoHandler {
+package final class DemoHandler {
     /// One key's entry in the store.
-    public struct Entry: Sendable, Equatable {
-        public var value: Int64
-        public var version: UInt32
-        public var last: DemoPutResult
+    package struct Entry: Sendable, Equatable {
+        package var value: Int64
+        package var version: UInt32
+        package var last: DemoPutResult
     }
 
     /// The key-value store of `put` and `get`, by key bytes.
-    public private(set) var store: [[UInt8]: Entry] = [:]
+    package private(set) var store: [[UInt8]: Entry] = [:]
     /// Calls answered, by function index.
-    public private(set) var callsByFunction: [UInt32: Int] = [:]
+    package private(set) var callsByFunction: [UInt32: Int] = [:]
     private let isStopping: () -> Bool
     private var random = SplitMix64(seed: UInt64(getpid()))
 
     /// Makes a handler; `isStopping` lets `slow` give up when the server is asked to stop.
-    public init(isStopping: @escaping () -> Bool = { false }) {
+    package init(isStopping: @escaping () -> Bool = { false }) {
         self.isStopping = isStopping
     }
 
     /// Answers one call (see `DemoFunction` for what each function does).
-    public func handle(_ request: Request, _ response: inout ResponseWriter) throws -> Int32 {
+    package func handle(_ request: Request, _ response: inout ResponseWriter) throws -> Int32 {
         callsByFunction[request.function, default: 0] += 1
         guard let function = DemoFunction(rawValue: request.function) else {
             try response.set(Array("no function \(request.function); try 0 echo, 1 put, 2 get, 3 slow, 4 fail".utf8))
@@ -164,7 +164,7 @@ public final class DemoHandler {
 // MARK: - help
 
 /// The demo functions, one per line, for `--help` and the narration.
-public let demoFunctionHelp = """
+package let demoFunctionHelp = """
       0 echo   answers the request's own bytes (status 0)
       1 put    struct { char key[16]; uint8_t flags; int64_t value; } (32 bytes,
                7 of padding): flags if_absent (bit 0), add (bit 1); answers

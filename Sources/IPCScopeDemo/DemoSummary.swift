@@ -1,17 +1,17 @@
 /// The section's own counters at the end of a demo run (read from the section, not the clients).
-public struct DemoSectionCounters: Sendable {
+package struct DemoSectionCounters: Sendable {
     /// `calls_served`: calls the server answered.
-    public var callsServed: UInt64
+    package var callsServed: UInt64
     /// `lock_count`: mutex acquisitions.
-    public var lockCount: UInt64
+    package var lockCount: UInt64
     /// `contended_count`: acquisitions that had to wait.
-    public var contendedCount: UInt64
+    package var contendedCount: UInt64
     /// `recovered_count`: acquisitions that repaired a dead owner's mutex.
-    public var recoveredCount: UInt64
+    package var recoveredCount: UInt64
     /// `server_epoch`.
-    public var epoch: UInt32
+    package var epoch: UInt32
 
-    public init(callsServed: UInt64, lockCount: UInt64, contendedCount: UInt64, recoveredCount: UInt64, epoch: UInt32) {
+    package init(callsServed: UInt64, lockCount: UInt64, contendedCount: UInt64, recoveredCount: UInt64, epoch: UInt32) {
         self.callsServed = callsServed
         self.lockCount = lockCount
         self.contendedCount = contendedCount
@@ -22,16 +22,16 @@ public struct DemoSectionCounters: Sendable {
 
 /// What `ipcscope demo --no-tui` prints at the end: calls by function, errors by status,
 /// latency percentiles, the mutex counters, and whether everything was cleaned up.
-public struct DemoSummary: Sendable {
-    public var service: String
-    public var stats: DemoStats
-    public var section: DemoSectionCounters?
+package struct DemoSummary: Sendable {
+    package var service: String
+    package var stats: DemoStats
+    package var section: DemoSectionCounters?
     /// Whether `/dev/shm/ipcscope.<service>` is gone after the stop.
-    public var sectionRemoved: Bool
+    package var sectionRemoved: Bool
     /// Client processes that did not send a report (killed, crashed).
-    public var missingReports: Int
+    package var missingReports: Int
 
-    public init(service: String, stats: DemoStats, section: DemoSectionCounters?, sectionRemoved: Bool, missingReports: Int) {
+    package init(service: String, stats: DemoStats, section: DemoSectionCounters?, sectionRemoved: Bool, missingReports: Int) {
         self.service = service
         self.stats = stats
         self.section = section
@@ -40,7 +40,7 @@ public struct DemoSummary: Sendable {
     }
 
     /// Latency at a percentile, in nanoseconds (0 when nothing was answered).
-    public func latencyNS(_ percentile: Double) -> UInt64 {
+    package func latencyNS(_ percentile: Double) -> UInt64 {
         stats.latency.totalCount == 0 ? 0 : stats.latency.valueAtPercentile(percentile)
     }
 
@@ -49,7 +49,7 @@ public struct DemoSummary: Sendable {
     // MARK: - text
 
     /// Several lines for a person.
-    public var text: String {
+    package var text: String {
         let s = stats
         var out: [String] = []
         func row(_ k: String, _ v: String) { out.append(k.padded(13) + v) }
@@ -84,7 +84,7 @@ public struct DemoSummary: Sendable {
     // MARK: - JSON
 
     /// One JSON object, on one line.
-    public var json: String {
+    package var json: String {
         let s = stats
         var o: [(String, String)] = [
             ("service", quote(service)), ("clients", "\(s.clients)"), ("seconds", format(seconds, 3)),
@@ -141,7 +141,7 @@ func format(_ x: Double, _ digits: Int) -> String {
 }
 
 /// Nanoseconds for a person: `850 ns`, `12.3 µs`, `4.56 ms`, `1.20 s`.
-public func duration(_ ns: UInt64) -> String {
+package func duration(_ ns: UInt64) -> String {
     let x = Double(ns)
     if ns < 1_000 { return "\(ns) ns" }
     if ns < 1_000_000 { return format(x / 1e3, x < 1e4 ? 2 : 1) + " µs" }

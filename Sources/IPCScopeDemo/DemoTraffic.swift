@@ -11,37 +11,37 @@ import IPCScopeRandom
 ///
 /// A client process writes its stats to a file with `encoded()`; the demo reads every
 /// client's file back with `decode(_:)` and merges them.
-public struct DemoStats: Sendable {
+package struct DemoStats: Sendable {
     /// Calls attempted, by function index.
-    public var callsByFunction: [UInt32: Int] = [:]
+    package var callsByFunction: [UInt32: Int] = [:]
     /// Answered calls, by status.
-    public var answersByStatus: [Int32: Int] = [:]
+    package var answersByStatus: [Int32: Int] = [:]
     /// Calls that got no answer, by the framework's error code (`timeout`, `serverGone`, …).
-    public var failures: [String: Int] = [:]
+    package var failures: [String: Int] = [:]
     /// Round-trip latency of answered calls, in nanoseconds (1 µs resolution, 3 digits).
-    public var latency = Histogram<UInt64>(lowestDiscernibleValue: 1_000, highestTrackableValue: 120_000_000_000,
+    package var latency = Histogram<UInt64>(lowestDiscernibleValue: 1_000, highestTrackableValue: 120_000_000_000,
                                            numberOfSignificantValueDigits: .three)
     /// Request and response bytes of answered calls.
-    public var bytesSent = 0
-    public var bytesReceived = 0
+    package var bytesSent = 0
+    package var bytesReceived = 0
     /// How long the traffic ran (the longest client), in nanoseconds.
-    public var elapsedNS: UInt64 = 0
+    package var elapsedNS: UInt64 = 0
     /// How many clients contributed.
-    public var clients = 0
+    package var clients = 0
 
-    public init() {}
+    package init() {}
 
     /// Calls that were answered.
-    public var answered: Int { answersByStatus.values.reduce(0, +) }
+    package var answered: Int { answersByStatus.values.reduce(0, +) }
     /// Calls answered with a non-zero status.
-    public var errorAnswers: Int { answersByStatus.filter { $0.key != 0 }.values.reduce(0, +) }
+    package var errorAnswers: Int { answersByStatus.filter { $0.key != 0 }.values.reduce(0, +) }
     /// Calls that got no answer.
-    public var failed: Int { failures.values.reduce(0, +) }
+    package var failed: Int { failures.values.reduce(0, +) }
     /// Every call attempted.
-    public var calls: Int { callsByFunction.values.reduce(0, +) }
+    package var calls: Int { callsByFunction.values.reduce(0, +) }
 
     /// Adds another client's stats to these.
-    public mutating func merge(_ other: DemoStats) {
+    package mutating func merge(_ other: DemoStats) {
         for (k, v) in other.callsByFunction { callsByFunction[k, default: 0] += v }
         for (k, v) in other.answersByStatus { answersByStatus[k, default: 0] += v }
         for (k, v) in other.failures { failures[k, default: 0] += v }
@@ -57,7 +57,7 @@ public struct DemoStats: Sendable {
     static let header = "ipcscope-demo-report 1"
 
     /// Line-oriented text (`key value...`), read back by `decode(_:)`.
-    public func encoded() -> String {
+    package func encoded() -> String {
         var lines = [DemoStats.header, "clients \(clients)", "elapsed_ns \(elapsedNS)",
                      "bytes \(bytesSent) \(bytesReceived)"]
         for (k, v) in callsByFunction.sorted(by: { $0.key < $1.key }) { lines.append("call \(k) \(v)") }
@@ -69,7 +69,7 @@ public struct DemoStats: Sendable {
     }
 
     /// Reads `encoded()` text back; nil when it is not a complete report.
-    public static func decode(_ text: String) -> DemoStats? {
+    package static func decode(_ text: String) -> DemoStats? {
         let lines = text.split(separator: "\n")
         guard lines.first.map(String.init) == header, lines.last == "end" else { return nil }
         var s = DemoStats()
@@ -94,7 +94,7 @@ public struct DemoStats: Sendable {
 // MARK: - one client's traffic
 
 /// Why a demo client stopped.
-public enum DemoTrafficEnd: Equatable, Sendable {
+package enum DemoTrafficEnd: Equatable, Sendable {
     /// Its time was up.
     case timeUp
     /// It was asked to stop.
@@ -109,17 +109,17 @@ public enum DemoTrafficEnd: Equatable, Sendable {
 /// (C structs; some of keys never put: status 2; now and then a text `put`: status 1),
 /// `slow` now and then (the calls that make other clients wait for the mutex), `fail`
 /// (status 7) and an unknown function (status -3).
-public struct DemoTraffic {
-    public let service: String
+package struct DemoTraffic {
+    package let service: String
     private var random: SplitMix64
     /// Pause between bursts, in milliseconds.
-    public var pauseMS: ClosedRange<Int> = 40...300
+    package var pauseMS: ClosedRange<Int> = 40...300
     /// Calls per burst.
-    public var burst: ClosedRange<Int> = 1...8
+    package var burst: ClosedRange<Int> = 1...8
     /// Deadline of each call.
-    public var callTimeout: Duration = .seconds(3)
+    package var callTimeout: Duration = .seconds(3)
 
-    public init(service: String, seed: UInt64) {
+    package init(service: String, seed: UInt64) {
         self.service = service
         self.random = SplitMix64(seed: seed)
     }
@@ -131,7 +131,7 @@ public struct DemoTraffic {
 
     /// The next call of the mix: function and payload. A client's first six calls visit
     /// every function once (echo, put, get, slow, fail, an unknown one), then the mix is random.
-    public mutating func nextCall() -> (function: UInt32, payload: [UInt8]) {
+    package mutating func nextCall() -> (function: UInt32, payload: [UInt8]) {
         let tour = [0, 34, 54, 77, 84, 92]
         let r = made < tour.count ? tour[made] : pick(0...99)
         made += 1
@@ -179,7 +179,7 @@ public struct DemoTraffic {
     /// Makes calls until `seconds` pass (nil: forever), `shouldStop()` says so, or the server goes.
     ///
     /// Connecting is retried for up to 5 s while the section does not exist yet.
-    public mutating func run(seconds: Double?, shouldStop: () -> Bool) -> (DemoStats, DemoTrafficEnd) {
+    package mutating func run(seconds: Double?, shouldStop: () -> Bool) -> (DemoStats, DemoTrafficEnd) {
         let start = monotonicNanoseconds()
         var stats = DemoStats()
         stats.clients = 1

@@ -5,19 +5,19 @@
 // MARK: - put
 
 /// The flags of a `put` (`uint8_t flags`): bit 0 `if_absent`, bit 1 `add`.
-public struct DemoPutFlags: OptionSet, Sendable, Hashable {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
+package struct DemoPutFlags: OptionSet, Sendable, Hashable {
+    package let rawValue: UInt8
+    package init(rawValue: UInt8) { self.rawValue = rawValue }
     /// Store only when the key is new; an existing key is kept (result `kept`).
-    public static let ifAbsent = DemoPutFlags(rawValue: 1 << 0)
+    package static let ifAbsent = DemoPutFlags(rawValue: 1 << 0)
     /// Add the value to the stored one (a counter) instead of replacing it.
-    public static let add = DemoPutFlags(rawValue: 1 << 1)
+    package static let add = DemoPutFlags(rawValue: 1 << 1)
     /// Every flag the demo knows: another bit makes the request malformed.
-    public static let known: DemoPutFlags = [.ifAbsent, .add]
+    package static let known: DemoPutFlags = [.ifAbsent, .add]
 }
 
 /// What a `put` did (`uint8_t result`, `enum demo_put_result`).
-public enum DemoPutResult: UInt8, Sendable {
+package enum DemoPutResult: UInt8, Sendable {
     case created = 0
     case replaced = 1
     case added = 2
@@ -32,24 +32,24 @@ public enum DemoPutResult: UInt8, Sendable {
 ///                             /* 17: 7 bytes of padding: value sits on an 8-byte boundary */
 ///         int64_t  value;     /* 24 */
 ///     };                      /* sizeof 32 */
-public struct DemoPutRequest: Equatable, Sendable {
+package struct DemoPutRequest: Equatable, Sendable {
     /// `sizeof(struct demo_put_req)`.
-    public static let size = 32
+    package static let size = 32
     /// The key's bytes (1 to 15; a longer key is cut when encoded).
-    public var key: [UInt8]
-    public var flags: DemoPutFlags
-    public var value: Int64
+    package var key: [UInt8]
+    package var flags: DemoPutFlags
+    package var value: Int64
 
     /// A request for `key` (UTF-8).
 
-    public init(key: String, flags: DemoPutFlags = [], value: Int64) {
+    package init(key: String, flags: DemoPutFlags = [], value: Int64) {
         self.key = Array(key.utf8)
         self.flags = flags
         self.value = value
     }
 
     /// The 32 bytes, padding zeroed (a key longer than 15 bytes is cut: the NUL must fit).
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Self.size)
         putKey(key, into: &out)
         out[16] = flags.rawValue
@@ -60,7 +60,7 @@ public struct DemoPutRequest: Equatable, Sendable {
     /// Reads a request; nil when it is not 32 bytes, its key is empty or not NUL-terminated,
     /// or it sets a flag the demo does not know. The padding is not looked at (C leaves it
     /// undefined).
-    public static func decode(_ bytes: some Collection<UInt8>) -> DemoPutRequest? {
+    package static func decode(_ bytes: some Collection<UInt8>) -> DemoPutRequest? {
         let b = Array(bytes)
         guard b.count == size, let key = readKey(b[0..<16]) else { return nil }
         let flags = DemoPutFlags(rawValue: b[16])
@@ -78,21 +78,21 @@ public struct DemoPutRequest: Equatable, Sendable {
 ///         uint32_t version;   /*  8: puts of this key so far */
 ///         uint8_t  result;    /* 12: enum demo_put_result */
 ///     };                      /* sizeof 16: 3 bytes of padding at the end */
-public struct DemoPutAnswer: Equatable, Sendable {
+package struct DemoPutAnswer: Equatable, Sendable {
     /// `sizeof(struct demo_put_rsp)`.
-    public static let size = 16
-    public var previous: Int64
-    public var version: UInt32
-    public var result: DemoPutResult
+    package static let size = 16
+    package var previous: Int64
+    package var version: UInt32
+    package var result: DemoPutResult
 
-    public init(previous: Int64, version: UInt32, result: DemoPutResult) {
+    package init(previous: Int64, version: UInt32, result: DemoPutResult) {
         self.previous = previous
         self.version = version
         self.result = result
     }
 
     /// The 16 bytes, padding zeroed.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Self.size)
         putLE(UInt64(bitPattern: previous), at: 0, into: &out)
         putLE32(version, at: 8, into: &out)
@@ -101,7 +101,7 @@ public struct DemoPutAnswer: Equatable, Sendable {
     }
 
     /// Reads an answer; nil when it is not 16 bytes or its result has no name.
-    public static func decode(_ bytes: some Collection<UInt8>) -> DemoPutAnswer? {
+    package static func decode(_ bytes: some Collection<UInt8>) -> DemoPutAnswer? {
         let b = Array(bytes)
         guard b.count == size, let result = DemoPutResult(rawValue: b[12]) else { return nil }
         return DemoPutAnswer(previous: Int64(bitPattern: readLE(b, at: 0)), version: readLE32(b, at: 8), result: result)
@@ -111,24 +111,24 @@ public struct DemoPutAnswer: Equatable, Sendable {
 // MARK: - get
 
 /// The request of `get`: `struct demo_get_req { char key[16]; };` (16 bytes).
-public struct DemoGetRequest: Equatable, Sendable {
+package struct DemoGetRequest: Equatable, Sendable {
     /// `sizeof(struct demo_get_req)`.
-    public static let size = 16
+    package static let size = 16
     /// The key's bytes (1 to 15; a longer key is cut when encoded).
-    public var key: [UInt8]
+    package var key: [UInt8]
 
     /// A request for `key` (UTF-8).
-    public init(key: String) { self.key = Array(key.utf8) }
+    package init(key: String) { self.key = Array(key.utf8) }
 
     /// The 16 bytes: the key, NUL-padded.
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: Self.size)
         putKey(key, into: &out)
         return out
     }
 
     /// Reads a request; nil when it is not 16 bytes or its key is empty or not NUL-terminated.
-    public static func decode(_ bytes: some Collection<UInt8>) -> DemoGetRequest? {
+    package static func decode(_ bytes: some Collection<UInt8>) -> DemoGetRequest? {
         let b = Array(bytes)
         guard b.count == size, let key = readKey(b[0..<16]) else { return nil }
         var r = DemoGetRequest(key: "")
@@ -144,26 +144,26 @@ public struct DemoGetRequest: Equatable, Sendable {
 ///         uint32_t version;   /*  8: puts of this key so far */
 ///         uint8_t  last;      /* 12: enum demo_put_result of the last put that changed it */
 ///     };                      /* sizeof 16: 3 bytes of padding at the end */
-public struct DemoGetAnswer: Equatable, Sendable {
+package struct DemoGetAnswer: Equatable, Sendable {
     /// `sizeof(struct demo_get_rsp)`.
-    public static let size = 16
-    public var value: Int64
-    public var version: UInt32
-    public var last: DemoPutResult
+    package static let size = 16
+    package var value: Int64
+    package var version: UInt32
+    package var last: DemoPutResult
 
-    public init(value: Int64, version: UInt32, last: DemoPutResult) {
+    package init(value: Int64, version: UInt32, last: DemoPutResult) {
         self.value = value
         self.version = version
         self.last = last
     }
 
     /// The 16 bytes (the same layout as `demo_put_rsp`: an int64, a uint32, a uint8, padding).
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         DemoPutAnswer(previous: value, version: version, result: last).encoded()
     }
 
     /// Reads an answer; nil when it is not 16 bytes or `last` has no name.
-    public static func decode(_ bytes: some Collection<UInt8>) -> DemoGetAnswer? {
+    package static func decode(_ bytes: some Collection<UInt8>) -> DemoGetAnswer? {
         DemoPutAnswer.decode(bytes).map { DemoGetAnswer(value: $0.previous, version: $0.version, last: $0.result) }
     }
 }

@@ -5,8 +5,11 @@
 import Glibc
 #endif
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeProcess
+import IPCScopePOSIX
 
 // MARK: - section objects in /dev/shm
 

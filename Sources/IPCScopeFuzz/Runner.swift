@@ -6,6 +6,7 @@ import Glibc
 import CIPCScopeFuzz
 import IPCScopeKit
 import IPCScopeRandom
+import IPCScopePOSIX
 
 /// The shared case file: the case being run, its input, the count of finished cases, and what
 /// the crash handler found. Both processes map it; the child writes, the supervisor reads.
@@ -85,7 +86,7 @@ func replay(target: FuzzTarget, files: [String]) -> Int32 {
     defer { ctx.cleanup() }
     for f in files {
         guard let input = readFileContents(f) else {
-            printErr("cannot read '\(f)'")
+            printErrorLine("cannot read '\(f)'")
             return 2
         }
         target.run(input, ctx)
@@ -93,12 +94,4 @@ func replay(target: FuzzTarget, files: [String]) -> Int32 {
     return 0
 }
 
-func printErr(_ s: String) {
-    let line = s + "\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
-}
 
-func printOut(_ s: String) {
-    let line = s + "\n"
-    _ = line.withCString { write(1, $0, strlen($0)) }
-}

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import IPCScopeKit
 import IPCScopeProcess
+import IPCScopePOSIX
 
 /// Seeds and scratch space shared by the cases of one fuzzing process.
 final class FuzzContext {

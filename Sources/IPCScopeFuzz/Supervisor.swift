@@ -5,6 +5,7 @@ import Glibc
 #endif
 import IPCScopeKit
 import IPCScopeProcess
+import IPCScopePOSIX
 
 /// One input that killed the child (or stopped it making progress).
 struct Finding {
@@ -43,7 +44,7 @@ struct Supervisor {
         defer { unlink(slotPath); unlink(errPath) }
         var result = TargetRun(target: target.name)
         guard let slot = CaseSlot(path: slotPath, create: true) else {
-            printErr("cannot create the case file in \(work)")
+            printErrorLine("cannot create the case file in \(work)")
             return result
         }
         defer { munmap(slot.base, CaseSlot.size) }
@@ -56,7 +57,7 @@ struct Supervisor {
             let args = ["--child", target.name, "--seed", String(seed), "--from", String(next), "--to", String(cases),
                         "--slot", slotPath]
             let child: StartedProcess
-            do { child = try startSelf(args, stderr: errPath) } catch { printErr("\(error)"); break }
+            do { child = try startSelf(args, stderr: errPath) } catch { printErrorLine("\(error)"); break }
             let (ended, hung) = watch(child, slot: slot)
             let done = slot.get(CaseSlot.done)
             if !hung && ended == 0 { next = cases; break }
@@ -73,10 +74,10 @@ struct Supervisor {
                 let f = Finding(target: target.name, caseIndex: index, kind: kind, message: message,
                                 site: frames.joined(separator: " "), file: file, size: input.count)
                 result.findings.append(f)
-                printOut("FOUND \(target.name) case \(index): \(kind) \(message.isEmpty ? "" : "(\(message)) ")"
+                printLine("FOUND \(target.name) case \(index): \(kind) \(message.isEmpty ? "" : "(\(message)) ")"
                          + "input \(input.count) bytes kept in \(file)")
             } else if verbose {
-                printOut("again \(target.name) case \(index): \(kind) at \(site)")
+                printLine("again \(target.name) case \(index): \(kind) at \(site)")
             }
             removeLeftovers(of: child.pid)
             next = max(done, index) + 1
@@ -99,7 +100,7 @@ struct Supervisor {
             if done != lastDone { lastDone = done; lastChange = monotonicNS() }
             if monotonicNS() - lastProgress > 60_000_000_000 {
                 lastProgress = monotonicNS()
-                printOut("... case \(done)")
+                printLine("... case \(done)")
             }
             if Double(monotonicNS() - lastChange) / 1e9 > hangSeconds {
                 child.kill(timeout: 10)

@@ -5,7 +5,9 @@ import Glibc
 #endif
 import CIPCScope
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeRandom
 import IPCScopeScript
 

@@ -9,6 +9,7 @@
 // 2 on a usage error.
 #if canImport(Glibc)
 import Glibc
+import IPCScopePOSIX
 #endif
 
 let usage = """
@@ -24,8 +25,8 @@ let usage = """
     """
 
 func fail(_ s: String) -> Never {
-    printErr("ipcscope-fuzz: " + s)
-    printErr(usage)
+    printErrorLine("ipcscope-fuzz: " + s)
+    printErrorLine(usage)
     exit(2)
 }
 
@@ -54,8 +55,8 @@ func number(_ options: [String: String], _ key: String, _ def: UInt64) -> UInt64
     return v
 }
 
-if flags.contains("--help") { printOut(usage); exit(0) }
-if flags.contains("--list") { FuzzTarget.all.forEach { printOut($0.name) }; exit(0) }
+if flags.contains("--help") { printLine(usage); exit(0) }
+if flags.contains("--list") { FuzzTarget.all.forEach { printLine($0.name) }; exit(0) }
 
 if let child = options["--child"] {
     guard let t = FuzzTarget.named(child), let slot = options["--slot"] else { exit(2) }
@@ -85,7 +86,7 @@ guard let corpus = options["--corpus"] ?? packageRoot().map({ $0 + "/Tests/Fuzz/
     fail("cannot find the package root; give --corpus DIR")
 }
 let supervisor = Supervisor(seed: seed, corpus: corpus, hangSeconds: hang, verbose: flags.contains("--verbose"))
-printOut("seed \(seed), corpus \(corpus)")
+printLine("seed \(seed), corpus \(corpus)")
 var found = 0
 var report = ""
 for t in targets {
@@ -93,13 +94,13 @@ for t in targets {
     let r = supervisor.run(t, cases: n)
     found += r.crashes + r.hangs
     let rate = r.seconds > 0 ? Int(Double(r.cases) / r.seconds) : 0
-    printOut("\(r.target): \(r.cases) cases in \(secondsText(r.seconds)) (\(rate)/s), "
+    printLine("\(r.target): \(r.cases) cases in \(secondsText(r.seconds)) (\(rate)/s), "
              + "\(r.crashes) crashes, \(r.hangs) hangs, \(r.findings.count) distinct kept")
     for f in r.findings {
         report += [f.target, f.kind, f.message, f.file].joined(separator: "\t") + "\n"
-        printOut("  \(f.kind) case \(f.caseIndex) \(f.message.isEmpty ? "" : "(\(f.message)) ")\(f.file)"
+        printLine("  \(f.kind) case \(f.caseIndex) \(f.message.isEmpty ? "" : "(\(f.message)) ")\(f.file)"
                  + (f.site.isEmpty ? "" : " frames \(f.site)"))
     }
 }
-if let path = options["--report"], !writeFile(path, Array(report.utf8)) { printErr("cannot write --report \(path)") }
+if let path = options["--report"], !writeFile(path, Array(report.utf8)) { printErrorLine("cannot write --report \(path)") }
 exit(found == 0 ? 0 : 1)

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CIPCScope
 import Synchronization
+import IPCScopePOSIX
 
 /// How a client connects and waits.
 public struct ClientOptions: Sendable {

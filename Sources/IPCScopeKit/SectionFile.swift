@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CIPCScope
+import IPCScopePOSIX
 
 /// An open shared-memory object and, once mapped, its mapping.
 ///
@@ -69,46 +70,4 @@ final class SectionFile {
         if fd >= 0 { _ = Glibc.close(fd) }
         fd = -1
     }
-}
-
-/// Facts about a process from `/proc`, for display and to tell a reused pid apart.
-public enum ProcessFacts {
-    /// Field 22 of `/proc/<pid>/stat` (start time in clock ticks since boot), or 0.
-    public static func startTime(of pid: Int32) -> UInt64 {
-        guard let stat = readTextFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return 0 }
-        let rest = stat[stat.index(after: close)...].split(separator: " ")
-        // rest[0] is field 3 (state); field 22 is rest[19].
-        guard rest.count > 19 else { return 0 }
-        return UInt64(rest[19]) ?? 0
-    }
-
-    /// The command name of a process (`/proc/<pid>/comm`), or nil when it is gone or hidden.
-    public static func command(of pid: Int32) -> String? {
-        guard pid > 0, let s = readTextFile("/proc/\(pid)/comm") else { return nil }
-        return s.hasSuffix("\n") ? String(s.dropLast()) : s
-    }
-}
-
-/// Up to `count` bytes at `offset` of `fd` with `pread` (retrying EINTR); fewer at the end of the
-/// object, none on error. Never maps, so a truncated object cannot raise SIGBUS.
-/// `offset` and `count` may come from a section: a negative or overflowing range reads nothing,
-/// and a count over 1 MiB is first cut to what the object holds.
-public func preadBytes(_ fd: Int32, at offset: Int, count: Int) -> [UInt8] {
-    guard count > 0, fd >= 0, offset >= 0, !offset.addingReportingOverflow(count).overflow else { return [] }
-    var count = count
-    if count > 1 << 20 {
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_size > offset else { return [] }
-        count = min(count, Int(st.st_size) - offset)
-    }
-    var out = [UInt8](repeating: 0, count: count)
-    var done = 0
-    while done < count {
-        let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
-        if n < 0 && errno == EINTR { continue }
-        if n <= 0 { break }
-        done += n
-    }
-    out.removeLast(count - done)
-    return out
 }

@@ -2,25 +2,12 @@
 import Glibc
 #endif
 import CIPCScope
+import IPCScopePOSIX
 
 /// Checks every program that opens `/dev/shm/ipcscope.<name>` needs, in one place: the file
 /// under the name may be anything another user planted there (a FIFO, a directory, a section
 /// that is still being created, one whose server died, one locked by a reader).
 public enum SectionObject {
-    /// What a file is when it is not a regular file ("a FIFO", "a directory", …); nil for a regular file.
-    public static func fileKind(mode: mode_t) -> String? {
-        switch mode & S_IFMT {
-        case S_IFREG: nil
-        case S_IFIFO: "a FIFO"
-        case S_IFDIR: "a directory"
-        case S_IFCHR: "a character device"
-        case S_IFBLK: "a block device"
-        case S_IFSOCK: "a socket"
-        case S_IFLNK: "a symbolic link"
-        default: "not a regular file"
-        }
-    }
-
     /// Opens the object read-only for a reader (`O_RDONLY | O_NOFOLLOW | O_NONBLOCK`) and refuses
     /// anything but a regular file. The caller owns the descriptor.
     /// - Throws: `noSuchService`; `corruptSection` naming what the file is; `system`.
@@ -36,7 +23,7 @@ public enum SectionObject {
             let e = Glibc.errno
             // glibc's shm_open turns EISDIR into EINVAL: say what the file is when it is not a regular one.
             var st = Glibc.stat()
-            if e != ENOENT, lstat(service.path, &st) == 0, let kind = fileKind(mode: st.st_mode) {
+            if e != ENOENT, lstat(service.path, &st) == 0, let kind = FileKind(mode: UInt32(st.st_mode)).notRegularPhrase {
                 throw IPCError(.corruptSection, service: service.rawValue,
                                "\(service.path) is \(kind), not a section: \(remove)", errno: e)
             }
@@ -57,7 +44,7 @@ public enum SectionObject {
             _ = Glibc.close(fd)
             throw IPCError.system("fstat", service: service.rawValue, errno: e)
         }
-        if let kind = fileKind(mode: st.st_mode) {
+        if let kind = FileKind(mode: UInt32(st.st_mode)).notRegularPhrase {
             _ = Glibc.close(fd)
             throw IPCError(.corruptSection, service: service.rawValue,
                            "\(service.path) is \(kind), not a section: \(remove)")
@@ -86,21 +73,5 @@ public enum SectionObject {
     public static func isStarting(fd: Int32) -> Bool {
         let magic = preadBytes(fd, at: 0, count: 8)
         return magic != Array("IPCSCOPE".utf8) && serverLockHeld(fd: fd)
-    }
-}
-
-extension ProcessFacts {
-    /// Whether thread (or process) `tid` exists in this pid namespace and is not a zombie.
-    ///
-    /// Use it on the owner tid of a mutex's kernel word: a mutex held by a thread that no longer
-    /// exists (and that the kernel did not mark `FUTEX_OWNER_DIED`, because the owner's robust
-    /// list was corrupt, or because the word was forged) will never be released.
-    public static func threadAlive(_ tid: Int32) -> Bool {
-        guard tid > 0 else { return false }
-        guard let stat = readTextFile("/proc/\(tid)/stat"), let close = stat.lastIndex(of: ")") else {
-            return access("/proc/\(tid)", F_OK) == 0
-        }
-        let state = stat[stat.index(after: close)...].split(separator: " ").first
-        return state != "Z" && state != "X"
     }
 }

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CIPCScope
 import Synchronization
+import IPCScopePOSIX
 
 /// How a server creates its section.
 public struct ServerOptions: Sendable {

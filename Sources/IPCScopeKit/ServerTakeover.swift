@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CIPCScope
+import IPCScopePOSIX
 
 // MARK: - creation and takeover
 

@@ -5,7 +5,7 @@ import Glibc
 import SystemPackage
 
 /// Where a child's standard output or error goes.
-public enum Redirect: Sendable, Equatable {
+package enum Redirect: Sendable, Equatable {
     /// `/dev/null`.
     case null
     /// This process's own standard error (or output), shared with the child.
@@ -20,26 +20,26 @@ public enum Redirect: Sendable, Equatable {
 
 /// What to start and how: the program, its arguments, additions to the inherited environment,
 /// and where its standard streams go.
-public struct Launch: Sendable {
+package struct Launch: Sendable {
     /// The program's path; it is also the child's `argv[0]` unless `argumentZero` is set.
-    public var executable: String
+    package var executable: String
     /// The arguments after `argv[0]`.
-    public var arguments: [String]
+    package var arguments: [String]
     /// The child's `argv[0]` (what `ps` shows) when not the path.
-    public var argumentZero: String?
+    package var argumentZero: String?
     /// Variables set (or replaced) in a copy of this process's environment.
-    public var environment: [String: String]
+    package var environment: [String: String]
     /// The file the child reads as standard input.
-    public var standardInput: String
+    package var standardInput: String
     /// Where standard output goes.
-    public var standardOutput: Redirect
+    package var standardOutput: Redirect
     /// Where standard error goes.
-    public var standardError: Redirect
+    package var standardError: Redirect
     /// The permission bits of an output file this launch creates.
-    public var fileMode: mode_t
+    package var fileMode: mode_t
 
     /// A launch with stdin from `/dev/null`, stdout and stderr discarded, the environment inherited.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+    package init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                 standardInput: String = "/dev/null", standardOutput: Redirect = .null,
                 standardError: Redirect = .null, fileMode: mode_t = 0o644, argumentZero: String? = nil) {
         self.executable = executable
@@ -54,27 +54,27 @@ public struct Launch: Sendable {
 }
 
 /// Why a process could not be started.
-public struct LaunchError: Error, CustomStringConvertible, Sendable {
+package struct LaunchError: Error, CustomStringConvertible, Sendable {
     /// The program that was to run.
-    public let executable: String
+    package let executable: String
     /// What failed, in words.
-    public let reason: String
+    package let reason: String
     /// The errno value behind it, when there is one.
-    public let errno: Int32?
+    package let errno: Int32?
 
     /// "cannot start PATH: REASON".
-    public var description: String { "cannot start \(executable): \(reason)" }
+    package var description: String { "cannot start \(executable): \(reason)" }
 }
 
 /// How a process ended.
-public enum Termination: Sendable, Equatable {
+package enum Termination: Sendable, Equatable {
     /// It exited with this code.
     case exited(Int32)
     /// This signal ended it.
     case signaled(Int32)
 
     /// The shell's number: the exit code, or 128 + the signal.
-    public var code: Int32 {
+    package var code: Int32 {
         switch self {
         case .exited(let c): return c
         case .signaled(let s): return 128 + s
@@ -167,7 +167,7 @@ struct StandardFiles: @unchecked Sendable {
 // MARK: - where this executable lives
 
 /// This executable's real path (`/proc/self/exe`), or `argv[0]` if that cannot be read.
-public let ownExecutablePath: String = {
+package let ownExecutablePath: String = {
     var buf = [CChar](repeating: 0, count: 4096)
     let n = readlink("/proc/self/exe", &buf, 4095)
     guard n > 0 else { return CommandLine.arguments.first ?? "" }
@@ -175,6 +175,6 @@ public let ownExecutablePath: String = {
 }()
 
 /// The directory of this executable: where SwiftPM builds every product of the package.
-public var ownExecutableDirectory: String {
+package var ownExecutableDirectory: String {
     String(ownExecutablePath[..<(ownExecutablePath.lastIndex(of: "/") ?? ownExecutablePath.endIndex)])
 }

@@ -18,9 +18,9 @@ import SystemPackage
 /// swift-subprocess's monitor thread waits with every signal unblocked, so a signal sent to this
 /// process may be delivered there: take signals with handlers or dispatch sources (as the demo and
 /// the benchmark do), not with `sigwait` on signals blocked everywhere else.
-public final class StartedProcess: @unchecked Sendable {
+package final class StartedProcess: @unchecked Sendable {
     /// The child's pid.
-    public let pid: pid_t
+    package let pid: pid_t
     private let record: ExitRecord
     /// The read end of standard output's pipe (`Redirect.pipe`) until `readOutput` closes it.
     private let outputPipe: Mutex<Int32?>
@@ -42,7 +42,7 @@ public final class StartedProcess: @unchecked Sendable {
     /// pool, such as a test, cannot starve it.
     /// - Throws: `LaunchError` when a redirect cannot be opened or the program cannot be started
     ///   (missing, not executable).
-    public static func start(_ launch: Launch, startTimeout: Double = 60) throws(LaunchError) -> StartedProcess {
+    package static func start(_ launch: Launch, startTimeout: Double = 60) throws(LaunchError) -> StartedProcess {
         let files = try StandardFiles(launch)
         var environment = Environment.inherit
         if !launch.environment.isEmpty {
@@ -98,7 +98,7 @@ public final class StartedProcess: @unchecked Sendable {
     ///
     /// Blocks at most `timeout` seconds; nil when the output had not ended by then (the pipe stays
     /// open, what was read so far is lost). Empty when the launch had no pipe or it was read before.
-    public func readOutput(timeout: Double) -> [UInt8]? {
+    package func readOutput(timeout: Double) -> [UInt8]? {
         outputPipe.withLock { pipe -> [UInt8]? in
             guard let fd = pipe else { return [] }
             let deadline = monotonicSeconds() + timeout
@@ -123,18 +123,18 @@ public final class StartedProcess: @unchecked Sendable {
     }
 
     /// How it ended, or nil while it runs. Never blocks.
-    public var termination: Termination? { record.termination }
+    package var termination: Termination? { record.termination }
 
     /// Whether it has ended.
-    public var hasExited: Bool { termination != nil }
+    package var hasExited: Bool { termination != nil }
 
     /// Waits at most `timeout` seconds for it to end; nil when it still runs.
     @discardableResult
-    public func wait(timeout: Double) -> Termination? { record.waitForEnd(timeout: timeout) }
+    package func wait(timeout: Double) -> Termination? { record.waitForEnd(timeout: timeout) }
 
     /// Sends `signal` unless it has ended; returns whether it was sent.
     @discardableResult
-    public func send(_ signal: Int32) -> Bool {
+    package func send(_ signal: Int32) -> Bool {
         guard termination == nil else { return false }
         return Glibc.kill(pid, signal) == 0
     }
@@ -142,7 +142,7 @@ public final class StartedProcess: @unchecked Sendable {
     /// SIGKILL (and SIGCONT, in case it is stopped), then waits at most `timeout` seconds for the
     /// end; returns how it ended, nil if it still had not after `timeout`.
     @discardableResult
-    public func kill(timeout: Double = 5) -> Termination? {
+    package func kill(timeout: Double = 5) -> Termination? {
         if send(SIGKILL) { _ = send(SIGCONT) }
         return wait(timeout: timeout)
     }

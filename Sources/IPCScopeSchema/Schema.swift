@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import IPCScopeKit
+import IPCScopePOSIX
 
 // MARK: - errors
 
@@ -9,24 +10,24 @@ import IPCScopeKit
 ///
 /// `description` is one line, `file:line:column: message` (or `file: message` when no position
 /// is known), ready for stderr.
-public struct SchemaError: Error, CustomStringConvertible, Sendable, Equatable {
+package struct SchemaError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The schema's path, or `<schema>` for text parsed in memory.
-    public var file: String
+    package var file: String
     /// 1-based line of the offending node (0 when unknown).
-    public var line: Int
+    package var line: Int
     /// 1-based column of the offending node (0 when unknown).
-    public var column: Int
+    package var column: Int
     /// What was expected there, and what was found.
-    public var message: String
+    package var message: String
 
-    public init(file: String = "<schema>", line: Int = 0, column: Int = 0, _ message: String) {
+    package init(file: String = "<schema>", line: Int = 0, column: Int = 0, _ message: String) {
         self.file = file
         self.line = line
         self.column = column
         self.message = message
     }
 
-    public var description: String {
+    package var description: String {
         line > 0 ? "\(file):\(line):\(column): \(message)" : "\(file): \(message)"
     }
 }
@@ -34,45 +35,45 @@ public struct SchemaError: Error, CustomStringConvertible, Sendable, Equatable {
 // MARK: - the model
 
 /// Byte order of a number in a payload.
-public enum Endian: String, Sendable {
+package enum Endian: String, Sendable {
     case little, big
 }
 
 /// An integer as it sits in memory: width, signedness, byte order.
-public struct IntegerType: Sendable, Equatable {
+package struct IntegerType: Sendable, Equatable {
     /// 8, 16, 32 or 64.
-    public var bits: Int
-    public var signed: Bool
-    public var endian: Endian
-    public init(bits: Int, signed: Bool, endian: Endian) {
+    package var bits: Int
+    package var signed: Bool
+    package var endian: Endian
+    package init(bits: Int, signed: Bool, endian: Endian) {
         self.bits = bits
         self.signed = signed
         self.endian = endian
     }
     /// Width in bytes.
-    public var size: Int { bits / 8 }
+    package var size: Int { bits / 8 }
     /// The smallest and largest value, as `Int128` so both signednesses fit.
-    public var range: ClosedRange<Int128> {
+    package var range: ClosedRange<Int128> {
         signed ? -(Int128(1) << (bits - 1))...((Int128(1) << (bits - 1)) - 1) : 0...((Int128(1) << bits) - 1)
     }
     /// `u32`, `i8`, ...
-    public var name: String { (signed ? "i" : "u") + String(bits) }
+    package var name: String { (signed ? "i" : "u") + String(bits) }
 }
 
 /// One named value of an enum.
-public struct EnumCase: Sendable, Equatable {
-    public var value: Int128
-    public var name: String
+package struct EnumCase: Sendable, Equatable {
+    package var value: Int128
+    package var name: String
 }
 
 /// One named bit of a flags field (bit 0 is the least significant).
-public struct FlagBit: Sendable, Equatable {
-    public var bit: Int
-    public var name: String
+package struct FlagBit: Sendable, Equatable {
+    package var bit: Int
+    package var name: String
 }
 
 /// The type of a field, with everything needed to lay it out and read it.
-public indirect enum FieldType: Sendable {
+package indirect enum FieldType: Sendable {
     /// An integer of 8 to 64 bits.
     case integer(IntegerType)
     /// An IEEE 754 float of 32 or 64 bits.
@@ -94,7 +95,7 @@ public indirect enum FieldType: Sendable {
     case structure(Layout)
 
     /// Bytes the field occupies (a flexible `bytes` counts its prefix only).
-    public var size: Int {
+    package var size: Int {
         switch self {
         case .integer(let t), .enumeration(let t, _), .flags(let t, _): t.size
         case .float(let bits, _): bits / 8
@@ -107,7 +108,7 @@ public indirect enum FieldType: Sendable {
     }
 
     /// Natural alignment (as C gives it on Linux x86-64 and arm64).
-    public var alignment: Int {
+    package var alignment: Int {
         switch self {
         case .integer(let t), .enumeration(let t, _), .flags(let t, _): t.size
         case .float(let bits, _): bits / 8
@@ -119,7 +120,7 @@ public indirect enum FieldType: Sendable {
     }
 
     /// How deep structs and arrays nest in this type (0 for a plain field).
-    public var depth: Int {
+    package var depth: Int {
         switch self {
         case .array(let e, _): e.depth + 1
         case .structure(let l): l.depth
@@ -128,7 +129,7 @@ public indirect enum FieldType: Sendable {
     }
 
     /// A short name for messages: `u32`, `char[16]`, `f64[4]`, `struct`.
-    public var name: String {
+    package var name: String {
         switch self {
         case .integer(let t): t.name
         case .float(let bits, _): "f\(bits)"
@@ -144,19 +145,19 @@ public indirect enum FieldType: Sendable {
 }
 
 /// A struct's fields with their offsets, as C lays them out (or packed).
-public struct Layout: Sendable {
+package struct Layout: Sendable {
     /// The fields in memory order.
-    public var fields: [Field]
+    package var fields: [Field]
     /// `sizeof`: the end of the last field, rounded up to `alignment` (or the declared size).
-    public var size: Int
+    package var size: Int
     /// The largest member alignment (1 when packed).
-    public var alignment: Int
+    package var alignment: Int
     /// Whether the last field is a flexible `bytes` (the payload runs on past `size`).
-    public var flexible: Bool
+    package var flexible: Bool
     /// How deep structs and arrays nest in it (1: only plain fields).
-    public var depth = 1
+    package var depth = 1
 
-    public init(fields: [Field] = [], size: Int = 0, alignment: Int = 1, flexible: Bool = false) {
+    package init(fields: [Field] = [], size: Int = 0, alignment: Int = 1, flexible: Bool = false) {
         self.fields = fields
         self.size = size
         self.alignment = alignment
@@ -165,66 +166,66 @@ public struct Layout: Sendable {
 }
 
 /// One member of a struct.
-public struct Field: Sendable {
-    public var name: String
-    public var type: FieldType
+package struct Field: Sendable {
+    package var name: String
+    package var type: FieldType
     /// Offset from the start of the enclosing struct.
-    public var offset: Int
+    package var offset: Int
 }
 
 /// One function of a service: its number, name, layouts and status meanings.
-public struct SchemaFunction: Sendable {
-    public var number: UInt32
-    public var name: String
+package struct SchemaFunction: Sendable {
+    package var number: UInt32
+    package var name: String
     /// The request layout (nil: the schema does not describe it; shown as bytes).
-    public var request: Layout?
+    package var request: Layout?
     /// The response layout (nil: shown as bytes).
-    public var response: Layout?
+    package var response: Layout?
     /// What each status code means for this function (the schema's shared meanings included).
-    public var statuses: [Int32: String]
+    package var statuses: [Int32: String]
 }
 
 /// A service's schema: its functions by number, with the layouts of their requests and responses.
-public struct Schema: Sendable {
+package struct Schema: Sendable {
     /// The functions, ordered by number.
-    public var functions: [SchemaFunction]
+    package var functions: [SchemaFunction]
     /// Where the schema came from (for messages).
-    public var source: String
+    package var source: String
 
-    public init(functions: [SchemaFunction], source: String = "<schema>") {
+    package init(functions: [SchemaFunction], source: String = "<schema>") {
         self.functions = functions.sorted { $0.number < $1.number }
         self.source = source
     }
 
     /// The function with this number.
-    public func function(_ number: UInt32) -> SchemaFunction? {
+    package func function(_ number: UInt32) -> SchemaFunction? {
         functions.first { $0.number == number }
     }
 
     /// The function named `nameOrNumber`, or with that number (`set_value`, `3`, `0x3`).
-    public func function(named nameOrNumber: String) -> SchemaFunction? {
+    package func function(named nameOrNumber: String) -> SchemaFunction? {
         if let f = functions.first(where: { $0.name == nameOrNumber }) { return f }
         if let n = parseInteger(nameOrNumber), let u = UInt32(exactly: n) { return function(u) }
         return nil
     }
 
     /// `set_value (3)` when named, else `3`.
-    public func label(_ number: UInt32) -> String {
+    package func label(_ number: UInt32) -> String {
         function(number).map { "\($0.name) (\(number))" } ?? String(number)
     }
 
     /// The most a schema file may hold (bytes): a schema is input someone else may have written.
-    public static let maxFileSize = 1 << 20
+    package static let maxFileSize = 1 << 20
     /// The most a layout may span (bytes).
-    public static let maxLayoutSize = 1 << 20
+    package static let maxLayoutSize = 1 << 20
     /// The deepest nesting of structs and arrays.
-    public static let maxDepth = 16
+    package static let maxDepth = 16
     /// The most fields a request or response may flatten to.
-    public static let maxLeaves = 4096
+    package static let maxLeaves = 4096
 
     /// Reads and parses the schema at `path`.
     /// - Throws: `SchemaError` with line and column of the first problem.
-    public static func load(path: String) throws(SchemaError) -> Schema {
+    package static func load(path: String) throws(SchemaError) -> Schema {
         var st = stat()
         if stat(path, &st) == 0, st.st_size > maxFileSize {
             throw SchemaError(file: path, "the schema is \(st.st_size) bytes, more than the \(maxFileSize) a schema may have")
@@ -237,7 +238,7 @@ public struct Schema: Sendable {
 
     /// Parses a schema from YAML text (`source` names it in messages).
     /// - Throws: `SchemaError` with line and column of the first problem.
-    public static func parse(yaml: String, source: String = "<schema>") throws(SchemaError) -> Schema {
+    package static func parse(yaml: String, source: String = "<schema>") throws(SchemaError) -> Schema {
         guard yaml.utf8.count <= maxFileSize else {
             throw SchemaError(file: source, "the schema is \(yaml.utf8.count) bytes, more than the \(maxFileSize) a schema may have")
         }
@@ -247,7 +248,7 @@ public struct Schema: Sendable {
 
     /// The conventional place of a service's schema: `$XDG_CONFIG_HOME/ipcscope/schemas/NAME.yaml`
     /// (`~/.config/...` when `XDG_CONFIG_HOME` is unset or empty).
-    public static func conventionalPath(service: String) -> String? {
+    package static func conventionalPath(service: String) -> String? {
         var base: String
         if let x = getenv("XDG_CONFIG_HOME").map({ String(cString: $0) }), x.hasPrefix("/") {
             base = x
@@ -263,7 +264,7 @@ public struct Schema: Sendable {
 
     /// The schema for `service`: `explicit` when given (an error if it cannot be used), else the
     /// conventional file when it exists (an error if it exists but is bad), else nil.
-    public static func find(service: String?, explicit: String?) throws(SchemaError) -> Schema? {
+    package static func find(service: String?, explicit: String?) throws(SchemaError) -> Schema? {
         if let explicit { return try load(path: explicit) }
         guard let service, let path = conventionalPath(service: service), access(path, F_OK) == 0 else { return nil }
         return try load(path: path)

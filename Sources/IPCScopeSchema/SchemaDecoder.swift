@@ -1,48 +1,48 @@
 /// One decoded field: where it sits in the payload and what it holds.
-public struct DecodedField: Sendable {
+package struct DecodedField: Sendable {
     /// `id`, `where.x`, `points[1].y`, `samples` (an array of numbers is one field).
-    public var path: String
+    package var path: String
     /// Offset of its first byte in the payload.
-    public var offset: Int
+    package var offset: Int
     /// Bytes it spans (for flexible bytes: prefix and data).
-    public var size: Int
-    public var type: FieldType
-    public var value: FieldValue
+    package var size: Int
+    package var type: FieldType
+    package var value: FieldValue
 }
 
 /// A decoded struct, array or field, in the schema's order (for nested JSON).
-public indirect enum DecodedNode: Sendable {
+package indirect enum DecodedNode: Sendable {
     case field(DecodedField)
     case structure([(String, DecodedNode)])
     case array([DecodedNode])
 }
 
 /// A payload read through a layout, as far as it decodes.
-public struct DecodedPayload: Sendable {
+package struct DecodedPayload: Sendable {
     /// The top-level fields, nested as in the schema.
-    public var root: [(String, DecodedNode)] = []
+    package var root: [(String, DecodedNode)] = []
     /// Every decoded field, flat, in payload order.
-    public var fields: [DecodedField] = []
+    package var fields: [DecodedField] = []
     /// What did not fit (payload too short, too long, an enum value without a name, ...).
-    public var warnings: [String] = []
+    package var warnings: [String] = []
     /// Offset of the first byte the layout does not explain (the payload's size when all do).
-    public var restOffset = 0
+    package var restOffset = 0
     /// The bytes from `restOffset` on, shown as bytes.
-    public var rest: [UInt8] = []
+    package var rest: [UInt8] = []
 
     /// The field spanning byte `offset`, if any.
-    public func field(at offset: Int) -> DecodedField? {
+    package func field(at offset: Int) -> DecodedField? {
         fields.first { offset >= $0.offset && offset < $0.offset + $0.size }
     }
 
     /// The field with this path.
-    public func field(_ path: String) -> DecodedField? { fields.first { $0.path == path } }
+    package func field(_ path: String) -> DecodedField? { fields.first { $0.path == path } }
 }
 
 extension Layout {
     /// Reads `payload` through this layout: every field that fits, then the rest as bytes, with
     /// a warning for each problem. Never traps, whatever the bytes.
-    public func decode(_ payload: [UInt8]) -> DecodedPayload {
+    package func decode(_ payload: [UInt8]) -> DecodedPayload {
         var d = Decoder(payload: payload)
         var out = DecodedPayload()
         out.root = d.structure(self, base: 0, path: "")
@@ -63,7 +63,7 @@ extension Layout {
     }
 
     /// How many fields this layout flattens to (arrays of structs counted per element), saturating.
-    public var flatCount: Int {
+    package var flatCount: Int {
         fields.reduce(0) { $0.addingReportingOverflow(Self.count($1.type)).partialValue }
     }
 

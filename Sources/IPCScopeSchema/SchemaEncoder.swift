@@ -1,13 +1,13 @@
 /// A field's value as given by a user: `--field where.x=1.5`, or a script's `fields:` entry.
-public struct FieldInput: Sendable, Equatable {
+package struct FieldInput: Sendable, Equatable {
     /// `id`, `where.x`, `points[1].y`, `samples[2]`.
-    public var path: String
+    package var path: String
     /// The value as text (`3`, `2.5`, `pump`, `ready|busy`, `de ad`, `1,2,3`).
-    public var text: String
+    package var text: String
     /// Where it was given, for messages (`--field id=3`, `script.yaml:4:7`).
-    public var origin: String
+    package var origin: String
 
-    public init(path: String, text: String, origin: String = "") {
+    package init(path: String, text: String, origin: String = "") {
         self.path = path
         self.text = text
         self.origin = origin
@@ -15,7 +15,7 @@ public struct FieldInput: Sendable, Equatable {
 
     /// Parses `--field NAME=VALUE`.
     /// - Throws: `FieldError` when there is no `=` or no name.
-    public static func parse(_ argument: String) throws(FieldError) -> FieldInput {
+    package static func parse(_ argument: String) throws(FieldError) -> FieldInput {
         guard let eq = argument.firstIndex(of: "="), eq != argument.startIndex else {
             throw FieldError("--field '\(argument)': expected NAME=VALUE, like --field id=3")
         }
@@ -25,12 +25,12 @@ public struct FieldInput: Sendable, Equatable {
 }
 
 /// A field a payload can be built into: its path, absolute offset and type.
-public struct LeafField: Sendable {
-    public var path: String
-    public var offset: Int
-    public var type: FieldType
+package struct LeafField: Sendable {
+    package var path: String
+    package var offset: Int
+    package var type: FieldType
 
-    public init(path: String, offset: Int, type: FieldType) {
+    package init(path: String, offset: Int, type: FieldType) {
         self.path = path
         self.offset = offset
         self.type = type
@@ -39,7 +39,7 @@ public struct LeafField: Sendable {
 
 extension Layout {
     /// Every settable field, flat (arrays of structs expanded per element).
-    public var leaves: [LeafField] {
+    package var leaves: [LeafField] {
         var out: [LeafField] = []
         Self.collect(self, base: 0, path: "", into: &out)
         return out
@@ -63,7 +63,7 @@ extension Layout {
     }
 
     /// The field `path` names: a leaf, or one element of an array of numbers (`samples[2]`).
-    public func leaf(_ path: String) -> LeafField? {
+    package func leaf(_ path: String) -> LeafField? {
         let all = leaves
         if let l = all.first(where: { $0.path == path }) { return l }
         guard path.hasSuffix("]"), let open = path.lastIndex(of: "["),
@@ -75,7 +75,7 @@ extension Layout {
 
     /// Builds a payload: every given field written, the others zero (C's `= {0}`).
     /// - Throws: `FieldError` saying which input, which field, and what it accepts.
-    public func encode(_ inputs: [FieldInput], what: String) throws(FieldError) -> [UInt8] {
+    package func encode(_ inputs: [FieldInput], what: String) throws(FieldError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: size)
         var seen = Set<String>()
         var tail: [UInt8] = []
@@ -135,7 +135,7 @@ extension Layout {
     /// Whether `payload`, read through this layout, holds every expected value (a script's
     /// `fields:` match). A field the payload is too short for does not match.
     /// - Throws: `FieldError` when an expected field does not exist or its value does not parse.
-    public func matches(_ payload: [UInt8], _ expected: [FieldInput], what: String) throws(FieldError) -> Bool {
+    package func matches(_ payload: [UInt8], _ expected: [FieldInput], what: String) throws(FieldError) -> Bool {
         let decoded = decode(payload)
         for e in expected {
             guard let leaf = leaf(e.path) else { throw FieldError("\(what) has no field '\(e.path)'") }
@@ -147,7 +147,7 @@ extension Layout {
     }
 
     /// Checks the expected inputs against the layout without a payload (for a script at load time).
-    public func check(_ expected: [FieldInput], what: String) throws(FieldError) {
+    package func check(_ expected: [FieldInput], what: String) throws(FieldError) {
         for e in expected {
             guard let leaf = leaf(e.path) else {
                 throw FieldError("\(what) has no field '\(e.path)': its fields are \(leaves.prefix(20).map(\.path).joined(separator: ", "))")

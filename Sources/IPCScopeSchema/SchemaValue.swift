@@ -1,5 +1,6 @@
 /// A decoded (or parsed) value of one field.
-public indirect enum FieldValue: Sendable, Equatable {
+import IPCScopePOSIX
+package indirect enum FieldValue: Sendable, Equatable {
     case integer(Int128)
     case float(Double)
     /// The byte as read (0 or 1 for a well-formed bool).
@@ -13,7 +14,7 @@ public indirect enum FieldValue: Sendable, Equatable {
     case array([FieldValue])
 
     /// The value as shown beside a hex dump: `3`, `2.5`, `"pump"`, `auto (2)`, `ready|busy (0x3)`.
-    public var text: String {
+    package var text: String {
         switch self {
         case .integer(let v): String(v)
         case .float(let v): Self.format(v)
@@ -27,7 +28,7 @@ public indirect enum FieldValue: Sendable, Equatable {
     }
 
     /// Whether two values mean the same (an enum or flags compare by number).
-    public func same(as other: FieldValue) -> Bool {
+    package func same(as other: FieldValue) -> Bool {
         switch (self, other) {
         case (.enumeration(let a, _), .enumeration(let b, _)): a == b
         case (.flags(let a, _), .flags(let b, _)): a == b
@@ -66,10 +67,10 @@ public indirect enum FieldValue: Sendable, Equatable {
 }
 
 /// A value that does not fit its field: one line saying which field, its type, and why.
-public struct FieldError: Error, CustomStringConvertible, Sendable, Equatable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
+package struct FieldError: Error, CustomStringConvertible, Sendable, Equatable {
+    package var message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
 }
 
 // MARK: - parsing a value from text
@@ -92,7 +93,7 @@ extension FieldType {
 
     /// Parses `text` as a value of this type, checking type and range.
     /// - Throws: `FieldError` naming the field (`path`) and what is accepted.
-    public func value(from text: String, path: String) throws(FieldError) -> FieldValue {
+    package func value(from text: String, path: String) throws(FieldError) -> FieldValue {
         let t = text.trimmingSpaces
         switch self {
         case .integer(let it):
@@ -173,15 +174,6 @@ extension FieldType {
         case .structure:
             throw FieldError("'\(path)' is a struct: set its fields one by one, like \(path).NAME=...")
         }
-    }
-}
-
-func hexDigit(_ c: UInt8) -> UInt8? {
-    switch c {
-    case 0x30...0x39: c - 0x30
-    case 0x61...0x66: c - 0x61 + 10
-    case 0x41...0x46: c - 0x41 + 10
-    default: nil
     }
 }
 

@@ -10,24 +10,24 @@ import Yams
 /// A script that cannot be used: where (1-based line and column) and what was expected.
 ///
 /// `description` is one line, `file:line:column: message`, ready for stderr.
-public struct ScriptError: Error, CustomStringConvertible, Sendable, Equatable {
+package struct ScriptError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The script's path, or `<script>` for text parsed in memory.
-    public var file: String
+    package var file: String
     /// 1-based line of the offending node (0 when unknown, e.g. the file cannot be read).
-    public var line: Int
+    package var line: Int
     /// 1-based column of the offending node (0 when unknown).
-    public var column: Int
+    package var column: Int
     /// What was expected there, and what was found.
-    public var message: String
+    package var message: String
 
-    public init(file: String = "<script>", line: Int, column: Int, _ message: String) {
+    package init(file: String = "<script>", line: Int, column: Int, _ message: String) {
         self.file = file
         self.line = line
         self.column = column
         self.message = message
     }
 
-    public var description: String {
+    package var description: String {
         line > 0 ? "\(file):\(line):\(column): \(message)" : "\(file): \(message)"
     }
 }
@@ -36,23 +36,23 @@ public struct ScriptError: Error, CustomStringConvertible, Sendable, Equatable {
 
 /// A parsed, validated script: rules tried in order; the first that matches answers.
 /// A call no rule matches answers status -3 (no handler for this function).
-public struct Script: Sendable {
+package struct Script: Sendable {
     /// The rules, in the order they are tried.
-    public var rules: [Rule]
+    package var rules: [Rule]
     /// Where the script came from (for messages).
-    public var source: String
+    package var source: String
 
     /// One rule: what it matches and how it answers.
-    public struct Rule: Sendable {
+    package struct Rule: Sendable {
         /// 1-based position in the `rules` list.
-        public var index: Int
+        package var index: Int
         /// Line and column of the rule in the script.
-        public var line: Int
-        public var column: Int
-        public var match: Match
-        public var behaviour: Behaviour
+        package var line: Int
+        package var column: Int
+        package var match: Match
+        package var behaviour: Behaviour
 
-        public init(index: Int, line: Int = 0, column: Int = 0, match: Match, behaviour: Behaviour) {
+        package init(index: Int, line: Int = 0, column: Int = 0, match: Match, behaviour: Behaviour) {
             self.index = index
             self.line = line
             self.column = column
@@ -62,29 +62,29 @@ public struct Script: Sendable {
     }
 
     /// What a call must look like for a rule to apply. Every given condition must hold.
-    public struct Match: Sendable {
+    package struct Match: Sendable {
         /// `nil` matches any function.
-        public var functions: Set<UInt32>?
+        package var functions: Set<UInt32>?
         /// Exact payload bytes (from `text:` or `hex:`).
-        public var equals: [UInt8]?
+        package var equals: [UInt8]?
         /// The payload starts with these bytes.
-        public var prefix: [UInt8]?
+        package var prefix: [UInt8]?
         /// The payload contains these bytes.
-        public var contains: [UInt8]?
+        package var contains: [UInt8]?
         /// A regular expression searched in the payload decoded as UTF-8.
-        public var regex: ScriptRegex?
+        package var regex: ScriptRegex?
         /// The payload size lies in this range.
-        public var size: ClosedRange<Int>?
+        package var size: ClosedRange<Int>?
         /// Fields the payload, read through `fieldLayout` (the schema's request), must hold.
-        public var fields: [FieldInput]?
+        package var fields: [FieldInput]?
         /// The request layout `fields` are read through.
-        public var fieldLayout: Layout?
+        package var fieldLayout: Layout?
 
-        public init() {}
+        package init() {}
     }
 
     /// How a rule answers.
-    public enum Behaviour: Sendable {
+    package enum Behaviour: Sendable {
         /// The same answer every time.
         case answer(Answer)
         /// Answers in turn, starting again after the last.
@@ -92,17 +92,17 @@ public struct Script: Sendable {
     }
 
     /// One answer: a reply or a fault, optionally after a delay.
-    public struct Answer: Sendable {
-        public var kind: Kind
+    package struct Answer: Sendable {
+        package var kind: Kind
         /// Wait this long before answering (or before the fault).
-        public var delayMS: Int
+        package var delayMS: Int
 
-        public init(kind: Kind, delayMS: Int = 0) {
+        package init(kind: Kind, delayMS: Int = 0) {
             self.kind = kind
             self.delayMS = delayMS
         }
 
-        public enum Kind: Sendable {
+        package enum Kind: Sendable {
             /// Status and data.
             case reply(status: Int32, data: ReplyData)
             /// Never answer: the handler blocks until the server stops; the client times out.
@@ -113,7 +113,7 @@ public struct Script: Sendable {
     }
 
     /// Where reply bytes come from.
-    public enum ReplyData: Sendable {
+    package enum ReplyData: Sendable {
         /// Fixed bytes (from `text:`, `hex:` or `file:`, read when the script is loaded).
         case bytes([UInt8])
         /// The request's own payload.
@@ -123,35 +123,35 @@ public struct Script: Sendable {
     }
 
     /// A piece of a reply template.
-    public enum TemplatePart: Sendable, Equatable {
+    package enum TemplatePart: Sendable, Equatable {
         case literal(String)
         case field(String)
     }
 
     /// The placeholder names a template may use.
-    public static let templateFields = ["function", "size", "text", "hex", "seq", "pid", "tid", "count"]
+    package static let templateFields = ["function", "size", "text", "hex", "seq", "pid", "tid", "count"]
 
-    public init(rules: [Rule], source: String = "<script>") {
+    package init(rules: [Rule], source: String = "<script>") {
         self.rules = rules
         self.source = source
     }
 
     /// The largest script file (and YAML text) accepted.
-    public static let maxScriptBytes = 1 << 20
+    package static let maxScriptBytes = 1 << 20
     /// The most bytes of scalars a script may hold once aliases (`*name`) are replaced by
     /// their anchors (`&name`): an alias bomb is refused before anything is built from it.
-    public static let maxExpandedBytes = 4 << 20
+    package static let maxExpandedBytes = 4 << 20
     /// The most YAML nodes a script may hold once aliases are expanded.
-    public static let maxExpandedNodes = 200_000
+    package static let maxExpandedNodes = 200_000
     /// The largest `file:` reply; larger replies could not fit a response area anyway.
-    public static let maxReplyFileBytes = 1 << 20
+    package static let maxReplyFileBytes = 1 << 20
 
     /// Reads and parses the script at `path`; `file:` replies are read relative to its directory.
     ///
     /// The script must be a regular file of at most `maxScriptBytes`; it is opened without
     /// blocking, so a FIFO or a device is refused rather than waited on.
     /// - Throws: `ScriptError` with line and column of the first problem.
-    public static func load(path: String, schema: Schema? = nil) throws(ScriptError) -> Script {
+    package static func load(path: String, schema: Schema? = nil) throws(ScriptError) -> Script {
         let bytes: [UInt8]
         switch readRegularFile(path, limit: maxScriptBytes) {
         case .success(let b): bytes = b
@@ -169,7 +169,7 @@ public struct Script: Sendable {
     ///   - baseDirectory: where relative `file:` and `schema:` paths are looked up.
     ///   - schema: names functions and lays out `fields:` (a `schema:` key in the script wins).
     /// - Throws: `ScriptError` with line and column of the first problem.
-    public static func parse(yaml: String, source: String = "<script>", baseDirectory: String = ".",
+    package static func parse(yaml: String, source: String = "<script>", baseDirectory: String = ".",
                              schema: Schema? = nil) throws(ScriptError) -> Script {
         var parser = ScriptParser(source: source, baseDirectory: baseDirectory, schema: schema)
         return try parser.parse(yaml)

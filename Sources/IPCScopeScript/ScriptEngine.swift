@@ -1,18 +1,18 @@
 import Synchronization
 
 /// A call as a script sees it.
-public struct ScriptRequest: Sendable {
+package struct ScriptRequest: Sendable {
     /// Function index chosen by the client.
-    public var function: UInt32
+    package var function: UInt32
     /// The request bytes.
-    public var payload: [UInt8]
+    package var payload: [UInt8]
     /// Sequence number of the call.
-    public var seq: UInt64
+    package var seq: UInt64
     /// Calling process and thread.
-    public var clientPID: Int32
-    public var clientTID: Int32
+    package var clientPID: Int32
+    package var clientTID: Int32
 
-    public init(function: UInt32, payload: [UInt8], seq: UInt64 = 0, clientPID: Int32 = 0, clientTID: Int32 = 0) {
+    package init(function: UInt32, payload: [UInt8], seq: UInt64 = 0, clientPID: Int32 = 0, clientTID: Int32 = 0) {
         self.function = function
         self.payload = payload
         self.seq = seq
@@ -21,11 +21,11 @@ public struct ScriptRequest: Sendable {
     }
 
     /// The payload as text (invalid UTF-8 becomes U+FFFD).
-    public var text: String { String(decoding: payload, as: UTF8.self) }
+    package var text: String { String(decoding: payload, as: UTF8.self) }
 }
 
 /// What the server should do with a call.
-public enum ScriptAction: Sendable, Equatable {
+package enum ScriptAction: Sendable, Equatable {
     /// Answer `status` with `data`, after `delayMS`.
     case reply(status: Int32, data: [UInt8], delayMS: Int)
     /// Never answer: block until the server stops (after `delayMS`, for symmetry).
@@ -34,14 +34,14 @@ public enum ScriptAction: Sendable, Equatable {
     case exit(code: Int32, delayMS: Int)
 
     /// The delay before the action.
-    public var delayMS: Int {
+    package var delayMS: Int {
         switch self {
         case .reply(_, _, let d), .neverAnswer(let d), .exit(_, let d): d
         }
     }
 
     /// A short name for logs: `reply`, `never_answer`, `exit`.
-    public var name: String {
+    package var name: String {
         switch self {
         case .reply: "reply"
         case .neverAnswer: "never_answer"
@@ -51,17 +51,17 @@ public enum ScriptAction: Sendable, Equatable {
 }
 
 /// The engine's answer: the action, and which rule chose it (nil: no rule matched, status -3).
-public struct ScriptDecision: Sendable, Equatable {
-    public var action: ScriptAction
+package struct ScriptDecision: Sendable, Equatable {
+    package var action: ScriptAction
     /// 1-based rule index, or nil when no rule matched.
-    public var rule: Int?
+    package var rule: Int?
     /// The rule's line in the script (0 when no rule matched).
-    public var line: Int
+    package var line: Int
     /// Set when the rule could not be decided: its regex ran out of steps on this payload.
     /// The call is then answered status -2 (handler failed) and `rule` names the culprit.
-    public var gaveUp: String?
+    package var gaveUp: String?
 
-    public init(action: ScriptAction, rule: Int?, line: Int, gaveUp: String? = nil) {
+    package init(action: ScriptAction, rule: Int?, line: Int, gaveUp: String? = nil) {
         self.action = action
         self.rule = rule
         self.line = line
@@ -73,23 +73,23 @@ public struct ScriptDecision: Sendable, Equatable {
 ///
 /// Thread-safe (the cycle counters sit behind a mutex), so one engine can serve a
 /// server with several threads or be shared with an inspector.
-public final class ScriptEngine: Sendable {
+package final class ScriptEngine: Sendable {
     /// The script being applied.
-    public let script: Script
+    package let script: Script
     private let counters: Mutex<[Int]>
 
     /// The status for a call no rule matches (-3, "no handler for this function").
-    public static let noMatchStatus: Int32 = -3
+    package static let noMatchStatus: Int32 = -3
     /// The status for a call whose rule's regex ran out of steps (-2, "handler failed").
-    public static let regexGaveUpStatus: Int32 = -2
+    package static let regexGaveUpStatus: Int32 = -2
 
-    public init(_ script: Script) {
+    package init(_ script: Script) {
         self.script = script
         counters = Mutex([Int](repeating: 0, count: script.rules.count))
     }
 
     /// Chooses the action for `request`. Never blocks (delays are the caller's to perform).
-    public func respond(to request: ScriptRequest) -> ScriptDecision {
+    package func respond(to request: ScriptRequest) -> ScriptDecision {
         var scalars: [UInt32]?
         for rule in script.rules {
             switch Self.matches(rule.match, request, &scalars) {
@@ -117,7 +117,7 @@ public final class ScriptEngine: Sendable {
     }
 
     /// How many calls each rule has answered so far (index 0 is rule 1).
-    public var ruleCounts: [Int] { counters.withLock { $0 } }
+    package var ruleCounts: [Int] { counters.withLock { $0 } }
 
     // MARK: - matching
 

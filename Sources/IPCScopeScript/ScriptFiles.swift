@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import IPCScopePOSIX
 
 /// Why a file a script names (or the script itself) could not be read.
 enum RegularFileError: Error, Sendable, Equatable {
@@ -32,7 +33,7 @@ func readRegularFile(_ path: String, limit: Int) -> Result<[UInt8], RegularFileE
     var st = stat()
     guard fstat(fd, &st) == 0 else { return .failure(.system(String(cString: strerror(errno)))) }
     let type = st.st_mode & S_IFMT
-    guard type == S_IFREG else { return .failure(.notRegular(fileKind(type))) }
+    guard type == S_IFREG else { return .failure(.notRegular(FileKind(mode: UInt32(type)).phrase)) }
     let size = Int(clamping: st.st_size)
     guard size <= limit else { return .failure(.tooLarge(size: size, limit: limit)) }
     var out: [UInt8] = []
@@ -50,19 +51,6 @@ func readRegularFile(_ path: String, limit: Int) -> Result<[UInt8], RegularFileE
         if out.count > limit { return .failure(.tooLarge(size: out.count, limit: limit)) }
     }
     return .success(out)
-}
-
-/// What `fstat`'s file type bits name, with an article.
-func fileKind(_ type: mode_t) -> String {
-    switch type {
-    case S_IFIFO: "a FIFO (named pipe)"
-    case S_IFCHR: "a character device"
-    case S_IFBLK: "a block device"
-    case S_IFDIR: "a directory"
-    case S_IFSOCK: "a socket"
-    case S_IFLNK: "a symbolic link"
-    default: "an object of file type \(type)"
-    }
 }
 
 /// `1 MiB`, `2048 bytes`: sizes for messages.

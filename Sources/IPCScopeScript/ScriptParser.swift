@@ -1,6 +1,7 @@
 import IPCScopeKit
 import IPCScopeSchema
 import Yams
+import IPCScopePOSIX
 
 /// Turns YAML (through Yams' node API, which keeps line/column marks) into a `Script`,
 /// refusing anything unexpected with the node's position and what was expected there.
@@ -335,7 +336,7 @@ struct ScriptParser {
         let text = try string(node, "hex")
         var digits: [UInt8] = []
         for ch in text.utf8 where ch != 0x20 && ch != 0x0a && ch != 0x09 && ch != 0x2c {
-            guard let d = hexValue(ch) else {
+            guard let d = hexDigit(ch) else {
                 throw error(node, "expected hex digits like '70 6f 6e 67' in 'hex:', found '\(Character(Unicode.Scalar(ch)))'")
             }
             digits.append(d)
@@ -422,11 +423,3 @@ func parseBool(_ text: String) -> Bool? {
     }
 }
 
-func hexValue(_ c: UInt8) -> UInt8? {
-    switch c {
-    case 0x30...0x39: c - 0x30
-    case 0x61...0x66: c - 0x61 + 10
-    case 0x41...0x46: c - 0x41 + 10
-    default: nil
-    }
-}

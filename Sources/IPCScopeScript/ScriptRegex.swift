@@ -16,26 +16,26 @@
 ///
 /// Refused with a message: backreferences, lookaround, possessive quantifiers, other `(?…)`
 /// groups, POSIX classes, and patterns that compile to more than `maxProgramSize` instructions.
-public struct ScriptRegex: Sendable {
+package struct ScriptRegex: Sendable {
     /// The pattern as written.
-    public let pattern: String
+    package let pattern: String
     let program: [RegexInstruction]
     let machine: RegexMachine
     let anchored: Bool
 
     /// The largest compiled program accepted (repeats are expanded: `a{500}` is 500 instructions).
-    public static let maxProgramSize = 5_000
+    package static let maxProgramSize = 5_000
     /// The largest `n` or `m` in `{n,m}`.
-    public static let maxRepeat = 1_000
+    package static let maxRepeat = 1_000
     /// The longest pattern accepted, in characters.
-    public static let maxPatternLength = 4_096
+    package static let maxPatternLength = 4_096
     /// VM steps after which `search` gives up: a payload of a few hundred KiB against a pattern
     /// of a thousand instructions. Well under a second in a release build; a few seconds at
     /// worst in a debug build.
-    public static let defaultStepBudget = 10_000_000
+    package static let defaultStepBudget = 10_000_000
 
     /// The result of a search.
-    public enum Outcome: Sendable, Equatable {
+    package enum Outcome: Sendable, Equatable {
         case match
         case noMatch
         /// The step budget ran out before an answer (a huge payload times a large pattern).
@@ -44,7 +44,7 @@ public struct ScriptRegex: Sendable {
 
     /// Compiles `pattern`.
     /// - Throws: `ScriptRegexError` saying what is wrong and at which character.
-    public init(_ pattern: String) throws(ScriptRegexError) {
+    package init(_ pattern: String) throws(ScriptRegexError) {
         self.pattern = pattern
         var parser = RegexParser(Array(pattern.unicodeScalars.map(\.value)))
         let tree = try parser.parseAll()
@@ -58,10 +58,10 @@ public struct ScriptRegex: Sendable {
 
     /// Whether the pattern matches anywhere in `text` (anchor it with `^`/`$` for a whole match).
     /// A search that runs out of steps counts as no match; use `search` to tell the two apart.
-    public func matches(_ text: String) -> Bool { search(text) == .match }
+    package func matches(_ text: String) -> Bool { search(text) == .match }
 
     /// Searches `text` (as Unicode scalars), giving up after `stepBudget` VM steps.
-    public func search(_ text: String, stepBudget: Int = ScriptRegex.defaultStepBudget) -> Outcome {
+    package func search(_ text: String, stepBudget: Int = ScriptRegex.defaultStepBudget) -> Outcome {
         search(scalars: Array(text.unicodeScalars.map(\.value)), stepBudget: stepBudget)
     }
 
@@ -186,18 +186,18 @@ struct RegexMachine: Sendable {
 }
 
 /// A pattern that cannot be compiled: what is wrong, and where (0-based character offset).
-public struct ScriptRegexError: Error, CustomStringConvertible, Sendable, Equatable {
+package struct ScriptRegexError: Error, CustomStringConvertible, Sendable, Equatable {
     /// What is wrong, in words.
-    public var message: String
+    package var message: String
     /// 0-based offset in the pattern's characters (Unicode scalars).
-    public var offset: Int
+    package var offset: Int
 
-    public init(_ message: String, at offset: Int) {
+    package init(_ message: String, at offset: Int) {
         self.message = message
         self.offset = offset
     }
 
-    public var description: String { "\(message) (at character \(offset + 1))" }
+    package var description: String { "\(message) (at character \(offset + 1))" }
 }
 
 // MARK: - program

@@ -5,35 +5,35 @@ import IPCScopeKit
 import Synchronization
 
 /// One served call, for logs: what came in, which rule answered, and how.
-public struct ScriptCallRecord: Sendable {
-    public var seq: UInt64
-    public var function: UInt32
-    public var requestSize: Int
-    public var clientPID: Int32
-    public var clientTID: Int32
+package struct ScriptCallRecord: Sendable {
+    package var seq: UInt64
+    package var function: UInt32
+    package var requestSize: Int
+    package var clientPID: Int32
+    package var clientTID: Int32
     /// The first 32 bytes of the request.
-    public var requestHead: [UInt8]
+    package var requestHead: [UInt8]
     /// The engine's decision (rule and action).
-    public var decision: ScriptDecision
+    package var decision: ScriptDecision
     /// The status answered, or nil when the call was not answered (a fault).
-    public var status: Int32?
+    package var status: Int32?
     /// Bytes answered.
-    public var responseSize: Int
+    package var responseSize: Int
     /// From the handler's start to the answer (delay included), in nanoseconds.
-    public var elapsedNS: UInt64
+    package var elapsedNS: UInt64
     /// `answered`, `too_large` (reply over the response capacity: status -2), `regex_gave_up`
     /// (the rule's regex ran out of steps: status -2, `decision.gaveUp` says why), `never_answer`,
     /// `exit`, or `stopped` (the server stopped during the delay or the step hook).
-    public var outcome: String
+    package var outcome: String
 }
 
 /// Runs a `Server` whose answers come from a script.
 ///
 /// One thread calls `run()`; any thread may call `stop()`, `reload(_:)` or read `engine`.
 /// Usable in-process (the TUI's `attach --serve`) as well as by `ipcscope serve --script`.
-public final class ScriptedServer: @unchecked Sendable {
+package final class ScriptedServer: @unchecked Sendable {
     /// The framework server doing the protocol work.
-    public let server: Server
+    package let server: Server
     private let current: Mutex<ScriptEngine>
     /// The request bytes of the call being served (serving thread only), kept between calls: a
     /// script that matches and answers without building bytes (function, size, equals, prefix,
@@ -43,34 +43,34 @@ public final class ScriptedServer: @unchecked Sendable {
 
     /// Called before each answer (after any delay), on the serving thread; may block
     /// (step mode, breakpoints). Check `server.isStopping` while blocking so Ctrl-C works.
-    public var beforeAnswer: ((ScriptRequest, ScriptDecision) -> Void)?
+    package var beforeAnswer: ((ScriptRequest, ScriptDecision) -> Void)?
     /// Called once per call, on the serving thread: after the answer, or before a fault.
-    public var onCall: ((ScriptCallRecord) -> Void)?
+    package var onCall: ((ScriptCallRecord) -> Void)?
     /// What the `exit` fault calls. Defaults to `_exit(code)`: the process dies while the
     /// call is PROCESSING, without unlinking the section, as a crash would.
-    public var exitProcess: (Int32) -> Never = { code in _exit(code) }
+    package var exitProcess: (Int32) -> Never = { code in _exit(code) }
 
     /// Serves `script` on an already created `server`.
-    public init(server: Server, script: Script) {
+    package init(server: Server, script: Script) {
         self.server = server
         current = Mutex(ScriptEngine(script))
         payload.reserveCapacity(server.layout.requestCapacity)
     }
 
     /// The engine applied to the next call.
-    public var engine: ScriptEngine { current.withLock { $0 } }
+    package var engine: ScriptEngine { current.withLock { $0 } }
 
     /// Replaces the script (cycle counters start again). Thread-safe; the next call uses it.
-    public func reload(_ script: Script) {
+    package func reload(_ script: Script) {
         let e = ScriptEngine(script)
         current.withLock { $0 = e }
     }
 
     /// Asks `run()` to return; a call blocked in `never_answer` or a delay is released.
-    public func stop() { server.stop() }
+    package func stop() { server.stop() }
 
     /// Serves until `stop()`. Blocks the calling thread.
-    public func run() {
+    package func run() {
         server.run { [self] request, response in
             try self.handle(request, &response)
         }

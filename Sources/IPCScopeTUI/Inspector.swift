@@ -2,32 +2,34 @@
 import Glibc
 #endif
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeSchema
 import Synchronization
 
 /// The curses front of `ipcscope attach`.
-public enum IPCScopeTUI {}
+package enum IPCScopeTUI {}
 
 /// What `ipcscope attach` was asked to do.
-public struct AttachOptions: Sendable {
-    public var service: String
+package struct AttachOptions: Sendable {
+    package var service: String
     /// Refresh interval in nanoseconds (1 ms ... 10 s).
-    public var intervalNS: UInt64 = 50_000_000
+    package var intervalNS: UInt64 = 50_000_000
     /// ASCII box drawing even in a UTF-8 locale.
-    public var ascii = false
+    package var ascii = false
     /// Serve the section in-process too (server mode).
-    public var serve: ServeMode?
+    package var serve: ServeMode?
     /// How the in-process server creates its section (capacities, mode, replace, keep).
-    public var serverOptions = ServerOptions()
+    package var serverOptions = ServerOptions()
     /// Names functions and decodes the slots (the `f` view).
-    public var schema: Schema?
+    package var schema: Schema?
     /// How many calls the history keeps (with their whole payloads when seen whole).
-    public var historyLimit = History.defaultLimit
+    package var historyLimit = History.defaultLimit
     /// How long the client pane's calls wait for an answer; 0 waits until answered.
-    public var callTimeoutNS = ClientPaneState.defaultTimeoutNS
+    package var callTimeoutNS = ClientPaneState.defaultTimeoutNS
 
-    public init(service: String) { self.service = service }
+    package init(service: String) { self.service = service }
 }
 
 /// Set by SIGTERM / SIGHUP: leave the loop and restore the terminal.
@@ -39,7 +41,7 @@ extension IPCScopeTUI {
     ///
     /// - Throws: `IPCError` for a bad name or when server mode cannot start; `TerminalError`
     ///   when curses cannot start. Errors are thrown before the screen is taken.
-    public static func attach(_ options: AttachOptions) throws {
+    package static func attach(_ options: AttachOptions) throws {
         let reader = try SectionReader(service: options.service)
         var inProcess: InProcessServer?
         if let mode = options.serve {

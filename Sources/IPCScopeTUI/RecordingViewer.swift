@@ -2,7 +2,9 @@
 import Glibc
 #endif
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeSchema
 
 extension IPCScopeTUI {
@@ -12,7 +14,7 @@ extension IPCScopeTUI {
     ///
     /// - Throws: `TerminalError` when curses cannot start (before the screen is taken).
     /// With `schema`, the dumps show the fields beside the hex as a live inspector does (`f` toggles).
-    public static func view(_ playback: RecordingPlayback, file: String, ascii: Bool, schema: Schema? = nil) throws {
+    package static func view(_ playback: RecordingPlayback, file: String, ascii: Bool, schema: Schema? = nil) throws {
         var playback = playback
         setlocale(LC_ALL, "")
         let utf8 = String(cString: nl_langinfo(nl_item(CODESET))).uppercased().replacing("-", with: "") == "UTF8"

@@ -2,7 +2,9 @@
 import Glibc
 #endif
 import CNcurses
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 
 /// The curses screen: copies a model's `Grid` to the terminal (changed cells only) and
 /// reads keys. Owns curses from `init` to `stop()`.

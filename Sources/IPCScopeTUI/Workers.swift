@@ -3,9 +3,12 @@ import Glibc
 #endif
 import Dispatch
 import IPCScopeKit
-import IPCScopeModel
+import IPCScopeObserve
+import IPCScopeRecording
+import IPCScopeInspector
 import IPCScopeScript
 import Synchronization
+import IPCScopePOSIX
 
 // MARK: - client pane calls
 
@@ -79,7 +82,7 @@ final class ClientWorker: @unchecked Sendable {
         let path = "/dev/shm/ipcscope." + service
         var st = stat()
         guard lstat(path, &st) == 0 else { return .unknown }
-        guard FileType.isRegular(st.st_mode) else { return .readOnly("\(path) is not a regular file (\(fileKindName(st.st_mode)))") }
+        guard FileKind.isRegular(mode: st.st_mode) else { return .readOnly("\(path) is not a regular file (\(FileKind(mode: st.st_mode).name))") }
         let me = geteuid()
         if st.st_uid != me && st.st_uid != 0 {
             return .readOnly("\(path) belongs to uid \(st.st_uid), not you (uid \(me)); the client trusts only your own sections")
@@ -233,7 +236,7 @@ final class ServerGate: @unchecked Sendable {
 }
 
 /// How to serve in-process.
-public enum ServeMode: Sendable {
+package enum ServeMode: Sendable {
     /// Answer from a YAML script (`--serve replies.yaml`).
     case script(String)
     /// Answer every call with its own bytes (`--serve-echo`).

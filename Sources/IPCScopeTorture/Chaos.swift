@@ -5,6 +5,7 @@ import Glibc
 #endif
 import IPCScopeKit
 import IPCScopeRandom
+import IPCScopePOSIX
 
 /// How to torture.
 struct TortureOptions {
@@ -135,7 +136,7 @@ final class Torture {
             f.shutdownAnswers += c[.shutdownAnswers]
             c.unmap()
         }
-        if let err = readTextFile(errPath), o.verbose { printErr(err) }
+        if let err = readTextFile(errPath), o.verbose { printErrorLine(err) }
         for i in 0..<o.clients { unlink(work + "/client\(i)") }
         for p in ["stderr"] + (0..<serial).map({ "cli\($0)" }) { unlink(work + "/" + p) }
         rmdir(work)
@@ -192,7 +193,7 @@ final class Torture {
                 let got = p.outPath.flatMap { readFileContents($0) } ?? []
                 if got == expect { f.cliOK += 1 } else {
                     f.cliWrong += 1
-                    printErr("WRONG: ipcscope call printed \(got.count) bytes, sent \(expect.count)")
+                    printErrorLine("WRONG: ipcscope call printed \(got.count) bytes, sent \(expect.count)")
                 }
             } else if p.signal != nil { judge(p, killedByUs: false) } else { f.cliFailed += 1 }
             if let out = p.outPath { unlink(out) }

@@ -61,12 +61,4 @@ func monotonicNS() -> UInt64 {
     return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
 }
 
-func printOut(_ s: String) {
-    let line = s + "\n"
-    _ = line.withCString { write(1, $0, strlen($0)) }
-}
 
-func printErr(_ s: String) {
-    let line = s + "\n"
-    _ = line.withCString { write(2, $0, strlen($0)) }
-}

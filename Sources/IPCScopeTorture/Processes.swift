@@ -4,6 +4,7 @@ import Glibc
 #endif
 import IPCScopeKit
 import IPCScopeProcess
+import IPCScopePOSIX
 
 /// The directory of this executable, where `ipcscope` and `IPCScopeTestHelper` are built too.
 let productsDirectory = ownExecutableDirectory

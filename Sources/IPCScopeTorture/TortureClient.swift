@@ -4,11 +4,12 @@
 import Glibc
 #endif
 import IPCScopeKit
+import IPCScopePOSIX
 
 /// Runs until killed. Reconnects after any error (the server may have been replaced).
 func runClient(service: String, id: Int, timeoutMS: Int, graceMS: Int, countersPath: String) -> Never {
     guard let counters = Counters(path: countersPath) else {
-        printErr("client \(id): cannot map \(countersPath)")
+        printErrorLine("client \(id): cannot map \(countersPath)")
         exit(2)
     }
     var rng = SystemRandomNumberGenerator()
@@ -42,7 +43,7 @@ func runClient(service: String, id: Int, timeoutMS: Int, graceMS: Int, countersP
                 failed = true
             } else {
                 counters.add(.wrong)
-                printErr("client \(id): WRONG answer to call \(n): status \(reply.status), \(reply.data.count) bytes, sent \(payload.count)")
+                printErrorLine("client \(id): WRONG answer to call \(n): status \(reply.status), \(reply.data.count) bytes, sent \(payload.count)")
             }
         } catch {
             failed = true
@@ -57,7 +58,7 @@ func runClient(service: String, id: Int, timeoutMS: Int, graceMS: Int, countersP
             counters.add(.stoppedMidCall)
         } else if elapsed > timeoutNS + graceNS {
             counters.add(.late)
-            printErr("client \(id): LATE: call \(n) returned after \(elapsed / 1_000_000) ms (deadline \(timeoutMS) ms)")
+            printErrorLine("client \(id): LATE: call \(n) returned after \(elapsed / 1_000_000) ms (deadline \(timeoutMS) ms)")
         }
         if failed { client = nil }
     }

@@ -9,6 +9,7 @@
 // service recovered and nothing was left behind.
 #if canImport(Glibc)
 import Glibc
+import IPCScopePOSIX
 #endif
 
 let usage = "usage: ipcscope-torture [--seconds S] [--clients N] [--seed N] [--timeout-ms MS] [--grace-ms MS] [--verbose]"
@@ -38,11 +39,11 @@ if argv.first == "client" {
     runClient(service: argv[1], id: id, timeoutMS: t, graceMS: g, countersPath: argv[5])
 }
 guard let options = parseOptions(argv) else {
-    printErr(usage)
+    printErrorLine(usage)
     exit(2)
 }
 signal(SIGPIPE, SIG_IGN)
-printOut("torture: \(options.clients) clients, \(Int(options.seconds)) s, seed \(options.seed), "
+printLine("torture: \(options.clients) clients, \(Int(options.seconds)) s, seed \(options.seed), "
          + "call deadline \(options.timeoutMS) ms + \(options.graceMS) ms grace")
 let figures = Torture(options).run()
 figures.lines().forEach(printOut)

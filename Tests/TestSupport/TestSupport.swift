@@ -7,9 +7,17 @@ import Glibc
 import IPCScopeKit
 import IPCScopeProcess
 import Synchronization
+import IPCScopePOSIX
 
 /// The directory holding the built products (`ipcscope`, `ipcscope-testhelper`, …).
 public let productsDirectory: String = ownExecutableDirectory
+
+/// The repository's root, from this file's path (Tests/TestSupport/TestSupport.swift).
+public let repositoryRoot: String = {
+    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)
+    return parts.joined(separator: "/")
+}()
 
 /// The path of a built executable product.
 public func productPath(_ name: String) -> String { productsDirectory + "/" + name }

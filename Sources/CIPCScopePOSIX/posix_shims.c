@@ -1,0 +1,2 @@
+/* Everything is static inline in include/cipcscope_posix.h; SwiftPM needs one source file. */
+#include "cipcscope_posix.h"

@@ -1,0 +1,24 @@
+// Shared generators for the property tests (swift-property-based).
+import PropertyBased
+
+/// One of `items`, shrinking towards the first.
+public func oneOf<T: Sendable>(_ items: [T]) -> Generator<T, Shrink.Integer<Int>> {
+    Gen<Int>.value(in: 0...(items.count - 1)).map { items[$0] }
+}
+
+/// Reads choices one at a time; past the end every choice is 0, which always picks the simplest
+/// (no padding, no offset, a `u8`), so shrinking the list simplifies the schema.
+public struct Choices {
+    public let values: [UInt32]
+    public var next = 0
+    public init(_ values: [UInt32]) { self.values = values }
+
+    public mutating func pick(_ n: Int) -> Int {
+        defer { next += 1 }
+        return next < values.count ? Int(values[next] % UInt32(n)) : 0
+    }
+    public mutating func raw() -> UInt32 {
+        defer { next += 1 }
+        return next < values.count ? values[next] : 0
+    }
+}
