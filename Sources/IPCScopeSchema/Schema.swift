@@ -10,7 +10,7 @@ import IPCScopePOSIX
 ///
 /// `description` is one line, `file:line:column: message` (or `file: message` when no position
 /// is known), ready for stderr.
-package struct SchemaError: Error, CustomStringConvertible, Sendable, Equatable {
+package struct SchemaError: YAMLSourceError, Sendable, Equatable {
     /// The schema's path, or `<schema>` for text parsed in memory.
     package var file: String
     /// 1-based line of the offending node (0 when unknown).

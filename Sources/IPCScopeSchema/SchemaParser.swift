@@ -2,7 +2,8 @@ import Yams
 
 /// Turns YAML (through Yams' node API, which keeps line/column marks) into a `Schema`, laying
 /// out every struct as C does, and refusing anything unexpected with the node's position.
-struct SchemaParser {
+struct SchemaParser: YAMLSourceParser {
+    typealias Failure = SchemaError
     let source: String
     var endian = Endian.little
     var packed = false
@@ -31,11 +32,11 @@ struct SchemaParser {
                               "expected a mapping with a 'functions:' key, found \(root.map(kind) ?? "an empty document")")
         }
         try checkKeys(map, Self.topKeys, "the schema")
-        if let e = map["endian"] { endian = try self.endian(e) }
-        if let p = map["packed"] { packed = try bool(p, "packed") }
+        if let e = map[key: "endian"] { endian = try self.endian(e) }
+        if let p = map[key: "packed"] { packed = try bool(p, "packed") }
         var shared: [Int32: String] = [:]
-        if let s = map["status"] { shared = try statuses(s) }
-        if let t = map["types"] {
+        if let s = map[key: "status"] { shared = try statuses(s) }
+        if let t = map[key: "types"] {
             guard case .mapping(let tm) = t else { throw error(t, "expected 'types:' to be a mapping of type names to definitions, found \(kind(t))") }
             for (k, v) in tm {
                 let name = try identifier(k, "a type name")
@@ -45,7 +46,7 @@ struct SchemaParser {
                 types[name] = try spec(v, depth: 1, allowOffset: false).type
             }
         }
-        guard let fnode = map["functions"] else { throw error(root, "expected a 'functions:' key mapping numbers to functions, like '3: set_value'") }
+        guard let fnode = map[key: "functions"] else { throw error(root, "expected a 'functions:' key mapping numbers to functions, like '3: set_value'") }
         guard case .mapping(let fm) = fnode, fm.count > 0 else {
             throw error(fnode, "expected 'functions:' to be a non-empty mapping of numbers to functions, found \(kind(fnode))")
         }
@@ -60,10 +61,10 @@ struct SchemaParser {
                 f.name = try identifier(v, "a function name")
             case .mapping(let m):
                 try checkKeys(m, Self.functionKeys, "function \(number)")
-                if let n = m["name"] { f.name = try identifier(n, "a function name") }
-                if let r = m["request"] { f.request = try layout(r, "request") }
-                if let r = m["response"] { f.response = try layout(r, "response") }
-                if let s = m["status"] { f.statuses.merge(try statuses(s)) { $1 } }
+                if let n = m[key: "name"] { f.name = try identifier(n, "a function name") }
+                if let r = m[key: "request"] { f.request = try layout(r, "request") }
+                if let r = m[key: "response"] { f.response = try layout(r, "response") }
+                if let s = m[key: "status"] { f.statuses.merge(try statuses(s)) { $1 } }
             default:
                 throw error(v, "expected function \(number) to be a name like 'set_value' or a mapping with name, request, response, found \(kind(v))")
             }
@@ -104,46 +105,46 @@ struct SchemaParser {
         case .mapping(let m):
             try checkKeys(m, allowOffset ? Self.specKeys : Self.specKeys.filter { $0 != "offset" }, "a type")
             var order = endian
-            if let e = m["endian"] { order = try self.endian(e) }
+            if let e = m[key: "endian"] { order = try self.endian(e) }
             var type: FieldType
-            if let f = m["fields"] {
-                if let t = m["type"] { throw error(t, "give either 'type:' or 'fields:', not both") }
+            if let f = m[key: "fields"] {
+                if let t = m[key: "type"] { throw error(t, "give either 'type:' or 'fields:', not both") }
                 // The fields take the schema's byte order; an 'endian:' here would be ignored.
-                if let e = m["endian"] {
+                if let e = m[key: "endian"] {
                     throw error(e, "'endian:' goes with a number, not a struct: give it on each field, or at the top of the schema")
                 }
-                let p = try m["packed"].map { (n) throws(SchemaError) in try bool(n, "packed") } ?? packed
-                let size = try m["size"].map { (n) throws(SchemaError) in try count(n, "size", min: 0) }
+                let p = try m[key: "packed"].map { (n) throws(SchemaError) in try bool(n, "packed") } ?? packed
+                let size = try m[key: "size"].map { (n) throws(SchemaError) in try count(n, "size", min: 0) }
                 type = .structure(try structure(f, packed: p, size: size, depth: depth))
-            } else if let t = m["type"] {
+            } else if let t = m[key: "type"] {
                 guard case .scalar(let ts) = t else { throw error(t, "expected 'type:' to be a type name like u32, found \(kind(t))") }
                 type = try typeName(ts.string, t, endian: order)
                 for k in ["packed", "size"] where m[k] != nil { throw error(m[k]!, "'\(k):' goes with 'fields:' (a struct)") }
             } else {
                 throw error(node, "expected 'type:' (like u32) or 'fields:' (a struct) in this mapping")
             }
-            if let e = m["enum"] {
+            if let e = m[key: "enum"] {
                 guard case .integer(let it) = type else { throw error(e, "'enum:' needs an integer 'type:', found \(type.name)") }
                 type = .enumeration(it, try enumCases(e, it))
             }
-            if let f = m["flags"] {
-                if m["enum"] != nil { throw error(f, "give either 'enum:' or 'flags:', not both") }
+            if let f = m[key: "flags"] {
+                if m[key: "enum"] != nil { throw error(f, "give either 'enum:' or 'flags:', not both") }
                 guard case .integer(let it) = type else { throw error(f, "'flags:' needs an integer 'type:', found \(type.name)") }
                 type = .flags(it, try flagBits(f, it))
             }
-            if m["length"] != nil || m["capacity"] != nil {
-                guard case .bytes = type else { throw error(m["length"] ?? m["capacity"]!, "'length:' and 'capacity:' go with 'type: bytes'") }
+            if m[key: "length"] != nil || m[key: "capacity"] != nil {
+                guard case .bytes = type else { throw error(m[key: "length"] ?? m[key: "capacity"]!, "'length:' and 'capacity:' go with 'type: bytes'") }
                 var prefix = IntegerType(bits: 32, signed: false, endian: order)
-                if let l = m["length"] {
+                if let l = m[key: "length"] {
                     guard case .scalar(let ls) = l, case .integer(let it)? = Self.base(ls.string), !it.signed else {
                         throw error(l, "expected 'length:' to be u8, u16, u32 or u64, found \(kind(l))")
                     }
                     prefix = IntegerType(bits: it.bits, signed: false, endian: order)
                 }
-                let cap = try m["capacity"].map { (n) throws(SchemaError) in try count(n, "capacity", min: 1) }
+                let cap = try m[key: "capacity"].map { (n) throws(SchemaError) in try count(n, "capacity", min: 1) }
                 type = .bytes(length: prefix, capacity: cap)
             }
-            if let c = m["count"] {
+            if let c = m[key: "count"] {
                 let n = try count(c, "count", min: 1)
                 guard type.size.multipliedReportingOverflow(by: n).partialValue <= Schema.maxLayoutSize,
                       !type.size.multipliedReportingOverflow(by: n).overflow else {
@@ -152,7 +153,7 @@ struct SchemaParser {
                 if case .bytes(_, nil) = type { throw error(c, "flexible bytes (no 'capacity:') cannot be repeated") }
                 type = .array(type, count: n)
             }
-            let offset = try m["offset"].map { (n) throws(SchemaError) in try count(n, "offset", min: 0) }
+            let offset = try m[key: "offset"].map { (n) throws(SchemaError) in try count(n, "offset", min: 0) }
             return Spec(type: type, offset: offset)
         case .alias:
             throw error(node, "aliases are not supported in a schema")

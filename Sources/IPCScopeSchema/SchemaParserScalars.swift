@@ -90,48 +90,4 @@ extension SchemaParser {
         }
         return e
     }
-
-    func checkKeys(_ map: Node.Mapping, _ allowed: [String], _ what: String) throws(SchemaError) {
-        for (k, _) in map {
-            guard case .scalar(let s) = k, allowed.contains(s.string) else {
-                throw error(k, "unknown key \(kind(k)) in \(what): expected one of \(allowed.joined(separator: ", "))")
-            }
-        }
-    }
-
-    // MARK: - messages
-
-    func error(_ node: Node, _ message: String) -> SchemaError {
-        SchemaError(file: source, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0, message)
-    }
-
-    func kind(_ node: Node) -> String {
-        switch node {
-        case .scalar(let s): "'\(s.string.count > 60 ? String(s.string.prefix(60)) + "..." : s.string)'"
-        case .mapping: "a mapping"
-        case .sequence: "a list"
-        case .alias: "an alias"
-        }
-    }
-
-    func yamlError(_ e: YamlError) -> SchemaError {
-        switch e {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
-            let ctx = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
-            return SchemaError(file: source, line: mark.line, column: mark.column, "expected valid YAML: \(problem)\(ctx)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return SchemaError(file: source, line: context.mark.line, column: context.mark.column,
-                               "expected each key once in a mapping, found \(duplicates.joined(separator: ", ")) twice")
-        default:
-            return SchemaError(file: source, "cannot parse the YAML: \(e)")
-        }
-    }
-}
-
-extension Node.Mapping {
-    subscript(key: String) -> Node? {
-        for (k, v) in self { if case .scalar(let s) = k, s.string == key { return v } }
-        return nil
-    }
 }

@@ -10,7 +10,7 @@ import Yams
 /// A script that cannot be used: where (1-based line and column) and what was expected.
 ///
 /// `description` is one line, `file:line:column: message`, ready for stderr.
-package struct ScriptError: Error, CustomStringConvertible, Sendable, Equatable {
+package struct ScriptError: YAMLSourceError, Sendable, Equatable {
     /// The script's path, or `<script>` for text parsed in memory.
     package var file: String
     /// 1-based line of the offending node (0 when unknown, e.g. the file cannot be read).

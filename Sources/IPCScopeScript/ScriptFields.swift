@@ -47,8 +47,8 @@ extension ScriptParser {
         case .sequence(let seq): answers = Array(seq)
         default: answers = [node]
         }
-        guard let first = answers.first(where: { if case .mapping(let map) = $0 { return map["fields"] != nil }; return false }),
-              case .mapping(let map) = first, let fnode = map["fields"] else { return nil }
+        guard let first = answers.first(where: { if case .mapping(let map) = $0 { return map[key: "fields"] != nil }; return false }),
+              case .mapping(let map) = first, let fnode = map[key: "fields"] else { return nil }
         let f = try onlyFunction(fnode, m, "a reply")
         guard let layout = f.response else { throw error(fnode, "\(schema?.source ?? "the schema") gives no response layout for \(f.name)") }
         return layout

@@ -5,7 +5,8 @@ import IPCScopePOSIX
 
 /// Turns YAML (through Yams' node API, which keeps line/column marks) into a `Script`,
 /// refusing anything unexpected with the node's position and what was expected there.
-struct ScriptParser {
+struct ScriptParser: YAMLSourceParser {
+    typealias Failure = ScriptError
     let source: String
     let baseDirectory: String
     /// Names functions and lays out `fields:` (from `--schema`, or the script's `schema:` key).
@@ -102,21 +103,21 @@ struct ScriptParser {
         }
         try checkKeys(map, Self.ruleKeys, "a rule")
         var match = Script.Match()
-        if let m = map["match"] { match = try self.match(m) }
-        let response = try map["reply"].map { (r) throws(ScriptError) in try responseLayout(r, match) } ?? nil
-        let delay = try map["delay_ms"].map { (n) throws(ScriptError) in try milliseconds(n) } ?? 0
+        if let m = map[key: "match"] { match = try self.match(m) }
+        let response = try map[key: "reply"].map { (r) throws(ScriptError) in try responseLayout(r, match) } ?? nil
+        let delay = try map[key: "delay_ms"].map { (n) throws(ScriptError) in try milliseconds(n) } ?? 0
         let given = ["reply", "fault", "cycle"].filter { map[$0] != nil }
         guard given.count == 1 else {
             if given.isEmpty { throw error(node, "expected rule \(index) to say how to answer: one of 'reply:', 'fault:' or 'cycle:'") }
             throw error(map[given[1]]!, "expected only one of 'reply:', 'fault:' or 'cycle:' in rule \(index), found \(given.joined(separator: " and "))")
         }
         let behaviour: Script.Behaviour
-        if let r = map["reply"] {
+        if let r = map[key: "reply"] {
             behaviour = .answer(try answer(r, defaultDelay: delay, allowFault: false, response: response))
-        } else if let f = map["fault"] {
-            behaviour = .answer(Script.Answer(kind: try fault(f, exitCode: map["exit_code"]), delayMS: delay))
+        } else if let f = map[key: "fault"] {
+            behaviour = .answer(Script.Answer(kind: try fault(f, exitCode: map[key: "exit_code"]), delayMS: delay))
         } else {
-            let c = map["cycle"]!
+            let c = map[key: "cycle"]!
             guard case .sequence(let seq) = c, seq.count > 0 else {
                 throw error(c, "expected 'cycle:' to be a non-empty list of answers like [{status: 0, text: a}, {fault: never_answer}], found \(kind(c))")
             }
@@ -125,8 +126,8 @@ struct ScriptParser {
             for n in seq { answers.append(try answer(n, defaultDelay: delay, allowFault: true, response: response)) }
             behaviour = .cycle(answers)
         }
-        if map["exit_code"] != nil, map["fault"] == nil {
-            throw error(map["exit_code"]!, "'exit_code:' only goes with 'fault: exit'")
+        if map[key: "exit_code"] != nil, map[key: "fault"] == nil {
+            throw error(map[key: "exit_code"]!, "'exit_code:' only goes with 'fault: exit'")
         }
         let mark = node.mark
         return Script.Rule(index: index, line: mark?.line ?? 0, column: mark?.column ?? 0, match: match, behaviour: behaviour)
@@ -141,15 +142,15 @@ struct ScriptParser {
             throw error(node, "expected 'match:' to be a mapping like {function: 1, text: ping} or 'any', found \(kind(node))")
         }
         try checkKeys(map, Self.matchKeys, "'match:'")
-        if let f = map["function"] { m.functions = try functions(f) }
-        if map["text"] != nil && map["hex"] != nil {
-            throw error(map["hex"]!, "expected either 'text:' or 'hex:' in one match, not both")
+        if let f = map[key: "function"] { m.functions = try functions(f) }
+        if map[key: "text"] != nil && map[key: "hex"] != nil {
+            throw error(map[key: "hex"]!, "expected either 'text:' or 'hex:' in one match, not both")
         }
-        if let t = map["text"] { m.equals = Array(try string(t, "text").utf8) }
-        if let h = map["hex"] { m.equals = try hex(h) }
-        if let p = map["prefix"] { m.prefix = Array(try string(p, "prefix").utf8) }
-        if let c = map["contains"] { m.contains = Array(try string(c, "contains").utf8) }
-        if let r = map["regex"] {
+        if let t = map[key: "text"] { m.equals = Array(try string(t, "text").utf8) }
+        if let h = map[key: "hex"] { m.equals = try hex(h) }
+        if let p = map[key: "prefix"] { m.prefix = Array(try string(p, "prefix").utf8) }
+        if let c = map[key: "contains"] { m.contains = Array(try string(c, "contains").utf8) }
+        if let r = map[key: "regex"] {
             let pattern = try string(r, "regex")
             do throws(ScriptRegexError) {
                 m.regex = try ScriptRegex(pattern)
@@ -158,8 +159,8 @@ struct ScriptParser {
                                     + "'\(clipped(pattern))': \(error)")
             }
         }
-        if let s = map["size"] { m.size = try sizeRange(s) }
-        if let f = map["fields"] { try matchFields(f, &m) }
+        if let s = map[key: "size"] { m.size = try sizeRange(s) }
+        if let f = map[key: "fields"] { try matchFields(f, &m) }
         return m
     }
 
@@ -187,7 +188,7 @@ struct ScriptParser {
             return f.number
         }
         guard case .scalar(let s) = node, let v = parseInteger(s.string), v >= 0, v <= Int64(UInt32.max) else {
-            throw error(node, "expected a function number from 0 to 4294967295, found \(describe(node))")
+            throw error(node, "expected a function number from 0 to 4294967295, found \(kind(node))")
         }
         return UInt32(v)
     }
@@ -220,18 +221,18 @@ struct ScriptParser {
         var keys = Self.answerKeys
         if !allowFault { keys.removeAll { $0 == "fault" || $0 == "exit_code" } }
         try checkKeys(map, keys, allowFault ? "a cycle answer" : "'reply:'")
-        let delay = try map["delay_ms"].map { (n) throws(ScriptError) in try milliseconds(n) } ?? defaultDelay
-        if let f = map["fault"] {
+        let delay = try map[key: "delay_ms"].map { (n) throws(ScriptError) in try milliseconds(n) } ?? defaultDelay
+        if let f = map[key: "fault"] {
             for k in ["status", "text", "hex", "file", "echo", "template", "fields"] where map[k] != nil {
                 throw error(map[k]!, "a fault does not answer, so '\(k):' makes no sense next to 'fault:'")
             }
-            return Script.Answer(kind: try fault(f, exitCode: map["exit_code"]), delayMS: delay)
+            return Script.Answer(kind: try fault(f, exitCode: map[key: "exit_code"]), delayMS: delay)
         }
-        if let e = map["exit_code"] { throw error(e, "'exit_code:' only goes with 'fault: exit'") }
+        if let e = map[key: "exit_code"] { throw error(e, "'exit_code:' only goes with 'fault: exit'") }
         var status: Int32 = 0
-        if let s = map["status"] {
+        if let s = map[key: "status"] {
             guard case .scalar(let sc) = s, let v = parseInteger(sc.string), v >= Int64(Int32.min), v <= Int64(Int32.max) else {
-                throw error(s, "expected 'status:' to be a 32-bit signed number like 0 or -5, found \(describe(s))")
+                throw error(s, "expected 'status:' to be a 32-bit signed number like 0 or -5, found \(kind(s))")
             }
             status = Int32(v)
         }
@@ -240,9 +241,9 @@ struct ScriptParser {
             throw error(map[sources[1]]!, "expected one source of reply data, found both '\(sources[0]):' and '\(sources[1]):'")
         }
         var data = Script.ReplyData.bytes([])
-        if let t = map["text"] { data = .bytes(Array(try string(t, "text").utf8)) }
-        if let h = map["hex"] { data = .bytes(try hex(h)) }
-        if let f = map["file"] {
+        if let t = map[key: "text"] { data = .bytes(Array(try string(t, "text").utf8)) }
+        if let h = map[key: "hex"] { data = .bytes(try hex(h)) }
+        if let f = map[key: "file"] {
             let path = try string(f, "file")
             let full = path.hasPrefix("/") ? path : baseDirectory + "/" + path
             switch readRegularFile(full, limit: Script.maxReplyFileBytes) {
@@ -251,14 +252,14 @@ struct ScriptParser {
                 throw error(f, "expected a readable regular file of at most \(byteCount(Script.maxReplyFileBytes)), '\(clipped(full))' \(e.text)")
             }
         }
-        if let e = map["echo"] {
+        if let e = map[key: "echo"] {
             guard case .scalar(let s) = e, let b = parseBool(s.string) else {
-                throw error(e, "expected 'echo:' to be true or false, found \(describe(e))")
+                throw error(e, "expected 'echo:' to be true or false, found \(kind(e))")
             }
             data = b ? .echo : .bytes([])
         }
-        if let t = map["template"] { data = .template(try template(t)) }
-        if let f = map["fields"] { data = .bytes(try replyFields(f, response)) }
+        if let t = map[key: "template"] { data = .template(try template(t)) }
+        if let f = map[key: "fields"] { data = .bytes(try replyFields(f, response)) }
         return Script.Answer(kind: .reply(status: status, data: data), delayMS: delay)
     }
 
@@ -274,7 +275,7 @@ struct ScriptParser {
             var code: Int32 = 3
             if let e = exitCode {
                 guard case .scalar(let es) = e, let v = parseInteger(es.string), (0...255).contains(v) else {
-                    throw error(e, "expected 'exit_code:' to be a number from 0 to 255, found \(describe(e))")
+                    throw error(e, "expected 'exit_code:' to be a number from 0 to 255, found \(kind(e))")
                 }
                 code = Int32(v)
             }
@@ -320,7 +321,7 @@ struct ScriptParser {
 
     private func milliseconds(_ node: Node) throws(ScriptError) -> Int {
         guard case .scalar(let s) = node, let v = parseInteger(s.string), (0...600_000).contains(v) else {
-            throw error(node, "expected 'delay_ms:' to be a number of milliseconds from 0 to 600000, found \(describe(node))")
+            throw error(node, "expected 'delay_ms:' to be a number of milliseconds from 0 to 600000, found \(kind(node))")
         }
         return Int(v)
     }
@@ -346,60 +347,9 @@ struct ScriptParser {
         }
         return stride(from: 0, to: digits.count, by: 2).map { digits[$0] << 4 | digits[$0 + 1] }
     }
-
-    func checkKeys(_ map: Node.Mapping, _ allowed: [String], _ what: String) throws(ScriptError) {
-        for (k, _) in map {
-            guard case .scalar(let s) = k, allowed.contains(s.string) else {
-                throw error(k, "unknown key \(describe(k)) in \(what): expected one of \(allowed.joined(separator: ", "))")
-            }
-        }
-    }
-
-    // MARK: - messages
-
-    func error(_ node: Node, _ message: String) -> ScriptError {
-        ScriptError(file: source, line: node.mark?.line ?? 0, column: node.mark?.column ?? 0, message)
-    }
-
-    func kind(_ node: Node) -> String {
-        switch node {
-        case .scalar(let s): "'\(clipped(s.string))'"
-        case .mapping: "a mapping"
-        case .sequence: "a list"
-        case .alias: "an alias"
-        }
-    }
-
-    private func describe(_ node: Node) -> String { kind(node) }
-
-    /// `text`, cut to 60 characters for a one-line message.
-    private func clipped(_ text: String) -> String {
-        text.count <= 60 ? text : String(text.prefix(57)) + "..."
-    }
-
-    private func yamlError(_ e: YamlError) -> ScriptError {
-        switch e {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
-            let ctx = context.map { " (\($0.text) at line \($0.mark.line), column \($0.mark.column))" } ?? ""
-            return ScriptError(file: source, line: mark.line, column: mark.column, "expected valid YAML: \(problem)\(ctx)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return ScriptError(file: source, line: context.mark.line, column: context.mark.column,
-                               "expected each key once in a mapping, found \(duplicates.joined(separator: ", ")) twice")
-        default:
-            return ScriptError(file: source, line: 0, column: 0, "cannot parse the YAML: \(e)")
-        }
-    }
 }
 
 // MARK: - helpers
-
-extension Node.Mapping {
-    subscript(key: String) -> Node? {
-        for (k, v) in self { if case .scalar(let s) = k, s.string == key { return v } }
-        return nil
-    }
-}
 
 /// Decimal, `0x` hex, with an optional sign.
 func parseInteger(_ text: String) -> Int64? {

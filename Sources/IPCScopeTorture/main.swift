@@ -46,5 +46,5 @@ signal(SIGPIPE, SIG_IGN)
 printLine("torture: \(options.clients) clients, \(Int(options.seconds)) s, seed \(options.seed), "
          + "call deadline \(options.timeoutMS) ms + \(options.graceMS) ms grace")
 let figures = Torture(options).run()
-figures.lines().forEach(printOut)
+figures.lines().forEach(printLine)
 exit(figures.passed ? 0 : 1)
