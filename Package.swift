@@ -52,19 +52,21 @@ let package = Package(
     targets: [
         .target(name: "CIPCScope", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "CIPCScopePOSIX", cSettings: [.define("_GNU_SOURCE")]),
+        // The allocation probe `serve` starts when ipcscope-bench preloads malloc-interposer (dlsym only).
+        .target(name: "CIPCScopeProbe", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "IPCScopePOSIX", dependencies: ["CIPCScopePOSIX", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "IPCScopeKit", dependencies: ["CIPCScope", "IPCScopePOSIX"]),
         .target(name: "IPCScopeObserve", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "CIPCScope"]),
         .target(name: "IPCScopeRecording", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeKit", "CIPCScope"]),
         .target(name: "IPCScopeInspector", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeSchema", "IPCScopeKit", "CIPCScope"]),
         .target(name: "IPCScopeSchema", dependencies: ["IPCScopePOSIX", "IPCScopeKit", .product(name: "Yams", package: "Yams")]),
-        .target(name: "IPCScopeScript", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "IPCScopeSchema", .product(name: "Yams", package: "Yams")]),
+        .target(name: "IPCScopeScript", dependencies: ["IPCScopeObserve", "IPCScopePOSIX", "IPCScopeKit", "IPCScopeSchema", .product(name: "Yams", package: "Yams")]),
         .target(name: "CNcurses", cSettings: [.define("_GNU_SOURCE"), .define("NCURSES_WIDECHAR", to: "1")],
                 linkerSettings: [.linkedLibrary("ncursesw")]),
         .target(name: "IPCScopeTUI", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema", "IPCScopeKit", "CNcurses"]),
         .executableTarget(
             name: "IPCScopeCLI",
-            dependencies: ["IPCScopePOSIX", 
+            dependencies: ["CIPCScopeProbe", "IPCScopePOSIX", 
                 "IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope", "IPCScopeProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
