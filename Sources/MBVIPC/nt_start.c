@@ -90,14 +90,18 @@ static void put(char c) {
     if (c == '\n' || out_len == sizeof out_buf) nt_flush();
 }
 
-static void put_unsigned(unsigned long long v, unsigned base, int width, char pad) {
+/* `sign` ('-' or 0) counts toward the width, and goes before zeros but after spaces, as in printf. */
+static void put_unsigned(unsigned long long v, unsigned base, int width, char pad, char sign) {
     char digits[24];
     int n = 0;
     do {
         digits[n++] = "0123456789abcdef"[v % base];
         v /= base;
     } while (v);
+    if (sign) width--;
+    if (sign && pad == '0') put(sign);
     while (width-- > n) put(pad);
+    if (sign && pad != '0') put(sign);
     while (n) put(digits[--n]);
 }
 
@@ -124,17 +128,16 @@ int nt_printf(const char *f, ...) {
         switch (*f) {
         case 'd': case 'i': {
             long long v = longs >= 2 ? va_arg(ap, long long) : longs ? va_arg(ap, long) : va_arg(ap, int);
-            if (v < 0) put('-');
-            put_unsigned(v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, 10, width, pad);
+            put_unsigned(v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, 10, width, pad, v < 0 ? '-' : 0);
             break;
         }
         case 'u': case 'x': {
             unsigned long long v = longs >= 2 ? va_arg(ap, unsigned long long)
                                    : longs ? va_arg(ap, unsigned long) : va_arg(ap, unsigned);
-            put_unsigned(v, *f == 'x' ? 16 : 10, width, pad);
+            put_unsigned(v, *f == 'x' ? 16 : 10, width, pad, 0);
             break;
         }
-        case 'p': put('0'), put('x'), put_unsigned((uintptr_t)va_arg(ap, void *), 16, 0, ' '); break;
+        case 'p': put('0'), put('x'), put_unsigned((uintptr_t)va_arg(ap, void *), 16, 0, ' ', 0); break;
         case 'c': put((char)va_arg(ap, int)); break;
         case 's': {
             const char *s = va_arg(ap, const char *);
