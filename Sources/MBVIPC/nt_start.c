@@ -4,6 +4,7 @@
  * handle, and the memory functions GCC may call. ntdll.dll only.
  */
 #if defined(_WIN32) /* SwiftPM on Linux sees this folder too: the file is empty there */
+#include <limits.h>
 #include <stdarg.h>
 
 #include "nt.h"
@@ -62,12 +63,18 @@ int strcmp(const char *a, const char *b) {
     return (uint8_t)*a - (uint8_t)*b;
 }
 
+/* Out of range it saturates at LONG_MIN or LONG_MAX, as strtol does (glibc's atol too),
+ * instead of overflowing a signed long. */
 long nt_atol(const char *s) {
-    long v = 0;
     int neg = *s == '-';
     if (neg) s++;
-    while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
-    return neg ? -v : v;
+    unsigned long v = 0, limit = neg ? (unsigned long)LONG_MAX + 1 : (unsigned long)LONG_MAX;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned long d = (unsigned long)(*s - '0');
+        v = v > (limit - d) / 10 ? limit : v * 10 + d;
+    }
+    if (!neg) return (long)v;
+    return v == limit ? LONG_MIN : -(long)v;
 }
 
 /* MARK: - output */
