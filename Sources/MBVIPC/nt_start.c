@@ -175,12 +175,13 @@ static char arg_text[2048];
 static char *arg_v[32];
 
 /* Splits the UTF-16 command line into narrow arguments (ASCII kept, anything
- * else becomes '?'), with "double quotes" grouping. */
+ * else becomes '?'), with "double quotes" grouping. At most 31 arguments: the
+ * 31st is read to its end, and what follows it is dropped. */
 static int split_command_line(void) {
     UNICODE_STRING *cl = &nt_current_teb()->ProcessEnvironmentBlock->ProcessParameters->CommandLine;
     size_t n = cl->Length / 2, o = 0;
     int argc = 0, quoted = 0, in_arg = 0;
-    for (size_t i = 0; i < n && o < sizeof arg_text - 1 && argc < 31; i++) {
+    for (size_t i = 0; i < n && o < sizeof arg_text - 1 && (argc < 31 || in_arg); i++) {
         WCHAR_NT c = cl->Buffer[i];
         if (c == '"') {
             quoted = !quoted;
