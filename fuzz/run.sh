@@ -11,7 +11,7 @@
 # Targets: client_connect, server_takeover, nt_helpers (default: all). `make fuzz` runs the first form.
 #
 # Environment: FUZZ_SECONDS (60), FUZZ_OUT (.build/cfuzz: binaries, the scratch corpus, logs),
-# CLANG (/opt/swift/usr/bin/clang when present, else clang), FUZZ_FLAGS (more libFuzzer flags),
+# CLANG (the clang beside swift, else clang on PATH), FUZZ_FLAGS (more libFuzzer flags),
 # FUZZ_KEEP_GOING=1 (libFuzzer's fork mode: keep fuzzing after a crash, keeping each one),
 # FUZZ_NO_LIBFUZZER=1 (build with fuzz/replay_main.c instead of libFuzzer's main; only --replay works;
 # --replay does this by itself when clang cannot link -fsanitize=fuzzer).
@@ -30,9 +30,14 @@ out="${FUZZ_OUT:-$root/.build/cfuzz}"
 seconds="${FUZZ_SECONDS:-60}"
 all_targets=(client_connect server_takeover nt_helpers)
 
+# The Swift toolchain's clang (beside swift; it ships libFuzzer's runtime), else clang on PATH.
 if [ -z "${CLANG:-}" ]; then
-  if [ -x /opt/swift/usr/bin/clang ]; then CLANG=/opt/swift/usr/bin/clang; else CLANG=clang; fi
+  swift_bin="$(dirname "$(readlink -f "$(command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)")")"
+  if [ -x "$swift_bin/clang" ]; then CLANG="$swift_bin/clang"
+  elif [ -x /opt/swift/usr/bin/clang ]; then CLANG=/opt/swift/usr/bin/clang
+  else CLANG=clang; fi
 fi
+command -v "$CLANG" >/dev/null || { echo "fuzz/run.sh: no clang ($CLANG): set CLANG, or put the Swift toolchain on PATH" >&2; exit 69; }
 # Symbolised reports: the llvm-symbolizer beside clang, when there is one.
 symbolizer="$(dirname "$(command -v "$CLANG")")/llvm-symbolizer"
 [ -x "$symbolizer" ] && export ASAN_SYMBOLIZER_PATH="$symbolizer" UBSAN_SYMBOLIZER_PATH="$symbolizer"
