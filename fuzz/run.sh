@@ -51,7 +51,7 @@ for a in "$@"; do
     --build-only) mode=build ;;
     --seeds) mode=seeds ;;
     --update-corpus) update=1 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     -*) echo "fuzz/run.sh: unknown option $a (see --help)" >&2; exit 64 ;;
     *)
       case " ${all_targets[*]} " in
