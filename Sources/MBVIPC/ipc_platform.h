@@ -118,7 +118,8 @@ int ipc_plat_mutex_init(struct ipc_plat *plat, void *base);
  * Events; POSIX: nothing). Called after open_existing, before any lock or wait. */
 int ipc_plat_attach(struct ipc_plat *plat, const char *service, void *base);
 
-/* Tries once: OK, BUSY, OWNERDEAD (held now), NOTRECOVERABLE. */
+/* Tries once: OK, BUSY, OWNERDEAD (held now), NOTRECOVERABLE (also when the bytes are not
+ * a mutex this backend made: POSIX checks glibc's type word before every lock). */
 int ipc_plat_mutex_trylock(struct ipc_plat *plat, void *base);
 
 /* Waits until the absolute CLOCK_MONOTONIC deadline (see ipc_plat_now_mono_ns):
