@@ -144,6 +144,10 @@ package struct LatencyStats: Sendable {
 
     /// Forgets everything.
     package mutating func reset() { self = LatencyStats() }
+
+    /// Takes the last call counted by `other` as the one before the next call added here (for
+    /// the queued/service split across intervals).
+    package mutating func carryPrevious(from other: LatencyStats) { previous = other.previous }
 }
 
 extension TraceRecord {
@@ -223,5 +227,31 @@ extension LatencyStats {
             fns.append(.object([("function", .number(f)), ("name", name(f).map { .string($0) } ?? .null)] + pairs))
         }
         return .object([("all", seriesJSON(all)), ("functions", .array(fns)), ("other_calls", .uint(otherCalls))])
+    }
+}
+
+extension LatencyStats {
+    /// One line per series for a terminal: `all calls`, then each function by number, each with
+    /// its count, percentiles and (when known) the queued/service split.
+    ///
+    ///     all        calls 12  p50 21.4 µs  p90 30.1 µs  p99 1.21 ms  p99.9 1.21 ms  max 1.21 ms  queued p99 0 ns  service p99 1.21 ms
+    ///     fn 1 echo   calls 10  ...
+    package func textLines(name: (UInt32) -> String? = { _ in nil }) -> [String] {
+        func label(_ f: UInt32?) -> String {
+            guard let f else { return "all" }
+            return "fn \(f)" + (name(f).map { " " + $0 } ?? "")
+        }
+        let labels = [nil] + functions.keys.sorted().map { Optional($0) }
+        let width = labels.map { label($0).count }.max() ?? 3
+        return labels.compactMap { f -> String? in
+            guard let s = series(f) else { return nil }
+            let l = label(f)
+            var line = l + String(repeating: " ", count: max(0, width - l.count)) + "  calls \(s.count)  " + s.summary.text()
+            if s.failed > 0 { line += "  status≠0 \(s.failed)" }
+            if s.splitCount > 0 {
+                line += "  queued p99 " + Units.duration(ns: s.queuedSummary.p99) + "  service p99 " + Units.duration(ns: s.serviceSummary.p99)
+            }
+            return line
+        } + (otherCalls > 0 ? ["(\(otherCalls) calls of functions past the first \(LatencyStats.maxFunctions) are in 'all' only)"] : [])
     }
 }
