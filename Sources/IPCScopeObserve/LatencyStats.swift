@@ -155,6 +155,16 @@ extension TraceRecord {
     /// previous call was answered (the server answers one call at a time); never after its own
     /// answer.
     package func serviceStartNS(previousDoneNS: UInt64?) -> UInt64 {
+        LatencyStats.serviceStartNS(sentNS: sentNS, doneNS: doneNS, previousDoneNS: previousDoneNS)
+    }
+}
+
+extension LatencyStats {
+    /// When the server can have started on a call sent at `sentNS` and answered at `doneNS`:
+    /// not before it was sent, nor before the previous call was answered (the server answers one
+    /// call at a time); never after its own answer. The one formula behind the latency pane's
+    /// split and the server slices of `ipcscope timeline`.
+    package static func serviceStartNS(sentNS: UInt64, doneNS: UInt64, previousDoneNS: UInt64?) -> UInt64 {
         Swift.min(doneNS, Swift.max(sentNS, previousDoneNS ?? 0))
     }
 }
