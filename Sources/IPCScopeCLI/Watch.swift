@@ -25,10 +25,17 @@ extension IPCScope {
                 At the end (--limit, --timeout, Ctrl-C, or the section removed) a summary goes to \
                 stderr (and, with --json, a {"event":"summary"} line to stdout).
 
+                With --stats, calls are not printed one by one: every --stats-interval seconds \
+                (by the time each call was answered) it prints a line for all calls and one per \
+                function: calls, p50, p99 and max latency (sent to answered), or with --json one \
+                {"event":"stats"} object each (function null for all calls; from_ns and to_ns the \
+                interval in CLOCK_MONOTONIC ns).
+
                 Examples:
                   ipcscope watch MyService
                   ipcscope watch MyService --json --limit 100
                   ipcscope watch MyService -o calls.jsonl --timeout 60
+                  ipcscope watch MyService --stats --stats-interval 10
                 """)
 
         @Argument(help: "The service name.")
@@ -52,11 +59,18 @@ extension IPCScope {
         @Flag(help: "Start with the records already in the ring (default: only new calls).")
         var fromStart = false
 
+        @Flag(help: "Print latency statistics per interval (all calls, then each function: calls, p50, p99, max) instead of each call.")
+        var stats = false
+
+        @Option(help: "Seconds per --stats interval (default 1; \(Seconds.rangeText)).", transform: Seconds.parse)
+        var statsInterval: Seconds?
+
         @OptionGroup var schemaOptions: SchemaOptions
 
         func validate() throws {
             if let limit { guard limit > 0 else { throw ValidationError("--limit must be 1 or more") } }
             guard interval > 0, interval <= 10_000 else { throw ValidationError("--interval must be 0 to 10000 ms") }
+            if statsInterval != nil && !stats { throw ValidationError("--stats-interval goes with --stats") }
         }
 
         func run() throws {
@@ -88,6 +102,9 @@ extension IPCScope {
             var calls = 0, missed: UInt64 = 0
             var warnedDead = false
             var ending = "stopped"
+            let statsNS = statsInterval?.nanoseconds ?? 1_000_000_000
+            var periods = stats ? WatchStats(intervalNS: statsNS, graceNS: 100_000_000 + 2 * intervalNS,
+                                             start: monotonicNanoseconds(), schema: schema, json: json) : nil
             loop: while true {
                 let p: TraceFollower.Poll
                 do { p = try follower.poll() } catch { throw fail(error) }
@@ -101,20 +118,24 @@ extension IPCScope {
                     missed = missed.addingReportingOverflow(p.missed).overflow ? .max : missed + p.missed
                     let line = "missed \(p.missed) call\(p.missed == 1 ? "" : "s"): the ring of \(cap) records was overrun between two polls; try a smaller --interval"
                     if json { printJSON(.object([("event", .string("missed")), ("count", .uint(p.missed))])) }
+                    else if periods != nil { printError(line) }
                     else { printLine(style.yellow("! " + line)) }
                     if outFD >= 0 { writeAll(JSON.object([("event", .string("missed")), ("count", .uint(p.missed))]).rendered + "\n", to: outFD) }
                 }
                 for r in p.records {
                     let j = Self.callJSON(r, schema: schema)
-                    if json { printJSON(j) } else { printLine(r.line(style: style) + Self.fieldsText(r, schema: schema)) }
+                    if periods != nil { periods?.add(r, now: monotonicNanoseconds()) }
+                    else if json { printJSON(j) } else { printLine(r.line(style: style) + Self.fieldsText(r, schema: schema)) }
                     if outFD >= 0 { writeAll(j.rendered + "\n", to: outFD) }
                     calls += 1
                     if let limit, calls >= limit { ending = "limit reached"; break loop }
                 }
+                periods?.flush(now: monotonicNanoseconds())
                 if stop.isSet { break }
                 if let deadline, monotonicNanoseconds() >= deadline { ending = "timeout"; break }
                 sleepNS(intervalNS)
             }
+            periods?.finish(now: monotonicNanoseconds())
             let summary = "watched \(calls) call\(calls == 1 ? "" : "s"), missed \(missed) (\(ending))"
             printError(summary)
             if json {
