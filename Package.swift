@@ -68,6 +68,7 @@ let package = Package(
             name: "IPCScopeBench",
             dependencies: [
                 "IPCScopeKit", "IPCScopeModel", "CIPCBench", "CIPCScope", "IPCScopeProcess",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]),
@@ -76,12 +77,17 @@ let package = Package(
         .target(name: "MBVIPC", dependencies: ["CIPCScope"],
                 sources: ["ipc_core.c", "ipc_core_client.c", "ipc_core_server.c", "ipc_posix.c"],
                 cSettings: [.define("_GNU_SOURCE")], linkerSettings: [.linkedLibrary("pthread")]),
-        .executableTarget(name: "IPCScopeTestHelper", dependencies: ["IPCScopeKit", "CIPCScope"]),
+        .executableTarget(name: "IPCScopeTestHelper", dependencies: [
+            "IPCScopeKit", "CIPCScope", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .target(name: "CIPCScopeFuzz", cSettings: [.define("_GNU_SOURCE")]),
         .executableTarget(name: "IPCScopeFuzz",
                           dependencies: ["IPCScopeKit", "IPCScopeModel", "IPCScopeScript", "IPCScopeSchema", "CIPCScope", "CIPCScopeFuzz",
-                                         "IPCScopeRandom", "IPCScopeProcess"]),
-        .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopeKit", "IPCScopeProcess", "IPCScopeRandom"]),
+                                         "IPCScopeRandom", "IPCScopeProcess",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "IPCScopeTorture", dependencies: [
+            "IPCScopeKit", "IPCScopeProcess", "IPCScopeRandom", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .target(name: "IPCScopeProcess", dependencies: [
             .product(name: "Subprocess", package: "swift-subprocess"),
             .product(name: "SystemPackage", package: "swift-system"),
