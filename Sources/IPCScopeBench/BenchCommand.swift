@@ -2,6 +2,7 @@
 //
 //   ipcscope-bench [--runs N] [--quick] [--json] [--with-reader] [--pin]
 //                  [--server-spin-us N] [--client-spin-us N] [--samples N]
+//   ipcscope-bench --instructions [--calls N] [--json]
 //
 // Build and run in release mode: swift build -c release && .build/release/ipcscope-bench --runs 5
 // See docs/performance.md for what each row means and the figures on the reference machine.
@@ -20,8 +21,9 @@ struct BenchCommand: ParsableCommand {
         abstract: "The framework's round trip measured against this machine's floor.",
         discussion: """
             Starts the server and every client in its own process, and prints a table, the interleaved \
-            pairs and a PASS/MISS per target. Build with -c release for meaningful figures. See \
-            docs/performance.md.
+            pairs and a PASS/MISS per target. Build with -c release for meaningful figures. With \
+            --instructions, counts the instructions per call of each side under valgrind's callgrind \
+            instead. See docs/performance.md.
             """)
 
     @Option(help: ArgumentHelp("Repeat the whole measurement N times; print medians and spread.", valueName: "n"))
@@ -40,6 +42,10 @@ struct BenchCommand: ParsableCommand {
     var clientSpinUS = "100"
     @Option(help: ArgumentHelp("Samples per framework row (default: 100000; 2000 with --quick).", valueName: "n"))
     var samples: String?
+    @Flag(help: "Count instructions per call on the hot path under valgrind (needs valgrind and objcopy).")
+    var instructions = false
+    @Option(help: ArgumentHelp("Calls counted on each side with --instructions.", valueName: "n"))
+    var calls = "2000"
 
     /// The processes the bench starts run a role, not the command line (see Roles.swift).
     static func main() {
@@ -73,6 +79,7 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         _ = try config()
+        _ = try Self.number("--calls", calls, in: 1...1_000_000)
     }
 
     func run() throws {
@@ -80,7 +87,7 @@ struct BenchCommand: ParsableCommand {
         if pin { setenv("IPCSCOPE_BENCH_PIN", "1", 1) }
 
         #if DEBUG
-        complain("ipcscope-bench: warning: a debug build; build with -c release for meaningful figures")
+        if !instructions { complain("ipcscope-bench: warning: a debug build; build with -c release for meaningful figures") }
         #endif
 
         var template = Array("/tmp/ipcscope-bench-XXXXXX".utf8CString)
@@ -90,6 +97,19 @@ struct BenchCommand: ParsableCommand {
         }
         Cleanup.directory = String(cString: dir)
         Cleanup.install()
+
+        if instructions {
+            do {
+                let counts = try Bench.instructions(calls: Int(try Self.number("--calls", calls, in: 1...1_000_000)))
+                Cleanup.run()
+                print(json ? counts.json : counts.table)
+            } catch {
+                complain("ipcscope-bench: \(error)")
+                Cleanup.run()
+                Glibc.exit(1)
+            }
+            return
+        }
 
         var results: [RunResult] = []
         do {

@@ -15,6 +15,7 @@ struct ToolUsageTests {
           arguments: [
             ("ipcscope-bench", ["--no-such-flag"], "Unknown option '--no-such-flag'"),
             ("ipcscope-bench", ["--runs"], "Missing value for '--runs <n>'"),
+            ("ipcscope-bench", ["--instructions", "--calls", "0"], "--calls 0 is out of range: give 1.0 to 1000000.0"),
             ("ipcscope-fuzz", ["--no-such-flag"], "Unknown option '--no-such-flag'"),
             ("ipcscope-fuzz", ["--cases", "many"], "--cases must be a whole number, not 'many'"),
             ("ipcscope-fuzz", ["--target", "nothing", "--cases", "1"], "no target 'nothing'"),
@@ -23,7 +24,7 @@ struct ToolUsageTests {
             ("ipcscope-torture", ["--clients", "0"], "--clients 0 is out of range: give 1 to 64"),
             ("ipcscope-torture", ["--seconds", "inf"], "--seconds inf is out of range"),
             ("ipcscope-torture", ["--seed", "-1"], "'--seed <n>'"),
-            ("IPCScopeTestHelper", ["no-such-mode", "x"], "Unexpected argument 'no-such-mode'"),
+            ("IPCScopeTestHelper", ["no-such-mode", "x"], "unexpected arguments: 'no-such-mode', 'x'"),
             ("IPCScopeTestHelper", ["call", "x"], "Missing expected argument '<function>'"),
             ("IPCScopeTestHelper", ["call-loop", "x", "many", "id"], "'<count>'"),
           ])
@@ -41,7 +42,7 @@ struct ToolUsageTests {
     @Test("--help prints every flag and exits 0",
           arguments: [
             ("ipcscope-bench", ["--runs", "--quick", "--json", "--with-reader", "--pin", "--server-spin-us",
-                                "--client-spin-us", "--samples"]),
+                                "--client-spin-us", "--samples", "--instructions", "--calls"]),
             ("ipcscope-fuzz", ["--target", "--cases", "--live-cases", "--seed", "--corpus", "--hang-seconds", "--report",
                                "--verbose", "--replay", "--list"]),
             ("ipcscope-torture", ["--seconds", "--clients", "--seed", "--timeout-ms", "--grace-ms", "--verbose"]),
