@@ -26,7 +26,7 @@ struct BenchCommand: ParsableCommand {
             instead. See docs/performance.md.
             """)
 
-    @Option(help: ArgumentHelp("Repeat the whole measurement N times; print medians and spread.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Repeat the whole measurement N times; print medians and spread.", valueName: "n"))
     var runs = "1"
     @Flag(help: "Short run (for tests): 2000 samples, 2 s idle window.")
     var quick = false
@@ -36,15 +36,15 @@ struct BenchCommand: ParsableCommand {
     var withReader = false
     @Flag(help: "Diagnostic: servers on CPU 0, clients on CPU 1.")
     var pin = false
-    @Option(name: .customLong("server-spin-us"), help: ArgumentHelp("ServerOptions.spin for the bench server.", valueName: "us"))
+    @Option(name: .customLong("server-spin-us"), parsing: .unconditional, help: ArgumentHelp("ServerOptions.spin for the bench server.", valueName: "us"))
     var serverSpinUS = "50"
-    @Option(name: .customLong("client-spin-us"), help: ArgumentHelp("ClientOptions.spin for the bench clients.", valueName: "us"))
+    @Option(name: .customLong("client-spin-us"), parsing: .unconditional, help: ArgumentHelp("ClientOptions.spin for the bench clients.", valueName: "us"))
     var clientSpinUS = "100"
-    @Option(help: ArgumentHelp("Samples per framework row (default: 100000; 2000 with --quick).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Samples per framework row (default: 100000; 2000 with --quick).", valueName: "n"))
     var samples: String?
     @Flag(help: "Count instructions per call on the hot path under valgrind (needs valgrind and objcopy).")
     var instructions = false
-    @Option(help: ArgumentHelp("Calls counted on each side with --instructions.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Calls counted on each side with --instructions.", valueName: "n"))
     var calls = "2000"
 
     /// The processes the bench starts run a role, not the command line (see Roles.swift).

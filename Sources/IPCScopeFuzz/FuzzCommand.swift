@@ -24,21 +24,21 @@ struct FuzzCommand: ParsableCommand {
             docs/reliability.md.
             """)
 
-    @Option(help: ArgumentHelp("A target, a comma-separated list, or all.", valueName: "name"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("A target, a comma-separated list, or all.", valueName: "name"))
     var target: String?
-    @Option(help: ArgumentHelp("Cases per target (default 10000).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Cases per target (default 10000).", valueName: "n"))
     var cases: String?
-    @Option(name: .customLong("live-cases"),
+    @Option(name: .customLong("live-cases"), parsing: .unconditional,
             help: ArgumentHelp("Cases for the targets that start processes or write /dev/shm (shm, duration; default: --cases).",
                                valueName: "n"))
     var liveCases: String?
-    @Option(help: ArgumentHelp("The seed (default: the time).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The seed (default: the time).", valueName: "n"))
     var seed: String?
-    @Option(help: ArgumentHelp("Where crashing inputs are kept (default: Tests/Fuzz/corpus of the package).", valueName: "dir"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Where crashing inputs are kept (default: Tests/Fuzz/corpus of the package).", valueName: "dir"))
     var corpus: String?
-    @Option(name: .customLong("hang-seconds"), help: ArgumentHelp("A case running longer is a hang (default 10).", valueName: "s"))
+    @Option(name: .customLong("hang-seconds"), parsing: .unconditional, help: ArgumentHelp("A case running longer is a hang (default 10).", valueName: "s"))
     var hangSeconds: String?
-    @Option(help: ArgumentHelp("Also write one line per distinct finding: target, kind, message, kept file (tab-separated).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Also write one line per distinct finding: target, kind, message, kept file (tab-separated).",
                                valueName: "file"))
     var report: String?
     @Flag(help: "Print every case.")
@@ -51,10 +51,10 @@ struct FuzzCommand: ParsableCommand {
     var files: [String] = []
 
     // The supervisor's child process (Supervisor.swift): one range of cases of one target.
-    @Option(help: .hidden) var child: String?
-    @Option(help: .hidden) var from: String?
-    @Option(help: .hidden) var to: String?
-    @Option(help: .hidden) var slot: String?
+    @Option(parsing: .unconditional, help: .hidden) var child: String?
+    @Option(parsing: .unconditional, help: .hidden) var from: String?
+    @Option(parsing: .unconditional, help: .hidden) var to: String?
+    @Option(parsing: .unconditional, help: .hidden) var slot: String?
 
     func number(_ key: String, _ value: String?, _ def: UInt64) throws -> UInt64 {
         guard let s = value else { return def }

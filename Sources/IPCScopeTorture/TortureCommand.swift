@@ -28,15 +28,15 @@ struct TortureCommand: ParsableCommand {
             behind. See docs/reliability.md.
             """)
 
-    @Option(help: ArgumentHelp("How long the chaos lasts (above 0, at most 86400).", valueName: "s"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long the chaos lasts (above 0, at most 86400).", valueName: "s"))
     var seconds = TortureOptions().seconds
-    @Option(help: ArgumentHelp("Client processes (1 to 64).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Client processes (1 to 64).", valueName: "n"))
     var clients = TortureOptions().clients
-    @Option(help: ArgumentHelp("Seed of the chaos.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the chaos.", valueName: "n"))
     var seed = TortureOptions().seed
-    @Option(name: .customLong("timeout-ms"), help: ArgumentHelp("Each client call's deadline (1 to 60000).", valueName: "ms"))
+    @Option(name: .customLong("timeout-ms"), parsing: .unconditional, help: ArgumentHelp("Each client call's deadline (1 to 60000).", valueName: "ms"))
     var timeoutMS = TortureOptions().timeoutMS
-    @Option(name: .customLong("grace-ms"),
+    @Option(name: .customLong("grace-ms"), parsing: .unconditional,
             help: ArgumentHelp("How much later than its deadline a call may return before it counts as late (0 to 60000).",
                                valueName: "ms"))
     var graceMS = TortureOptions().graceMS

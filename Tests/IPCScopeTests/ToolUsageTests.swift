@@ -1,6 +1,7 @@
 // The tools beside `ipcscope` (the benchmark, the fuzzer, the torture driver, the tests' helper)
 // parse their arguments with swift-argument-parser: a wrong flag or value gets its usage error
-// (exit 64), and --help its generated help. Their private child protocols (the bench's `--role`,
+// (exit 64), and --help its generated help. A valued flag takes the next word as its value, as
+// the hand-written parsers did, so `--samples -5` is "out of range", not "missing value". Their private child protocols (the bench's `--role`,
 // the torture's `client`, the fuzzer's `--child`) are exercised by BenchTests, TortureTests and
 // FuzzTests.
 #if canImport(Glibc)
@@ -23,7 +24,10 @@ struct ToolUsageTests {
             ("ipcscope-torture", ["--no-such-flag"], "Unknown option '--no-such-flag'"),
             ("ipcscope-torture", ["--clients", "0"], "--clients 0 is out of range: give 1 to 64"),
             ("ipcscope-torture", ["--seconds", "inf"], "--seconds inf is out of range"),
-            ("ipcscope-torture", ["--seed", "-1"], "'--seed <n>'"),
+            ("ipcscope-torture", ["--seed", "-1"], "The value '-1' is invalid for '--seed <n>'"),
+            ("ipcscope-torture", ["--grace-ms", "-1"], "--grace-ms -1 is out of range: give 0 to 60000"),
+            ("ipcscope-bench", ["--samples", "-5"], "--samples -5 is out of range: give 100.0 to 10000000.0"),
+            ("ipcscope-fuzz", ["--cases", "-3"], "--cases must be a whole number, not '-3'"),
             ("IPCScopeTestHelper", ["no-such-mode", "x"], "unexpected arguments: 'no-such-mode', 'x'"),
             ("IPCScopeTestHelper", ["call", "x"], "Missing expected argument '<function>'"),
             ("IPCScopeTestHelper", ["call-loop", "x", "many", "id"], "'<count>'"),
