@@ -8,6 +8,8 @@
 //   IPCScopeTestHelper serve-slow NAME DELAY_MS    echo server whose handler sleeps DELAY_MS; prints "serving"
 //   IPCScopeTestHelper read-lock NAME SECONDS      open the object read-only, take a READ lock on byte 0
 //                                                  (what any reader can do), print "locked", sleep
+//   IPCScopeTestHelper read-lock-posix NAME SECONDS   the same with a classic POSIX lock (F_SETLK),
+//                                                  whose holder F_OFD_GETLK names by pid
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -113,7 +115,7 @@ case "serve-slow":
         die("\(error.code) \(error.message)")
     }
 
-case "read-lock":
+case "read-lock", "read-lock-posix":
     let seconds = Double(args.count > 3 ? args[3] : "30") ?? 30
     let fd = shm_open("/ipcscope." + args[2], O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0)
     if fd < 0 { die("open \(errno)") }
@@ -123,7 +125,7 @@ case "read-lock":
     fl.l_start = 0
     fl.l_len = 1
     let ofdSetLock: Int32 = 37  // F_OFD_SETLK (Linux; Glibc hides it without _GNU_SOURCE)
-    if fcntl(fd, ofdSetLock, &fl) != 0 { die("lock \(errno)") }
+    if fcntl(fd, args[1] == "read-lock" ? ofdSetLock : F_SETLK, &fl) != 0 { die("lock \(errno)") }
     out("locked")
     usleep(UInt32(seconds * 1_000_000))
 
