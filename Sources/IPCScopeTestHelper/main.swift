@@ -10,6 +10,11 @@
 //                                                  (what any reader can do), print "locked", sleep
 //   IPCScopeTestHelper read-lock-posix NAME SECONDS   the same with a classic POSIX lock (F_SETLK),
 //                                                  whose holder F_OFD_GETLK names by pid
+//   IPCScopeTestHelper create-section NAME LOCK_MS HEADER_MS   a server's creation, slowed down:
+//                                                  O_EXCL ("created"), LOCK_MS later the liveness
+//                                                  lock ("locked"), HEADER_MS later the whole section,
+//                                                  magic last, as a live server ("serving"); then
+//                                                  sleeps holding it. -1: never that step (sleeps).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -128,6 +133,45 @@ case "read-lock", "read-lock-posix":
     if fcntl(fd, args[1] == "read-lock" ? ofdSetLock : F_SETLK, &fl) != 0 { die("lock \(errno)") }
     out("locked")
     usleep(UInt32(seconds * 1_000_000))
+
+case "create-section":
+    guard args.count >= 5, let lockMS = Int(args[3]), let headerMS = Int(args[4]) else { die("usage") }
+    let name = args[2]
+    // A real section's bytes to copy, from a server that made one and stopped (kept, then removed).
+    var keep = ServerOptions()
+    keep.keepOnExit = true
+    let model = name + ".model"
+    do { try Server(service: model, options: keep).shutdown() } catch { die("model \(error.message)") }
+    let mfd = shm_open("/ipcscope." + model, O_RDONLY, 0)
+    var mst = stat()
+    guard mfd >= 0, fstat(mfd, &mst) == 0 else { die("model open \(errno)") }
+    var image = [UInt8](repeating: 0, count: Int(mst.st_size))
+    let got = image.withUnsafeMutableBytes { pread(mfd, $0.baseAddress, $0.count, 0) }
+    close(mfd)
+    guard got == image.count else { die("model read") }
+    _ = shm_unlink("/ipcscope." + model)
+    guard image.count >= Int(IPCSCOPE_HEADER_SIZE) else { die("model image") }
+    func put32<O: BinaryInteger>(_ offset: O, _ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { for (i, b) in $0.enumerated() { image[Int(offset) + i] = b } } }
+    put32(IPCSCOPE_OFF_SERVER_FLAGS, UInt32(IPCSCOPE_SERVER_TRACING))   // not shutting down
+    put32(IPCSCOPE_OFF_SERVER_PID, UInt32(bitPattern: getpid()))         // a live server: this process
+
+    let fd = shm_open("/ipcscope." + name, O_RDWR | O_CREAT | O_EXCL, 0o600)
+    if fd < 0 { die("create \(errno)") }
+    out("created")
+    func sleepForever() -> Never {
+        while true { sleep(60) }
+    }
+    if lockMS < 0 { sleepForever() }
+    usleep(UInt32(lockMS) * 1000)
+    if CIPCScope_ofd_trylock(fd) != 0 { die("lock") }
+    out("locked")
+    if headerMS < 0 { sleepForever() }
+    usleep(UInt32(headerMS) * 1000)
+    ftruncate(fd, off_t(image.count))
+    _ = image.withUnsafeBytes { pwrite(fd, $0.baseAddress! + 8, $0.count - 8, 8) }
+    _ = image.withUnsafeBytes { pwrite(fd, $0.baseAddress!, 8, 0) }
+    out("serving")
+    sleepForever()
 
 default:
     die("unknown mode \(args[1])")

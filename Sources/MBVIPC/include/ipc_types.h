@@ -90,7 +90,8 @@ typedef enum mbv_ipc_error {
     MBV_IPC_ERR_NOT_RECOVERABLE = 16,  /**< the section's mutex is beyond repair */
     MBV_IPC_ERR_NO_MEMORY = 17,
     MBV_IPC_ERR_SYSTEM = 18,           /**< a system call failed */
-    MBV_IPC_ERR_STOPPED = 19           /**< the server was stopped or shut down */
+    MBV_IPC_ERR_STOPPED = 19,          /**< the server was stopped or shut down */
+    MBV_IPC_ERR_STARTING = 20          /**< the section is still being created by its server: try again */
 } mbv_ipc_error;
 
 /** The code of the last failure on the calling thread (MBV_IPC_OK after a success). */
