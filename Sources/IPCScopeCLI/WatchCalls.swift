@@ -11,12 +11,15 @@ import IPCScopeSchema
 /// poll could copy them is *partial*: only the ring's first 16 request bytes are known.
 extension IPCScope.Watch {
     /// One call's JSON line: the trace record's keys (as before), then `partial` and `client_tid`,
+    /// `request_hex` / `response_hex` for each direction copied whole (what `replay` reads back),
     /// then with a schema the function's name, the status's meaning and the decoded fields.
     static func callJSON(_ call: RecordedCall, schema: Schema? = nil) -> JSON {
         let r = call.traceRecord
         guard case .object(let pairs) = r.json else { return r.json }
         var out: [(String, JSON)] = [("event", .string("call"))] + pairs
         out += [("partial", .bool(call.partial)), ("client_tid", .number(call.clientTID))]
+        if call.requestComplete { out.append(("request_hex", .hex(call.request))) }
+        if call.responseComplete { out.append(("response_hex", .hex(call.response))) }
         if let schema { out += schemaPairs(call, schema) }
         return .object(out)
     }

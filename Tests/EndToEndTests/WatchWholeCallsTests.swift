@@ -56,10 +56,31 @@ struct WatchWholeCallsTests {
             let response = try #require(call["response_fields"] as? [String: Any], "\(call)")
             #expect(response["ok"] as? Bool == true)
             #expect((response["previous"] as? NSNumber)?.doubleValue == 1.5)
-            // The keys of the trace record are all still there.
+            // The keys of the trace record are all still there, and the whole payloads.
             #expect(int(call["function"]) == 3 && int(call["request_size"]) == 32 && int(call["response_size"]) == 16)
             #expect(call["request_head_hex"] is String && call["latency_ns"] != nil)
+            #expect((call["request_hex"] as? String)?.count == 64 && (call["response_hex"] as? String)?.count == 32, "\(call)")
         }
+    }
+
+    @Test("replay reads watch's whole calls back: every request sent in full, every answer compared byte for byte")
+    func replayFromWatchJSONLines() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("wreplay")
+        _ = scope.startEchoServer(name, extra: ["--quiet"])
+        let out = scope.directory + "/calls.jsonl"
+        let watch = scope.spawn(ipcscopePath, ["watch", name, "--limit", "3", "--timeout", "30", "-o", out])
+        try #require(watch.waitForOutput("watching", timeout: 10), "watch: \(watch.stderr)")
+        for i in 1...3 {
+            let text = "a request of more than sixteen bytes, number \(i)"
+            #expect(scope.ipcscope(["call", name, "-f", String(i), "--text", text, "--quiet"]).exitStatus == 0)
+        }
+        #expect(watch.wait(timeout: 15) == 0, "watch: \(watch.stderr)")
+        let replay = scope.ipcscope(["replay", out, "--to", name, "--json"])
+        #expect(replay.exitStatus == 0, "\(replay.stdout) \(replay.stderr)")
+        let summary = try #require(jsonLines(replay.stdout).last, "\(replay.stdout)")
+        #expect(int(summary["replayed"]) == 3 && int(summary["matched"]) == 3 && int(summary["skipped"]) == 0, "\(summary)")
     }
 
     @Test("watch (text): the request's and the response's fields on the call's line")
