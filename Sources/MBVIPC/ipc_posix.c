@@ -216,15 +216,46 @@ int ipc_plat_liveness_held(struct ipc_plat *p, int *held) {
 
 static pthread_mutex_t *mutex_at(void *base) { return (pthread_mutex_t *)((char *)base + IPCSCOPE_MUTEX_OFFSET); }
 
-int ipc_plat_mutex_init(struct ipc_plat *p, void *base) {
+/* A robust, process-shared mutex in place: 0 or an errno value. */
+static int init_robust(pthread_mutex_t *m) {
     pthread_mutexattr_t a;
     int r = pthread_mutexattr_init(&a);
-    if (r) return fail(p, r);
+    if (r) return r;
     if ((r = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED)) == 0 &&
         (r = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST)) == 0)
-        r = pthread_mutex_init(mutex_at(base), &a);
+        r = pthread_mutex_init(m, &a);
     pthread_mutexattr_destroy(&a);
-    return fail(p, r);
+    return r;
+}
+
+int ipc_plat_mutex_init(struct ipc_plat *p, void *base) { return fail(p, init_robust(mutex_at(base))); }
+
+/* The type word of a mutex initialised here with the section's attributes (glibc: __kind). */
+static int32_t reference_kind;
+static pthread_once_t reference_once = PTHREAD_ONCE_INIT;
+static void init_reference(void) {
+#ifdef __GLIBC__
+    pthread_mutex_t m;
+    memset(&m, 0, sizeof m);
+    if (init_robust(&m) == 0) {
+        reference_kind = m.__data.__kind;
+        pthread_mutex_destroy(&m);
+    }
+#endif
+}
+
+int ipc_plat_mutex_check(struct ipc_plat *p, const void *base, int32_t *kind, int32_t *expected) {
+#ifdef __GLIBC__
+    pthread_once(&reference_once, init_reference);
+    const pthread_mutex_t *m = (const pthread_mutex_t *)((const char *)base + IPCSCOPE_MUTEX_OFFSET);
+    int32_t k = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
+    if (kind) *kind = k;
+    if (expected) *expected = reference_kind;
+    return reference_kind != 0 && k == reference_kind ? IPC_PLAT_OK : fail(p, EINVAL);
+#else
+    (void)p, (void)base, (void)kind, (void)expected;
+    return IPC_PLAT_OK;  /* another C library's mutex layout: not checked */
+#endif
 }
 
 int ipc_plat_attach(struct ipc_plat *p, const char *service, void *base) {

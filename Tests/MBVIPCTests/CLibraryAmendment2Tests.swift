@@ -1,17 +1,20 @@
-// The C library meeting a section that is being created (amendment 2, item 2), each moment made
-// on purpose by IPCScopeTestHelper create-section (a server's creation, slowed down): its client
-// waits for a starting section as the Swift client does, and says "starting" when it never
-// finishes; its server says "being started" instead of naming pid 0. And amendment 2, item 1 on
-// the C server: a reader's read lock on a stale section is not a live server.
+// The C library and amendment 2 of the format, as the Swift framework follows it. Item 2: a
+// section being created, each moment made on purpose by IPCScopeTestHelper create-section (a
+// server's creation, slowed down): the C client waits for a starting section and says
+// "starting" when it never finishes; the C server says "being started" instead of naming pid 0.
+// Item 1: a reader's read lock on a stale section is not a live server. Item 4: client_waiting
+// left by a dead client is reset. Item 5: the mutex's bytes are checked before any pthread call.
 #if canImport(Glibc)
 import Glibc
 #endif
+import CIPCScope
 import Foundation
+import IPCScopeObserve
 import Testing
 import TestSupport
 
-@Suite("C library: starting sections and read locks", .serialized)
-struct CLibraryStartingTests {
+@Suite("C library: amendment 2 (starting sections, read locks, client_waiting, mutex bytes)", .serialized)
+struct CLibraryAmendment2Tests {
     static func creator(_ scope: TestScope, _ name: String, lockMS: Int, headerMS: Int, until step: String) throws -> ChildProcess {
         try #require(access(helperPath, X_OK) == 0, "\(helperPath) is built by swift build --build-tests")
         let p = scope.spawn(helperPath, ["create-section", name, String(lockMS), String(headerMS)])
@@ -91,5 +94,53 @@ struct CLibraryStartingTests {
         #expect(server.stdout.contains("serving"), "not 'served by pid 0': \(server.stderr)")
         let r = scope.run(b.probe, ["call", name, "1", "past a read lock"], timeout: 10)
         #expect(r.stdout.contains("reply status=0 size=16 text=past a read lock"), "\(r.stdout)")
+    }
+
+    @Test("a C client killed while it waits for its answer: the next C client (EOWNERDEAD) resets client_waiting")
+    func clientWaitingReset() throws {
+        let b = try CLib.require()
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("cwaiting")
+        let s = CLibraryInteropTests.startCxxServer(scope, b, name, "slow=1500")
+        try #require(!s.hasExited, "\(s.stderr)")
+        let victim = scope.spawn(b.probe, ["call", name, "1", "victim", "4096", "10000"])
+        // Past its spin, the victim sleeps on response_event, counted in client_waiting.
+        #expect(CLibraryRecoveryTests.waitForSnapshot(name) { $0.ownerPID == victim.pid && $0.clientWaiting == 1 })
+        victim.signal(SIGKILL)
+        #expect(victim.wait(timeout: 5) == 128 + SIGKILL)
+        #expect(try SectionReader(service: name).snapshot().clientWaiting == 1, "the dead client's count is left behind")
+        let next = scope.run(b.probe, ["call", name, "2", "next", "4096", "10000"], timeout: 15)
+        #expect(next.stdout.contains("reply status=0 size=4 text=next"), "\(next.stdout)")
+        let snap = try SectionReader(service: name).snapshot()
+        #expect(snap.recoveredCount == 1)
+        #expect(snap.clientWaiting == 0, "reset by the client that recovered the mutex")
+    }
+
+    @Test("a mutated mutex type word: the C client refuses it (code 6, no abort); a C server recreates the section")
+    func mutatedMutexType() throws {
+        let b = try CLib.require()
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("cmutex")
+        let first = CLibraryInteropTests.startCxxServer(scope, b, name)
+        try #require(first.stdout.contains("serving"), "\(first.stderr)")
+        let path = "/dev/shm/ipcscope." + name
+        let fd = open(path, O_RDWR)
+        try #require(fd >= 0)
+        let kindOffset = off_t(IPCSCOPE_OFF_MUTEX) + 16  // glibc's __kind
+        var kind: Int32 = 0
+        #expect(pread(fd, &kind, 4, kindOffset) == 4)
+        var mutated = kind | 64  // PTHREAD_MUTEX_PRIO_PROTECT_NP
+        #expect(pwrite(fd, &mutated, 4, kindOffset) == 4)
+        close(fd)
+        let call = scope.run(b.probe, ["call", name, "1", "x", "4096", "2000"], timeout: 10)
+        #expect(call.exitStatus == 1, "no abort: \(String(describing: call.exitSignal))")
+        #expect(call.stdout.contains("fail code=6") && call.stdout.contains("mutex of '\(name)' is corrupt"), "\(call.stdout)")
+        first.killAndReap()
+        let second = CLibraryInteropTests.startCxxServer(scope, b, name)
+        #expect(second.stdout.contains("serving"), "recreated, not refused: \(second.stderr)")
+        let again = scope.run(b.probe, ["call", name, "1", "again"], timeout: 10)
+        #expect(again.stdout.contains("reply status=0 size=5 text=again"), "\(again.stdout)")
     }
 }
