@@ -6,6 +6,8 @@
 #   make uninstall                remove exactly what install put there
 #   make CONFIG=debug install     the same from a debug build: quicker to build, far slower calls
 #   make PREFIX=/usr DESTDIR=$$PWD/pkg install    what a distribution package does
+#   make fuzz                     coverage-guided fuzzing of the C library with libFuzzer, FUZZ_SECONDS
+#                                 (60) a target (fuzz/run.sh; see docs/reliability.md)
 #
 # `make install` builds only what is missing or older than the sources, so `make && sudo make
 # install` compiles as the user. Only the first build needs the network (SwiftPM resolves the
@@ -137,4 +139,9 @@ endif
 clean:
 	rm -rf $(OUT)
 
-.PHONY: all man completions install uninstall clean
+# Builds each target of fuzz/ with clang -fsanitize=fuzzer,address,undefined and runs it for
+# FUZZ_SECONDS; new inputs go to $(SCRATCH)/cfuzz/corpus, crashes to fuzz/crashes/TARGET.
+fuzz:
+	FUZZ_OUT=$(abspath $(SCRATCH))/cfuzz fuzz/run.sh
+
+.PHONY: all man completions install uninstall clean fuzz

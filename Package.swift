@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 //
 // ipcscope: a shared-memory IPC framework for Linux and the tool to watch and debug it.
-// Module map (see docs/architecture.md):
+// Module map (see docs/architecture.md; only IPCScopeKit and MBVIPC are public API):
 //   CIPCScope        C: the section layout header (+ _Static_asserts) and the calls Swift cannot make
 //   IPCScopePOSIX, CIPCScopePOSIX  package-internal: /proc facts, file kinds, whole-file I/O, printing, parent death
 //   IPCScopeKit      the framework: section, server, client
@@ -9,12 +9,12 @@
 //   IPCScopeRecording  pcapng recordings of whole calls: writing, reading, replay
 //   IPCScopeInspector  the inspector's model: state, keys, panes, history, the screen grid (no curses)
 //   IPCScopeSchema   typed payloads: a YAML schema of a service's structs, decoder and encoder
-//   IPCScopeScript   scripted replies (YAML) for the mock server
+//   IPCScopeScript   scripted replies (YAML) for the mock server, and serve's host (signals, log thread, step)
 //   CNcurses         C: ncursesw macros and globals wrapped for Swift
 //   IPCScopeTUI      the thin curses front: copies the model's grid to the terminal, reads keys
 //   IPCScopeCLI      the `ipcscope` executable: parses arguments, calls the libraries
 //   IPCScopeDemo     `ipcscope demo`: the demo service's functions and its traffic generator
-//   CIPCBench, IPCScopeBench  the benchmark and its raw C baselines
+//   CIPCBench, IPCScopeBench  the benchmark and its raw C baselines; CIPCScopeProbe: serve's allocation probe
 //   MBVIPC           C: the MBV_IPC C API (libmbvipc) over the same section header; also `make -C Sources/MBVIPC`
 //   IPCScopeTestHelper        a helper process for the multi-process tests
 //   IPCScopeFuzz, CIPCScopeFuzz  `ipcscope-fuzz`: the seeded fuzzer over every decoder, and its crash handler
@@ -52,19 +52,22 @@ let package = Package(
     targets: [
         .target(name: "CIPCScope", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "CIPCScopePOSIX", cSettings: [.define("_GNU_SOURCE")]),
+        // The allocation probe `serve` starts when ipcscope-bench preloads malloc-interposer (dlsym only).
+        .target(name: "CIPCScopeProbe", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "IPCScopePOSIX", dependencies: ["CIPCScopePOSIX", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "IPCScopeKit", dependencies: ["CIPCScope", "IPCScopePOSIX"]),
-        .target(name: "IPCScopeObserve", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "CIPCScope"]),
+        .target(name: "IPCScopeObserve", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "CIPCScope", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .target(name: "IPCScopeRecording", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeKit", "CIPCScope"]),
-        .target(name: "IPCScopeInspector", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeSchema", "IPCScopeKit", "CIPCScope"]),
+        .target(name: "IPCScopeInspector", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeSchema", "IPCScopeKit", "CIPCScope",
+                                                     .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .target(name: "IPCScopeSchema", dependencies: ["IPCScopePOSIX", "IPCScopeKit", .product(name: "Yams", package: "Yams")]),
-        .target(name: "IPCScopeScript", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "IPCScopeSchema", .product(name: "Yams", package: "Yams")]),
+        .target(name: "IPCScopeScript", dependencies: ["IPCScopeObserve", "IPCScopePOSIX", "IPCScopeKit", "IPCScopeSchema", .product(name: "Yams", package: "Yams")]),
         .target(name: "CNcurses", cSettings: [.define("_GNU_SOURCE"), .define("NCURSES_WIDECHAR", to: "1")],
                 linkerSettings: [.linkedLibrary("ncursesw")]),
         .target(name: "IPCScopeTUI", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema", "IPCScopeKit", "CNcurses"]),
         .executableTarget(
             name: "IPCScopeCLI",
-            dependencies: ["IPCScopePOSIX", 
+            dependencies: ["CIPCScopeProbe", "IPCScopePOSIX", 
                 "IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope", "IPCScopeProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

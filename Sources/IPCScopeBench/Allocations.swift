@@ -71,7 +71,7 @@ enum Allocations {
     }
 }
 
-/// The counts another process's allocation probe writes (see CIPCScope's allocation_probe.c).
+/// The counts another process's allocation probe writes (see CIPCScopeProbe's allocation_probe.c).
 struct ProbeFile {
     let path: String
 

@@ -7,6 +7,7 @@ import IPCScopeScript
 import IPCScopeTUI
 #if canImport(Glibc)
 import Glibc
+import IPCScopePOSIX
 #endif
 
 extension IPCScope {

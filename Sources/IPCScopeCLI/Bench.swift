@@ -1,6 +1,5 @@
 import ArgumentParser
 import Histogram
-import IPCScopeDemo
 import IPCScopeKit
 import IPCScopeObserve
 import IPCScopeRecording

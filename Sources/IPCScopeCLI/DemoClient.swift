@@ -37,7 +37,7 @@ extension IPCScope {
         var log: String?
 
         func run() throws {
-            if let parent, !demoClientFollowParent(parent) {
+            if let parent, !endWithParent(parent) {
                 removeIfOrphaned()
                 return
             }

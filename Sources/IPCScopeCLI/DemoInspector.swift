@@ -5,6 +5,7 @@ import IPCScopeTUI
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import IPCScopePOSIX
 #endif
 
 /// Opens the inspector (`ipcscope attach`) on the demo's service, in this process, and

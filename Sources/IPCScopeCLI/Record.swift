@@ -196,18 +196,9 @@ private struct RecordingFile {
     }
 
     func write(_ bytes: [UInt8]) throws {
-        let ok = bytes.withUnsafeBytes { b -> Bool in
-            var done = 0
-            while done < b.count {
-                let n = Glibc.write(fd, b.baseAddress! + done, b.count - done)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return false }
-                done += n
-            }
-            return true
-        }
-        if !ok {
-            printError("cannot write the recording: \(String(cString: strerror(errno))); check the disk")
+        let failed = writeAll(bytes, to: fd)
+        if let failed {
+            printError("cannot write the recording: \(errorText(failed.rawValue)); check the disk")
             throw ExitCode(1)
         }
     }

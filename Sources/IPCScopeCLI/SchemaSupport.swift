@@ -4,6 +4,7 @@ import IPCScopeObserve
 import IPCScopeRecording
 import IPCScopeInspector
 import IPCScopeSchema
+import IPCScopePOSIX
 
 /// `--schema FILE`, shared by every verb that shows or builds payloads.
 struct SchemaOptions: ParsableArguments {

@@ -17,7 +17,9 @@ extension IPCScope {
                 Identity, server (pid, command, alive, heartbeat), state and how long in it, \
                 the mutex (the kernel's robust-futex word decoded: owner TID, waiters, owner \
                 died; the owner record; counters), events and waiters, both slots as hexdump -C \
-                dumps of their current sizes, and the trace ring. Read-only (O_RDONLY, pread; \
+                dumps of their current sizes, the trace ring, and the latency (sent to answered) of \
+                the calls the ring holds: count, p50, p90, p99, p99.9 and max per function, and the \
+                time each call queued behind the one before it apart from the server's handling. Read-only (O_RDONLY, pread; \
                 never the mutex, never a futex wait), so it works on a live, hung or stale section.
 
                 Usable as a health check. Exit status:
@@ -71,8 +73,36 @@ extension IPCScope {
             }
             var report = StatusReport(snap, traceLimit: trace == "all" ? nil : Int(trace))
             report.verboseDump = verbose
-            if json { printJSON(Self.withFields(report.json, snap, schema)) } else { printOut(report.text(style: stdoutStyle) + Self.fieldsText(snap, schema)) }
+            if json {
+                printJSON(Self.withLatency(Self.withFields(report.json, snap, schema), snap, schema))
+            } else {
+                printOut(report.text(style: stdoutStyle) + Self.latencyText(snap, schema) + Self.fieldsText(snap, schema))
+            }
             if report.exitCode != 0 { throw ExitCode(report.exitCode) }
         }
+    }
+}
+
+extension IPCScope.Status {
+    /// The latency of the calls in the trace ring, per function.
+    static func latency(_ snap: Snapshot) -> LatencyStats {
+        var stats = LatencyStats()
+        stats.add(snap.trace)
+        return stats
+    }
+
+    /// A `latency` section after the trace ring.
+    static func latencyText(_ snap: Snapshot, _ schema: Schema?) -> String {
+        guard snap.isValid, !snap.trace.isEmpty else { return "" }
+        let stats = latency(snap)
+        var out = stdoutStyle.bold("latency (the \(snap.trace.count) calls in the trace ring, sent to answered)") + "\n"
+        for line in stats.textLines(name: { schema?.function($0)?.name }) { out += "  " + line + "\n" }
+        return out
+    }
+
+    /// The report with `latency` added: the ring's calls, all and per function.
+    static func withLatency(_ json: JSON, _ snap: Snapshot, _ schema: Schema?) -> JSON {
+        guard snap.isValid, case .object(let pairs) = json else { return json }
+        return .object(pairs + [("latency", latency(snap).json(name: { schema?.function($0)?.name }))])
     }
 }

@@ -9,9 +9,6 @@ import Glibc
 #endif
 import IPCScopePOSIX
 
-/// Prints one line to stderr, prefixed with `ipcscope: `.
-func printError(_ message: String) { writeAll("ipcscope: " + message + "\n", to: 2) }
-
 /// Turns a framework error into a one-line message on stderr and the given exit code; a bad
 /// service name or argument is a usage error whatever the verb (exit 64, as the help says).
 func fail(_ error: IPCError, code: Int32 = 1) -> ExitCode {
@@ -42,9 +39,6 @@ func scriptFailure(_ error: ScriptError) -> ExitCode {
 
 
 // MARK: - output helpers for every verb
-
-/// Prints one JSON value as one line on stdout.
-func printJSON(_ value: JSON) { printLine(value.rendered) }
 
 /// Colour for stdout: only on a terminal, never with NO_COLOR.
 var stdoutStyle: TextStyle { TextStyle.forOutput(1) }

@@ -12,6 +12,7 @@ extension IPCScope {
         SchemaCheck.self,
         Record.self,
         Replay.self,
+        TimelineVerb.self,
         Attach.self,
         Bench.self,
         Demo.self,

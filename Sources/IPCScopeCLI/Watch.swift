@@ -34,11 +34,18 @@ extension IPCScope {
                 At the end (--limit, --timeout, Ctrl-C, or the section removed) a summary goes to \
                 stderr (and, with --json, a {"event":"summary"} line to stdout).
 
+                With --stats, calls are not printed one by one: every --stats-interval seconds \
+                (by the time each call was answered) it prints a line for all calls and one per \
+                function: calls, p50, p99 and max latency (sent to answered), or with --json one \
+                {"event":"stats"} object each (function null for all calls; from_ns and to_ns the \
+                interval in CLOCK_MONOTONIC ns).
+
                 Examples:
                   ipcscope watch MyService
                   ipcscope watch MyService --json --limit 100
                   ipcscope watch MyService -o calls.jsonl --timeout 60
                   ipcscope watch MyService --json | jq '{request_fields, response_fields}'
+                  ipcscope watch MyService --stats --stats-interval 10
                 """)
 
         @Argument(help: "The service name.")
@@ -62,11 +69,18 @@ extension IPCScope {
         @Flag(help: "Start with the records already in the ring (default: only new calls).")
         var fromStart = false
 
+        @Flag(help: "Print latency statistics per interval (all calls, then each function: calls, p50, p99, max) instead of each call.")
+        var stats = false
+
+        @Option(help: "Seconds per --stats interval (default 1; \(Seconds.rangeText)).", transform: Seconds.parse)
+        var statsInterval: Seconds?
+
         @OptionGroup var schemaOptions: SchemaOptions
 
         func validate() throws {
             if let limit { guard limit > 0 else { throw ValidationError("--limit must be 1 or more") } }
             guard interval > 0, interval <= 10_000 else { throw ValidationError("--interval must be 0 to 10000 ms") }
+            if statsInterval != nil && !stats { throw ValidationError("--stats-interval goes with --stats") }
         }
 
         func run() throws {
@@ -98,18 +112,25 @@ extension IPCScope {
             var calls = 0, missed: UInt64 = 0
             var warnedDead = false
             var ending = "stopped"
-            /// Prints the calls (and writes them to -o); false once --limit is reached.
+            let statsNS = statsInterval?.nanoseconds ?? 1_000_000_000
+            var periods = stats ? WatchStats(intervalNS: statsNS, graceNS: 100_000_000 + 2 * intervalNS,
+                                             start: monotonicNanoseconds(), schema: schema, json: json) : nil
+            // --stats times calls and shows no payloads: hand each call out as soon as the ring has it.
+            recorder.waitsForSlots = !stats
+            /// Prints the calls, or counts them with --stats (and writes them to -o); false once
+            /// --limit is reached.
             func show(_ found: [RecordedCall]) -> Bool {
                 for call in found {
                     let j = Self.callJSON(call, schema: schema)
-                    if json { printJSON(j) } else { printLine(Self.callText(call, schema: schema, style: style)) }
+                    if periods != nil { periods?.add(call.traceRecord, now: monotonicNanoseconds()) }
+                    else if json { printJSON(j) } else { printLine(Self.callText(call, schema: schema, style: style)) }
                     if outFD >= 0 { writeAll(j.rendered + "\n", to: outFD) }
                     calls += 1
                     if let limit, calls >= limit { return false }
                 }
                 return true
             }
-            loop: while true {
+            while true {
                 let p: CallRecorder.Poll
                 do { p = try recorder.poll() } catch { throw fail(error) }
                 if p.replaced { printError("'\(name)' was recreated by a new server: following the new section") }
@@ -123,10 +144,12 @@ extension IPCScope {
                     missed = missed.addingReportingOverflow(p.missed).overflow ? .max : missed + p.missed
                     let line = "missed \(p.missed) call\(p.missed == 1 ? "" : "s"): the ring of \(cap) records was overrun between two polls; try a smaller --interval"
                     if json { printJSON(.object([("event", .string("missed")), ("count", .uint(p.missed))])) }
+                    else if periods != nil { printError(line) }
                     else { printLine(style.yellow("! " + line)) }
                     if outFD >= 0 { writeAll(JSON.object([("event", .string("missed")), ("count", .uint(p.missed))]).rendered + "\n", to: outFD) }
                 }
                 if !show(p.calls) { ending = "limit reached"; break }
+                periods?.flush(now: monotonicNanoseconds())
                 if p.gone { ending = "the section was removed (its server stopped)"; break }
                 if stop.isSet { break }
                 if let deadline, monotonicNanoseconds() >= deadline { ending = "timeout"; break }
@@ -134,6 +157,7 @@ extension IPCScope {
             }
             // Calls still waiting for a slot copy at a stop or timeout: shown as they are.
             if ending == "stopped" || ending == "timeout" { _ = show(recorder.drain()) }
+            periods?.finish(now: monotonicNanoseconds())
             let summary = "watched \(calls) call\(calls == 1 ? "" : "s"), missed \(missed) (\(ending))"
             printError(summary)
             if json {

@@ -163,9 +163,6 @@ package final class DemoRunner: @unchecked Sendable {
     }
 }
 
-/// The parent-death signal for a demo client: the kernel sends `SIGTERM` when the demo
-/// process dies, however it dies. Returns false when the parent is already gone.
-package func demoClientFollowParent(_ parent: pid_t) -> Bool { endWithParent(parent) }
 
 
 

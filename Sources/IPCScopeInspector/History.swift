@@ -120,9 +120,11 @@ package struct History: Sendable {
         }
     }
 
-    /// Merges the trace records of `snap`.
-    package mutating func ingest(_ snap: Snapshot) {
-        guard let l = snap.layout else { return }
+    /// Merges the trace records of `snap`; returns the records accepted now (not seen before),
+    /// in `seq` order.
+    @discardableResult
+    package mutating func ingest(_ snap: Snapshot) -> [TraceRecord] {
+        guard let l = snap.layout else { return [] }
         let head = snap.traceHead
         if baseHead == nil || head < (baseHead ?? 0) {
             // The ring as found at attach: everything still in it counts as readable.
@@ -132,15 +134,18 @@ package struct History: Sendable {
         captureSlots(snap)
         if snap.tornRecords > 0 { tornReads += UInt64(snap.tornRecords) }
         if snap.tornRecords > 0 || !snap.problems.isEmpty { tornSnapshots += 1 }
+        var new: [TraceRecord] = []
         for r in snap.trace {
             if r.seq > lastSeq {
                 records.append(r)
                 lastSeq = r.seq
                 accepted += 1
+                new.append(r)
             } else if let i = insertionIndex(r.seq), records.indices.contains(i) ? records[i].seq != r.seq : true {
                 if i > 0 || records.count < limit {
                     records.insert(r, at: i)
                     accepted += 1
+                    new.append(r)
                 }
             }
         }
@@ -149,6 +154,7 @@ package struct History: Sendable {
         let written = head - (baseHead ?? 0)
         let pending = UInt64(snap.tornRecords)
         missed = written > accepted + pending ? written - accepted - pending : 0
+        return new.sorted { $0.seq < $1.seq }
     }
 
     private init(limit: Int, keepCounters old: History?) {

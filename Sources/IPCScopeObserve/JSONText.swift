@@ -1,3 +1,4 @@
+import IPCScopePOSIX
 /// A JSON value with keys kept in the order given, rendered on one line (for `--json`
 /// output and JSON Lines). No Foundation needed; strings are escaped per RFC 8259.
 package enum JSON: Sendable, Equatable {
@@ -78,3 +79,6 @@ package enum JSON: Sendable, Equatable {
         out += "\""
     }
 }
+
+/// Prints one JSON value as one line on stdout.
+package func printJSON(_ value: JSON) { printLine(value.rendered) }

@@ -9,3 +9,6 @@ package func printLine(_ text: String) { writeAll(text + "\n", to: 1) }
 
 /// Writes `text` and a newline to standard error.
 package func printErrorLine(_ text: String) { writeAll(text + "\n", to: 2) }
+
+/// Prints one line to standard error, prefixed with `ipcscope: ` (the tool's own messages).
+package func printError(_ message: String) { writeAll("ipcscope: " + message + "\n", to: 2) }

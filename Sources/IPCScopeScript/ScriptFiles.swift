@@ -36,20 +36,8 @@ func readRegularFile(_ path: String, limit: Int) -> Result<[UInt8], RegularFileE
     guard type == S_IFREG else { return .failure(.notRegular(FileKind(mode: UInt32(type)).phrase)) }
     let size = Int(clamping: st.st_size)
     guard size <= limit else { return .failure(.tooLarge(size: size, limit: limit)) }
-    var out: [UInt8] = []
-    out.reserveCapacity(size)
-    var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-    while true {
-        let room = min(chunk.count, limit + 1 - out.count)
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, room) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            return .failure(.system(String(cString: strerror(errno))))
-        }
-        if n == 0 { break }
-        out += chunk[0..<n]
-        if out.count > limit { return .failure(.tooLarge(size: out.count, limit: limit)) }
-    }
+    guard let out = readAll(fd: fd, limit: limit) else { return .failure(.system(String(cString: strerror(errno)))) }
+    if out.count > limit { return .failure(.tooLarge(size: out.count, limit: limit)) }
     return .success(out)
 }
 

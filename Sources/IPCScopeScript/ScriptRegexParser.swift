@@ -1,3 +1,4 @@
+import IPCScopePOSIX
 /// Parses the pattern syntax `ScriptRegex` supports into a `RegexNode` tree, refusing
 /// everything else with what is not supported and where.
 struct RegexParser {
@@ -231,11 +232,6 @@ struct RegexParser {
     private func char(_ c: UInt32) -> String { Unicode.Scalar(c).map { String(Character($0)) } ?? "?" }
 
     private func hex(_ c: UInt32) -> UInt32? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x61...0x66: c - 0x61 + 10
-        case 0x41...0x46: c - 0x41 + 10
-        default: nil
-        }
+        c < 0x80 ? hexDigit(UInt8(c)).map(UInt32.init) : nil
     }
 }

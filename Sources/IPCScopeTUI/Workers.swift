@@ -163,17 +163,10 @@ enum ExportFile {
                 return "export failed: cannot create \(path): \(String(cString: strerror(errno))); start attach in a writable directory"
             }
             defer { close(fd) }
-            var ok = true
-            var bytes = Array(text.utf8)
-            var done = 0
-            while done < bytes.count {
-                let w = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
-                if w < 0 && errno == EINTR { continue }
-                if w <= 0 { ok = false; break }
-                done += w
-            }
+            let failed = writeAll(text, to: fd)
+            let ok = failed == nil
             return ok ? "wrote \(lines) call\(lines == 1 ? "" : "s") as JSON Lines to \(path)"
-                      : "export failed: writing \(path): \(String(cString: strerror(errno)))"
+                      : "export failed: writing \(path): \(failed.map { String(describing: $0) } ?? "short write")"
         }
         return "export failed: \(dir)/\(name)*.jsonl all taken; remove some"
     }

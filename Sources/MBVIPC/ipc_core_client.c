@@ -350,13 +350,7 @@ bool MBV_IPCCallTimeout(MBV_IPC_CONNECTION *conn, uint32_t function, const void 
     uint64_t start = ipc_plat_now_mono_ns();
     uint64_t deadline = start + (uint64_t)ms * 1000000ull;
 
-    /* 2. Lock the mutex with the deadline; repair after a dead owner. Its bytes are checked
-     *    first: a mutated type word sends glibc down paths that abort or write through pointers. */
-    int32_t kind = 0, expected = 0;
-    if (ipc_plat_mutex_check(s->plat, s->base, &kind, &expected) != IPC_PLAT_OK)
-        return ipc_fail(MBV_IPC_ERR_CORRUPT, "the mutex of '%s' is corrupt (type word %d, a robust process-shared mutex "
-                        "has %d): restart its server (a new server recreates the section)", s->service, kind, expected),
-               false;
+    /* 2. Lock the mutex with the deadline; repair after a dead owner. */
     int contended = 0;
     int r = ipc_plat_mutex_trylock(s->plat, s->base);
     if (r == IPC_PLAT_BUSY) {

@@ -152,15 +152,6 @@ static int create_or_take_over(struct ipc_server *srv, const ipc_server_options_
     }
     if (r != MBV_IPC_OK) return -1;
 
-    /* The mutex's bytes first (amendment 2, item 5): a mutated type word would send glibc down
-     * paths that abort. Such a section is recreated. */
-    if (ipc_plat_mutex_check(s->plat, s->base, NULL, NULL) != IPC_PLAT_OK) {
-        if (last)
-            return ipc_fail(MBV_IPC_ERR_NOT_RECOVERABLE, "the mutex of section '%s' is corrupt: remove it with "
-                            "'ipcscope clean %s'", svc, svc), -1;
-        ipc_plat_unlink_if_ours(s->plat, svc);
-        return 0;
-    }
     /* Repair the mutex if a client died holding it; recreate if it cannot be repaired. */
     switch (ipc_plat_mutex_trylock(s->plat, s->base)) {
     case IPC_PLAT_OK:

@@ -153,14 +153,6 @@ static int wait_mutex(struct ipc_plat *p, int64_t timeout_100ns) {
     return nt_status(p, st);
 }
 
-/* The client mutex is a Mutant beside the section: the bytes at 128 are not used here. */
-int ipc_plat_mutex_check(struct ipc_plat *p, const void *base, int32_t *kind, int32_t *expected) {
-    (void)p, (void)base;
-    if (kind) *kind = 0;
-    if (expected) *expected = 0;
-    return IPC_PLAT_OK;
-}
-
 int ipc_plat_mutex_trylock(struct ipc_plat *p, void *base) {
     (void)base;
     return wait_mutex(p, 0);

@@ -125,13 +125,8 @@ int ipc_plat_mutex_init(struct ipc_plat *plat, void *base);
  * Events; POSIX: nothing). Called after open_existing, before any lock or wait. */
 int ipc_plat_attach(struct ipc_plat *plat, const char *service, void *base);
 
-/* Checks the mutex's bytes before any call on it (amendment 2, item 5: they are attacker
- * data): POSIX compares glibc's type word with that of a robust process-shared mutex
- * initialised locally, and answers INVALID on a difference (*kind and *expected say what
- * was found and wanted); NT does not use the bytes (OK). */
-int ipc_plat_mutex_check(struct ipc_plat *plat, const void *base, int32_t *kind, int32_t *expected);
-
-/* Tries once: OK, BUSY, OWNERDEAD (held now), NOTRECOVERABLE. */
+/* Tries once: OK, BUSY, OWNERDEAD (held now), NOTRECOVERABLE (also when the bytes are not
+ * a mutex this backend made: POSIX checks glibc's type word before every lock). */
 int ipc_plat_mutex_trylock(struct ipc_plat *plat, void *base);
 
 /* Waits until the absolute CLOCK_MONOTONIC deadline (see ipc_plat_now_mono_ns):

@@ -216,8 +216,7 @@ int ipc_plat_liveness_held(struct ipc_plat *p, int *held) {
 
 static pthread_mutex_t *mutex_at(void *base) { return (pthread_mutex_t *)((char *)base + IPCSCOPE_MUTEX_OFFSET); }
 
-/* A robust, process-shared mutex in place: 0 or an errno value. */
-static int init_robust(pthread_mutex_t *m) {
+static int init_mutex(pthread_mutex_t *m) {
     pthread_mutexattr_t a;
     int r = pthread_mutexattr_init(&a);
     if (r) return r;
@@ -228,44 +227,45 @@ static int init_robust(pthread_mutex_t *m) {
     return r;
 }
 
-int ipc_plat_mutex_init(struct ipc_plat *p, void *base) { return fail(p, init_robust(mutex_at(base))); }
+int ipc_plat_mutex_init(struct ipc_plat *p, void *base) { return fail(p, init_mutex(mutex_at(base))); }
 
-/* The type word of a mutex initialised here with the section's attributes (glibc: __kind). */
-static int32_t reference_kind;
-static pthread_once_t reference_once = PTHREAD_ONCE_INIT;
-static void init_reference(void) {
+/* glibc keeps the mutex's type in the section (__data.__kind) and trusts it: a type another
+ * writer changed (priority-protect, priority-inheritance) sends pthread calls down paths that
+ * assert and abort the process. Before locking, the type is compared with that of a mutex
+ * initialised here with the section's attributes (the Swift framework does the same); another
+ * type is a mutex beyond repair: a client refuses the call, a server taking over recreates the
+ * section. */
 #ifdef __GLIBC__
+static int reference_kind;
+static pthread_once_t reference_once = PTHREAD_ONCE_INIT;
+static void init_reference_kind(void) {
     pthread_mutex_t m;
     memset(&m, 0, sizeof m);
-    if (init_robust(&m) == 0) {
+    if (init_mutex(&m) == 0) {
         reference_kind = m.__data.__kind;
         pthread_mutex_destroy(&m);
     }
-#endif
 }
-
-int ipc_plat_mutex_check(struct ipc_plat *p, const void *base, int32_t *kind, int32_t *expected) {
-#ifdef __GLIBC__
-    pthread_once(&reference_once, init_reference);
-    const pthread_mutex_t *m = (const pthread_mutex_t *)((const char *)base + IPCSCOPE_MUTEX_OFFSET);
-    int32_t k = __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
-    if (kind) *kind = k;
-    if (expected) *expected = reference_kind;
-    return reference_kind != 0 && k == reference_kind ? IPC_PLAT_OK : fail(p, EINVAL);
+static int kind_ok(void *base) {
+    (void)pthread_once(&reference_once, init_reference_kind);
+    return reference_kind != 0 && __atomic_load_n(&mutex_at(base)->__data.__kind, __ATOMIC_RELAXED) == reference_kind;
+}
 #else
-    (void)p, (void)base, (void)kind, (void)expected;
-    return IPC_PLAT_OK;  /* another C library's mutex layout: not checked */
+static int kind_ok(void *base) { return (void)base, 1; }
 #endif
-}
 
 int ipc_plat_attach(struct ipc_plat *p, const char *service, void *base) {
     (void)p, (void)service, (void)base;
     return IPC_PLAT_OK;
 }
 
-int ipc_plat_mutex_trylock(struct ipc_plat *p, void *base) { return fail(p, pthread_mutex_trylock(mutex_at(base))); }
+int ipc_plat_mutex_trylock(struct ipc_plat *p, void *base) {
+    if (!kind_ok(base)) return fail(p, ENOTRECOVERABLE);
+    return fail(p, pthread_mutex_trylock(mutex_at(base)));
+}
 
 int ipc_plat_mutex_lock(struct ipc_plat *p, void *base, uint64_t deadline) {
+    if (!kind_ok(base)) return fail(p, ENOTRECOVERABLE);
     struct timespec ts;
     ts.tv_sec = (time_t)(deadline / 1000000000ull);
     ts.tv_nsec = (long)(deadline % 1000000000ull);

@@ -4,6 +4,7 @@
  * handle, and the memory functions GCC may call. ntdll.dll only.
  */
 #if defined(_WIN32) /* SwiftPM on Linux sees this folder too: the file is empty there */
+#include <limits.h>
 #include <stdarg.h>
 
 #include "nt.h"
@@ -62,12 +63,18 @@ int strcmp(const char *a, const char *b) {
     return (uint8_t)*a - (uint8_t)*b;
 }
 
+/* Out of range it saturates at LONG_MIN or LONG_MAX, as strtol does (glibc's atol too),
+ * instead of overflowing a signed long. */
 long nt_atol(const char *s) {
-    long v = 0;
     int neg = *s == '-';
     if (neg) s++;
-    while (*s >= '0' && *s <= '9') v = v * 10 + (*s++ - '0');
-    return neg ? -v : v;
+    unsigned long v = 0, limit = neg ? (unsigned long)LONG_MAX + 1 : (unsigned long)LONG_MAX;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        unsigned long d = (unsigned long)(*s - '0');
+        v = v > (limit - d) / 10 ? limit : v * 10 + d;
+    }
+    if (!neg) return (long)v;
+    return v == limit ? LONG_MIN : -(long)v;
 }
 
 /* MARK: - output */
@@ -90,14 +97,18 @@ static void put(char c) {
     if (c == '\n' || out_len == sizeof out_buf) nt_flush();
 }
 
-static void put_unsigned(unsigned long long v, unsigned base, int width, char pad) {
+/* `sign` ('-' or 0) counts toward the width, and goes before zeros but after spaces, as in printf. */
+static void put_unsigned(unsigned long long v, unsigned base, int width, char pad, char sign) {
     char digits[24];
     int n = 0;
     do {
         digits[n++] = "0123456789abcdef"[v % base];
         v /= base;
     } while (v);
+    if (sign) width--;
+    if (sign && pad == '0') put(sign);
     while (width-- > n) put(pad);
+    if (sign && pad != '0') put(sign);
     while (n) put(digits[--n]);
 }
 
@@ -124,17 +135,16 @@ int nt_printf(const char *f, ...) {
         switch (*f) {
         case 'd': case 'i': {
             long long v = longs >= 2 ? va_arg(ap, long long) : longs ? va_arg(ap, long) : va_arg(ap, int);
-            if (v < 0) put('-');
-            put_unsigned(v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, 10, width, pad);
+            put_unsigned(v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, 10, width, pad, v < 0 ? '-' : 0);
             break;
         }
         case 'u': case 'x': {
             unsigned long long v = longs >= 2 ? va_arg(ap, unsigned long long)
                                    : longs ? va_arg(ap, unsigned long) : va_arg(ap, unsigned);
-            put_unsigned(v, *f == 'x' ? 16 : 10, width, pad);
+            put_unsigned(v, *f == 'x' ? 16 : 10, width, pad, 0);
             break;
         }
-        case 'p': put('0'), put('x'), put_unsigned((uintptr_t)va_arg(ap, void *), 16, 0, ' '); break;
+        case 'p': put('0'), put('x'), put_unsigned((uintptr_t)va_arg(ap, void *), 16, 0, ' ', 0); break;
         case 'c': put((char)va_arg(ap, int)); break;
         case 's': {
             const char *s = va_arg(ap, const char *);
@@ -165,12 +175,13 @@ static char arg_text[2048];
 static char *arg_v[32];
 
 /* Splits the UTF-16 command line into narrow arguments (ASCII kept, anything
- * else becomes '?'), with "double quotes" grouping. */
+ * else becomes '?'), with "double quotes" grouping. At most 31 arguments: the
+ * 31st is read to its end, and what follows it is dropped. */
 static int split_command_line(void) {
     UNICODE_STRING *cl = &nt_current_teb()->ProcessEnvironmentBlock->ProcessParameters->CommandLine;
     size_t n = cl->Length / 2, o = 0;
     int argc = 0, quoted = 0, in_arg = 0;
-    for (size_t i = 0; i < n && o < sizeof arg_text - 1 && argc < 31; i++) {
+    for (size_t i = 0; i < n && o < sizeof arg_text - 1 && (argc < 31 || in_arg); i++) {
         WCHAR_NT c = cl->Buffer[i];
         if (c == '"') {
             quoted = !quoted;

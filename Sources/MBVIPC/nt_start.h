@@ -37,7 +37,7 @@ int nt_printf(const char *format, ...);
 void nt_flush(void);
 /* Ends the process at once with `code` (like _exit). */
 void nt_exit(int code);
-/* Decimal text to integer; 0 when there is none. */
+/* Decimal text to integer; 0 when there is none; LONG_MIN or LONG_MAX when out of range. */
 long nt_atol(const char *text);
 
 void *memcpy(void *dst, const void *src, size_t n);

@@ -177,13 +177,4 @@ int CIPCScope_ofd_probe_type(int fd, int *type);
  * no owner pid for those), 0 when no lock conflicts. */
 int CIPCScope_ofd_probe_owner(int fd, int *type, int32_t *pid);
 
-/* MARK: - allocation probe (allocation_probe.c)
- *
- * For ipcscope-bench only: in a process started with ordo-one/malloc-interposer's
- * libMallocInterposerSwift.so in LD_PRELOAD, enables its counting and writes the counts to
- * `path` every 10 ms (see allocation_probe.c). ENOENT when the interposer is not loaded. */
-int CIPCScope_allocation_probe_start(const char *path);
-/* Counts this thread's allocations as the serving thread's. */
-void CIPCScope_allocation_probe_mark_serving(void);
-
 #endif /* IPCSCOPE_SHIMS_H */

@@ -124,7 +124,13 @@ extension InspectorModel {
             return
         }
         let ud = glyphs.arrowUp + glyphs.arrowDown
-        var keys: [(String, Int)] = [("i client", 0), ("Tab pane", 1), ("? help", 0), ("q quit", 0)]
+        if latency.shown {
+            let keys: [(String, Int)] = [("\(glyphs.arrowUp)\(glyphs.arrowDown) function", 0), ("r reset", 0), ("% or Esc back", 0),
+                                         ("i client", 1), ("space pause", 2), ("? help", 0), ("q quit", 0)]
+            g.put(y, 0, fitFields(keys, W), .dim, maxWidth: W)
+            return
+        }
+        var keys: [(String, Int)] = [("i client", 0), ("Tab pane", 1), ("% latency", 1), ("? help", 0), ("q quit", 0)]
         if focus == .history {
             keys.insert(contentsOf: [("\(ud) select", 1), ("Enter show call", 1), ("x/X export", 2)], at: 2)
         } else if decodedShown(focus) != nil {
@@ -151,6 +157,8 @@ extension InspectorModel {
             "/                 filter history: fn=1 status!=0 pid=42 lat>1ms word",
             "Esc               back to live, else clear the filter and the notice",
             "space             pause / resume the display (history keeps counting)",
+            "%                 latency: percentiles per function, histogram, calls per second;",
+            "  \(glyphs.arrowUp) \(glyphs.arrowDown) pick a function, r resets the counts, % or Esc goes back",
             "",
             "History pane:  \(ud) select a call,  Enter shows it in the dump panes,",
             "  l (or Ctrl-L anywhere) back to live;  x exports the selected call,",

@@ -75,6 +75,8 @@ package struct InspectorModel: Sendable {
     package var recording: RecordingHeader?
     /// The call shown in the dump panes instead of the live slots (Enter on a history row).
     package var inspectedSeq: UInt64?
+    /// The latency pane (`%`): percentiles, histogram and heatmap of the calls seen.
+    package var latency = LatencyPaneState()
 
     /// A one-line editor in the footer.
     package struct Prompt: Sendable, Equatable {
@@ -109,6 +111,7 @@ package struct InspectorModel: Sendable {
             inspectedSeq = nil
             server?.rules = [:]
             rate.reset()
+            latency.restarted()
             requestDiff.reset()
             responseDiff.reset()
             client.writability = .unknown
@@ -119,7 +122,8 @@ package struct InspectorModel: Sendable {
         if case .attached = attach {} else if snapshot == nil { notice = nil }
         attach = .attached
         latest = snap
-        history.ingest(snap)
+        let fresh = history.ingest(snap)
+        latency.ingest(fresh, mutex: (snap.lockCount, snap.contendedCount)) { [history] in history.record(seq: $0)?.doneNS }
         rate.feed(count: snap.callsServed, now: now)
         guard !paused else { return }
         snapshot = snap

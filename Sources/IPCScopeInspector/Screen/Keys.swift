@@ -21,6 +21,7 @@ extension InspectorModel {
             return []
         default: break
         }
+        if latency.shown, let actions = handleLatency(key) { return actions }
         if focus == .client, let actions = handleClient(key) { return actions }
         if focus == .history, let actions = handleHistory(key) { return actions }
         if focus == .request || focus == .response, let actions = handleFieldCursor(key) { return actions }
@@ -50,6 +51,7 @@ extension InspectorModel {
         case .char("c") where server != nil: return continueServing()
         case .char("b") where server != nil: prompt = Prompt(kind: .breakpoints, text: server!.breakpoints)
         case .char("i"), .enter: focus = .client
+        case .char("%"): latency.shown = true
         default: break
         }
         return []

@@ -65,6 +65,12 @@ extension InspectorModel {
             if showHelp { drawHelp(&grid) }
             return
         }
+        if latency.shown {
+            drawLatency(&grid, L, clock)
+            drawFooter(&grid, L)
+            if showHelp { drawHelp(&grid) }
+            return
+        }
         drawTop(&grid, L, snap, clock)
         drawDump(&grid, L, snap, .request, clock)
         drawDump(&grid, L, snap, .response, clock)

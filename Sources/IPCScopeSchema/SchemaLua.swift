@@ -3,8 +3,8 @@ import IPCScopeSchema
 /// A Wireshark Lua post-dissector generated from a schema: beside the shipped ipcscope.lua, it
 /// adds each recorded request's and response's fields, filterable by name
 /// (`ipcscope_pump.set_value.request.id == 3`).
-enum SchemaLua {
-    static func generate(_ schema: Schema, protoName raw: String) -> String {
+package enum SchemaLua {
+    package static func generate(_ schema: Schema, protoName raw: String) -> String {
         let proto = "ipcscope_" + sanitize(raw)
         var fields: [String] = []
         var decoders: [String] = []

@@ -16,7 +16,8 @@
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
-#include "ipcscope_shims.h"
+#include <stdint.h>
+#include "cipcscope_probe.h"
 
 typedef void (*probe_enable_fn)(void);
 typedef void (*probe_stats_fn)(int64_t *, int64_t *, int64_t *, int64_t *, int64_t *, int64_t *);
@@ -48,7 +49,7 @@ static void *probe_report(void *unused) {
     }
 }
 
-int CIPCScope_allocation_probe_start(const char *path) {
+int CIPCScopeProbe_allocation_probe_start(const char *path) {
     probe_enable_fn reset = (probe_enable_fn)dlsym(RTLD_DEFAULT, "malloc_interposer_reset");
     probe_enable_fn enable = (probe_enable_fn)dlsym(RTLD_DEFAULT, "malloc_interposer_enable");
     probe_hook_fn set_hook = (probe_hook_fn)dlsym(RTLD_DEFAULT, "malloc_interposer_set_allocation_hook");
@@ -66,4 +67,4 @@ int CIPCScope_allocation_probe_start(const char *path) {
     return 0;
 }
 
-void CIPCScope_allocation_probe_mark_serving(void) { probe_serving = 1; }
+void CIPCScopeProbe_allocation_probe_mark_serving(void) { probe_serving = 1; }

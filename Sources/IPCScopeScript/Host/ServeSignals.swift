@@ -1,7 +1,7 @@
 import Dispatch
 import IPCScopeKit
-import IPCScopeScript
 import IPCScopeSchema
+import IPCScopeObserve
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -16,9 +16,9 @@ import IPCScopePOSIX
 /// `sigwait`. A stop asks the server to stop; if its handler has not returned a second later
 /// (stuck in a regex, a sleep, a lock), the call is answered -4, the section removed, and the
 /// process exits: a stop signal always stops the server within about one second.
-final class ServeSignals: @unchecked Sendable {
+package final class ServeSignals: @unchecked Sendable {
     /// How long a handler may go on after a stop signal before it is abandoned.
-    static let grace: UInt64 = 900_000_000
+    package static let grace: UInt64 = 900_000_000
 
     private struct Shared {
         var target: ScriptedServer?
@@ -34,11 +34,11 @@ final class ServeSignals: @unchecked Sendable {
     private let scriptPath: String?
     private let startedOnTerminal: Bool
     /// The schema a reloaded script's `fields:` are checked with (`serve --schema`).
-    var schema: Schema?
+    package var schema: Schema?
 
     /// Blocks the three signals in this thread (and so in every thread started after) and starts
     /// the thread that takes them. Call it first, before anything is created.
-    init(service: String, scriptPath: String?, json: Bool) {
+    package init(service: String, scriptPath: String?, json: Bool) {
         var set = ServeSignals.signalSet()
         pthread_sigmask(SIG_BLOCK, &set, nil)
         self.service = service
@@ -71,7 +71,7 @@ final class ServeSignals: @unchecked Sendable {
     }
 
     /// The server to stop. A stop that came while it was being created applies now.
-    func serve(_ scripted: ScriptedServer) {
+    package func serve(_ scripted: ScriptedServer) {
         let stopNow = shared.withLock { s -> Bool in
             s.target = scripted
             return s.stopAt != nil
@@ -80,7 +80,7 @@ final class ServeSignals: @unchecked Sendable {
     }
 
     /// `run()` returned and the section is shut down: nothing left to force.
-    func finished() { shared.withLock { $0.finished = true } }
+    package func finished() { shared.withLock { $0.finished = true } }
 
     // MARK: - the signal thread
 
@@ -160,17 +160,17 @@ final class ServeSignals: @unchecked Sendable {
 }
 
 /// A flag one thread sets and another polls.
-final class DoneFlag: Sendable {
-    let done = Atomic<Bool>(false)
+package final class DoneFlag: Sendable {
+    package let done = Atomic<Bool>(false)
 }
 
 /// A value behind a pthread mutex. (The signal thread and the main thread share little, but the
 /// thread sanitizer sees through `pthread_mutex_lock`, not through the standard library's `Mutex`.)
-final class PthreadLocked<Value>: @unchecked Sendable {
+package final class PthreadLocked<Value>: @unchecked Sendable {
     private var value: Value
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
 
-    init(_ value: Value) {
+    package init(_ value: Value) {
         self.value = value
         pthread_mutex_init(mutex, nil)
     }
@@ -180,7 +180,7 @@ final class PthreadLocked<Value>: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
+    package func withLock<R>(_ body: (inout Value) -> R) -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return body(&value)

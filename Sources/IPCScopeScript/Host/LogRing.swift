@@ -1,6 +1,5 @@
 import CIPCScope
 import IPCScopeKit
-import IPCScopeScript
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +9,7 @@ import IPCScopePOSIX
 /// A bounded single-producer, single-consumer ring: the serving thread pushes one entry per
 /// call, the logging thread drains them. Pushing never blocks and never allocates (the slots
 /// are allocated once); when the ring is full the entry is counted as dropped instead.
-final class LogRing<Entry>: @unchecked Sendable {
+package final class LogRing<Entry>: @unchecked Sendable {
     private let mask: Int
     private let slots: UnsafeMutablePointer<Entry>
     /// Entries ever pushed (written by the producer only).
@@ -18,10 +17,10 @@ final class LogRing<Entry>: @unchecked Sendable {
     /// Entries ever drained (written by the consumer only).
     private let drained = Atomic<Int>(0)
     /// Entries the producer could not push because the ring was full.
-    let dropped = Atomic<Int>(0)
+    package let dropped = Atomic<Int>(0)
 
     /// `capacity` is rounded up to a power of two.
-    init(capacity: Int) {
+    package init(capacity: Int) {
         var c = 1
         while c < capacity { c <<= 1 }
         mask = c - 1
@@ -36,7 +35,7 @@ final class LogRing<Entry>: @unchecked Sendable {
 
     /// Producer side: stores `entry`, or counts it dropped when the consumer is a whole ring behind.
     @inline(__always)
-    func push(_ entry: Entry) {
+    package func push(_ entry: Entry) {
         let w = pushed.load(ordering: .relaxed)
         if w &- drained.load(ordering: .acquiring) > mask {
             dropped.add(1, ordering: .relaxed)
@@ -47,7 +46,7 @@ final class LogRing<Entry>: @unchecked Sendable {
     }
 
     /// Consumer side: hands every pushed entry to `body` in order; returns how many.
-    func drain(_ body: (Entry) -> Void) -> Int {
+    package func drain(_ body: (Entry) -> Void) -> Int {
         let r = drained.load(ordering: .relaxed)
         let w = pushed.load(ordering: .acquiring)
         for i in r..<w { body((slots + (i & mask)).move()) }
@@ -57,18 +56,18 @@ final class LogRing<Entry>: @unchecked Sendable {
 }
 
 /// The facts of one `--echo` call, fixed size: recording it costs no allocation.
-struct EchoCall {
-    var seq: UInt64 = 0
-    var function: UInt32 = 0
-    var size: Int = 0
-    var clientPID: Int32 = 0
-    var clientTID: Int32 = 0
-    var elapsedNS: UInt64 = 0
+package struct EchoCall {
+    package var seq: UInt64 = 0
+    package var function: UInt32 = 0
+    package var size: Int = 0
+    package var clientPID: Int32 = 0
+    package var clientTID: Int32 = 0
+    package var elapsedNS: UInt64 = 0
     /// The first 32 request bytes (`size` says how many of them count).
-    var head: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    package var head: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
 
     /// The request bytes kept (at most 32).
-    var headBytes: [UInt8] {
+    package var headBytes: [UInt8] {
         var h = head
         return withUnsafeBytes(of: &h) { Array($0.prefix(min(max(size, 0), 32))) }
     }
@@ -79,8 +78,8 @@ struct EchoCall {
 /// milliseconds and writes the lines in one `write`. When the output cannot keep up (a slow
 /// pipe, a terminal), calls are not slowed down: their lines are dropped and one line says how
 /// many were missed.
-final class ServeLogger<Entry>: @unchecked Sendable {
-    let ring: LogRing<Entry>
+package final class ServeLogger<Entry>: @unchecked Sendable {
+    package let ring: LogRing<Entry>
     private let format: (Entry) -> String
     private let missedLine: (Int) -> String
     private let stopping = Atomic<Bool>(false)
@@ -92,14 +91,14 @@ final class ServeLogger<Entry>: @unchecked Sendable {
     ///   - capacity: entries the ring holds between two drains.
     ///   - format: one log line (without newline) for an entry; runs on the logging thread.
     ///   - missed: the line that reports `n` dropped lines.
-    init(capacity: Int = 8192, format: @escaping (Entry) -> String, missed: @escaping (Int) -> String) {
+    package init(capacity: Int = 8192, format: @escaping (Entry) -> String, missed: @escaping (Int) -> String) {
         ring = LogRing(capacity: capacity)
         self.format = format
         missedLine = missed
     }
 
     /// Starts the logging thread (signals stay blocked in it, as in every thread `serve` starts).
-    func start() {
+    package func start() {
         let r = startThread { [self] in loop() }
         if r != 0 {
             exited.store(true, ordering: .releasing)
@@ -112,7 +111,7 @@ final class ServeLogger<Entry>: @unchecked Sendable {
     /// Writes what is left and stops the thread. Waits at most `timeoutNS` (stdout may be a
     /// pipe nobody reads); returns whether everything was written.
     @discardableResult
-    func finish(timeoutNS: UInt64 = 1_000_000_000) -> Bool {
+    package func finish(timeoutNS: UInt64 = 1_000_000_000) -> Bool {
         guard started else { return true }
         stopping.store(true, ordering: .releasing)
         let until = monotonicNanoseconds() &+ timeoutNS
