@@ -7,6 +7,7 @@
 //   --role reader NAME INTERVAL_MS               what `ipcscope attach` does: a snapshot every interval
 //   --role idle NAME SECONDS                     connects, makes one call, then sleeps
 //   --role pairs ...                             interleaved windows (see Pairs.swift)
+//   --role counted-server / counted-client ...   instructions per call (see Instructions.swift)
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,6 +45,8 @@ enum Roles {
                            windowNS: a.count > 4 ? UInt64(a[4])! : 0)
             case "idle": try idle(name: a[1], seconds: Double(a[2])!)
             case "cserver": try cserver(name: a[1])
+            case "counted-server": try countedServer(name: a[1])
+            case "counted-client": try countedClient(name: a[1], calls: Int(a[2])!)
             case "pairs":
                 try pairs(kind: a[1], name: a[2], spinNS: UInt64(a[3])!, payload: Int(a[4])!, pairs: Int(a[5])!,
                           window: Int(a[6])!, gapNS: UInt64(a[7])!, other: a[8])

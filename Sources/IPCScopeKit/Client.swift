@@ -197,6 +197,8 @@ public final class Client: @unchecked Sendable {
     /// - Returns: the status, the response's size, and the call's sequence number.
     /// - Throws: `payloadTooLarge` before touching the section; `timeout`; `cancelled`; `serverGone`;
     ///   `mutexUnrecoverable`; `protocolError`; `bufferTooSmall`; `disconnected`.
+    ///
+    /// Steps 1, 2 and 7 here, the rest in `callLocked`, as the C library's `MBV_IPCCallTimeout`.
     public func call(function: UInt32, payload: UnsafeRawBufferPointer, into response: UnsafeMutableRawBufferPointer,
                      timeout: Duration? = nil, cancellation: CallCancellation? = nil) throws(IPCError) -> (status: Int32, count: Int, seq: UInt64) {
         // 1. Refuse an oversized payload before touching the section.
@@ -271,12 +273,25 @@ public final class Client: @unchecked Sendable {
         v.store64(relaxed: Int(IPCSCOPE_OFF_OWNER_SINCE_NS), acquired)
         v.bump64(Int(IPCSCOPE_OFF_LOCK_COUNT), 1)
         if contended { v.bump64(Int(IPCSCOPE_OFF_CONTENDED_COUNT), 1) }
+        // 7. Whatever happens: clear the owner record and unlock (a timed-out call leaves state as
+        //    it is; the next caller's step 3 protects the slot).
         defer {
             v.store32(relaxed: Int(IPCSCOPE_OFF_OWNER_PID), 0)
             v.store32(relaxed: Int(IPCSCOPE_OFF_OWNER_TID), 0)
             v.store64(relaxed: Int(IPCSCOPE_OFF_OWNER_SINCE_NS), 0)
             _ = CIPCScope_mutex_unlock(v.mutex)
         }
+        return try callLocked(function: function, payload: payload, into: response, deadline: deadline,
+                              acquired: acquired, tid: tid, cancellation: cancellation)
+    }
+
+    /// The steps with the mutex held (the server's liveness, then 3 to 6); the caller unlocks. C: `call_locked`.
+    @inline(__always)
+    private func callLocked(function: UInt32, payload: UnsafeRawBufferPointer, into response: UnsafeMutableRawBufferPointer,
+                            deadline: UInt64, acquired: UInt64, tid: Int32,
+                            cancellation: CallCancellation?) throws(IPCError) -> (status: Int32, count: Int, seq: UInt64) {
+        let v = view
+        let req = layout.requestOffset
 
         // The server this call is made to. A heartbeat older than 2 s means the server is
         // busy in a handler, hung or dead: only then ask the kernel (one fcntl) whether it lives.
@@ -285,14 +300,7 @@ public final class Client: @unchecked Sendable {
         try checkServer(epoch: epoch, probe: acquired &- heartbeat > 2_000_000_000)
 
         // 3. Wait until the slot is free (a timed-out call may still be in the server's hands).
-        let idle = UInt32(IPCSCOPE_STATE_IDLE), responseReady = UInt32(IPCSCOPE_STATE_RESPONSE_READY)
-        let s0 = v.state
-        if s0 != idle && s0 != responseReady {
-            try wait(until: deadline, epoch: epoch, cancellation: cancellation, what: "the previous call to finish") {
-                let s = v.state
-                return s == idle || s == responseReady
-            }
-        }
+        if !isDone(seq: nil) { try clientWait(until: deadline, epoch: epoch, cancellation: cancellation, seq: nil) }
 
         // 4. Write the request, seq last; REQUEST_READY; signal; wake only a sleeping server.
         //    The seq is taken last, next to REQUEST_READY: both live on the protocol line the
@@ -314,18 +322,11 @@ public final class Client: @unchecked Sendable {
         }
 
         // 5. Wait for our answer.
-        let rsp = layout.responseOffset
-        try wait(until: deadline, epoch: epoch, cancellation: cancellation, what: "the answer to call \(seq)") {
-            guard v.state == responseReady else { return false }
-            // The answer's data line is fetched while its seq is checked, not after, and the
-            // owner record (the server read its line for recovered_count) is asked back before
-            // it is cleared.
-            CIPCScope_prefetch_read(v.ptr(rsp + Int(IPCSCOPE_RSP_DATA)))
-            CIPCScope_prefetch_write(v.ptr(Int(IPCSCOPE_OFF_OWNER_PID)))
-            return v.load64(acquire: rsp + Int(IPCSCOPE_RSP_SEQ)) == seq
-        }
+        try clientWait(until: deadline, epoch: epoch, cancellation: cancellation, seq: seq)
 
         // 6. Check the size, copy, IDLE.
+        let idle = UInt32(IPCSCOPE_STATE_IDLE)
+        let rsp = layout.responseOffset
         let size = Int(v.plain(rsp + Int(IPCSCOPE_RSP_SIZE), as: UInt32.self))
         let status: Int32 = v.plain(rsp + Int(IPCSCOPE_RSP_STATUS))
         guard size <= layout.responseCapacity else {
@@ -372,7 +373,7 @@ public final class Client: @unchecked Sendable {
         if old == 3 { release() }  // disconnected, and this was the last call
     }
 
-    /// Throws `serverGone` when the server stopped, died or was replaced since `epoch`.
+    /// Throws `serverGone` when the server stopped, died or was replaced since `epoch`. C: `check_server`.
     private func checkServer(epoch: UInt32, probe: Bool) throws(IPCError) {
         let v = view
         let gone: String?
@@ -391,19 +392,40 @@ public final class Client: @unchecked Sendable {
         }
     }
 
-    /// Spins for the budget (see `spin(budgetNS:deadline:_:)`), then sleeps on `response_event`
-    /// in slices of at most 100 ms, checking between slices that the server lives.
+    /// Whether the wait is over: for `seq` nil, the slot is free (IDLE or RESPONSE_READY, step 3);
+    /// otherwise the answer to call `seq` is there (step 5). C: `is_done`.
     @inline(__always)
-    private func wait(until deadline: UInt64, epoch: UInt32, cancellation: CallCancellation?,
-                      what: @autoclosure () -> String, _ done: () -> Bool) throws(IPCError) {
-        if spin(budgetNS: options.spin.nanosecondsClamped, deadline: deadline, done) { return }
+    private func isDone(seq: UInt64?) -> Bool {
+        let v = view
+        let responseReady = UInt32(IPCSCOPE_STATE_RESPONSE_READY)
+        let state = v.state
+        guard let seq else { return state == UInt32(IPCSCOPE_STATE_IDLE) || state == responseReady }
+        guard state == responseReady else { return false }
+        // The answer's data line is fetched while its seq is checked, not after, and the owner
+        // record (the server read its line for recovered_count) is asked back before it is cleared.
+        let rsp = layout.responseOffset
+        CIPCScope_prefetch_read(v.ptr(rsp + Int(IPCSCOPE_RSP_DATA)))
+        CIPCScope_prefetch_write(v.ptr(Int(IPCSCOPE_OFF_OWNER_PID)))
+        return v.load64(acquire: rsp + Int(IPCSCOPE_RSP_SEQ)) == seq
+    }
+
+    /// Spins for the budget, then sleeps on `response_event` in slices of at most 100 ms,
+    /// checking between slices that the server lives. C: `client_wait`.
+    ///
+    /// Never inlined: how long it runs is the other side's doing, and as a function of its own it
+    /// stays out of the instruction budget (docs/performance.md, "Instruction budget"); a call
+    /// into it costs nothing beside the wait.
+    @inline(never)
+    private func clientWait(until deadline: UInt64, epoch: UInt32, cancellation: CallCancellation?,
+                            seq: UInt64?) throws(IPCError) {
+        if spin(budgetNS: options.spin.nanosecondsClamped, deadline: deadline, { isDone(seq: seq) }) { return }
         let v = view
         var probe = false
         while true {
             let seen = CIPCScope_load32(v.responseEvent)
             v.add32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
             CIPCScope_fence_seq_cst()  // the handshake: the waiting word before the re-check
-            if done() { v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1); return }
+            if isDone(seq: seq) { v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1); return }
             do {
                 try checkServer(epoch: epoch, probe: probe)
             } catch {
@@ -412,17 +434,22 @@ public final class Client: @unchecked Sendable {
             }
             if let cancellation, cancellation.isCancelled {
                 v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
-                throw cancelled("while it waited for \(what())")
+                throw cancelled("while it waited for \(waitingFor(seq))")
             }
             let now = monotonicNanoseconds()
             if now >= deadline {
                 v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
                 throw IPCError(.timeout, service: service.rawValue,
-                               "timed out waiting for \(what()) from '\(service)' (state \(v.state)): the server is busy or hung; try a longer --timeout or see 'ipcscope status \(service)'")
+                               "timed out waiting for \(waitingFor(seq)) from '\(service)' (state \(v.state)): the server is busy or hung; try a longer --timeout or see 'ipcscope status \(service)'")
             }
             let r = CIPCScope_futex_wait(v.responseEvent, seen, Int64(min(deadline &- now, 100_000_000)))
             v.sub32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 1)
             probe = r == ETIMEDOUT
         }
+    }
+
+    /// What `clientWait` waits for, in its errors.
+    private func waitingFor(_ seq: UInt64?) -> String {
+        seq.map { "the answer to call \($0)" } ?? "the previous call to finish"
     }
 }

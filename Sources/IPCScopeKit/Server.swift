@@ -162,7 +162,7 @@ public final class Server: @unchecked Sendable {
         requestCopy.deallocate()
     }
 
-    /// Claims the section for this process: epoch + 1, IDLE, pid, starttime, heartbeat.
+    /// Claims the section for this process: epoch + 1, IDLE, pid, starttime, heartbeat. C: `start`.
     private func start() {
         let v = view
         let now = monotonicNanoseconds()
@@ -229,6 +229,12 @@ public final class Server: @unchecked Sendable {
     /// Whether `stop()` was called.
     public var isStopping: Bool { stopping.load(ordering: .sequentiallyConsistent) }
 
+    /// Waits for REQUEST_READY: spins, then sleeps on `request_event` in slices of at most 1 s,
+    /// refreshing the heartbeat; false when asked to stop. C: `wait_for_request`.
+    ///
+    /// Never inlined: how long it runs is the client's doing, and as a function of its own it stays
+    /// out of the instruction budget (docs/performance.md, "Instruction budget").
+    @inline(never)
     private func waitForRequest() -> Bool {
         let v = view
         let ready = UInt32(IPCSCOPE_STATE_REQUEST_READY)
@@ -263,7 +269,7 @@ public final class Server: @unchecked Sendable {
     }
 
     /// Stores the display counters the serving thread holds back (relaxed; only the server
-    /// writes them). Call with the lifecycle lock held and the section not closed.
+    /// writes them). Call with the lifecycle lock held and the section not closed. C: `flush_counters`.
     private func flushCounters() {
         let v = view
         if unpublishedServed != 0 { v.bump64(Int(IPCSCOPE_OFF_CALLS_SERVED), unpublishedServed) }
@@ -281,6 +287,11 @@ public final class Server: @unchecked Sendable {
         lastBeat = now
     }
 
+    /// PROCESSING, validate the size, copy the payload out, run the handler into the response slot,
+    /// answer, trace, count. C: `serve_one`.
+    ///
+    /// Never inlined: the call's own work on this side, which the instruction budget counts.
+    @inline(never)
     private func serveOne(_ handler: Handler) {
         let v = view
         let req = layout.requestOffset
@@ -354,6 +365,8 @@ public final class Server: @unchecked Sendable {
         }
     }
 
+    /// Publishes an answer: the slot's fields, seq (release), RESPONSE_READY, the event, and a wake
+    /// only when a client sleeps. C: `answer`.
     private func answer(seq: UInt64, status: Int32, size: Int, done: UInt64) {
         let v = view
         let rsp = layout.responseOffset
@@ -369,6 +382,7 @@ public final class Server: @unchecked Sendable {
         }
     }
 
+    /// One trace record: seq 0, the fields, the real seq (release), then `trace_head` + 1. C: `trace`.
     private func trace(seq: UInt64, function: UInt32, status: Int32, requestSize: UInt32, responseSize: UInt32,
                        clientPID: Int32, flags: UInt32, sent: UInt64, done: UInt64) {
         let cap = layout.traceCapacity
@@ -430,7 +444,7 @@ public final class Server: @unchecked Sendable {
     }
 
     /// Gives the section up. `abandoning`: a handler is still running, so a PROCESSING call is
-    /// answered -4 too.
+    /// answered -4 too. C: `shut_down`.
     private func release(abandoning: Bool) {
         let v = view
         _ = CIPCScope_or32(v.ptr(Int(IPCSCOPE_OFF_SERVER_FLAGS)), UInt32(IPCSCOPE_SERVER_SHUTTING_DOWN))

@@ -9,7 +9,84 @@ import IPCScopePOSIX
 /// How a server gets its section: a fresh object (`O_EXCL`), or the takeover of a dead server's,
 /// with every check a hostile object calls for (owner, size, mutex bytes, dead lock owners).
 extension Server {
-    /// One attempt; nil means "raced with another process, try again".
+    /// Fills a new section; `magic` last, with a release store. C: `initialise`.
+    static func initialise(_ base: UnsafeMutableRawPointer, _ layout: SectionLayout, _ service: ServiceName) throws(IPCError) {
+        let v = SectionView(base)
+        v.setPlain(Int(IPCSCOPE_OFF_VERSION), UInt32(IPCSCOPE_VERSION))
+        v.setPlain(Int(IPCSCOPE_OFF_HEADER_SIZE), UInt32(IPCSCOPE_HEADER_SIZE))
+        v.setPlain(Int(IPCSCOPE_OFF_SECTION_SIZE), UInt64(layout.sectionSize))
+        v.setPlain(Int(IPCSCOPE_OFF_REQUEST_OFFSET), UInt32(layout.requestOffset))
+        v.setPlain(Int(IPCSCOPE_OFF_REQUEST_CAPACITY), UInt32(layout.requestCapacity))
+        v.setPlain(Int(IPCSCOPE_OFF_RESPONSE_OFFSET), UInt32(layout.responseOffset))
+        v.setPlain(Int(IPCSCOPE_OFF_RESPONSE_CAPACITY), UInt32(layout.responseCapacity))
+        v.setPlain(Int(IPCSCOPE_OFF_TRACE_OFFSET), UInt32(layout.traceOffset))
+        v.setPlain(Int(IPCSCOPE_OFF_TRACE_CAPACITY), UInt32(layout.traceCapacity))
+        v.setPlain(Int(IPCSCOPE_OFF_MUTEX_OFFSET), UInt32(IPCSCOPE_MUTEX_OFFSET))
+        v.setPlain(Int(IPCSCOPE_OFF_CREATOR_UID), UInt32(geteuid()))
+        v.setPlain(Int(IPCSCOPE_OFF_CREATED_UNIX_NS), realtimeNanoseconds())
+        let r = CIPCScope_mutex_init(v.mutex)
+        if r != 0 { throw IPCError.system("pthread_mutex_init", service: service.rawValue, errno: r) }
+        v.setState(UInt32(IPCSCOPE_STATE_IDLE), now: monotonicNanoseconds())
+        let magic = Array("IPCSCOPE".utf8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        v.store64(Int(IPCSCOPE_OFF_MAGIC), magic)
+    }
+
+    /// Checks an existing object before a takeover; throws the problem. C: `check_existing`.
+    ///
+    /// Returns false when the object was removed to be created afresh (a reader's read lock stands
+    /// where the server's lock should be): try again. A `corruptSection` or `incompatibleSection`
+    /// is thrown for the caller to replace (`replaceInvalid`) or to report.
+    static func checkExisting(_ file: SectionFile, _ service: ServiceName, _ layout: SectionLayout,
+                              lastAttempt: Bool) throws(IPCError) -> Bool {
+        let st = try file.stat()
+        let me = geteuid()
+        // Never take over, unlock or map writable an object this uid does not own, root included:
+        // its owner can rewrite it under us (glibc writes through the mutex's pointers).
+        if st.st_uid != me {
+            throw IPCError(.foreignOwner, service: service.rawValue,
+                           "\(service.path) belongs to \(userName(st.st_uid)), not to you (uid \(me)): a server only takes over its own sections; pick another name, or ask its owner to remove it", pid: nil)
+        }
+        // A live server holds the liveness lock (a write lock).
+        if CIPCScope_ofd_trylock(file.fd) != 0 {
+            if SectionObject.readerLockHeld(fd: file.fd) {
+                // A reader's read lock is not a server: the object is ours and serverless, but the
+                // lock cannot be taken while the read lock stays. Recreate it.
+                _ = try recreate(file, service, lastAttempt: lastAttempt,
+                                 "\(service.path) is held by a read lock (not a server's): remove it with 'ipcscope clean \(service)'")
+                return false
+            }
+            if SectionObject.isStarting(fd: file.fd) {
+                throw IPCError(.nameInUse, service: service.rawValue,
+                               "service '\(service)' is being started by another process: pick another name or stop it")
+            }
+            let header = file.read(at: 0, count: 128)
+            var pid: Int32 = 0
+            if header.count >= 68 { pid = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 64, as: Int32.self) } }
+            let who = pid > 0 ? "pid \(pid)" + (ProcessFacts.command(of: pid).map { " (\($0))" } ?? "") : "another process"
+            throw IPCError(.nameInUse, service: service.rawValue,
+                           "service '\(service)' is served by \(who), still running: pick another name or stop it", pid: pid)
+        }
+        // Dead server (or never a section): validate before taking it over. The size checked is
+        // the object's real one (fstat, under the lock), so the mapping that follows is all backed.
+        let objectSize = Int(try file.stat().st_size)
+        guard let identity = SectionIdentity(bytes: file.read(at: 0, count: 64)) else {
+            throw IPCError(.corruptSection, service: service.rawValue,
+                           "\(service.path) is \(objectSize) bytes, too short to be a section: remove it with 'ipcscope clean \(service)' or start with --replace")
+        }
+        let existing = try identity.validate(objectSize: objectSize, service: service.rawValue)
+        if existing != layout {
+            throw IPCError(.incompatibleSection, service: service.rawValue,
+                           "section '\(service)' exists with capacities \(existing.requestCapacity)/\(existing.responseCapacity)/\(existing.traceCapacity), not the \(layout.requestCapacity)/\(layout.responseCapacity)/\(layout.traceCapacity) asked for: start with the same sizes, or pass --replace")
+        }
+        if identity.creatorUID != me {
+            throw IPCError(.foreignOwner, service: service.rawValue,
+                           "section '\(service)' was created by \(userName(identity.creatorUID)), not by you (uid \(me)): a server only takes over its own sections; pick another name, or remove it (rm \(service.path))")
+        }
+        return true
+    }
+
+    /// One attempt: the section and whether it was taken over; nil means "raced with another
+    /// process, try again". C: `create_or_take_over`.
     static func createOrTakeOver(_ service: ServiceName, _ layout: SectionLayout, _ options: ServerOptions,
                                  lastAttempt: Bool) throws(IPCError) -> (SectionFile, Bool)? {
         // Fresh object: O_CREAT | O_EXCL | O_NOFOLLOW.
@@ -46,57 +123,12 @@ extension Server {
             guard error.code == .noSuchService else { throw error }
             return nil  // it vanished between the two opens: try again
         }
-        let st = try file.stat()
-        let me = geteuid()
-        // Never take over, unlock or map writable an object this uid does not own, root included:
-        // its owner can rewrite it under us (glibc writes through the mutex's pointers).
-        if st.st_uid != me {
-            throw IPCError(.foreignOwner, service: service.rawValue,
-                           "\(service.path) belongs to \(userName(st.st_uid)), not to you (uid \(me)): a server only takes over its own sections; pick another name, or ask its owner to remove it", pid: nil)
-        }
-        // A live server holds the liveness lock (a write lock).
-        if CIPCScope_ofd_trylock(file.fd) != 0 {
-            if SectionObject.readerLockHeld(fd: file.fd) {
-                // A reader's read lock is not a server: the object is ours and serverless, but the
-                // lock cannot be taken while the read lock stays. Recreate it.
-                return try recreate(file, service, lastAttempt: lastAttempt,
-                                    "\(service.path) is held by a read lock (not a server's): remove it with 'ipcscope clean \(service)'")
-            }
-            if SectionObject.isStarting(fd: file.fd) {
-                throw IPCError(.nameInUse, service: service.rawValue,
-                               "service '\(service)' is being started by another process: pick another name or stop it")
-            }
-            let header = file.read(at: 0, count: 128)
-            var pid: Int32 = 0
-            if header.count >= 68 { pid = header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 64, as: Int32.self) } }
-            let who = pid > 0 ? "pid \(pid)" + (ProcessFacts.command(of: pid).map { " (\($0))" } ?? "") : "another process"
-            throw IPCError(.nameInUse, service: service.rawValue,
-                           "service '\(service)' is served by \(who), still running: pick another name or stop it", pid: pid)
-        }
-        // Dead server (or never a section): validate before taking it over. The size checked is
-        // the object's real one (fstat, under the lock), so the mapping below is all backed.
-        let objectSize = Int(try file.stat().st_size)
-        let identity = SectionIdentity(bytes: file.read(at: 0, count: 64))
-        var problem: IPCError?
-        if let identity {
-            do throws(IPCError) {
-                let existing = try identity.validate(objectSize: objectSize, service: service.rawValue)
-                if existing != layout {
-                    problem = IPCError(.incompatibleSection, service: service.rawValue,
-                                       "section '\(service)' exists with capacities \(existing.requestCapacity)/\(existing.responseCapacity)/\(existing.traceCapacity), not the \(layout.requestCapacity)/\(layout.responseCapacity)/\(layout.traceCapacity) asked for: start with the same sizes, or pass --replace")
-                } else if identity.creatorUID != me {
-                    problem = IPCError(.foreignOwner, service: service.rawValue,
-                                       "section '\(service)' was created by \(userName(identity.creatorUID)), not by you (uid \(me)): a server only takes over its own sections; pick another name, or remove it (rm \(service.path))")
-                }
-            } catch {
-                problem = error
-            }
-        } else {
-            problem = IPCError(.corruptSection, service: service.rawValue,
-                               "\(service.path) is \(objectSize) bytes, too short to be a section: remove it with 'ipcscope clean \(service)' or start with --replace")
-        }
-        if let problem {
-            guard options.replaceInvalid, problem.code != .foreignOwner, !lastAttempt else { throw problem }
+        do throws(IPCError) {
+            guard try checkExisting(file, service, layout, lastAttempt: lastAttempt) else { return nil }
+        } catch {
+            // Not a valid section of this shape: with `replaceInvalid`, removed and created afresh.
+            let invalid = error.code == .corruptSection || error.code == .incompatibleSection
+            guard options.replaceInvalid, invalid, !lastAttempt else { throw error }
             _ = unlinkIfStillNamed(file, service)
             return nil
         }
@@ -153,27 +185,5 @@ extension Server {
     static func unlinkIfStillNamed(_ file: SectionFile, _ service: ServiceName) -> Bool {
         guard SectionFile.pathNames(file, service) else { return false }
         return shm_unlink(service.objectName) == 0
-    }
-
-    /// Fills a new section; `magic` last, with a release store.
-    static func initialise(_ base: UnsafeMutableRawPointer, _ layout: SectionLayout, _ service: ServiceName) throws(IPCError) {
-        let v = SectionView(base)
-        v.setPlain(Int(IPCSCOPE_OFF_VERSION), UInt32(IPCSCOPE_VERSION))
-        v.setPlain(Int(IPCSCOPE_OFF_HEADER_SIZE), UInt32(IPCSCOPE_HEADER_SIZE))
-        v.setPlain(Int(IPCSCOPE_OFF_SECTION_SIZE), UInt64(layout.sectionSize))
-        v.setPlain(Int(IPCSCOPE_OFF_REQUEST_OFFSET), UInt32(layout.requestOffset))
-        v.setPlain(Int(IPCSCOPE_OFF_REQUEST_CAPACITY), UInt32(layout.requestCapacity))
-        v.setPlain(Int(IPCSCOPE_OFF_RESPONSE_OFFSET), UInt32(layout.responseOffset))
-        v.setPlain(Int(IPCSCOPE_OFF_RESPONSE_CAPACITY), UInt32(layout.responseCapacity))
-        v.setPlain(Int(IPCSCOPE_OFF_TRACE_OFFSET), UInt32(layout.traceOffset))
-        v.setPlain(Int(IPCSCOPE_OFF_TRACE_CAPACITY), UInt32(layout.traceCapacity))
-        v.setPlain(Int(IPCSCOPE_OFF_MUTEX_OFFSET), UInt32(IPCSCOPE_MUTEX_OFFSET))
-        v.setPlain(Int(IPCSCOPE_OFF_CREATOR_UID), UInt32(geteuid()))
-        v.setPlain(Int(IPCSCOPE_OFF_CREATED_UNIX_NS), realtimeNanoseconds())
-        let r = CIPCScope_mutex_init(v.mutex)
-        if r != 0 { throw IPCError.system("pthread_mutex_init", service: service.rawValue, errno: r) }
-        v.setState(UInt32(IPCSCOPE_STATE_IDLE), now: monotonicNanoseconds())
-        let magic = Array("IPCSCOPE".utf8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-        v.store64(Int(IPCSCOPE_OFF_MAGIC), magic)
     }
 }

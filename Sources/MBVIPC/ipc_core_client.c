@@ -117,18 +117,23 @@ static bool connect_checked(const char *svc, MBV_IPC_CONNECTION *conn) {
         return false;
     }
     memcpy(c->s.service, svc, sizeof c->s.service);
-    /* A starting section is waited for, up to a second, then refused with ERR_STARTING. */
-    uint64_t until = ipc_plat_now_mono_ns() + IPC_STARTING_WAIT_NS;
+    /* A starting section is waited for, up to a second (or conn->timeout_ms when the caller
+     * set a shorter one before connecting), then refused with ERR_STARTING. */
+    uint32_t timeout_ms = conn->timeout_ms;
+    uint64_t wait = timeout_ms && (uint64_t)timeout_ms * 1000000ull < IPC_STARTING_WAIT_NS
+                        ? (uint64_t)timeout_ms * 1000000ull : IPC_STARTING_WAIT_NS;
+    uint64_t until = ipc_plat_now_mono_ns() + wait;
     int is_starting = 0;
     while (open_checked(c, &is_starting) != MBV_IPC_OK) {
-        if (!is_starting || ipc_plat_now_mono_ns() >= until) {
+        uint64_t now = ipc_plat_now_mono_ns();
+        if (!is_starting || now >= until) {
             client_free(c);
             return false;
         }
         ipc_plat_close(c->s.plat);
         memset(&c->s, 0, sizeof c->s);
         memcpy(c->s.service, svc, sizeof c->s.service);
-        ipc_plat_sleep_ns(IPC_STARTING_POLL_NS);
+        ipc_plat_sleep_ns(until - now < IPC_STARTING_POLL_NS ? until - now : IPC_STARTING_POLL_NS);
         if (!(c->s.plat = ipc_plat_new())) {
             client_free(c);
             ipc_fail(MBV_IPC_ERR_NO_MEMORY, "out of memory connecting to '%s'", svc);
@@ -137,6 +142,7 @@ static bool connect_checked(const char *svc, MBV_IPC_CONNECTION *conn) {
     }
     memset(conn, 0, sizeof *conn);
     conn->client = c;
+    conn->timeout_ms = timeout_ms;
     conn->request_capacity = c->s.request_capacity;
     conn->response_capacity = c->s.response_capacity;
     return true;

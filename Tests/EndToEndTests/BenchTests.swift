@@ -88,6 +88,6 @@ struct BenchTests {
         defer { scope.cleanup() }
         let run = scope.run(benchPath, ["--no-such-flag"], timeout: 30)
         #expect(run.exitStatus == 64)
-        #expect(run.stderr.contains("unknown argument"))
+        #expect(run.stderr.contains("Unknown option '--no-such-flag'"), "\(run.stderr)")
     }
 }

@@ -14,7 +14,7 @@ import TestSupport
 struct HostileKitStartingTests {
     /// Starts the helper and waits for `step` ("created", "locked", "serving").
     static func creator(_ scope: TestScope, _ name: String, lockMS: Int, headerMS: Int, until step: String = "created") throws -> ChildProcess {
-        let p = scope.spawn(helperPath, ["create-section", name, String(lockMS), String(headerMS)])
+        let p = scope.spawn(helperPath, ["create-section", name, lockMS < 0 ? "never" : String(lockMS), headerMS < 0 ? "never" : String(headerMS)])
         try #require(p.waitForOutput(step, timeout: 10), "helper: \(p.stdout) \(p.stderr)")
         return p
     }

@@ -17,7 +17,7 @@ import TestSupport
 struct CLibraryAmendment2Tests {
     static func creator(_ scope: TestScope, _ name: String, lockMS: Int, headerMS: Int, until step: String) throws -> ChildProcess {
         try #require(access(helperPath, X_OK) == 0, "\(helperPath) is built by swift build --build-tests")
-        let p = scope.spawn(helperPath, ["create-section", name, String(lockMS), String(headerMS)])
+        let p = scope.spawn(helperPath, ["create-section", name, lockMS < 0 ? "never" : String(lockMS), headerMS < 0 ? "never" : String(headerMS)])
         try #require(p.waitForOutput(step, timeout: 10), "helper: \(p.stdout) \(p.stderr)")
         return p
     }

@@ -66,7 +66,8 @@ typedef struct MBV_IPC_CONNECTION {
     uint32_t response_capacity;   /**< largest response the server can give, in bytes */
     int32_t last_status;          /**< status of the last answered call */
     uint32_t last_response_size;  /**< bytes the last answer held (also when the buffer was too small) */
-    uint32_t timeout_ms;          /**< deadline of MBV_IPCCall; 0 means 5000 ms */
+    uint32_t timeout_ms;          /**< deadline of MBV_IPCCall; 0 means 5000 ms (set before
+                                   *   MBV_IPCConnect, it also bounds the wait for a starting section) */
 } MBV_IPC_CONNECTION;
 
 /** The reason for the last failure on this thread (MBV_IPCLastError). */
