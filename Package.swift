@@ -111,7 +111,7 @@ let package = Package(
                                                          "IPCScopeKit", "CIPCScope", "TestSupport", propertyBased]),
         .testTarget(name: "SchemaTests", dependencies: ["IPCScopeSchema", "TestSupport", propertyBased]),
         .testTarget(name: "ScriptTests", dependencies: ["IPCScopeScript", "TestSupport", propertyBased]),
-        .testTarget(name: "MBVIPCTests", dependencies: ["MBVIPC", "IPCScopeKit", "IPCScopeObserve", "CIPCScope", "TestSupport"]),
+        .testTarget(name: "MBVIPCTests", dependencies: ["MBVIPC", "IPCScopeKit", "IPCScopeObserve", "CIPCScope", "TestSupport", "IPCScopeTestHelper"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema",

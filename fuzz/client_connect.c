@@ -8,7 +8,8 @@
  * server checks (epoch, pid, shutting-down flag, heartbeat), the mutex in the image
  * (trylock, a dead owner's repair), the slot wait and the request write, against
  * whatever the image holds. Nobody answers, so a call ends in a timeout or a
- * refusal within a few milliseconds; no wait is longer than the 1 ms deadline.
+ * refusal within a few milliseconds; no wait is longer than the 1 ms deadline (connect's
+ * wait for a starting section included: conn.timeout_ms is set before it).
  *
  * The server is live (this process holds the liveness lock) unless bit 4 of the byte
  * at offset 92 is set (reserved_92 in the format, never read by the library; see
@@ -51,6 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fuzz_object_put(&object, data, size, !(fuzz_knobs(data, size) & FUZZ_KNOB_LIVENESS));
 
     MBV_IPC_CONNECTION conn = {0};
+    /* An image with the lock held and no magic (or server_pid 0) is a starting section, which
+     * connect waits for: 1 ms here, as for the call, not the default second. */
+    conn.timeout_ms = 1;
     if (MBV_IPCConnectA(object.name, &conn)) {
         check_connected(&conn, data, size);
         static const char request[] = "fuzz";

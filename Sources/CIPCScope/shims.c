@@ -27,6 +27,18 @@ static int ofd(int fd, int cmd, short type, int *held) {
 int CIPCScope_ofd_trylock(int fd) { return ofd(fd, F_OFD_SETLK, F_WRLCK, NULL); }
 int CIPCScope_ofd_unlock(int fd) { return ofd(fd, F_OFD_SETLK, F_UNLCK, NULL); }
 int CIPCScope_ofd_probe_type(int fd, int *type) { return ofd(fd, F_OFD_GETLK, F_WRLCK, type); }
+int CIPCScope_ofd_probe_owner(int fd, int *type, int32_t *pid) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 0;
+    fl.l_len = 1;
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) return errno;
+    if (type) *type = fl.l_type;
+    if (pid) *pid = fl.l_type == F_UNLCK ? 0 : (int32_t)fl.l_pid;
+    return 0;
+}
 int CIPCScope_ofd_probe(int fd, int *held) {
     int type = F_UNLCK;
     int r = ofd(fd, F_OFD_GETLK, F_WRLCK, &type);

@@ -63,6 +63,9 @@ extension IPCScope {
 
         @OptionGroup var schemaOptions: SchemaOptions
 
+        /// For the client pane's calls.
+        @OptionGroup var trust: TrustOptions
+
         func validate() throws {
             guard (name == nil) != (file == nil) else { throw ValidationError("give a service NAME or --file FILE.pcapng (one of them)") }
             guard interval >= 1 && interval <= 10_000 else {
@@ -87,6 +90,7 @@ extension IPCScope {
             options.ascii = ascii
             options.historyLimit = history
             options.callTimeoutNS = callTimeout?.nanoseconds ?? 0
+            options.clientOptions = trust.clientOptions
             if let s = serve { options.serve = .script(s) } else if serveEcho { options.serve = .echo }
             do {
                 try IPCScopeTUI.attach(options)

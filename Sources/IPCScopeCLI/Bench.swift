@@ -60,6 +60,8 @@ extension IPCScope {
         @Flag(help: "Print one JSON object.")
         var json = false
 
+        @OptionGroup var trust: TrustOptions
+
         @Flag(help: .hidden)
         var worker = false
 
@@ -96,7 +98,7 @@ extension IPCScope {
 
         private func measure(calls: Int) throws -> BenchResult {
             let client: Client
-            do { client = try Client(service: name) } catch { throw fail(error) }
+            do { client = try Client(service: name, options: trust.clientOptions) } catch { throw fail(error) }
             guard size <= client.requestCapacity else {
                 throw usageFailure("--size \(size) exceeds the request capacity of '\(name)' (\(client.requestCapacity) bytes): use a smaller --size")
             }
@@ -146,7 +148,7 @@ extension IPCScope {
                 let share = count / processes + (k < count % processes ? 1 : 0)
                 var args = ["bench", name, "--worker", "--function", String(function), "--size", String(size),
                             "--count", String(max(share, 1)), "--threads", String(threads), "--warmup", String(warmup),
-                            "--timeout", String(timeout.value), "--parent", String(getpid())]
+                            "--timeout", String(timeout.value), "--parent", String(getpid())] + trust.arguments
                 if let duration { args += ["--duration", String(duration.value)] }
                 // A worker's errors go to this terminal; its result comes back through the pipe.
                 do {

@@ -88,8 +88,7 @@ extension IPCScope {
         @Option(help: "Exit with this code when a call answers a non-zero status.")
         var statusExitCode: Int32?
 
-        @Option(help: "Also trust a section owned by this uid.")
-        var trustUID: UInt32?
+        @OptionGroup var trust: TrustOptions
 
         func validate() throws {
             let sources = [text, hex, file].compactMap { $0 }
@@ -121,11 +120,9 @@ extension IPCScope {
             let schema = try schemaOptions.load(service: name)
             let function = try resolveFunction(functionName, fallback: self.function, schema: schema, service: name)
             let payload = fields.isEmpty ? try payload() : try buildPayload(fields, function: function, schema: schema, service: name)
-            var options = ClientOptions()
-            options.trustedUID = trustUID
             let client: Client
             do {
-                client = try Client(service: name, options: options)
+                client = try Client(service: name, options: trust.clientOptions)
             } catch {
                 throw failCall(error)
             }

@@ -114,7 +114,9 @@ extension IPCScope {
                 Without NAME, removes every ipcscope.* object in /dev/shm whose server is dead \
                 (stale) or that is not a valid section. With NAME, removes that one if no server \
                 lives. Right before unlinking, clean takes the liveness lock itself (or, without \
-                write access, probes it), so a live or just-started server is never removed.
+                write access, probes it), so a live or just-started server is never removed. \
+                Only a write lock is a server's: a stale section that a reader holds a read lock \
+                on is kept too, and clean says so (with the reader's pid when the kernel names it).
 
                 Never removed without NAME: a section being created ("starting"), another user's \
                 object you cannot read (clean cannot tell whether it is served: it says so), a \
@@ -122,7 +124,8 @@ extension IPCScope {
                 names that are not service names (shown escaped; remove those with rm).
 
                 Exit status: 0 when everything asked for was removed (or nothing was stale), \
-                1 when NAME is alive, starting, missing, unreadable, or could not be removed.
+                1 when NAME is alive, starting, held by a reader's read lock, missing, unreadable, or could \
+                not be removed.
 
                 Examples:
                   ipcscope clean
@@ -202,6 +205,8 @@ extension IPCScope {
                 case .alive:
                     kept.append((e.name, "alive"))
                     if explicit { printError("service '\(e.name)' got a live server meanwhile: not removed"); failed = true }
+                case .readerLocked(let pid):
+                    keep(e, "read lock", Self.readerLockMessage(e.name, pid: pid))
                 case .missing:
                     break
                 case .failed(let message):
@@ -219,6 +224,22 @@ extension IPCScope {
             }
             if failed { throw ExitCode(1) }
         }
+    }
+}
+
+extension IPCScope.Clean {
+    /// Why a stale section was kept: a reader's read lock (not a server) stands in the way of the
+    /// liveness lock that clean takes before unlinking. Names the holder when the kernel does.
+    static func readerLockMessage(_ name: String, pid: Int32?) -> String {
+        let who: String
+        if let pid {
+            who = ": pid \(pid)" + (ProcessFacts.command(of: pid).map { " (\(escapeForTerminal($0)))" } ?? "")
+        } else {
+            who = " (an open-file-description lock: the kernel reports pid -1, not who holds it)"
+        }
+        return "service '\(name)' has no server, but a reader holds a read lock on it\(who); not removed: "
+            + "clean must take the liveness lock before unlinking; stop that reader (it has /dev/shm/ipcscope.\(name) open) "
+            + "and run 'ipcscope clean \(name)' again"
     }
 }
 

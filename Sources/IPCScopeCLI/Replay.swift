@@ -18,9 +18,10 @@ extension IPCScope {
                 watch --json'), sends each recorded request to --to NAME in order, and compares \
                 the status and the response bytes. Prints one line per difference (with the \
                 first differing bytes in hex) and a summary. Calls whose request was not \
-                recorded in full (partial) are skipped and counted. 'watch --json' keeps only \
-                the first 16 request bytes and no response bytes: from it, only requests of up \
-                to 16 bytes are sent, and answers are compared by status and size.
+                recorded in full (partial) are skipped and counted. 'watch --json' keeps both \
+                payloads of the calls it saw whole (request_hex, response_hex); of the others \
+                (partial) only the first 16 request bytes: from those, only requests of up to 16 \
+                bytes are sent, and answers are compared by status and size.
                 Exit status: 0 every replayed answer matched, 1 a difference or a failed call \
                 (or nothing could be replayed), 64 usage error.
 
@@ -44,11 +45,13 @@ extension IPCScope {
         @Flag(help: "Print JSON Lines: one object per difference or skipped call, and a summary.")
         var json = false
 
+        @OptionGroup var trust: TrustOptions
+
         func run() throws {
             let recording = try Self.load(file)
             let client: Client
             do {
-                var options = ClientOptions()
+                var options = trust.clientOptions
                 options.timeout = timeout.duration
                 client = try Client(service: to, options: options)
             } catch {

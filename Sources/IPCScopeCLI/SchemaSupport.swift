@@ -140,27 +140,6 @@ func buildPayload(_ fields: [String], function: UInt32, schema: Schema?, service
     }
 }
 
-// MARK: - watch
-
-extension IPCScope.Watch {
-    /// `function_name`, `status_meaning` and the request head's `fields` for a call's JSON line.
-    static func schemaPairs(_ r: TraceRecord, _ schema: Schema) -> [(String, JSON)] {
-        var out: [(String, JSON)] = []
-        if let f = schema.function(r.function) { out.append(("function_name", .string(f.name))) }
-        if let m = schema.meaning(status: r.status, function: r.function) { out.append(("status_meaning", .string(m))) }
-        if let d = schema.decodeHead(r) { out += d.jsonPairs }
-        return out
-    }
-
-    /// ` set_value {id=3 value=2.5}` after a call's line: the function's name and the fields
-    /// its kept request head holds.
-    static func fieldsText(_ r: TraceRecord, schema: Schema?) -> String {
-        guard let schema, let f = schema.function(r.function) else { return "" }
-        let fields = schema.decodeHead(r)?.fields.map { "\($0.path)=\($0.value.text)" } ?? []
-        return " " + f.name + (fields.isEmpty ? "" : " {" + fields.joined(separator: " ") + "}")
-    }
-}
-
 // MARK: - status
 
 extension IPCScope.Status {

@@ -26,7 +26,8 @@ extension IPCScope {
 
                 Only you can use the section unless --mode says otherwise: 660 shares it with \
                 your group; a mode that lets every user write it needs --allow-world-writable \
-                (clients then refuse it unless told to trust it). The mode applies on takeover \
+                (clients then refuse it unless they pass --trust-world-writable: call, bench, \
+                replay, attach). The mode applies on takeover \
                 too. A server never takes over another user's section.
 
                 A script is a YAML list of rules tried in order (see docs/scripts.md): each \

@@ -22,6 +22,15 @@ extension IPCScope {
                 guessed. Read-only (O_RDONLY, pread); works on stale sections too (with \
                 --from-start it prints what the ring still holds).
 
+                Each poll also copies the request and response slots, under the rule 'ipcscope \
+                record' uses (the slot's seq matches the call's record and nothing newer touched \
+                the slot during the copy). A call copied before the next call overwrote its slots \
+                is seen whole; any other is marked partial ("partial": true): only the ring's first \
+                16 request bytes are known. A smaller --interval sees more calls whole. With a \
+                schema, each call carries its decoded fields: the request's as "fields" (also \
+                "request_fields"; from the 16-byte head when partial, with a warning), the \
+                response's as "response_fields" (only when the whole response was copied).
+
                 At the end (--limit, --timeout, Ctrl-C, or the section removed) a summary goes to \
                 stderr (and, with --json, a {"event":"summary"} line to stdout).
 
@@ -35,6 +44,7 @@ extension IPCScope {
                   ipcscope watch MyService
                   ipcscope watch MyService --json --limit 100
                   ipcscope watch MyService -o calls.jsonl --timeout 60
+                  ipcscope watch MyService --json | jq '{request_fields, response_fields}'
                   ipcscope watch MyService --stats --stats-interval 10
                 """)
 
@@ -75,10 +85,10 @@ extension IPCScope {
 
         func run() throws {
             let schema = try schemaOptions.load(service: name)
-            let follower: TraceFollower
+            let recorder: CallRecorder
             do {
-                follower = try TraceFollower(service: name)
-                try follower.start(fromStart: fromStart)
+                recorder = try CallRecorder(service: name)
+                try recorder.start(fromStart: fromStart)
             } catch {
                 throw fail(error)
             }
@@ -94,8 +104,8 @@ extension IPCScope {
             let sources = installStopSignals { stop.set() }
             defer { sources.forEach { $0.cancel() } }
 
-            let cap = follower.layout?.traceCapacity ?? 0
-            printError("watching '\(name)' (trace ring of \(cap) records, head \(follower.next)); Ctrl-C stops")
+            let cap = recorder.layout?.traceCapacity ?? 0
+            printError("watching '\(name)' (trace ring of \(cap) records, head \(recorder.position)); Ctrl-C stops")
             let style = stdoutStyle
             let deadline = timeout.map { monotonicNanoseconds() &+ $0.nanoseconds }
             let intervalNS = UInt64(interval * 1e6)
@@ -105,12 +115,28 @@ extension IPCScope {
             let statsNS = statsInterval?.nanoseconds ?? 1_000_000_000
             var periods = stats ? WatchStats(intervalNS: statsNS, graceNS: 100_000_000 + 2 * intervalNS,
                                              start: monotonicNanoseconds(), schema: schema, json: json) : nil
-            loop: while true {
-                let p: TraceFollower.Poll
-                do { p = try follower.poll() } catch { throw fail(error) }
-                if p.gone { ending = "the section was removed (its server stopped)"; break }
+            // --stats times calls and shows no payloads: hand each call out as soon as the ring has it.
+            recorder.waitsForSlots = !stats
+            /// Prints the calls, or counts them with --stats (and writes them to -o); false once
+            /// --limit is reached.
+            func show(_ found: [RecordedCall]) -> Bool {
+                for call in found {
+                    let j = Self.callJSON(call, schema: schema)
+                    if periods != nil { periods?.add(call.traceRecord, now: monotonicNanoseconds()) }
+                    else if json { printJSON(j) } else { printLine(Self.callText(call, schema: schema, style: style)) }
+                    if outFD >= 0 { writeAll(j.rendered + "\n", to: outFD) }
+                    calls += 1
+                    if let limit, calls >= limit { return false }
+                }
+                return true
+            }
+            while true {
+                let p: CallRecorder.Poll
+                do { p = try recorder.poll() } catch { throw fail(error) }
                 if p.replaced { printError("'\(name)' was recreated by a new server: following the new section") }
-                if !p.alive && !warnedDead {
+                if p.gone {
+                    // Nothing to warn about: the calls the server finished before it unlinked the name follow.
+                } else if !p.alive && !warnedDead {
                     printError("no server is running for '\(name)' (stale section): waiting for one")
                     warnedDead = true
                 } else if p.alive { warnedDead = false }
@@ -122,19 +148,15 @@ extension IPCScope {
                     else { printLine(style.yellow("! " + line)) }
                     if outFD >= 0 { writeAll(JSON.object([("event", .string("missed")), ("count", .uint(p.missed))]).rendered + "\n", to: outFD) }
                 }
-                for r in p.records {
-                    let j = Self.callJSON(r, schema: schema)
-                    if periods != nil { periods?.add(r, now: monotonicNanoseconds()) }
-                    else if json { printJSON(j) } else { printLine(r.line(style: style) + Self.fieldsText(r, schema: schema)) }
-                    if outFD >= 0 { writeAll(j.rendered + "\n", to: outFD) }
-                    calls += 1
-                    if let limit, calls >= limit { ending = "limit reached"; break loop }
-                }
+                if !show(p.calls) { ending = "limit reached"; break }
                 periods?.flush(now: monotonicNanoseconds())
+                if p.gone { ending = "the section was removed (its server stopped)"; break }
                 if stop.isSet { break }
                 if let deadline, monotonicNanoseconds() >= deadline { ending = "timeout"; break }
                 sleepNS(intervalNS)
             }
+            // Calls still waiting for a slot copy at a stop or timeout: shown as they are.
+            if ending == "stopped" || ending == "timeout" { _ = show(recorder.drain()) }
             periods?.finish(now: monotonicNanoseconds())
             let summary = "watched \(calls) call\(calls == 1 ? "" : "s"), missed \(missed) (\(ending))"
             printError(summary)
@@ -142,11 +164,6 @@ extension IPCScope {
                 printJSON(.object([("event", .string("summary")), ("calls", .number(calls)), ("missed", .uint(missed)),
                                    ("end", .string(ending))]))
             }
-        }
-
-        static func callJSON(_ r: TraceRecord, schema: Schema? = nil) -> JSON {
-            guard case .object(let pairs) = r.json else { return r.json }
-            return .object([("event", .string("call"))] + pairs + (schema.map { Self.schemaPairs(r, $0) } ?? []))
         }
     }
 }

@@ -64,7 +64,14 @@ public final class Client: @unchecked Sendable {
 
     /// Connects to `service`.
     ///
+    /// A section still being created (*starting*: its server holds the liveness lock but has not
+    /// written the header or `server_pid`, or the object is empty and was created within
+    /// `startingWait`, its server between `O_EXCL` and its lock) is waited for, up to
+    /// `options.startingWait`.
+    ///
     /// - Throws: `badName`; `noSuchService`; `foreignOwner` (object owned by an untrusted uid);
+    ///   `untrustedMode` (world-writable, unless trusted); `serverStarting` (still starting after
+    ///   the wait);
     ///   `corruptSection` / `incompatibleSection` (also: served by an NT program, `serverFlagNTObjects`);
     ///   `serverNotRunning` (a stale section); `system`.
     public init(service name: String, options: ClientOptions = ClientOptions()) throws(IPCError) {
@@ -82,10 +89,14 @@ public final class Client: @unchecked Sendable {
             throw IPCError(.untrustedMode, service: name,
                            "\(service.path) is writable by every user (mode \(octal(st.st_mode & 0o777))): anyone could read your calls and forge the answers; restart its server with --mode 600 (or 660 to share with a group), or pass --trust-world-writable")
         }
-        // A section being created (lock held, magic not yet written): wait a moment for it.
+        // A section being created (lock held, magic not yet written; or empty and just created,
+        // its server between O_EXCL and its lock): wait a moment for it.
+        let wait = options.startingWait.nanosecondsClamped
         let startedWaiting = monotonicNanoseconds()
-        while SectionObject.isStarting(fd: file.fd) || Client.claimPending(file) {
-            if monotonicNanoseconds() &- startedWaiting >= options.startingWait.nanosecondsClamped {
+        while SectionObject.isStarting(fd: file.fd) || Client.claimPending(file) || Client.justCreated(file, within: wait) {
+            if monotonicNanoseconds() &- startedWaiting >= wait {
+                // Still empty and unlocked: its creator died before writing it (the error below says so).
+                guard file.serverLockHeld() else { break }
                 throw IPCError(.serverStarting, service: name,
                                "service '\(name)' is starting (its server holds the section but has not finished creating it): try again in a moment")
             }
@@ -123,6 +134,17 @@ public final class Client: @unchecked Sendable {
              $0.loadUnaligned(fromByteOffset: Int(IPCSCOPE_OFF_SERVER_FLAGS), as: UInt32.self))
         }
         return pid == 0 && flags & UInt32(IPCSCOPE_SERVER_SHUTTING_DOWN) == 0 && file.serverLockHeld()
+    }
+
+    /// An empty object, no lock on it, created (or changed) less than `within` ns ago: its server
+    /// may be between `O_EXCL` and taking the liveness lock, a moment in which the object
+    /// cannot say "starting" yet. An older one is a creator that died before writing anything.
+    private static func justCreated(_ file: SectionFile, within: UInt64) -> Bool {
+        guard let st = try? file.stat(), st.st_size == 0, !file.serverLockHeld() else { return false }
+        let changed = Int64(st.st_ctim.tv_sec) &* 1_000_000_000 &+ Int64(st.st_ctim.tv_nsec)
+        let now = Int64(bitPattern: realtimeNanoseconds())
+        // ctime is a coarse clock: a moment "in the future" by a tick still counts as just now.
+        return now &- changed < Int64(clamping: within) && changed &- now < 100_000_000
     }
 
     /// The request capacity in bytes.

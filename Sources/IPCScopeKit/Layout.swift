@@ -4,7 +4,7 @@ import CIPCScope
 /// client mutex and events are named NT objects beside the section (the pthread mutex bytes and
 /// the futex words are not what it waits on). Readers show such a section as usual; a Linux client
 /// must not call it.
-public let serverFlagNTObjects: UInt32 = 1 << 3
+public let serverFlagNTObjects = UInt32(IPCSCOPE_SERVER_NT_OBJECTS)
 
 /// Where everything lives in a section of given capacities (format version 1).
 public struct SectionLayout: Equatable, Sendable {

@@ -61,6 +61,11 @@ package enum RemoveOutcome: Sendable, Equatable {
     case removed
     /// A server holds the liveness lock: never removed.
     case alive
+    /// No server, but another process holds a read lock on byte 0 (a reader's), so the
+    /// liveness lock cannot be taken before unlinking: not removed. `pid` is the holder the
+    /// kernel names (a classic POSIX lock); nil for an open-file-description lock, whose
+    /// holder the kernel does not name.
+    case readerLocked(pid: Int32?)
     /// The object was gone already.
     case missing
     /// The object could not be removed; the message says why and what to do.
@@ -179,6 +184,15 @@ package enum SectionDirectory {
         return held != 0
     }
 
+    /// When the lock another open file description holds on byte 0 is a read lock (a reader's,
+    /// not a server's): `.some(pid)` with the pid the kernel names, `.some(nil)` when it names
+    /// none (open-file-description locks report -1). nil when it is a write lock, or none.
+    static func readLockHolder(_ fd: Int32) -> Int32?? {
+        var type = Int32(F_UNLCK), pid: Int32 = 0
+        guard CIPCScope_ofd_probe_owner(fd, &type, &pid) == 0, type == Int32(F_RDLCK) else { return nil }
+        return .some(pid > 0 ? pid : nil)
+    }
+
     /// Removes the object of `name` unless a server lives.
     ///
     /// Takes the liveness lock itself first (when it may open the object for writing), so no
@@ -211,7 +225,12 @@ package enum SectionDirectory {
         var locked = false
         if fd >= 0 {
             let r = CIPCScope_ofd_trylock(fd)
-            if r != 0 { close(fd); return .alive }
+            if r != 0 {
+                // Only a write lock is a server (amendment 2, item 1): say what blocks us.
+                let blocker = readLockHolder(fd)
+                close(fd)
+                return blocker.map { .readerLocked(pid: $0) } ?? .alive
+            }
             locked = true
         } else {
             if errno == ENOENT { return .missing }

@@ -47,8 +47,8 @@ package final class TraceFollower {
 
     /// Opens the section and positions at its current head (only new calls will be read),
     /// or at the oldest record still in the ring when `fromStart`.
-    /// - Throws: `noSuchService`, `corruptSection` / `incompatibleSection`, `invalidArgument`
-    ///   (no trace ring), `system`.
+    /// - Throws: `noSuchService`, `corruptSection`, `incompatibleSection` (also: no trace ring),
+    ///   `system`.
     package func start(fromStart: Bool) throws(IPCError) {
         try open()
         let head = readHead()
@@ -80,7 +80,8 @@ package final class TraceFollower {
         }
         let l = try id.validate(objectSize: Int(st.st_size), service: service.rawValue)
         guard l.traceCapacity > 0 else {
-            throw IPCError(.invalidArgument, service: service.rawValue,
+            // The section lacks the ring, not the command line: an unusable section (exit 1), not a usage error.
+            throw IPCError(.incompatibleSection, service: service.rawValue,
                            "service '\(service)' has no trace ring (trace capacity 0): start its server with --trace-capacity 256 to watch it")
         }
         layout = l

@@ -66,6 +66,11 @@ package final class CallRecorder {
 
     /// The layout of the section followed.
     package var layout: SectionLayout? { follower.layout }
+    /// The trace ring position of the next record to read (`trace_head` when started without `fromStart`).
+    package var position: UInt64 { follower.next }
+    /// Whether a call whose slots are still current but not copied yet is held back for a few
+    /// polls to copy them (default). Off: each call is handed out as soon as the ring has it.
+    package var waitsForSlots = true
 
     /// Opens the section; only calls served from now on are recorded (all of the ring's when `fromStart`).
     /// - Throws: what `TraceFollower.start` throws (no such service, no trace ring, corrupt).
@@ -127,9 +132,11 @@ package final class CallRecorder {
             let complete = (record.requestSize == 0 || record.rejected || c?.request?.count == Int(record.requestSize))
                 && (record.responseSize == 0 || c?.response?.count == Int(record.responseSize))
             // Still in the slots (the response stays until the next call's handler runs) and
-            // not copied yet: try again next poll, a few times at most.
-            if !complete && (nextSeq == record.seq || nextSeq == record.seq &+ 1) && polls < 3 {
-                keep.append((record, polls + 1))
+            // not copied yet: try again next poll, a few times at most. The calls after one kept
+            // wait with it, so calls come out in seq order.
+            let wait = waitsForSlots && !complete && (nextSeq == record.seq || nextSeq == record.seq &+ 1) && polls < 3
+            if wait || !keep.isEmpty {
+                keep.append((record, wait ? polls + 1 : polls))
                 continue
             }
             p.calls.append(finish(record, epoch: epoch))

@@ -46,10 +46,10 @@ package enum ReplayCheck {
 
 extension Recording {
     /// Reads the JSON Lines `ipcscope watch --json` writes: one `{"event":"call",...}` object a
-    /// call (other events are skipped). `watch` keeps only the first 16 request bytes
+    /// call (other events are skipped). Calls `watch` saw whole carry `request_hex` /
+    /// `response_hex`, the full payloads; of the others it keeps only the first 16 request bytes
     /// (`request_head_hex`) and no response bytes: such calls are partial unless the request
-    /// fits in 16 bytes, and their answers are compared by status and size. Lines that carry
-    /// `request_hex` / `response_hex` give the full payloads.
+    /// fits in 16 bytes, and their answers are compared by status and size.
     /// - Throws: `RecordingError` naming the line that is not a JSON object of this shape.
     package static func fromJSONLines(_ text: String) throws(RecordingError) -> Recording {
         var recording = Recording()

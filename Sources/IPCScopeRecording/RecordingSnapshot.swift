@@ -112,16 +112,7 @@ package struct RecordingPlayback: Sendable {
 
         var snap = Snapshot(service: recording.service ?? "recording", bytes: b, objectSize: layout.sectionSize,
                             serverAlive: false, takenNS: now)
-        snap.trace = recording.calls.map { r in
-            var flags: UInt32 = 0
-            if r.flags.contains(.rejected) { flags |= UInt32(IPCSCOPE_TRACE_REJECTED) }
-            if r.flags.contains(.afterRecovery) { flags |= UInt32(IPCSCOPE_TRACE_AFTER_RECOVERY) }
-            var head = Array(r.request.prefix(16))
-            head += [UInt8](repeating: 0, count: 16 - head.count)
-            return TraceRecord(seq: r.seq, function: r.function, status: r.status, requestSize: r.requestSize,
-                               responseSize: r.responseSize, clientPID: r.clientPID, flags: flags,
-                               sentNS: r.sentNS, doneNS: r.doneNS, requestHead: head)
-        }
+        snap.trace = recording.calls.map(\.traceRecord)
         return snap
     }
 }

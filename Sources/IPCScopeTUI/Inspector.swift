@@ -28,6 +28,9 @@ package struct AttachOptions: Sendable {
     package var historyLimit = History.defaultLimit
     /// How long the client pane's calls wait for an answer; 0 waits until answered.
     package var callTimeoutNS = ClientPaneState.defaultTimeoutNS
+    /// What the client pane's calls trust besides the user's own sections (`--trust-uid`,
+    /// `--trust-world-writable`).
+    package var clientOptions = ClientOptions()
 
     package init(service: String) { self.service = service }
 }
@@ -68,7 +71,7 @@ extension IPCScopeTUI {
         model.schema = options.schema
         model.fieldsView = options.schema != nil
         if let s = inProcess { model.server = ServerModeState(description: s.description) }
-        let worker = ClientWorker(service: options.service)
+        let worker = ClientWorker(service: options.service, options: options.clientOptions)
         Loop(reader: reader, term: term, worker: worker, server: inProcess, interval: options.intervalNS).run(&model)
     }
 }
@@ -135,7 +138,7 @@ private struct Loop {
                         model.tick(now: now)
                     }
                     if model.client.writability == .unknown {
-                        model.setWritability(ClientWorker.writability(service: reader.service.rawValue))
+                        model.setWritability(worker.writability())
                     }
                 } catch {
                     lastBytes = []

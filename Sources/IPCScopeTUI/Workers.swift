@@ -16,13 +16,18 @@ import IPCScopePOSIX
 /// Connects lazily; drops the connection when the server went away, to reconnect next time.
 final class ClientWorker: @unchecked Sendable {
     let service: String
+    /// The pane's trust (`attach --trust-uid`, `--trust-world-writable`).
+    let options: ClientOptions
     private let queue = DispatchQueue(label: "ipcscope.attach.client")
     private let results = Mutex<[ClientOutcome]>([])
     private var client: Client?  // only touched on `queue`
     /// The token of the call in flight, for `cancel()` from the display thread.
     private let current = Mutex<CallCancellation?>(nil)
 
-    init(service: String) { self.service = service }
+    init(service: String, options: ClientOptions = ClientOptions()) {
+        self.service = service
+        self.options = options
+    }
 
     /// Tells the call in flight to stop waiting (it ends as `cancelled` within ~100 ms).
     /// False when no call is in flight.
@@ -42,7 +47,7 @@ final class ClientWorker: @unchecked Sendable {
             current.withLock { $0 = token }
             defer { current.withLock { $0 = nil } }
             do throws(IPCError) {
-                if client == nil { client = try Client(service: service) }
+                if client == nil { client = try Client(service: service, options: options) }
                 // No timeout: wait until answered (a call held by step mode or a breakpoint), or until
                 // the server goes away.
                 let timeout: Duration = call.timeoutNS.map { .nanoseconds(Int64(clamping: $0)) } ?? .seconds(Int64(Int32.max))
@@ -78,14 +83,14 @@ final class ClientWorker: @unchecked Sendable {
     }
 
     /// Whether this user may open the section read-write, and if not, why.
-    static func writability(service: String) -> Writability {
+    func writability() -> Writability {
         let path = "/dev/shm/ipcscope." + service
         var st = stat()
         guard lstat(path, &st) == 0 else { return .unknown }
         guard FileKind.isRegular(mode: st.st_mode) else { return .readOnly("\(path) is not a regular file (\(FileKind(mode: st.st_mode).name))") }
         let me = geteuid()
-        if st.st_uid != me && st.st_uid != 0 {
-            return .readOnly("\(path) belongs to uid \(st.st_uid), not you (uid \(me)); the client trusts only your own sections")
+        if st.st_uid != me && st.st_uid != 0 && st.st_uid != options.trustedUID {
+            return .readOnly("\(path) belongs to uid \(st.st_uid), not you (uid \(me)); the client trusts only your own sections unless attach is given --trust-uid \(st.st_uid)")
         }
         if access(path, R_OK | W_OK) != 0 {
             return .readOnly("no write permission on \(path) (mode \(String(st.st_mode & 0o777, radix: 8)))")

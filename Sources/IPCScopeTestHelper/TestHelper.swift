@@ -8,6 +8,7 @@
 //   IPCScopeTestHelper serve-slow NAME DELAY_MS    echo server whose handler sleeps DELAY_MS; prints "serving"
 //   IPCScopeTestHelper read-lock NAME [SECONDS]    open the object read-only, take a READ lock on byte 0
 //                                                  (what any reader can do), print "locked", sleep
+//   read-lock-posix, create-section: see TestHelperSections.swift
 //
 // A failure prints "error=..." and exits 2; wrong arguments get the parser's usage error (exit 64).
 #if canImport(Glibc)
@@ -33,7 +34,7 @@ struct TestHelper: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "IPCScopeTestHelper",
         abstract: "A helper process for the multi-process tests.",
-        subcommands: [HoldMutex.self, CallLoop.self, Call.self, ServeSlow.self, ReadLock.self])
+        subcommands: [HoldMutex.self, CallLoop.self, Call.self, ServeSlow.self, ReadLock.self, ReadLockPosix.self, CreateSection.self])
 }
 
 struct HoldMutex: ParsableCommand {

@@ -1,13 +1,17 @@
 /*
  * ipc_core.c — the protocol of the section format, once for every platform:
- * names, errors, validation of a section, and the client's call step by step
- * (the server is in ipc_core_server.c). System calls go through the seam
- * (ipc_platform.h); from libc only memcpy, memset and memcmp are used.
+ * names, errors and the validation of a section (the client's call step by step
+ * is in ipc_core_client.c, the server in ipc_core_server.c). System calls go
+ * through the seam (ipc_platform.h); from libc only memcpy, memset and memcmp
+ * are used.
  */
 #include <stdarg.h>
 #include <string.h>
 
 #include "ipc_core.h"
+
+/* The seam's bit for NT objects is the format's server_flags bit 3. */
+typedef char nt_objects_bit_is_the_formats[IPC_PLAT_FLAG_NT_OBJECTS == IPCSCOPE_SERVER_NT_OBJECTS ? 1 : -1];
 
 /* MARK: - errors */
 

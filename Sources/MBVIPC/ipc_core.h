@@ -1,6 +1,7 @@
 /*
  * ipc_core.h — internals shared by the protocol files (ipc_core.c: names,
- * errors, validation, the client; ipc_core_server.c: the server). Not installed.
+ * errors, validation; ipc_core_client.c: the client; ipc_core_server.c: the
+ * server). Not installed.
  *
  * Atomics are GCC __atomic builtins (gcc, clang, mingw), with the orderings of
  * the format's amendment 1: release/acquire to publish and observe, seq_cst at

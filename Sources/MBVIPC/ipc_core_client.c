@@ -12,6 +12,8 @@
 #define IPC_CLIENT_SPIN_NS 100000ull
 #define IPC_CLIENT_SLICE_NS 100000000ull  /* futex slices: liveness checked between them */
 #define IPC_DEFAULT_TIMEOUT_MS 5000u
+#define IPC_STARTING_WAIT_NS 1000000000ull  /* how long connect waits for a starting section */
+#define IPC_STARTING_POLL_NS 2000000ull     /* and how often it looks again */
 
 struct ipc_client {
     struct ipc_section s;
@@ -25,11 +27,28 @@ static void client_free(struct ipc_client *c) {
 
 /* MARK: - connect */
 
-static int open_checked(struct ipc_client *c) {
+/* Whether a server holds the liveness lock of the object opened (0 when it cannot tell). */
+static int lock_held(struct ipc_section *s) {
+    int held = 0;
+    return ipc_plat_liveness_held(s->plat, &held) == IPC_PLAT_OK && held;
+}
+
+/* The section is *starting* (amendment 2, item 2): its creator holds the liveness lock but
+ * has not written the header or server_pid yet, or it is an empty object of the last second
+ * whose creator is between creating it and taking the lock. Recorded as the error a caller
+ * gets if it is still starting when connect stops waiting. */
+static int starting(struct ipc_section *s, int *flag) {
+    *flag = 1;
+    return ipc_fail(MBV_IPC_ERR_STARTING, "service '%s' is starting (its server holds the section but has not "
+                    "finished creating it): try again in a moment", s->service);
+}
+
+static int open_checked(struct ipc_client *c, int *is_starting) {
     struct ipc_section *s = &c->s;
     const char *svc = s->service;
     void *base = NULL;
     uint64_t size = 0;
+    *is_starting = 0;
     int r = ipc_plat_open_existing(s->plat, svc, 1, &base, &size);
     switch (r) {
     case IPC_PLAT_OK: break;
@@ -39,6 +58,9 @@ static int open_checked(struct ipc_client *c) {
         return ipc_fail(MBV_IPC_ERR_FOREIGN_OWNER,
                         "permission denied opening /dev/shm/ipcscope.%s: it belongs to another user; pick another name", svc);
     case IPC_PLAT_INVALID:
+        /* Shorter than a header: maybe a server that has just created it (before its
+         * ftruncate, or before its lock). */
+        if (lock_held(s) || ipc_plat_object_just_created(s->plat, IPC_STARTING_WAIT_NS)) return starting(s, is_starting);
         return ipc_fail(MBV_IPC_ERR_CORRUPT, "/dev/shm/ipcscope.%s is not a regular file of a section's size: "
                         "remove it with 'ipcscope clean %s'", svc, svc);
     default:
@@ -58,7 +80,11 @@ static int open_checked(struct ipc_client *c) {
         return ipc_fail(MBV_IPC_ERR_FOREIGN_OWNER,
                         "/dev/shm/ipcscope.%s is writable by every user (mode %o): anyone could forge its answers; "
                         "restart its server with mode 0600", svc, mode);
-    if ((r = ipc_section_validate(s)) != MBV_IPC_OK) return r;
+    if ((r = ipc_section_validate(s)) != MBV_IPC_OK) {
+        /* No magic yet (it is written last) while the creator holds the lock: starting. */
+        if (lock_held(s) && memcmp(s->base, IPCSCOPE_MAGIC, 8) != 0) return starting(s, is_starting);
+        return r;
+    }
     if (ipc_load32(s, IPCSCOPE_OFF_SERVER_FLAGS, IPC_RELAXED) & ipc_plat_foreign_flags())
         return ipc_fail(MBV_IPC_ERR_INCOMPATIBLE,
                         "service '%s' is served by a Windows (NT) program: its mutex and events are NT objects this "
@@ -69,6 +95,10 @@ static int open_checked(struct ipc_client *c) {
     if (!held)
         return ipc_fail(MBV_IPC_ERR_NOT_RUNNING, "service '%s' has a section but no server is running (stale): "
                         "start its server, or remove it with 'ipcscope clean %s'", svc, svc);
+    /* A valid header but server_pid not stored yet (the server stores it last), no shutdown under way. */
+    if (ipc_load32(s, IPCSCOPE_OFF_SERVER_PID, IPC_ACQUIRE) == 0 &&
+        !(ipc_load32(s, IPCSCOPE_OFF_SERVER_FLAGS, IPC_RELAXED) & IPCSCOPE_SERVER_SHUTTING_DOWN))
+        return starting(s, is_starting);
     if ((r = ipc_plat_attach(s->plat, svc, s->base)) != IPC_PLAT_OK)
         return ipc_fail(MBV_IPC_ERR_SYSTEM, "cannot attach to the mutex and events of '%s' (%s)", svc, ipc_plat_code_name(r));
     return MBV_IPC_OK;
@@ -87,12 +117,32 @@ static bool connect_checked(const char *svc, MBV_IPC_CONNECTION *conn) {
         return false;
     }
     memcpy(c->s.service, svc, sizeof c->s.service);
-    if (open_checked(c) != MBV_IPC_OK) {
-        client_free(c);
-        return false;
+    /* A starting section is waited for, up to a second (or conn->timeout_ms when the caller
+     * set a shorter one before connecting), then refused with ERR_STARTING. */
+    uint32_t timeout_ms = conn->timeout_ms;
+    uint64_t wait = timeout_ms && (uint64_t)timeout_ms * 1000000ull < IPC_STARTING_WAIT_NS
+                        ? (uint64_t)timeout_ms * 1000000ull : IPC_STARTING_WAIT_NS;
+    uint64_t until = ipc_plat_now_mono_ns() + wait;
+    int is_starting = 0;
+    while (open_checked(c, &is_starting) != MBV_IPC_OK) {
+        uint64_t now = ipc_plat_now_mono_ns();
+        if (!is_starting || now >= until) {
+            client_free(c);
+            return false;
+        }
+        ipc_plat_close(c->s.plat);
+        memset(&c->s, 0, sizeof c->s);
+        memcpy(c->s.service, svc, sizeof c->s.service);
+        ipc_plat_sleep_ns(until - now < IPC_STARTING_POLL_NS ? until - now : IPC_STARTING_POLL_NS);
+        if (!(c->s.plat = ipc_plat_new())) {
+            client_free(c);
+            ipc_fail(MBV_IPC_ERR_NO_MEMORY, "out of memory connecting to '%s'", svc);
+            return false;
+        }
     }
     memset(conn, 0, sizeof *conn);
     conn->client = c;
+    conn->timeout_ms = timeout_ms;
     conn->request_capacity = c->s.request_capacity;
     conn->response_capacity = c->s.response_capacity;
     return true;
@@ -318,6 +368,9 @@ bool MBV_IPCCallTimeout(MBV_IPC_CONNECTION *conn, uint32_t function, const void 
     case IPC_PLAT_OWNERDEAD:
         ipc_plat_mutex_consistent(s->plat, s->base);
         ipc_add64(s, IPCSCOPE_OFF_RECOVERED_COUNT, 1, IPC_RELAXED);
+        /* Only a mutex holder waits for a response: a count left behind is the dead one's
+         * (amendment 2, item 4). */
+        ipc_store32(s, IPCSCOPE_OFF_CLIENT_WAITING, 0, IPC_RELAXED);
         break;
     case IPC_PLAT_TIMEDOUT:
         return ipc_fail(MBV_IPC_ERR_TIMEOUT, "timed out waiting for the mutex of '%s', held by pid %d: try a longer "

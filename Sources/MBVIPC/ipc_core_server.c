@@ -59,16 +59,32 @@ static int initialise(struct ipc_server *srv) {
     return MBV_IPC_OK;
 }
 
-/* Checks an existing object before a takeover: 0, or the problem (error recorded). */
-static int check_existing(struct ipc_server *srv, int opened, uint64_t size) {
+/* Checks an existing object before a takeover: 0, or the problem (error recorded). Sets
+ * *recreate when the object is ours and serverless but its liveness lock cannot be taken
+ * (a reader's read lock): it is to be replaced whatever replace_invalid says. */
+static int check_existing(struct ipc_server *srv, int opened, uint64_t size, int *recreate) {
     struct ipc_section *s = &srv->s;
     const char *svc = s->service;
     uint32_t uid = 0, mode = 0, me = ipc_plat_euid();
+    *recreate = 0;
     if (ipc_plat_object_owner(s->plat, &uid, &mode) == IPC_PLAT_OK && uid != me)
         return ipc_fail(MBV_IPC_ERR_FOREIGN_OWNER, "/dev/shm/ipcscope.%s belongs to uid %u, not to you (uid %u): "
                         "someone else uses this name; pick another", svc, uid, me);
     if (ipc_plat_liveness_trylock(s->plat) != IPC_PLAT_OK) {
+        int held = 1;
+        (void)ipc_plat_liveness_held(s->plat, &held);
+        if (!held) {
+            /* Only a write lock is a server's (amendment 2, item 1): a read lock is a reader's. */
+            *recreate = 1;
+            return ipc_fail(MBV_IPC_ERR_NAME_IN_USE, "/dev/shm/ipcscope.%s is held by a read lock (a reader's, not a "
+                            "server's) and could not be replaced: stop that reader, or remove it with 'ipcscope clean "
+                            "%s'", svc, svc);
+        }
         int32_t pid = opened == IPC_PLAT_OK ? (int32_t)ipc_load32(s, IPCSCOPE_OFF_SERVER_PID, IPC_ACQUIRE) : 0;
+        /* The lock held, but no magic (written last) or no server_pid yet (stored last): starting. */
+        if (opened != IPC_PLAT_OK || memcmp(s->base, IPCSCOPE_MAGIC, 8) != 0 || pid == 0)
+            return ipc_fail(MBV_IPC_ERR_NAME_IN_USE, "service '%s' is being started by another process: pick another "
+                            "name or stop it", svc);
         return ipc_fail(MBV_IPC_ERR_NAME_IN_USE, "service '%s' is served by pid %d, still running: pick another name "
                         "or stop it", svc, pid);
     }
@@ -122,7 +138,13 @@ static int create_or_take_over(struct ipc_server *srv, const ipc_server_options_
         return ipc_fail(MBV_IPC_ERR_SYSTEM, "opening /dev/shm/ipcscope.%s failed (%s, system error %u)", svc,
                         ipc_plat_code_name(opened), ipc_plat_os_error(s->plat)), -1;
     s->base = (uint8_t *)base;
-    r = check_existing(srv, opened, mapped);
+    int recreate = 0;
+    r = check_existing(srv, opened, mapped, &recreate);
+    if (recreate) {
+        if (last) return -1;
+        ipc_plat_unlink_if_ours(s->plat, svc);
+        return 0;
+    }
     if (r == MBV_IPC_ERR_CORRUPT || r == MBV_IPC_ERR_INCOMPATIBLE) {
         if (!o->replace_invalid || last) return -1;
         ipc_plat_unlink_if_ours(s->plat, svc);
@@ -133,6 +155,9 @@ static int create_or_take_over(struct ipc_server *srv, const ipc_server_options_
     /* Repair the mutex if a client died holding it; recreate if it cannot be repaired. */
     switch (ipc_plat_mutex_trylock(s->plat, s->base)) {
     case IPC_PLAT_OK:
+        /* We hold the mutex, so no client waits for a response: any count is a dead one's
+         * (amendment 2, item 4). */
+        ipc_store32(s, IPCSCOPE_OFF_CLIENT_WAITING, 0, IPC_RELAXED);
         ipc_plat_mutex_unlock(s->plat, s->base);
         break;
     case IPC_PLAT_OWNERDEAD:
@@ -141,6 +166,7 @@ static int create_or_take_over(struct ipc_server *srv, const ipc_server_options_
         ipc_store32(s, IPCSCOPE_OFF_OWNER_PID, 0, IPC_RELAXED);
         ipc_store32(s, IPCSCOPE_OFF_OWNER_TID, 0, IPC_RELAXED);
         ipc_store64(s, IPCSCOPE_OFF_OWNER_SINCE_NS, 0, IPC_RELAXED);
+        ipc_store32(s, IPCSCOPE_OFF_CLIENT_WAITING, 0, IPC_RELAXED);
         ipc_plat_mutex_unlock(s->plat, s->base);
         break;
     case IPC_PLAT_NOTRECOVERABLE:

@@ -276,6 +276,14 @@ int ipc_plat_open_existing(struct ipc_plat *p, const char *service, int writable
     return IPC_PLAT_OK;
 }
 
+/* Not asked on NT (0): a paging-file Section is created at its full size, and a
+ * file-backed one is locked right after FILE_CREATE; this backend does not wait
+ * through that moment (a client gets "not a section's size" and may retry). */
+int ipc_plat_object_just_created(struct ipc_plat *p, uint64_t within_ns) {
+    (void)p, (void)within_ns;
+    return 0;
+}
+
 /* The owner and DACL of the named Section (for a file-backed section: the
  * server's named Section over the file; a stale one has none, and then the
  * caller's own identity is reported: the liveness check refuses it anyway). */

@@ -264,6 +264,12 @@ uint32_t ipc_plat_euid(void) {
 
 void ipc_plat_yield(void) { NtYieldExecution(); }
 
+void ipc_plat_sleep_ns(uint64_t ns) {
+    LARGE_INTEGER pause;
+    pause.QuadPart = -(int64_t)((ns + 99) / 100); /* relative, in 100 ns units */
+    NtDelayExecution(0, &pause);
+}
+
 /* MARK: - per-thread error: a fiber-local slot, freed when the thread ends */
 
 static struct ipc_plat_error fallback_error;

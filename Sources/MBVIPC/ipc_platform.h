@@ -85,6 +85,13 @@ int ipc_plat_create_exclusive(struct ipc_plat *plat, const char *service, uint64
 int ipc_plat_open_existing(struct ipc_plat *plat, const char *service, int writable,
                            void **base, uint64_t *mapped_size);
 
+/* Whether the object `plat` has open (after open_existing, even one that failed
+ * INVALID) is empty and was created or changed less than `within_ns` ago: its
+ * server may be between creating it and taking the liveness lock (POSIX: fstat
+ * st_size 0, st_ctim within the window). 0 when not, or when it cannot tell (NT
+ * always answers 0). */
+int ipc_plat_object_just_created(struct ipc_plat *plat, uint64_t within_ns);
+
 /* The object's owner and permission bits (POSIX: fstat st_uid, st_mode & 07777).
  * NT: the creating user's id as ipc_plat_euid() reports it, and 0600 when the
  * object carries the creator-only security descriptor. */
@@ -164,6 +171,7 @@ int32_t ipc_plat_self_tid(void);       /* may be cached per thread; correct afte
 uint64_t ipc_plat_process_starttime(int32_t pid);
 uint32_t ipc_plat_euid(void);          /* NT: 0 unless the backend maps user SIDs */
 void ipc_plat_yield(void);             /* sched_yield / NtYieldExecution */
+void ipc_plat_sleep_ns(uint64_t ns);   /* nanosleep / NtDelayExecution (relative) */
 
 /* MARK: - memory and per-thread storage */
 

@@ -166,6 +166,17 @@ int ipc_plat_open_existing(struct ipc_plat *p, const char *service, int writable
     return map_fd(p, writable, (uint64_t)st.st_size, base, mapped);
 }
 
+int ipc_plat_object_just_created(struct ipc_plat *p, uint64_t within_ns) {
+    struct stat st;
+    struct timespec now;
+    if (p->fd < 0 || fstat(p->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 0) return 0;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t changed = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    int64_t at = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    /* ctime is a coarse clock: a moment "in the future" by a tick still counts as just now. */
+    return at - changed < (int64_t)within_ns && changed - at < 100000000;
+}
+
 int ipc_plat_object_owner(struct ipc_plat *p, uint32_t *uid, uint32_t *mode) {
     struct stat st;
     if (fstat(p->fd, &st) != 0) return fail(p, errno);
@@ -350,6 +361,13 @@ uint64_t ipc_plat_process_starttime(int32_t pid) {
 
 uint32_t ipc_plat_euid(void) { return (uint32_t)geteuid(); }
 void ipc_plat_yield(void) { sched_yield(); }
+
+void ipc_plat_sleep_ns(uint64_t ns) {
+    struct timespec t, rest;
+    t.tv_sec = (time_t)(ns / 1000000000ull);
+    t.tv_nsec = (long)(ns % 1000000000ull);
+    while (nanosleep(&t, &rest) != 0 && errno == EINTR) t = rest;
+}
 
 /* MARK: - memory, per-thread error */
 

@@ -72,7 +72,7 @@ struct SchemaCLITests {
         #expect(none.stderr.contains("no schema names it"), "\(none.stderr)")
     }
 
-    @Test("watch --json carries each call's fields (as far as the trace ring's 16-byte head holds them)")
+    @Test("watch --json carries each call's fields, all of them for a call it saw whole")
     func watchJSONCarriesFields() throws {
         let scope = TestScope()
         defer { scope.cleanup() }
@@ -90,8 +90,13 @@ struct SchemaCLITests {
         let fields = try #require(call["fields"] as? [String: Any])
         #expect(int(fields["id"]) == 42)
         #expect((fields["value"] as? NSNumber)?.doubleValue == -0.5)
-        #expect(fields["name"] == nil, "name lies past the 16 bytes the ring keeps")
-        #expect((call["warnings"] as? [String])?.first?.contains("first 16 of the request's 32 bytes") == true, "\(call)")
+        // name lies past the 16 bytes the ring keeps: watch copied the whole request from its slot.
+        #expect(call["partial"] as? Bool == false, "\(call)")
+        #expect(fields["name"] as? String == "x", "\(call)")
+        #expect(call["warnings"] == nil, "\(call)")
+        // The echo's answer, read as set_value's response: ok is the id's first byte (42: not a bool).
+        #expect(call["response_fields"] is [String: Any], "\(call)")
+        #expect((call["response_warnings"] as? [String])?.contains { $0.contains("not a bool") } == true, "\(call)")
     }
 
     @Test("a script matches a call on a field and replies with fields")

@@ -5,6 +5,25 @@
  * layout described in docs/section-format.md. It depends only on libc, so a
  * C or C++ program can include it on its own (the C library in Sources/MBVIPC does).
  * Every offset is checked by a _Static_assert in section_layout.c.
+ *
+ * What the bytes do not say (the format's amendment 2; the bytes are unchanged):
+ * - Liveness is a WRITE lock (F_OFD_SETLK, F_WRLCK) on byte 0, held by the server
+ *   for its life. Only a conflicting write lock means a live server; a read lock
+ *   is a reader's. A server that finds only read locks recreates the object; a
+ *   cleaner that cannot take the write lock because of one says so and leaves it.
+ * - Starting: between O_EXCL creation and the store of server_pid, a section
+ *   whose liveness lock is held but whose magic or server_pid is not written yet
+ *   is starting: clients wait for it up to one second, readers show it as
+ *   starting, cleaners never remove it.
+ * - A server takes over only an object whose st_uid and creator_uid both equal
+ *   its effective uid, root included; sharing is by group (mode 0660). A client
+ *   refuses a world-writable object unless its caller says to trust it.
+ * - The mutex bytes are attacker data: compare the type word with that of a
+ *   robust process-shared mutex initialised locally before any pthread call;
+ *   a client refuses, a server recreates, on a difference.
+ * - client_waiting: only a dead mutex owner can be left counted; the client
+ *   that gets EOWNERDEAD, and a server taking over, reset it to 0.
+ * - server_flags bit 3: the mutex and events are NT objects (see below).
  */
 #ifndef IPCSCOPE_SECTION_H
 #define IPCSCOPE_SECTION_H
@@ -42,6 +61,10 @@ enum {
     IPCSCOPE_SERVER_SHUTTING_DOWN = 1u << 0,
     IPCSCOPE_SERVER_STEP_MODE = 1u << 1,
     IPCSCOPE_SERVER_TRACING = 1u << 2,
+    /* The mutex and events are NT objects named after the section (.mutex, .request,
+     * .response) and the mutex bytes stay zero. POSIX clients refuse such a section,
+     * NT clients one without the bit; readers on either side read it as usual. */
+    IPCSCOPE_SERVER_NT_OBJECTS = 1u << 3,
 };
 
 /* trace record flags */
@@ -85,18 +108,18 @@ typedef struct ipcscope_header {
     uint64_t created_unix_ns;
 
     /* line 1 (offset 64): the server */
-    int32_t server_pid;          /* A */
+    int32_t server_pid;          /* A; stored last at start (0 with the lock held: starting) */
     uint32_t server_epoch;       /* A */
     uint64_t server_starttime;   /* A */
     uint64_t heartbeat_ns;       /* A */
     uint32_t server_flags;       /* A */
     uint32_t reserved_92;
-    uint64_t calls_served;       /* A; these three may trail by <= 1 ms of calls while */
-    uint64_t calls_rejected;     /* A; the server is busy, exact between calls         */
-    uint64_t last_service_ns;    /* A; (docs/section-format.md, "Display counters")   */
-    uint64_t trace_head;         /* A */
+    uint64_t calls_served;       /* A; these three may be stored with the heartbeat   */
+    uint64_t calls_rejected;     /* A; (at most once a ms) while the server is busy,  */
+    uint64_t last_service_ns;    /* A; exact whenever it finds no request waiting     */
+    uint64_t trace_head;         /* A; stored per call */
 
-    /* lines 2 and 3 (offset 128): the mutex */
+    /* lines 2 and 3 (offset 128): the mutex; attacker data: check its type word first */
     union {
         pthread_mutex_t mutex;
         uint8_t mutex_bytes[64];
@@ -114,7 +137,7 @@ typedef struct ipcscope_header {
     uint32_t request_event;      /* A F */
     uint32_t response_event;     /* A F */
     uint32_t server_waiting;     /* A */
-    uint32_t client_waiting;     /* A */
+    uint32_t client_waiting;     /* A; reset to 0 after EOWNERDEAD and at takeover */
     uint32_t reserved_276;
     uint64_t state_since_ns;     /* A */
     uint64_t next_seq;           /* A */

@@ -172,5 +172,9 @@ int CIPCScope_ofd_probe(int fd, int *held);
 /* The type of the lock another open file description holds on byte 0:
  * F_UNLCK (none), F_RDLCK (a reader's, not a server) or F_WRLCK (a live server). */
 int CIPCScope_ofd_probe_type(int fd, int *type);
+/* Like CIPCScope_ofd_probe_type, and the pid the kernel names for that lock: the holder's pid
+ * for a classic POSIX lock (F_SETLK), -1 for an open-file-description lock (the kernel keeps
+ * no owner pid for those), 0 when no lock conflicts. */
+int CIPCScope_ofd_probe_owner(int fd, int *type, int32_t *pid);
 
 #endif /* IPCSCOPE_SHIMS_H */

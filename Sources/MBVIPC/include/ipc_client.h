@@ -22,8 +22,11 @@ extern "C" {
 
 /** Connects to the service `name`: opens and checks its section (yours or
  *  root's, not writable by everyone, a valid section, a live server) and fills
- *  `conn` (capacities included). `conn` must be zero-initialised or disconnected:
- *  a connected one is refused (MBV_IPC_ERR_INVALID_ARGUMENT), not leaked.
+ *  `conn` (capacities included). A section still being created by its server
+ *  (starting) is waited for, up to a second, or up to conn->timeout_ms when it
+ *  was set lower before connecting (it is kept), then MBV_IPC_ERR_STARTING.
+ *  `conn` must be zero-initialised or disconnected: a connected one is refused
+ *  (MBV_IPC_ERR_INVALID_ARGUMENT), not leaked.
  *  False on failure (see MBV_IPCLastErrorMessage). */
 MBV_IPC_API bool MBV_IPCConnect(const wchar_t *name, MBV_IPC_CONNECTION *conn);
 

@@ -28,10 +28,12 @@ typedef struct ipc_server_options {
     bool keep_on_exit;          /**< leave the object in /dev/shm on shutdown */
 } ipc_server_options_t;
 
-/** Creates the section "ipcscope.<name>" (or takes over one whose server died)
- *  and returns a server ready for MBV_IPCServerLoop; NULL on failure (see
- *  MBV_IPCLastErrorMessage: name in use by a live pid, another user's object,
- *  not a section, ...). The handler runs on the loop's thread for every call. */
+/** Creates the section "ipcscope.<name>" (or takes over one of yours whose server
+ *  died; a reader's read lock on it is not a server, the object is recreated) and
+ *  returns a server ready for MBV_IPCServerLoop; NULL on failure (see
+ *  MBV_IPCLastErrorMessage: name in use by a live pid or being started by another
+ *  process, another user's object, not a section, ...). The handler runs on the
+ *  loop's thread for every call. */
 MBV_IPC_API ipc_server_t *MBV_IPCInitServer(const wchar_t *name, ipc_handler_t handler, void *ctx);
 
 /** The same with a narrow name. */

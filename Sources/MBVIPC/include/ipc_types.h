@@ -66,7 +66,8 @@ typedef struct MBV_IPC_CONNECTION {
     uint32_t response_capacity;   /**< largest response the server can give, in bytes */
     int32_t last_status;          /**< status of the last answered call */
     uint32_t last_response_size;  /**< bytes the last answer held (also when the buffer was too small) */
-    uint32_t timeout_ms;          /**< deadline of MBV_IPCCall; 0 means 5000 ms */
+    uint32_t timeout_ms;          /**< deadline of MBV_IPCCall; 0 means 5000 ms (set before
+                                   *   MBV_IPCConnect, it also bounds the wait for a starting section) */
 } MBV_IPC_CONNECTION;
 
 /** The reason for the last failure on this thread (MBV_IPCLastError). */
@@ -90,7 +91,8 @@ typedef enum mbv_ipc_error {
     MBV_IPC_ERR_NOT_RECOVERABLE = 16,  /**< the section's mutex is beyond repair */
     MBV_IPC_ERR_NO_MEMORY = 17,
     MBV_IPC_ERR_SYSTEM = 18,           /**< a system call failed */
-    MBV_IPC_ERR_STOPPED = 19           /**< the server was stopped or shut down */
+    MBV_IPC_ERR_STOPPED = 19,          /**< the server was stopped or shut down */
+    MBV_IPC_ERR_STARTING = 20          /**< the section is still being created by its server: try again */
 } mbv_ipc_error;
 
 /** The code of the last failure on the calling thread (MBV_IPC_OK after a success). */
