@@ -10,15 +10,17 @@
 # One line per check: states stored, search depth, memory (MB), seconds. Exits 1 on any
 # surprise (a pass that fails, a mutant or finding that holds, an incomplete search).
 #
-# Bounds: every search is exhaustive (no bitstate) within -m10000 (search depth; the deepest
-# reaches about 500), a hash table of 2^23 slots, MEMLIM=1024 MB per search, and a timeout of
-# 120 s per search. Verifiers are built and run two at a time (-j). The whole script takes
-# about 40 s on an idle 2-core machine; cc is half of it.
+# Bounds: every search of the default set is exhaustive (no bitstate) within -m10000 (search
+# depth; the deepest reaches about 500), with a hash table of 2^23 slots, MEMLIM=1024 MB and a
+# timeout of 120 s. Verifiers are built and searched two at a time (-j). The default set costs
+# about 40 s of CPU (half of it cc): about 25 s on an idle 2-core machine, a minute or more
+# when others' builds share the cores.
 #
 # Usage: spec/check.sh [-j N] [--deep] [--only TEXT] [--keep DIR] [--list]
 #   -j N         builds and searches at once (default 2)
-#   --deep       also run the larger configurations (three clients with bitstate, two calls per
-#                client, every kind of event at once); several minutes
+#   --deep       also check the proposed fixes, more of the C library's variant, and the larger
+#                configurations (every kind of event at once, two calls per client, three
+#                clients: exhaustive with -DCOLLAPSE up to 3 GB, or bitstate); about 15 minutes
 #   --only TEXT  run only the checks whose name contains TEXT
 #   --keep DIR   copy the counterexample trails (and their replays) to DIR
 #   --list       print the checks and exit
@@ -48,6 +50,13 @@ if [ -n "$keep" ]; then mkdir -p "$keep" && keep="$(cd "$keep" && pwd)"; fi
 
 work="$(mktemp -d /tmp/ipcscope-spin.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
+kill_tree() {  # SIGTERM to a process and everything under it, by pid
+  local c
+  for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do kill_tree "$c"; done
+  kill -TERM "$1" 2>/dev/null || true
+}
+on_signal() { trap - TERM INT; for j in $(jobs -p); do kill_tree "$j"; done; wait; rm -rf "$work"; exit 143; }
+trap on_signal TERM INT
 
 # MARK: - scenarios (the model's switches; README "Scenarios")
 
@@ -65,31 +74,20 @@ SDEATH_GIVEUPS="$(sw 0 1 1 0 0)"  # ... and calls give up (no client slices: onl
 
 # MARK: - the checks: name | expect | spin -D flags | pan flags
 
+SAFE="safety (seq_rule own_answer untorn_request mutex_repaired waiting_exact takeover_clean)"
 checks=(
   "server_wakes|pass|$QUIET|-a -N server_wakes"
   "client_wakes|pass|$QUIET|-a -N client_wakes"
-  "giveups/seq_rule|pass|$GIVEUPS|-N seq_rule"
-  "giveups/own_answer|pass|$GIVEUPS|-N own_answer"
-  "giveups/untorn_request|pass|$GIVEUPS|-N untorn_request"
+  "giveups/$SAFE|pass|$GIVEUPS|-N safety"
   "giveups/deadline_honoured|pass|$GIVEUPS|-a -N deadline_honoured"
-  "client-death/seq_rule|pass|$CDEATH|-N seq_rule"
-  "client-death/own_answer|pass|$CDEATH|-N own_answer"
-  "client-death/untorn_request|pass|$CDEATH|-N untorn_request"
-  "client-death/mutex_repaired|pass|$CDEATH|-N mutex_repaired"
-  "client-death/waiting_exact|pass|$CDEATH|-N waiting_exact"
+  "client-death/$SAFE|pass|$CDEATH|-N safety"
   "client-death/owner_death_recovered|pass|$CDEATH|-a -N owner_death_recovered"
   "client-death/calls_return|pass|$CDEATH|-a -N calls_return"
-  "server-death/seq_rule|pass|$SDEATH|-E -N seq_rule"
-  "server-death/own_answer|pass|$SDEATH|-E -N own_answer"
-  "server-death/untorn_request|pass|$SDEATH|-E -N untorn_request"
-  "server-death/takeover_clean|pass|$SDEATH|-E -N takeover_clean"
+  "server-death/$SAFE|pass|$SDEATH|-E -N safety"
   "server-death-no-takeover/calls_return|pass|$SDEATH -DTAKEOVER=0|-a -N calls_return"
   "finding/takeover-loses-request: server-death/calls_return|finding|$SDEATH|-a -N calls_return"
   "finding/step3-waiter-fails-after-takeover: server-death/step3_takeover_answered|finding|$SDEATH|-a -N step3_takeover_answered"
-  "fixed: server-death/calls_return|pass|$SDEATH -DFIX_TAKEOVER_ORDER -DFIX_STEP3_EPOCH|-a -N calls_return"
-  "fixed: server-death/step3_takeover_answered|pass|$SDEATH -DFIX_TAKEOVER_ORDER -DFIX_STEP3_EPOCH|-a -N step3_takeover_answered"
   "finding/dead-client-request-waits-a-slice: client-death-strict/calls_return|finding|$CDEATH_STRICT|-a -N calls_return"
-  "fixed: client-death-strict/calls_return|pass|$CDEATH_STRICT -DFIX_RECOVERY_WAKE|-a -N calls_return"
   "finding/c-library-leaks-client_waiting: client-death/waiting_exact|finding|$CDEATH -DC_LIBRARY|-N waiting_exact"
   "mutant-a no server re-check: server_wakes|mutant|$QUIET -DMUT_NO_SERVER_RECHECK|-a -f -N server_wakes"
   "mutant-b no seq check: giveups/seq_rule (holds: the seq check is redundant)|pass|$GIVEUPS -DMUT_NO_SEQ_CHECK|-N seq_rule"
@@ -101,14 +99,25 @@ checks=(
   "mutant-f no pthread_mutex_consistent: client-death/mutex_repaired|mutant|$CDEATH -DMUT_NO_CONSISTENT|-N mutex_repaired"
 )
 if [ "$deep" = 1 ]; then
+  # @collapse: exhaustive with state compression (-DCOLLAPSE), up to 3 GB and 30 minutes;
+  # @bitstate: a bitstate (supertrace) search, 2^31 bits, 3 hash functions: it may miss states.
   ALL="$(sw 1 1 1 1 1)"
+  FIXES="-DFIX_TAKEOVER_ORDER -DFIX_STEP3_EPOCH -DFIX_RECOVERY_WAKE"
   checks+=(
-    "deep: server-death-no-takeover/deadline_honoured|pass|$SDEATH_GIVEUPS -DTAKEOVER=0|-a -N deadline_honoured"
-    "deep: two calls each, giveups/seq_rule|pass|$GIVEUPS -DCALLS=2|-N seq_rule"
-    "deep: two calls each, giveups/own_answer|pass|$GIVEUPS -DCALLS=2|-N own_answer"
-    "deep: everything at once (fixed), safety|pass|$ALL -DFIX_TAKEOVER_ORDER -DFIX_STEP3_EPOCH -DFIX_RECOVERY_WAKE|-N safety"
-    "deep: three clients (bitstate), everything at once (fixed), safety|pass|$ALL -DNCLIENTS=3 -DFIX_TAKEOVER_ORDER -DFIX_STEP3_EPOCH -DFIX_RECOVERY_WAKE|-N safety -k3 @bitstate"
-    "deep: three clients (bitstate), client-death/calls_return|pass|$CDEATH -DNCLIENTS=3|-a -N calls_return @bitstate"
+    "fixed: server-death/calls_return|pass|$SDEATH -DFIX_TAKEOVER_ORDER -DFIX_STEP3_EPOCH|-a -N calls_return"
+    "fixed: server-death/step3_takeover_answered|pass|$SDEATH -DFIX_TAKEOVER_ORDER -DFIX_STEP3_EPOCH|-a -N step3_takeover_answered"
+    "fixed: client-death-strict/calls_return|pass|$CDEATH_STRICT -DFIX_RECOVERY_WAKE|-a -N calls_return"
+    "c-library: client-death/own_answer|pass|$CDEATH -DC_LIBRARY|-N own_answer"
+    "c-library: client-death/calls_return|pass|$CDEATH -DC_LIBRARY|-a -N calls_return"
+    "c-library: server-death/$SAFE|pass|$SDEATH -DC_LIBRARY|-E -N safety"
+    "server-death-no-takeover/deadline_honoured|pass|$SDEATH_GIVEUPS -DTAKEOVER=0|-a -N deadline_honoured"
+    "everything at once/$SAFE|pass|$ALL|-E -N safety @collapse"
+    "fixed: everything at once/$SAFE|pass|$ALL $FIXES|-N safety @collapse"
+    "two calls each: giveups/$SAFE|pass|$GIVEUPS -DCALLS=2|-N safety @collapse"
+    "three clients: giveups/$SAFE|pass|$GIVEUPS -DNCLIENTS=3|-N safety @collapse"
+    "three clients: client-death/$SAFE|pass|$CDEATH -DNCLIENTS=3|-N safety @collapse"
+    "three clients: client-death/calls_return (bitstate)|pass|$CDEATH -DNCLIENTS=3|-a -N calls_return @bitstate"
+    "three clients: server-death/$SAFE (bitstate)|pass|$SDEATH -DNCLIENTS=3|-E -N safety @bitstate"
   )
 fi
 
@@ -119,7 +128,7 @@ fi
 
 # MARK: - building and running
 
-# The checks to run, and for each verifier (a set of -D flags, bitstate or not) the formulas it
+# The checks to run, and for each verifier (a set of -D flags and a search mode) the formulas it
 # needs: only those are compiled in (-DSELECT_CLAIMS -DWANT_name).
 sel=()
 for c in "${checks[@]}"; do
@@ -128,41 +137,48 @@ for c in "${checks[@]}"; do
 done
 [ ${#sel[@]} -gt 0 ] || { echo "check.sh: no check matches '$only' (see --list)" >&2; exit 2; }
 
-declare -A claims=()
+declare -A claims=() liveness=()
 key_of() { printf '%s|%s' "$1" "$2" | cksum | cut -d' ' -f1; }
+mode_of() { case "$1" in *@collapse*) echo collapse ;; *@bitstate*) echo bitstate ;; *) echo plain ;; esac; }
 for c in "${sel[@]}"; do
   IFS='|' read -r _ _ flags panflags <<<"$c"
-  bitstate=0; [[ "$panflags" == *"@bitstate"* ]] && bitstate=1
+  mode="$(mode_of "$panflags")"
   claim="$(sed -n 's/.*-N \([A-Za-z0-9_]*\).*/\1/p' <<<"$panflags")"
-  k="$(key_of "$flags" "$bitstate")"
+  k="$(key_of "$flags" "$mode")"
   claims[$k]="${claims[$k]:-} -DWANT_$claim"
-  echo "$flags|$bitstate" >"$work/flags.$k"
+  [[ " $panflags " == *" -a "* ]] && liveness[$k]=1
+  echo "$flags|$mode" >"$work/flags.$k"
 done
 
 build() {  # build KEY: spin -a and cc into $work/bKEY; writes bKEY/failed on failure
-  local k="$1" flags bitstate dir cflags
-  IFS='|' read -r flags bitstate <"$work/flags.$k"
+  local k="$1" flags mode dir cflags
+  IFS='|' read -r flags mode <"$work/flags.$k"
   dir="$work/b$k"
   mkdir -p "$dir"
   cp "$model" "$dir/section.pml"
   # shellcheck disable=SC2086
-  if ! (cd "$dir" && spin $flags -DSELECT_CLAIMS ${claims[$k]} -a section.pml >spin.out 2>&1); then
+  if ! (cd "$dir" && timeout 120 spin $flags -DSELECT_CLAIMS ${claims[$k]} -a section.pml >spin.out 2>&1); then
     cp "$dir/spin.out" "$dir/failed"; return
   fi
-  cflags="-O2 -DMEMLIM=1024 -DNFAIR=3"
-  [ "$bitstate" = 1 ] && cflags="$cflags -DBITSTATE"
+  cflags="-O2 -DNFAIR=3"
+  [ -n "${liveness[$k]:-}" ] || cflags="$cflags -DSAFETY"  # no acceptance cycles to look for
+  case "$mode" in
+    plain) cflags="$cflags -DMEMLIM=1024" ;;
+    collapse) cflags="$cflags -DMEMLIM=3072 -DCOLLAPSE" ;;
+    bitstate) cflags="$cflags -DMEMLIM=1024 -DBITSTATE" ;;
+  esac
   # shellcheck disable=SC2086
-  (cd "$dir" && cc $cflags -o pan pan.c >cc.out 2>&1) || cp "$dir/cc.out" "$dir/failed"
+  (cd "$dir" && timeout 300 cc $cflags -o pan pan.c >cc.out 2>&1) || cp "$dir/cc.out" "$dir/failed"
 }
 
 # Runs check number I and writes its result line to $work/result.I (and details to detail.I).
 run_check() {
-  local i="$1" c="${sel[$1]}" name expect flags panflags bitstate k dir src out errors states depth
-  local mem secs result problem trail replay base verdict wflag
+  local i="$1" c="${sel[$1]}" name expect flags panflags mode k dir src out errors states depth
+  local mem secs result problem trail replay base verdict wflag limit
   IFS='|' read -r name expect flags panflags <<<"$c"
-  bitstate=0
-  if [[ "$panflags" == *"@bitstate"* ]]; then bitstate=1; panflags="${panflags/@bitstate/}"; fi
-  k="$(key_of "$flags" "$bitstate")"
+  mode="$(mode_of "$panflags")"
+  panflags="${panflags/@collapse/}"; panflags="${panflags/@bitstate/}"
+  k="$(key_of "$flags" "$mode")"
   src="$work/b$k"
   if [ -e "$src/failed" ]; then
     printf 'SURPRISE %s: the verifier did not build\n' "$name" >"$work/result.$i"
@@ -173,9 +189,13 @@ run_check() {
   mkdir -p "$dir"
   ln -s "$src/pan" "$dir/pan"
   cp "$src/section.pml" "$dir/section.pml"
-  wflag="-w23"; [ "$bitstate" = 1 ] && wflag="-w30"
+  case "$mode" in
+    plain) wflag="-w23" limit=120 ;;
+    collapse) wflag="-w26" limit=1800 ;;
+    bitstate) wflag="-w31 -k3" limit=1800 ;;
+  esac
   # shellcheck disable=SC2086
-  out="$(cd "$dir" && timeout 120 ./pan -m10000 $wflag $panflags 2>&1)" || true
+  out="$(cd "$dir" && timeout $limit ./pan -m10000 $wflag $panflags 2>&1)" || true
   errors="$(sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' <<<"$out" | tail -1)"
   states="$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' <<<"$out" | tail -1)"
   depth="$(sed -n 's/.*depth reached \([0-9]*\).*/\1/p' <<<"$out" | tail -1)"
@@ -195,7 +215,7 @@ run_check() {
       problem="violated, but no trail was written"
     else
       # shellcheck disable=SC2086
-      replay="$(cd "$dir" && spin $flags -DSELECT_CLAIMS ${claims[$k]} -t -p -g -l section.pml 2>&1)" || true
+      replay="$(cd "$dir" && timeout 120 spin $flags -DSELECT_CLAIMS ${claims[$k]} -t -p -g -l section.pml 2>&1)" || true
       if ! grep -qE "assertion violated|START OF CYCLE|invalid end state" <<<"$replay"; then
         problem="the trail does not replay to the violation"
       elif [ -n "$keep" ]; then

@@ -210,6 +210,7 @@ proctype Client(byte me) {
 
         /* 2. Lock the mutex by the deadline (trylock, then clocklock in slices when a
          *    cancellation token is given); on EOWNERDEAD: consistent, recovered_count + 1. */
+step2_lock:
         if
         :: atomic { mtx == FREE && !mtx_unrecoverable ->
                     mtx = me + 1; owner_died = mtx_owner_died; mtx_owner_died = false;
@@ -221,6 +222,7 @@ proctype Client(byte me) {
         :: r != R_NONE -> goto returned
         :: else -> skip
         fi;
+step2_repair:
         atomic {
             if
             :: owner_died ->
@@ -242,6 +244,7 @@ proctype Client(byte me) {
         };
 
         /* The server this call is made to; the liveness probe runs when the heartbeat is old. */
+call_epoch:
         atomic {
             epoch = server_epoch;
             if :: probe = true :: probe = false fi;
@@ -253,6 +256,7 @@ proctype Client(byte me) {
         /* 3. Wait until the slot is free: a call abandoned by a dead or given-up client may
          *    still be in the server's hands. */
 #ifndef MUT_NO_STEP3
+step3_slot_free:
         CLIENT_WAIT(0);
         if :: r != R_NONE -> goto unlock :: else -> skip fi;
         atomic {
@@ -266,8 +270,10 @@ proctype Client(byte me) {
 
         /* 4. The request: data, then seq (release); REQUEST_READY; request_event + 1; wake the
          *    server only if it counts itself waiting. */
+step4_request:
         req_data = call_id;
         d_step { next_seq++; seq = next_seq; seq_call[seq] = call_id; req_seq = seq };
+step4_publish:
         state = REQUEST_READY;
         request_event++;
         if
@@ -276,10 +282,12 @@ proctype Client(byte me) {
         fi;
 
         /* 5. Wait for the answer to seq. */
+step5_answer:
         CLIENT_WAIT(1);
         if :: r != R_NONE -> goto unlock :: else -> skip fi;
 
         /* 6. Copy the answer, then IDLE. */
+step6_copy:
         atomic {
             if :: rsp_seq != seq -> bad_seq = true :: else -> skip fi;        /* property seq_rule */
             if :: rsp_data != call_id -> bad_answer = true :: else -> skip fi; /* property own_answer */
@@ -287,7 +295,7 @@ proctype Client(byte me) {
         };
         state = IDLE;
 
-unlock: /* 7. Whatever happened: clear the owner record, unlock; state is left as it is. */
+unlock: /* step 7. Whatever happened: clear the owner record, unlock; state is left as it is. */
         atomic {
             if :: mtx_inconsistent -> bad_mutex = true; mtx_unrecoverable = true :: else -> skip fi; /* property mutex_repaired */
             mtx = FREE;
@@ -331,6 +339,7 @@ start:
             /* create_or_take_over / createOrTakeOver: the liveness lock can be taken (its holder
              * is dead); the mutex is repaired if a client died holding it (trylock: busy means a
              * live client holds it, and it will finish or give up). */
+takeover:
             atomic {
                 !live -> live = true;
                 if
@@ -353,6 +362,7 @@ start:
             };
             /* start(): server_waiting 0, epoch + 1, IDLE, server_pid (last), then
              * response_event + 1 and a wake of every client (clarification 2). */
+claim:
 #ifdef FIX_TAKEOVER_ORDER
             state = IDLE;                        /* proposed: IDLE before the new epoch is visible */
             d_step { server_waiting = 0; server_epoch++ };
@@ -367,12 +377,14 @@ start:
                  * server, which serves nothing yet, could store them), no leaked server count. */
                 if :: state == PROCESSING || state == RESPONSE_READY || server_waiting != 0 -> bad_takeover = true :: else -> skip fi
             };
+wake_all:
             response_event++;
             WAKE_CLIENTS()
         fi;
 
         do
         :: /* wait_for_request / waitForRequest: the spin (one check), then sleep in slices. */
+wait_request:
             do
             :: state == REQUEST_READY -> break
             :: else ->
@@ -393,11 +405,13 @@ end_sleep:      if
             /* serve_one / serveOne: PROCESSING, read the slot (seq, then the payload), run the
              * handler; answer(): payload and seq, RESPONSE_READY, response_event + 1, wake only
              * if a client counts itself waiting. */
+serve_one:
             state = PROCESSING;
             atomic {
                 s = req_seq; d = req_data;
                 if :: seq_call[s] != d -> bad_torn = true :: else -> skip fi /* property untorn_request */
             };
+answer:
             d_step { rsp_data = d; rsp_seq = s; d = 0 };
             atomic { state = RESPONSE_READY; MARK_ANSWERED((seq_call[s] - 1) / CALLS); s = 0 };
             response_event++;
@@ -483,7 +497,8 @@ ltl waiting_exact { [] !bad_waiting }
 #if !defined(SELECT_CLAIMS) || defined(WANT_takeover_clean)
 ltl takeover_clean { [] !bad_takeover }
 #endif
-/* All six at once (for the larger configurations of check.sh --deep). */
+/* All six at once: check.sh checks the model as the code is with this one, per scenario, and
+ * each mutant with the one property it must break. */
 #if !defined(SELECT_CLAIMS) || defined(WANT_safety)
 ltl safety { [] !(bad_seq || bad_answer || bad_torn || bad_mutex || bad_waiting || bad_takeover) }
 #endif
