@@ -6,9 +6,11 @@
 #   pass     the model as the code is must satisfy it ("errors: 0", search complete);
 #   mutant   a deliberately broken model must violate it, with a trail that replays;
 #   finding  the model as the code is violates it: a real issue, described in spec/README.md
-#            ("Findings"); a check of the proposed fix follows it and must pass.
-# One line per check: states stored, search depth, memory (MB), seconds. Exits 1 on any
-# surprise (a pass that fails, a mutant or finding that holds, an incomplete search).
+#            ("Findings"), with a trail that replays; --deep checks each proposed fix.
+# Liveness is checked with pan -a: without fairness where the property must hold (stronger),
+# with weak fairness (-f) where a counterexample is expected (so it is a fair run).
+# One line per check: states stored, search depth, memory (MB), seconds of search. Exits 1 on
+# any surprise (a pass that fails, a mutant or finding that holds, an incomplete search).
 #
 # Bounds: every search of the default set is exhaustive (no bitstate) within -m10000 (search
 # depth; the deepest reaches about 500), with a hash table of 2^23 slots, MEMLIM=1024 MB and a
@@ -38,7 +40,7 @@ while [ $# -gt 0 ]; do
     --only) only="${2:?--only needs a text}"; shift ;;
     --keep) keep="${2:?--keep needs a directory}"; shift ;;
     --list) list=1 ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "check.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -85,9 +87,9 @@ checks=(
   "client-death/calls_return|pass|$CDEATH|-a -N calls_return"
   "server-death/$SAFE|pass|$SDEATH|-E -N safety"
   "server-death-no-takeover/calls_return|pass|$SDEATH -DTAKEOVER=0|-a -N calls_return"
-  "finding/takeover-loses-request: server-death/calls_return|finding|$SDEATH|-a -N calls_return"
-  "finding/step3-waiter-fails-after-takeover: server-death/step3_takeover_answered|finding|$SDEATH|-a -N step3_takeover_answered"
-  "finding/dead-client-request-waits-a-slice: client-death-strict/calls_return|finding|$CDEATH_STRICT|-a -N calls_return"
+  "finding/takeover-loses-request: server-death/calls_return|finding|$SDEATH|-a -f -N calls_return"
+  "finding/step3-waiter-fails-after-takeover: server-death/step3_takeover_answered|finding|$SDEATH|-a -f -N step3_takeover_answered"
+  "finding/dead-client-request-waits-a-slice: client-death-strict/calls_return|finding|$CDEATH_STRICT|-a -f -N calls_return"
   "finding/c-library-leaks-client_waiting: client-death/waiting_exact|finding|$CDEATH -DC_LIBRARY|-N waiting_exact"
   "mutant-a no server re-check: server_wakes|mutant|$QUIET -DMUT_NO_SERVER_RECHECK|-a -f -N server_wakes"
   "mutant-b no seq check: giveups/seq_rule (holds: the seq check is redundant)|pass|$GIVEUPS -DMUT_NO_SEQ_CHECK|-N seq_rule"
