@@ -22,7 +22,8 @@
 #   -j N         builds and searches at once (default 2)
 #   --deep       also check the proposed fixes, more of the C library's variant, and the larger
 #                configurations (every kind of event at once, two calls per client, three
-#                clients: exhaustive with -DCOLLAPSE up to 3 GB, or bitstate); about 15 minutes
+#                clients: exhaustive with -DCOLLAPSE, or bitstate); about 11 minutes, and up
+#                to 2 GB per search (4 GB with -j 2; -j 1 halves it)
 #   --only TEXT  run only the checks whose name contains TEXT
 #   --keep DIR   copy the counterexample trails (and their replays) to DIR
 #   --list       print the checks and exit
