@@ -6,8 +6,9 @@
 #   make uninstall                remove exactly what install put there
 #   make CONFIG=debug install     the same from a debug build: quicker to build, far slower calls
 #   make PREFIX=/usr DESTDIR=$$PWD/pkg install    what a distribution package does
-#   make fuzz                     coverage-guided fuzzing of the C library with libFuzzer, FUZZ_SECONDS
-#                                 (60) a target (fuzz/run.sh; see docs/reliability.md)
+#   make fuzz                     coverage-guided fuzzing with libFuzzer, FUZZ_SECONDS (60) a target: the
+#                                 C library (fuzz/run.sh), then the Swift parsers (fuzz/swift/run.sh);
+#                                 see docs/reliability.md
 #
 # `make install` builds only what is missing or older than the sources, so `make && sudo make
 # install` compiles as the user. Only the first build needs the network (SwiftPM resolves the
@@ -140,8 +141,11 @@ clean:
 	rm -rf $(OUT)
 
 # Builds each target of fuzz/ with clang -fsanitize=fuzzer,address,undefined and runs it for
-# FUZZ_SECONDS; new inputs go to $(SCRATCH)/cfuzz/corpus, crashes to fuzz/crashes/TARGET.
+# FUZZ_SECONDS; new inputs go to $(SCRATCH)/cfuzz/corpus, crashes to fuzz/crashes/TARGET. Then the
+# same for the Swift parsers: ipcscope-libfuzz built with swiftc -sanitize=fuzzer,address into
+# .build-fuzz, crashes to fuzz/crashes/swift-TARGET.
 fuzz:
 	FUZZ_OUT=$(abspath $(SCRATCH))/cfuzz fuzz/run.sh
+	FUZZ_OUT=$(abspath $(SCRATCH))/cfuzz fuzz/swift/run.sh
 
 .PHONY: all man completions install uninstall clean fuzz

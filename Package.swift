@@ -18,6 +18,7 @@
 //   MBVIPC           C: the MBV_IPC C API (libmbvipc) over the same section header; also `make -C Sources/MBVIPC`
 //   IPCScopeTestHelper        a helper process for the multi-process tests
 //   IPCScopeFuzz, CIPCScopeFuzz  `ipcscope-fuzz`: the seeded fuzzer over every decoder, and its crash handler
+//   IPCScopeLibFuzz, CIPCScopeLibFuzz  `ipcscope-libfuzz`: libFuzzer targets over the Swift parsers (fuzz/swift/)
 //   IPCScopeTorture           `ipcscope-torture`: servers and clients under chaos, every answer checked
 //   IPCScopeProcess           starting child processes (over swift-subprocess) for the tools and the tests
 //   IPCScopeRandom            SplitMix64, the seedable generator of the fuzzer, the torture and the demo
@@ -35,6 +36,7 @@ let package = Package(
         .library(name: "MBVIPC", targets: ["MBVIPC"]),
         .executable(name: "ipcscope-fuzz", targets: ["IPCScopeFuzz"]),
         .executable(name: "ipcscope-torture", targets: ["IPCScopeTorture"]),
+        .executable(name: "ipcscope-libfuzz", targets: ["IPCScopeLibFuzz"]),
     ],
     dependencies: [
         // Starting child processes (IPCScopeProcess); swift-system for its FilePath and FileDescriptor.
@@ -94,6 +96,12 @@ let package = Package(
         .executableTarget(name: "IPCScopeFuzz",
                           dependencies: ["IPCScopePOSIX", "IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema", "CIPCScope", "CIPCScopeFuzz",
                                          "IPCScopeRandom", "IPCScopeProcess", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // `ipcscope-libfuzz`: the Swift parsers' libFuzzer targets; a replay main here, libFuzzer's driver
+        // when fuzz/swift/build.sh builds it with -sanitize=fuzzer,address -D LIBFUZZER.
+        .target(name: "CIPCScopeLibFuzz"),
+        .executableTarget(name: "IPCScopeLibFuzz",
+                          dependencies: ["IPCScopePOSIX", "IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector",
+                                         "IPCScopeSchema", "CIPCScope", "CIPCScopeLibFuzz"]),
         .executableTarget(name: "IPCScopeTorture", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "IPCScopeProcess", "IPCScopeRandom", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "IPCScopeProcess", dependencies: [
             .product(name: "Subprocess", package: "swift-subprocess"),
@@ -116,6 +124,6 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: ["IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema",
                            "TestSupport", "IPCScopeProcess", "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo",
-                           "IPCScopeFuzz", "IPCScopeTorture", "IPCScopeRandom"]),
+                           "IPCScopeFuzz", "IPCScopeTorture", "IPCScopeRandom", "IPCScopeLibFuzz"]),
     ]
 )
