@@ -56,7 +56,7 @@ let package = Package(
         .target(name: "CIPCScopeProbe", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "IPCScopePOSIX", dependencies: ["CIPCScopePOSIX", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "IPCScopeKit", dependencies: ["CIPCScope", "IPCScopePOSIX"]),
-        .target(name: "IPCScopeObserve", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "CIPCScope"]),
+        .target(name: "IPCScopeObserve", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "CIPCScope", "IPCScopeProcess"]),
         .target(name: "IPCScopeRecording", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeKit", "CIPCScope"]),
         .target(name: "IPCScopeInspector", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeSchema", "IPCScopeKit", "CIPCScope"]),
         .target(name: "IPCScopeSchema", dependencies: ["IPCScopePOSIX", "IPCScopeKit", .product(name: "Yams", package: "Yams")]),

@@ -19,7 +19,8 @@ package struct StatusReport {
     /// `hexdump -C -v` (no `*` lines).
     package var verboseDump = false
 
-    package init(_ snapshot: Snapshot, traceLimit: Int? = 16) {
+    /// - Parameter facts: where pids are looked up: this machine, or the section's host through an agent.
+    package init(_ snapshot: Snapshot, traceLimit: Int? = 16, facts: HostFacts = .local) {
         self.snapshot = snapshot
         self.traceLimit = traceLimit
         // An NT program's pids are NT process ids: /proc knows nothing of them.
@@ -27,19 +28,21 @@ package struct StatusReport {
         // Any process may name itself with escape sequences (PR_SET_NAME): show names escaped.
         // A pid's command is shown only while the pid still names the recorded process.
         if snapshot.serverPID > 0 {
-            let who = PidIdentity.server(pid: snapshot.serverPID, recordedStart: snapshot.serverStartTime)
+            let who = PidIdentity.server(pid: snapshot.serverPID, recordedStart: snapshot.serverStartTime, startTime: facts.startTime)
             if who == .same, snapshot.serverAlive {
-                serverCommand = ProcessFacts.commandLine(of:)(snapshot.serverPID).map(escapeForTerminal)
+                serverCommand = facts.commandLine(snapshot.serverPID).map(escapeForTerminal)
             } else {
                 serverPidNote = who.note
             }
         }
         if snapshot.ownerPID > 0 {
             let who = snapshot.ownerPID == snapshot.serverPID && snapshot.serverStartTime != 0
-                ? PidIdentity.server(pid: snapshot.ownerPID, recordedStart: snapshot.serverStartTime)
-                : PidIdentity.owner(pid: snapshot.ownerPID, sinceNS: snapshot.ownerSinceNS)
+                ? PidIdentity.server(pid: snapshot.ownerPID, recordedStart: snapshot.serverStartTime, startTime: facts.startTime)
+                : PidIdentity.owner(pid: snapshot.ownerPID, sinceNS: snapshot.ownerSinceNS, startTime: facts.startTime,
+                                    clockTicksPerSecond: facts.clockTicksPerSecond,
+                                    bootMinusMonotonicNS: facts.bootMinusMonotonicNS())
             if who == .same {
-                ownerCommand = ProcessFacts.command(of: snapshot.ownerPID).map(escapeForTerminal)
+                ownerCommand = facts.command(snapshot.ownerPID).map(escapeForTerminal)
             } else {
                 ownerPidNote = who.note
             }
