@@ -18,6 +18,8 @@ package struct StatusReport {
     package var traceLimit: Int?
     /// `hexdump -C -v` (no `*` lines).
     package var verboseDump = false
+    /// Where the section is when not on this machine (`box`, `via 'docker exec -i ctr mbvipc-agent'`).
+    package var place: String?
 
     /// - Parameter facts: where pids are looked up: this machine, or the section's host through an agent.
     package init(_ snapshot: Snapshot, traceLimit: Int? = 16, facts: HostFacts = .local) {
@@ -94,7 +96,7 @@ package struct StatusReport {
         func head(_ t: String) { out += style.bold(t) + "\n" }
         func row(_ k: String, _ v: String) { out += "  " + k.padding(18) + v + "\n" }
 
-        head("service \(s.service)")
+        head("service \(s.service)" + (place.map { $0.hasPrefix("via ") ? " (\($0))" : " on \($0)" } ?? ""))
         row("object", "/dev/shm/ipcscope.\(s.service), \(s.objectSize) bytes, owner \(Units.user(s.ownerUID)) (uid \(s.ownerUID)), mode \(Units.mode(s.mode))")
         let health = healthProblems
         row("health", health.isEmpty ? style.green("healthy") : style.red(health.joined(separator: "; ")))
@@ -194,6 +196,7 @@ package struct StatusReport {
             ("starting", .bool(s.starting)),
             ("health", .object([("exit_code", .number(exitCode)), ("problems", .array(healthProblems.map { .string($0) }))])),
         ]
+        if let place { o.insert(("where", .string(place)), at: 1) }
         if s.starting || s.identity.map({ !$0.magicOK }) ?? true {
             o.append(("first_bytes_hex", .hex(Array(s.bytes.prefix(64)))))
             return .object(o)

@@ -1,0 +1,113 @@
+import ArgumentParser
+import IPCScopeSchema
+import IPCScopeKit
+import IPCScopeObserve
+import IPCScopePOSIX
+
+/// Where to read sections when not on this machine: through an mbvipc-agent reached over ssh or
+/// any command whose standard input and output reach one (docs/agent-protocol.md).
+struct RemoteOptions: ParsableArguments {
+    @Option(name: .customLong("host"), help: ArgumentHelp(
+        "Read the section on another host: [USER@]HOST[:PORT], through 'ssh -T' (your ssh config, BatchMode) running mbvipc-agent there.",
+        valueName: "host"))
+    var host: String?
+
+    @Option(name: .customLong("via"), help: ArgumentHelp(
+        "Read the section through COMMAND, whose stdin/stdout reach an mbvipc-agent (e.g. 'docker exec -i ctr mbvipc-agent').",
+        valueName: "command"))
+    var via: String?
+
+    @Option(name: .customLong("ssh-config"), help: ArgumentHelp("With --host: the ssh config file to use (ssh -F).", valueName: "file"))
+    var sshConfig: String?
+
+    @Option(name: .customLong("agent-command"), help: ArgumentHelp(
+        "With --host: the command that starts the agent on that host.", valueName: "command"))
+    var agentCommand = "mbvipc-agent"
+
+    @Option(name: .customLong("agent-timeout"), help: ArgumentHelp(
+        "Seconds of silence from the agent before giving up.", valueName: "seconds"))
+    var agentTimeout: Double = 10
+
+    var isRemote: Bool { host != nil || via != nil }
+
+    func validate() throws {
+        if host != nil && via != nil { throw ValidationError("--host and --via both say where the section is: give one") }
+        if !isRemote && (sshConfig != nil || agentCommand != "mbvipc-agent") {
+            throw ValidationError("--ssh-config and --agent-command go with --host")
+        }
+        guard agentTimeout > 0, agentTimeout <= 3600 else { throw ValidationError("--agent-timeout takes seconds from 0 to 3600") }
+        if let via, via.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--via needs a command") }
+    }
+
+    /// The transport, or a usage error for a bad host.
+    func transport() throws -> AgentTransport {
+        if let via { return .via(via) }
+        do {
+            return try .ssh(host ?? "", agentCommand: agentCommand, configFile: sshConfig)
+        } catch {
+            throw usageFailure(error.description)
+        }
+    }
+
+    /// Connects, or prints why not (exit 1).
+    func connect() throws -> AgentConnection {
+        let t = try transport()
+        do {
+            return try AgentConnection(t, timeout: agentTimeout)
+        } catch {
+            printError("cannot reach the agent \(t.place): \(error.description)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// The exit status and message for an agent's failure on one section.
+func remoteFailure(_ error: AgentProtocolError, place: String) -> ExitCode {
+    switch error {
+    case .agent(let code, let message):
+        printError("\(place): \(message)")
+        return ExitCode(code == AgentErrorCode.notRegular ? 2 : code == AgentErrorCode.badName ? 64 : 1)
+    default:
+        printError("\(place): \(error.description)")
+        return ExitCode(1)
+    }
+}
+
+extension IPCScope.Status {
+    /// `status --host/--via`: the same report, from a snapshot the agent took on the section's host.
+    func runRemote(schema: Schema?) throws {
+        let connection = try remote.connect()
+        defer { connection.close() }
+        let place = connection.transport.place
+        var taken: RemoteSnapshot
+        do {
+            taken = try connection.snapshot(service: name)
+            let end = monotonicNanoseconds() + 1_000_000_000
+            while taken.snapshot.starting && monotonicNanoseconds() < end {
+                sleepNS(20_000_000)
+                taken = try connection.snapshot(service: name)
+            }
+        } catch {
+            throw remoteFailure(error, place: place)
+        }
+        let snap = taken.snapshot
+        var report = StatusReport(snap, traceLimit: trace == "all" ? nil : Int(trace), facts: taken.facts)
+        report.verboseDump = verbose
+        report.place = place
+        if json { printJSON(Self.withFields(report.json, snap, schema)) } else { printOut(report.text(style: stdoutStyle) + Self.fieldsText(snap, schema)) }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+}
+
+extension IPCScope.List {
+    /// `list --host/--via`: the agent's /dev/shm, each entry judged as a local one is.
+    func remoteEntries() throws -> (String, [SectionEntry]) {
+        let connection = try remote.connect()
+        defer { connection.close() }
+        do {
+            return (connection.transport.place, try connection.sectionEntries())
+        } catch {
+            throw remoteFailure(error, place: connection.transport.place)
+        }
+    }
+}
