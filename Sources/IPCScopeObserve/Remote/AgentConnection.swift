@@ -220,7 +220,7 @@ package final class AgentConnection {
             if n > 0 { done += n; continue }
             let e = errno
             if n < 0 && e == EINTR { continue }
-            if n < 0 && e != EAGAIN { throw fatal(.closed(exit: exitNote())) }
+            if n < 0 && e != EAGAIN { throw fatal(drained() ?? .closed(exit: exitNote())) }
             let now = monotonicNanoseconds()
             guard now < deadline else { throw fatal(.silence(seconds: timeout)) }
             var p = pollfd(fd: input, events: Int16(POLLOUT), revents: 0)
@@ -253,6 +253,27 @@ package final class AgentConnection {
             if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             throw fatal(decoder.endError ?? .closed(exit: exitNote()))
         }
+    }
+
+    /// After a write failed (the agent is gone): what it wrote before it went, if that was
+    /// broken, reads as the reason (a truncated or foreign frame), rather than "closed".
+    private func drained() -> AgentProtocolError? {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let deadline = monotonicNanoseconds() + 1_000_000_000
+        while monotonicNanoseconds() < deadline {
+            var p = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 100) > 0 else { continue }
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(output, $0.baseAddress, $0.count) }
+            if n > 0 { decoder.append(chunk[0..<n]); continue }
+            if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            break
+        }
+        do {
+            while try decoder.next() != nil {}
+        } catch {
+            return error
+        }
+        return decoder.endError
     }
 
     /// How the transport ended, if it did within half a second: "exit 255", "killed by signal 9".

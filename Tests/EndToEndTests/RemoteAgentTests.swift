@@ -1,0 +1,205 @@
+// Reading sections through mbvipc-agent with real components on this machine: the agent built by
+// the C library's Makefile, a real `ipcscope serve --echo` with real calls, a real sshd on
+// 127.0.0.1 with its own keys and config, and hostile fake agents that break the protocol in
+// every way the decoder knows (each must give one clear line, never a crash, never a hang).
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import IPCScopeKit
+import IPCScopeObserve
+import Testing
+import TestSupport
+
+/// `make agent` once for the whole run, into a folder removed at exit.
+enum AgentBuild {
+    struct Failure: Error, CustomStringConvertible { let description: String }
+    static let built: Result<String, Failure> = {
+        let scope = TestScope()
+        keeper = scope
+        directory = scope.directory
+        atexit { if let d = AgentBuild.directory { removeTree(d) } }
+        let make = scope.run("/usr/bin/make", ["-s", "-C", repositoryRoot + "/Sources/MBVIPC", "agent", "O=" + scope.directory + "/out"],
+                             timeout: 240)
+        guard make.exitStatus == 0 else { return .failure(Failure(description: "make agent: \(make.stderr)")) }
+        return .success(scope.directory + "/out/mbvipc-agent")
+    }()
+    static func require() throws -> String { try built.get() }
+    nonisolated(unsafe) static var directory: String?
+    nonisolated(unsafe) static var keeper: TestScope?
+}
+
+@Suite("Remote reading through mbvipc-agent", .serialized)
+struct RemoteAgentTests {
+    /// A JSON status without what changes between two reads (ages) and without `where`.
+    static func stable(_ json: [String: Any]) -> NSDictionary {
+        var j = json
+        j["where"] = nil
+        if var server = j["server"] as? [String: Any] { server["heartbeat_age_ns"] = nil; j["server"] = server }
+        if var state = j["state"] as? [String: Any] { state["for_ns"] = nil; j["state"] = state }
+        // Wall-clock times are monotonic times plus each process's own REALTIME - MONOTONIC reading.
+        if var trace = j["trace"] as? [String: Any], let records = trace["records"] as? [[String: Any]] {
+            trace["records"] = records.map { r in var r = r; r["time_unix_ns"] = nil; return r }
+            j["trace"] = trace
+        }
+        return j as NSDictionary
+    }
+
+    /// A served section with three real calls in it.
+    static func servedSection(_ scope: TestScope) -> (String, ChildProcess) {
+        let name = scope.serviceName("remote")
+        let server = scope.startEchoServer(name)
+        for (f, text) in [(1, "first"), (2, "second call"), (3, "hello remote")] {
+            let c = scope.ipcscope(["call", name, "-f", String(f), "--text", text])
+            #expect(c.exitStatus == 0, "call: \(c.stderr)")
+        }
+        return (name, server)
+    }
+
+    @Test("the static agent is built by the C library's Makefile and links no shared library")
+    func staticBuild() throws {
+        let agent = try AgentBuild.require()
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let file = scope.run("/usr/bin/env", ["LC_ALL=C", "file", agent])
+        if file.exitStatus == 0 { #expect(file.stdout.contains("statically linked"), "\(file.stdout)") }
+        let version = scope.run(agent, ["--version"])
+        #expect(version.stdout.contains("protocol 1"))
+        let tty = scope.run(agent, ["--bogus"])
+        #expect(tty.exitStatus == 64 && tty.stderr.contains("unknown argument '--bogus'"))
+    }
+
+    @Test("status and list --via the agent match a local read of the same section")
+    func viaMatchesLocal() throws {
+        let agent = try AgentBuild.require()
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let (name, server) = Self.servedSection(scope)
+        let local = scope.ipcscope(["status", name, "--json", "--trace", "all"])
+        let remote = scope.ipcscope(["status", name, "--json", "--trace", "all", "--via", agent])
+        #expect(remote.exitStatus == 0, "\(remote.stderr)")
+        let l = try #require(jsonObject(local.stdout)), r = try #require(jsonObject(remote.stdout))
+        #expect(r["where"] as? String == "via '\(agent)'")
+        #expect(Self.stable(l) == Self.stable(r), "local \(local.stdout)\nremote \(remote.stdout)")
+        let serverJSON = r["server"] as? [String: Any]
+        #expect(int(serverJSON?["pid"]) == Int(server.pid))
+        #expect(serverJSON?["command"] as? String == "ipcscope serve \(name) --echo")
+        #expect(int(serverJSON?["calls_served"]) == 3)
+        let request = r["request"] as? [String: Any]
+        #expect(request?["data_hex"] as? String == Array("hello remote".utf8).map { String(format: "%02x", $0) }.joined())
+
+        let text = scope.ipcscope(["status", name, "--via", agent])
+        #expect(text.exitStatus == 0)
+        #expect(text.stdout.hasPrefix("service \(name) (via '\(agent)')"))
+        #expect(text.stdout.contains("68 65 6c 6c 6f 20 72 65  6d 6f 74 65"))  // "hello remote" in the request dump
+
+        let list = scope.ipcscope(["list", "--via", agent])
+        #expect(list.exitStatus == 0, "\(list.stderr)")
+        let row = list.stdout.split(separator: "\n").first { $0.hasPrefix("via '\(agent)':\(name) ") }
+        #expect(row?.contains(" \(server.pid)  ipcscope serve remote-") == true, "\(list.stdout)")
+        let localList = try #require(jsonObject(scope.ipcscope(["list", "--json"]).stdout))
+        let remoteList = try #require(jsonObject(scope.ipcscope(["list", "--json", "--via", agent]).stdout))
+        func entry(_ j: [String: Any]) -> NSDictionary? {
+            (j["sections"] as? [[String: Any]])?.first { $0["name"] as? String == name } as NSDictionary?
+        }
+        #expect(entry(localList) != nil && entry(localList) == entry(remoteList))
+
+        // Gone: the same exit status and wording a local status gives.
+        let missing = scope.ipcscope(["status", name + "-none", "--via", agent])
+        #expect(missing.exitStatus == 1 && missing.stderr.contains("no service named '\(name)-none'"), "\(missing.stderr)")
+    }
+
+    @Test("a server that dies is stale through the agent too, and a pid reused stays unnamed")
+    func staleThroughAgent() throws {
+        let agent = try AgentBuild.require()
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let (name, server) = Self.servedSection(scope)
+        server.killAndReap()
+        let remote = scope.ipcscope(["status", name, "--json", "--via", agent])
+        #expect(remote.exitStatus == 2)
+        let r = try #require(jsonObject(remote.stdout))
+        #expect(r["stale"] as? Bool == true)
+        #expect((r["server"] as? [String: Any])?["pid_note"] as? String == "pid gone")
+    }
+
+    @Test("calls: refused by an agent without --allow-calls, answered as a client with it")
+    func calls() throws {
+        let agent = try AgentBuild.require()
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let (name, _) = Self.servedSection(scope)
+        let readOnly = try AgentConnection(.via(agent), timeout: 10)
+        #expect(readOnly.hello.callsAllowed == false)
+        do {
+            _ = try readOnly.call(service: name, function: 9, request: Array("x".utf8), timeoutMS: 2000)
+            Issue.record("a read-only agent made a call")
+        } catch {
+            #expect(error == .agent(code: AgentErrorCode.callsRefused, message: "this agent was started without --allow-calls: it only reads sections; restart it with --allow-calls to call"))
+        }
+        readOnly.close()
+        let before = try #require(jsonObject(scope.ipcscope(["status", name, "--json"]).stdout))
+        #expect(int((before["server"] as? [String: Any])?["calls_served"]) == 3)
+
+        let calling = try AgentConnection(.via(agent + " --allow-calls"), timeout: 10)
+        defer { calling.close() }
+        #expect(calling.hello.callsAllowed)
+        let answer = try calling.call(service: name, function: 9, request: Array("through the agent".utf8), timeoutMS: 2000)
+        #expect(answer.status == 0 && answer.response == Array("through the agent".utf8))
+        let after = try calling.snapshot(service: name).snapshot
+        #expect(after.callsServed == 4)
+        #expect(after.requestPayload == Array("through the agent".utf8))
+    }
+
+    @Test("snapshots after the first are changed lines, and rebuild the same bytes")
+    func deltas() throws {
+        let agent = try AgentBuild.require()
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let (name, _) = Self.servedSection(scope)
+        let c = try AgentConnection(.via(agent), timeout: 10)
+        defer { c.close() }
+        _ = try c.snapshot(service: name)
+        #expect(scope.ipcscope(["call", name, "-f", "5", "--text", "a change"]).exitStatus == 0)
+        let second = try c.snapshot(service: name).snapshot
+        let reader = try SectionReader(service: name)
+        let local = try reader.snapshot()
+        // The heartbeat line may move between two reads; everything after line 1 must match.
+        #expect(second.bytes.count == local.bytes.count)
+        #expect(Array(second.bytes[128...]) == Array(local.bytes[128...]))
+        #expect(second.requestPayload == Array("a change".utf8))
+        #expect(second.trace.map(\.seq) == local.trace.map(\.seq))
+    }
+
+    @Test("hostile agents: truncated, huge, garbage, wrong version, silent: one clear line each, within the deadline")
+    func hostileAgents() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let cases: [(String, String, String)] = [
+            ("truncated", #"printf 'MBVA\001\000\201\000\040\000\000\000\000\000\000\000abc'"#, "ended inside a frame (19 of 48 bytes)"),
+            ("huge", #"printf 'MBVA\001\000\201\000\377\377\377\377\000\000\000\000'; exec sleep 30"#, "over the protocol's limit"),
+            ("garbage", "echo 'Last login: yesterday'; exec sleep 30", "not the agent protocol"),
+            ("wrong version", #"printf 'MBVA\002\000\201\000\000\000\000\000\000\000\000\000'; exec sleep 30"#, "protocol version 2"),
+            ("silent", "exec sleep 30", "sent nothing for 2 s"),
+            ("exits", "exit 5", "exited with status 5"),
+            ("not found", "/nonexistent/mbvipc-agent", "exited with status 127"),
+        ]
+        for (what, script, expected) in cases {
+            for verb in [["status", "svc"], ["list"]] {
+                let start = now()
+                let c = scope.ipcscope(verb + ["--via", script, "--agent-timeout", "2"], timeout: 20)
+                let took = now() - start
+                let lines = c.stderr.split(separator: "\n").filter { !$0.contains("/nonexistent") || $0.contains("cannot reach") }
+                #expect(c.exitStatus == 1, "\(what): exit \(String(describing: c.exitStatus)) \(c.stderr)")
+                #expect(lines.count == 1 && lines[0].contains("cannot reach the agent") && lines[0].contains(expected),
+                        "\(what): \(c.stderr)")
+                #expect(took < 8, "\(what) took \(took) s")
+                #expect(c.exitSignal == nil)
+            }
+        }
+        let both = scope.ipcscope(["list", "--via", "x", "--host", "y"])
+        #expect(both.exitStatus == 64 && both.stderr.contains("give one"))
+        let badHost = scope.ipcscope(["list", "--host=-oProxyCommand=x"])
+        #expect(badHost.exitStatus == 64 && badHost.stderr.contains("is not [USER@]HOST[:PORT]"), "\(badHost.stderr)")
+    }
+}
