@@ -8,6 +8,7 @@ import Glibc
 import Foundation
 import IPCScopeKit
 import IPCScopeObserve
+import IPCScopeProcess
 import Testing
 import TestSupport
 
@@ -201,5 +202,85 @@ struct RemoteAgentTests {
         #expect(both.exitStatus == 64 && both.stderr.contains("give one"))
         let badHost = scope.ipcscope(["list", "--host=-oProxyCommand=x"])
         #expect(badHost.exitStatus == 64 && badHost.stderr.contains("is not [USER@]HOST[:PORT]"), "\(badHost.stderr)")
+    }
+
+    /// Runs the real agent on `input` and decodes what it answered (frames, and how the stream ended).
+    static func agentAnswers(_ scope: TestScope, _ agent: String, _ input: [UInt8], args: [String] = []) -> ([AgentFrame], ChildProcess, String?) {
+        let path = scope.directory + "/in-\(UInt32.random(in: 0...UInt32.max))"
+        writeBytes(path, input)
+        let c = scope.run(agent, args, timeout: 20, stdinPath: path)
+        var d = FrameDecoder()
+        d.append(readBytes(c.outPath))
+        var frames: [AgentFrame] = []
+        do {
+            while let f = try d.next() { frames.append(f) }
+        } catch {
+            return (frames, c, "\(error)")
+        }
+        return (frames, c, d.endError.map { "\($0)" })
+    }
+
+    static func hello() -> [UInt8] { AgentFrame(.hello, [1, 0, 1, 0]).encoded }
+
+    @Test("the agent takes hostile frames: an ERROR frame each, never a crash, never a hang")
+    func agentHostileInput() throws {
+        let agent = try AgentBuild.require()
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        func errorCode(_ f: AgentFrame) -> UInt32? {
+            guard f.type == AgentMessage.error.rawValue, case .agent(let code, _) = decodeAgentError(f.payload) else { return nil }
+            return code
+        }
+        // A request before HELLO; an unknown type (the stream goes on); a bad name; a short payload.
+        var w = PayloadWriter()
+        w.string(Array("../../etc/passwd".utf8)); w.u32(0)
+        let stream = AgentFrame(.list).encoded + Self.hello() + AgentFrame(rawType: 0x42, payload: [1, 2], version: 1).encoded
+            + AgentFrame(.snapshot, w.bytes).encoded + AgentFrame(.snapshot, [200, 0, 1]).encoded + AgentFrame(.list).encoded
+        let (frames, c, end) = Self.agentAnswers(scope, agent, stream)
+        #expect(c.exitStatus == 0 && end == nil, "\(c.stderr) \(String(describing: end))")
+        #expect(frames.map(\.type) == [0xFF, 0x81, 0xFF, 0xFF, 0xFF, 0x82])
+        #expect(frames.compactMap(errorCode) == [AgentErrorCode.helloFirst, AgentErrorCode.unknownType, AgentErrorCode.badName,
+                                                  AgentErrorCode.badPayload])
+        // No common version.
+        let (v, _, _) = Self.agentAnswers(scope, agent, AgentFrame(.hello, [2, 0, 3, 0]).encoded)
+        #expect(v.compactMap(errorCode) == [AgentErrorCode.version])
+        // Bad magic, a huge length: one ERROR, then the agent closes (exit 1) without reading more.
+        var huge = Self.hello()
+        huge += [0x4D, 0x42, 0x56, 0x41, 1, 0, 2, 0, 0xFF, 0xFF, 0xFF, 0x7F, 0, 0, 0, 0]
+        for (what, bytes) in [("garbage", Self.hello() + Array("GET / HTTP/1.1\r\n\r\n".utf8)), ("huge", huge)] {
+            let (f, c, _) = Self.agentAnswers(scope, agent, bytes)
+            #expect(c.exitStatus == 1, "\(what)")
+            #expect(f.last.flatMap(errorCode) == AgentErrorCode.badFrame, "\(what)")
+        }
+        // A frame that stops arriving: the agent gives up after --frame-timeout, not never.
+        let start = now()
+        var launch = Launch(agent, ["--frame-timeout", "1"], standardOutput: .file(scope.directory + "/stalled.out", append: false))
+        launch.standardInputPipe = true
+        let stalled = try StartedProcess.start(launch)
+        let (input, _) = stalled.takePipes()
+        let partial: [UInt8] = Self.hello() + [0x4D, 0x42, 0x56, 0x41, 1, 0, 2]  // HELLO, then 7 bytes of a header
+        _ = partial.withUnsafeBytes { write(input!, $0.baseAddress, $0.count) }
+        let ended = stalled.wait(timeout: 10)
+        close(input!)
+        if ended == nil { _ = stalled.kill() }
+        #expect(ended == .exited(1))
+        #expect(now() - start < 8)
+        var d = FrameDecoder()
+        d.append(readBytes(scope.directory + "/stalled.out"))
+        #expect(try d.next()?.type == AgentMessage.helloOK.rawValue)
+        let last = try #require(try d.next())
+        #expect(errorCode(last) == AgentErrorCode.timeout)
+        // The agent never writes a section: its bytes are the same after a read-only session.
+        let (name, _) = Self.servedSection(scope)
+        let before = try SectionReader(service: name).snapshot().bytes
+        var snap = PayloadWriter()
+        snap.string(Array(name.utf8)); snap.u32(1)
+        var call = PayloadWriter()
+        call.string(Array(name.utf8)); call.u32(1); call.u32(500); call.u32(1); call.u8(0x41)
+        let (session, _, _) = Self.agentAnswers(scope, agent, Self.hello() + AgentFrame(.snapshot, snap.bytes).encoded
+                                                    + AgentFrame(.call, call.bytes).encoded + AgentFrame(.bye).encoded)
+        #expect(session.map(\.type) == [0x81, 0x83, 0xFF, 0x85])
+        let after = try SectionReader(service: name).snapshot().bytes
+        #expect(Array(before[128...]) == Array(after[128...]))
     }
 }
