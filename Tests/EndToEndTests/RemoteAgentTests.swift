@@ -283,4 +283,98 @@ struct RemoteAgentTests {
         let after = try SectionReader(service: name).snapshot().bytes
         #expect(Array(before[128...]) == Array(after[128...]))
     }
+
+    /// A port on 127.0.0.1 nobody listens on right now.
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// An sshd of its own on 127.0.0.1 (own host key, config, authorized key), and an ssh config that
+    /// reaches it with a fresh client key and its own known_hosts. Stopped by pid with the scope.
+    static func startSSHD(_ scope: TestScope) throws -> (port: Int, config: String, sshd: ChildProcess) {
+        let d = scope.directory
+        for key in ["hostkey", "clientkey"] {
+            let k = scope.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", d + "/" + key])
+            try #require(k.exitStatus == 0, "ssh-keygen: \(k.stderr)")
+        }
+        _ = scope.file("authorized_keys", readFile(d + "/clientkey.pub"))
+        chmod(d + "/clientkey", 0o600)
+        let user = String(cString: getpwuid(getuid()).pointee.pw_name)
+        mkdir("/run/sshd", 0o755)  // sshd's privilege-separation directory (a package install makes it; a container may not have it)
+        let port = freePort()
+        let sshdConfig = scope.file("sshd_config", """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(d)/hostkey
+            PidFile \(d)/sshd.pid
+            UsePAM no
+            StrictModes no
+            AuthorizedKeysFile \(d)/authorized_keys
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PermitRootLogin prohibit-password
+            AllowUsers \(user)
+            LogLevel INFO
+
+            """)
+        let sshd = scope.spawn("/usr/sbin/sshd", ["-f", sshdConfig, "-D", "-e"])
+        let listening = waitUntil(timeout: 10) { sshd.stderr.contains("Server listening") || sshd.hasExited }
+        try #require(listening && !sshd.hasExited, "sshd: \(sshd.stderr)")
+        let config = scope.file("ssh_config", """
+            Host *
+              User \(user)
+              IdentityFile \(d)/clientkey
+              IdentitiesOnly yes
+              UserKnownHostsFile \(d)/known_hosts
+              StrictHostKeyChecking accept-new
+              BatchMode yes
+              LogLevel ERROR
+
+            """)
+        return (port, config, sshd)
+    }
+
+    @Test("status and list --host over a real sshd on 127.0.0.1 show the call's bytes and the server from the remote side")
+    func overSSH() throws {
+        let agent = try AgentBuild.require()
+        try #require(access("/usr/sbin/sshd", X_OK) == 0, "openssh-server is not installed (see .ci/run)")
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let (port, config, sshd) = try Self.startSSHD(scope)
+        let (name, server) = Self.servedSection(scope)
+        let host = ["--host", "127.0.0.1:\(port)", "--ssh-config", config, "--agent-command", agent]
+        let status = scope.ipcscope(["status", name] + host, timeout: 60)
+        #expect(status.exitStatus == 0, "\(status.stderr) sshd: \(sshd.stderr)")
+        #expect(status.stdout.hasPrefix("service \(name) on 127.0.0.1"))
+        #expect(status.stdout.contains("\(server.pid) (ipcscope serve \(name) --echo)"), "\(status.stdout)")
+        #expect(status.stdout.contains("68 65 6c 6c 6f 20 72 65  6d 6f 74 65"))
+        let json = try #require(jsonObject(scope.ipcscope(["status", name, "--json"] + host, timeout: 60).stdout))
+        let local = try #require(jsonObject(scope.ipcscope(["status", name, "--json"]).stdout))
+        #expect(json["where"] as? String == "127.0.0.1")
+        #expect(Self.stable(json) == Self.stable(local))
+        let list = scope.ipcscope(["list"] + host, timeout: 60)
+        #expect(list.exitStatus == 0, "\(list.stderr)")
+        let row = list.stdout.split(separator: "\n").first { $0.hasPrefix("127.0.0.1:\(name) ") }
+        #expect(row?.contains(" \(server.pid)  ipcscope serve remote-") == true, "\(list.stdout)")
+
+        // A host that does not answer: ssh's own line, then ours, and exit 1, quickly.
+        let closed = scope.ipcscope(["status", name, "--host", "127.0.0.1:\(Self.freePort())", "--ssh-config", config], timeout: 30)
+        #expect(closed.exitStatus == 1)
+        #expect(closed.stderr.contains("Connection refused") && closed.stderr.contains("exited with status 255"), "\(closed.stderr)")
+        // No key for this user on the host: BatchMode refuses at once instead of asking for a password.
+        let noKey = scope.file("nokey_config", readFile(config).replacingOccurrences(of: "clientkey", with: "hostkey"))
+        let refused = scope.ipcscope(["status", name, "--host", "127.0.0.1:\(port)", "--ssh-config", noKey], timeout: 30)
+        #expect(refused.exitStatus == 1 && refused.stderr.contains("Permission denied"), "\(refused.stderr)")
+        // Let sshd's per-connection children finish before it is stopped, so none outlives it.
+        waitUntil(timeout: 5, interval: 0.05) { scope.run("/usr/bin/pgrep", ["-P", String(sshd.pid)]).exitStatus == 1 }
+    }
 }
