@@ -111,3 +111,61 @@ extension IPCScope.List {
         }
     }
 }
+
+/// Where `watch` reads the trace ring: this machine's section, or one on the agent's host.
+enum WatchSource {
+    case local(TraceFollower)
+    case remote(RemoteTraceFollower)
+
+    static func start(_ name: String, remote: RemoteOptions, fromStart: Bool) throws -> WatchSource {
+        guard remote.isRemote else {
+            do {
+                let follower = try TraceFollower(service: name)
+                try follower.start(fromStart: fromStart)
+                return .local(follower)
+            } catch {
+                throw fail(error)
+            }
+        }
+        do { _ = try ServiceName(name) } catch { throw fail(error) }  // a bad name is a usage error before any transport starts
+        let connection = try remote.connect()
+        let follower = RemoteTraceFollower(service: name, connection: connection)
+        do {
+            try follower.start(fromStart: fromStart)
+        } catch {
+            connection.close()
+            throw remoteFailure(error, place: connection.transport.place)
+        }
+        return .remote(follower)
+    }
+
+    var layout: SectionLayout? {
+        switch self {
+        case .local(let f): f.layout
+        case .remote(let f): f.layout
+        }
+    }
+    var next: UInt64 {
+        switch self {
+        case .local(let f): f.next
+        case .remote(let f): f.next
+        }
+    }
+    var place: String? {
+        if case .remote(let f) = self { return f.connection.transport.place }
+        return nil
+    }
+
+    func poll() throws -> TraceFollower.Poll {
+        switch self {
+        case .local(let f):
+            do { return try f.poll() } catch { throw fail(error) }
+        case .remote(let f):
+            do { return try f.poll() } catch { throw remoteFailure(error, place: f.connection.transport.place) }
+        }
+    }
+
+    func close() {
+        if case .remote(let f) = self { f.connection.close() }
+    }
+}

@@ -29,6 +29,7 @@ extension IPCScope {
                   ipcscope watch MyService
                   ipcscope watch MyService --json --limit 100
                   ipcscope watch MyService -o calls.jsonl --timeout 60
+                  ipcscope watch MyService --host user@box      (mbvipc-agent on box, over ssh)
                 """)
 
         @Argument(help: "The service name.")
@@ -54,6 +55,8 @@ extension IPCScope {
 
         @OptionGroup var schemaOptions: SchemaOptions
 
+        @OptionGroup(title: "Remote hosts and containers") var remote: RemoteOptions
+
         func validate() throws {
             if let limit { guard limit > 0 else { throw ValidationError("--limit must be 1 or more") } }
             guard interval > 0, interval <= 10_000 else { throw ValidationError("--interval must be 0 to 10000 ms") }
@@ -61,13 +64,8 @@ extension IPCScope {
 
         func run() throws {
             let schema = try schemaOptions.load(service: name)
-            let follower: TraceFollower
-            do {
-                follower = try TraceFollower(service: name)
-                try follower.start(fromStart: fromStart)
-            } catch {
-                throw fail(error)
-            }
+            let follower = try WatchSource.start(name, remote: remote, fromStart: fromStart)
+            defer { follower.close() }
             var outFD: Int32 = -1
             if let output {
                 outFD = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -81,7 +79,7 @@ extension IPCScope {
             defer { sources.forEach { $0.cancel() } }
 
             let cap = follower.layout?.traceCapacity ?? 0
-            printError("watching '\(name)' (trace ring of \(cap) records, head \(follower.next)); Ctrl-C stops")
+            printError("watching '\(name)'\(follower.place.map { $0.hasPrefix("via ") ? " (\($0))" : " on \($0)" } ?? "") (trace ring of \(cap) records, head \(follower.next)); Ctrl-C stops")
             let style = stdoutStyle
             let deadline = timeout.map { monotonicNanoseconds() &+ $0.nanoseconds }
             let intervalNS = UInt64(interval * 1e6)
@@ -90,7 +88,7 @@ extension IPCScope {
             var ending = "stopped"
             loop: while true {
                 let p: TraceFollower.Poll
-                do { p = try follower.poll() } catch { throw fail(error) }
+                p = try follower.poll()
                 if p.gone { ending = "the section was removed (its server stopped)"; break }
                 if p.replaced { printError("'\(name)' was recreated by a new server: following the new section") }
                 if !p.alive && !warnedDead {

@@ -377,4 +377,33 @@ struct RemoteAgentTests {
         // Let sshd's per-connection children finish before it is stopped, so none outlives it.
         waitUntil(timeout: 5, interval: 0.05) { scope.run("/usr/bin/pgrep", ["-P", String(sshd.pid)]).exitStatus == 1 }
     }
+
+    @Test("watch --via prints the same calls a local watch prints, as they are served")
+    func watchThroughAgent() throws {
+        let agent = try AgentBuild.require()
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let (name, _) = Self.servedSection(scope)
+        let args = ["watch", name, "--json", "--limit", "4", "--timeout", "20", "--interval", "20"]
+        let remote = scope.spawn(ipcscopePath, args + ["--via", agent])
+        let local = scope.spawn(ipcscopePath, args)
+        #expect(remote.waitForOutput("Ctrl-C stops", timeout: 10) && local.waitForOutput("Ctrl-C stops", timeout: 10))
+        for k in 1...4 {
+            #expect(scope.ipcscope(["call", name, "-f", String(10 + k), "--text", "watched \(k)"]).exitStatus == 0)
+        }
+        #expect(remote.wait(timeout: 25) == 0, "\(remote.stderr)")
+        #expect(local.wait(timeout: 25) == 0)
+        func calls(_ c: ChildProcess) -> [NSDictionary] {
+            jsonLines(c.stdout).filter { $0["event"] as? String == "call" }.map { j in
+                var j = j
+                j["time_unix_ns"] = nil
+                return j as NSDictionary
+            }
+        }
+        #expect(calls(remote).count == 4)
+        #expect(calls(remote) == calls(local))
+        #expect(calls(remote).map { $0["function"] as? Int } == [11, 12, 13, 14])
+        #expect(remote.stderr.contains("watching '\(name)' (via '\(agent)')"))
+        #expect(remote.stderr.contains("watched 4 calls, missed 0 (limit reached)"))
+    }
 }

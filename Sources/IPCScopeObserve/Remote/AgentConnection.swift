@@ -74,6 +74,8 @@ package struct AgentTransport: Sendable, Equatable {
 package struct RemoteSnapshot: Sendable {
     package var snapshot: Snapshot
     package var facts: HostFacts
+    /// Ring indexes of the trace records the agent saw being rewritten.
+    package var tornIndexes: Set<UInt32> = []
 }
 
 /// One agent process and the protocol spoken with it. Not thread-safe: one caller at a time.
@@ -329,7 +331,7 @@ package final class AgentConnection {
             snap.slotsSettled = reply.slotsSettled
             snap.mutexQuiet = reply.mutexQuiet
         }
-        return RemoteSnapshot(snapshot: snap, facts: facts)
+        return RemoteSnapshot(snapshot: snap, facts: facts, tornIndexes: Set(reply.tornRecords))
     }
 
     /// The trace ring as `SectionReader` reads it, with the agent's re-read deciding which records were torn.
