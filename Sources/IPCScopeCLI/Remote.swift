@@ -17,24 +17,33 @@ struct RemoteOptions: ParsableArguments {
         valueName: "command"))
     var via: String?
 
+    @Option(name: .customLong("container"), help: ArgumentHelp(
+        "Read the section inside the container of process PID (its /dev/shm, its pids), through mbvipc-agent on this machine (root).",
+        valueName: "pid"))
+    var container: Int32?
+
     @Option(name: .customLong("ssh-config"), help: ArgumentHelp("With --host: the ssh config file to use (ssh -F).", valueName: "file"))
     var sshConfig: String?
 
     @Option(name: .customLong("agent-command"), help: ArgumentHelp(
-        "With --host: the command that starts the agent on that host.", valueName: "command"))
+        "With --host or --container: the command that starts the agent (default: mbvipc-agent on PATH).", valueName: "command"))
     var agentCommand = "mbvipc-agent"
 
     @Option(name: .customLong("agent-timeout"), help: ArgumentHelp(
         "Seconds of silence from the agent before giving up.", valueName: "seconds"))
     var agentTimeout: Double = 10
 
-    var isRemote: Bool { host != nil || via != nil }
+    var isRemote: Bool { host != nil || via != nil || container != nil }
 
     func validate() throws {
-        if host != nil && via != nil { throw ValidationError("--host and --via both say where the section is: give one") }
-        if !isRemote && (sshConfig != nil || agentCommand != "mbvipc-agent") {
-            throw ValidationError("--ssh-config and --agent-command go with --host")
+        if [host != nil, via != nil, container != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("--host, --via and --container each say where the section is: give one")
         }
+        if sshConfig != nil && host == nil { throw ValidationError("--ssh-config goes with --host") }
+        if agentCommand != "mbvipc-agent" && host == nil && container == nil {
+            throw ValidationError("--agent-command goes with --host or --container (with --via, the command is yours)")
+        }
+        if let container, container < 1 { throw ValidationError("--container takes a process id (1 or more)") }
         guard agentTimeout > 0, agentTimeout <= 3600 else { throw ValidationError("--agent-timeout takes seconds from 0 to 3600") }
         if let via, via.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--via needs a command") }
     }
@@ -42,6 +51,7 @@ struct RemoteOptions: ParsableArguments {
     /// The transport, or a usage error for a bad host.
     func transport() throws -> AgentTransport {
         if let via { return .via(via) }
+        if let container { return .container(pid: container, agentCommand: agentCommand) }
         do {
             return try .ssh(host ?? "", agentCommand: agentCommand, configFile: sshConfig)
         } catch {

@@ -97,7 +97,7 @@ struct RemoteAgentTests {
         let list = scope.ipcscope(["list", "--via", agent])
         #expect(list.exitStatus == 0, "\(list.stderr)")
         let row = list.stdout.split(separator: "\n").first { $0.hasPrefix("via '\(agent)':\(name) ") }
-        #expect(row?.contains(" \(server.pid)  ipcscope serve remote-") == true, "\(list.stdout)")
+        #expect((row?.contains(" \(server.pid) ") == true && row?.contains(" ipcscope serve remote-") == true), "\(list.stdout)")
         let localList = try #require(jsonObject(scope.ipcscope(["list", "--json"]).stdout))
         let remoteList = try #require(jsonObject(scope.ipcscope(["list", "--json", "--via", agent]).stdout))
         func entry(_ j: [String: Any]) -> NSDictionary? {
@@ -199,7 +199,7 @@ struct RemoteAgentTests {
             }
         }
         let both = scope.ipcscope(["list", "--via", "x", "--host", "y"])
-        #expect(both.exitStatus == 64 && both.stderr.contains("give one"))
+        #expect(both.exitStatus == 64 && both.stderr.contains("give one"), "\(both.stderr)")
         let badHost = scope.ipcscope(["list", "--host=-oProxyCommand=x"])
         #expect(badHost.exitStatus == 64 && badHost.stderr.contains("is not [USER@]HOST[:PORT]"), "\(badHost.stderr)")
     }
@@ -281,7 +281,8 @@ struct RemoteAgentTests {
                                                     + AgentFrame(.call, call.bytes).encoded + AgentFrame(.bye).encoded)
         #expect(session.map(\.type) == [0x81, 0x83, 0xFF, 0x85])
         let after = try SectionReader(service: name).snapshot().bytes
-        #expect(Array(before[128...]) == Array(after[128...]))
+        // Slots and trace ring unchanged (lines 0-7 hold the server's own heartbeat and waiting flags).
+        #expect(Array(before[512...]) == Array(after[512...]))
     }
 
     /// A port on 127.0.0.1 nobody listens on right now.
@@ -364,7 +365,7 @@ struct RemoteAgentTests {
         let list = scope.ipcscope(["list"] + host, timeout: 60)
         #expect(list.exitStatus == 0, "\(list.stderr)")
         let row = list.stdout.split(separator: "\n").first { $0.hasPrefix("127.0.0.1:\(name) ") }
-        #expect(row?.contains(" \(server.pid)  ipcscope serve remote-") == true, "\(list.stdout)")
+        #expect((row?.contains(" \(server.pid) ") == true && row?.contains(" ipcscope serve remote-") == true), "\(list.stdout)")
 
         // A host that does not answer: ssh's own line, then ours, and exit 1, quickly.
         let closed = scope.ipcscope(["status", name, "--host", "127.0.0.1:\(Self.freePort())", "--ssh-config", config], timeout: 30)
@@ -405,5 +406,28 @@ struct RemoteAgentTests {
         #expect(calls(remote).map { $0["function"] as? Int } == [11, 12, 13, 14])
         #expect(remote.stderr.contains("watching '\(name)' (via '\(agent)')"))
         #expect(remote.stderr.contains("watched 4 calls, missed 0 (limit reached)"))
+    }
+
+    @Test("--container PID reads a server in its own mount and pid namespaces (private /dev/shm), its pid resolved there")
+    func container() throws {
+        let agent = try AgentBuild.require()
+        try #require(getuid() == 0 && access("/usr/bin/unshare", X_OK) == 0, "needs root and unshare")
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = uniqueServiceName("ctr")
+        let outer = scope.spawn("/usr/bin/unshare", ["--mount", "--pid", "--fork", "--mount-proc", "/bin/sh", "-c",
+                                                      "mount -t tmpfs tmpfs /dev/shm && exec \"$0\" serve \"$1\" --echo", ipcscopePath, name])
+        #expect(outer.waitForOutput("serving", timeout: 10), "\(outer.stderr)")
+        let inner = scope.run("/usr/bin/pgrep", ["-P", String(outer.pid)])
+        let pid = try #require(Int32(inner.stdout.split(separator: "\n").first ?? ""), "no child of unshare: \(inner.stdout)")
+        #expect(!scope.objectExists(name))  // not in this machine's /dev/shm
+        let status = scope.ipcscope(["status", name, "--container", String(pid), "--agent-command", agent])
+        #expect(status.exitStatus == 0, "\(status.stderr)")
+        #expect(status.stdout.hasPrefix("service \(name) on container \(pid)"))
+        #expect(status.stdout.contains("pid               1 (ipcscope serve \(name) --echo)"), "\(status.stdout)")
+        let list = scope.ipcscope(["list", "--container", String(pid), "--agent-command", agent])
+        #expect(list.stdout.contains("container \(pid):\(name) "), "\(list.stdout)")
+        kill(pid, SIGTERM)
+        #expect(outer.wait(timeout: 10) != nil)
     }
 }

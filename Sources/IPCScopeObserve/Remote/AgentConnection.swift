@@ -35,6 +35,12 @@ package struct AgentTransport: Sendable, Equatable {
         return AgentTransport(place: host, executable: "/usr/bin/env", arguments: ["ssh"] + args)
     }
 
+    /// The agent on this machine joining the pid and mount namespaces of `pid` (`mbvipc-agent
+    /// --container PID`, root only): the container's /dev/shm, its pids resolved in its namespace.
+    package static func container(pid: Int32, agentCommand: String = "mbvipc-agent") -> AgentTransport {
+        AgentTransport(place: "container \(pid)", executable: "/usr/bin/env", arguments: [agentCommand, "--container", String(pid)])
+    }
+
     /// Splits `[USER@]HOST[:PORT]` (`[V6ADDR]:PORT` too).
     package static func parseHost(_ spec: String) throws(AgentProtocolError) -> (String, Int?) {
         func bad(_ why: String) -> AgentProtocolError {

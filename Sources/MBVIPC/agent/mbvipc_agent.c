@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -594,7 +596,8 @@ static int on_call(struct in *i) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: mbvipc-agent [--allow-calls] [--idle SECONDS] [--frame-timeout SECONDS] [--shm DIR] [--proc DIR]\n"
+            "usage: mbvipc-agent [--allow-calls] [--idle SECONDS] [--frame-timeout SECONDS] [--container PID]\n"
+            "                    [--shm DIR] [--proc DIR]\n"
             "\n"
             "Speaks ipcscope's agent protocol (docs/agent-protocol.md) on stdin/stdout. Start it\n"
             "through a transport, not by hand:\n"
@@ -604,8 +607,53 @@ static void usage(FILE *f) {
             "  --allow-calls          answer CALL requests (as an ordinary client); refused otherwise\n"
             "  --idle SECONDS         exit after this long without a request (default 600)\n"
             "  --frame-timeout SECONDS  a started frame must arrive within this (default 10)\n"
+            "  --container PID        read inside the pid and mount namespaces of PID (root; as nsenter)\n"
             "  --shm DIR              where the sections are (default /dev/shm)\n"
             "  --proc DIR             where the pids' /proc is (default /proc)\n");
+}
+
+/* --container PID: join that process's pid and mount namespaces, so /dev/shm and /proc are the
+ * container's and the pids a section names resolve there. setns into a pid namespace applies to
+ * children only: the agent forks, the child serves, the parent passes on its exit status.
+ * Needs CAP_SYS_ADMIN (root), as nsenter does. Returns only in the child (0) or on failure (-1). */
+static int join_container(const char *pid_text) {
+    char *end = NULL;
+    long pid = strtol(pid_text, &end, 10);
+    if (!pid_text[0] || *end || pid < 1 || pid > 4194304) {
+        fprintf(stderr, "mbvipc-agent: --container takes a process id, not '%s'\n", pid_text);
+        return -1;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/ns/pid", pid);
+    int pidns = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
+    int mntns = open(path, O_RDONLY | O_CLOEXEC);
+    if (pidns < 0 || mntns < 0) {
+        fprintf(stderr, "mbvipc-agent: cannot open the namespaces of pid %ld: %s (is it running? are you root?)\n", pid,
+                strerror(errno));
+        return -1;
+    }
+    if (setns(pidns, CLONE_NEWPID) != 0) {
+        fprintf(stderr, "mbvipc-agent: cannot join the pid namespace of pid %ld: %s (needs root)\n", pid, strerror(errno));
+        return -1;
+    }
+    pid_t child = fork();
+    if (child < 0) {
+        fprintf(stderr, "mbvipc-agent: fork: %s\n", strerror(errno));
+        return -1;
+    }
+    if (child > 0) {
+        int status = 0;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+    }
+    if (setns(mntns, CLONE_NEWNS) != 0 || chdir("/") != 0) {
+        fprintf(stderr, "mbvipc-agent: cannot join the mount namespace of pid %ld: %s (needs root)\n", pid, strerror(errno));
+        _exit(1);
+    }
+    close(pidns);
+    close(mntns);
+    return 0;
 }
 
 static int seconds_arg(const char *s, int *ms) {
@@ -617,6 +665,7 @@ static int seconds_arg(const char *s, int *ms) {
 }
 
 int main(int argc, char **argv) {
+    const char *container = NULL;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
         if (strcmp(a, "--allow-calls") == 0) allow_calls = 1;
@@ -627,7 +676,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "mbvipc-agent: %s takes whole seconds from 1 to 86400, not '%s'\n", a, argv[k]);
                 return 64;
             }
-        } else if (strcmp(a, "--shm") == 0 && k + 1 < argc) shm_dir = argv[++k];
+        } else if (strcmp(a, "--container") == 0 && k + 1 < argc) container = argv[++k];
+        else if (strcmp(a, "--shm") == 0 && k + 1 < argc) shm_dir = argv[++k];
         else if (strcmp(a, "--proc") == 0 && k + 1 < argc) proc_dir = argv[++k];
         else {
             fprintf(stderr, "mbvipc-agent: unknown argument '%s'\n", a);
@@ -640,6 +690,7 @@ int main(int argc, char **argv) {
              "(--via or --host); see mbvipc-agent --help");
         return 64;
     }
+    if (container && join_container(container) != 0) return 1;
     signal(SIGPIPE, SIG_IGN);
     static uint8_t request[AGENT_MAX_REQUEST];
     for (;;) {
