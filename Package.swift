@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "CIPCScopeProbe", cSettings: [.define("_GNU_SOURCE")]),
         .target(name: "IPCScopePOSIX", dependencies: ["CIPCScopePOSIX", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "IPCScopeKit", dependencies: ["CIPCScope", "IPCScopePOSIX"]),
-        .target(name: "IPCScopeObserve", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "CIPCScope", .product(name: "Histogram", package: "hdrhistogram-swift")]),
+        .target(name: "IPCScopeObserve", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "CIPCScope", "IPCScopeProcess", .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .target(name: "IPCScopeRecording", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeKit", "CIPCScope"]),
         .target(name: "IPCScopeInspector", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeSchema", "IPCScopeKit", "CIPCScope",
                                                      .product(name: "Histogram", package: "hdrhistogram-swift")]),

@@ -24,20 +24,36 @@ extension IPCScope {
                 Examples:
                   ipcscope list
                   ipcscope list --json | jq '.sections[] | select(.stale)'
+                  ipcscope list --host user@box              (mbvipc-agent on box, over ssh)
+                  ipcscope list --via 'docker exec -i ctr mbvipc-agent'
                 """)
 
         @Flag(help: "Print one JSON object {\"sections\": [...]}.")
         var json = false
 
+        @OptionGroup(title: "Remote hosts and containers") var remote: RemoteOptions
+
         func run() throws {
-            let entries = SectionDirectory.listing().map(SectionDirectory.entry)
+            var place: String?
+            var entries: [SectionEntry]
+            if remote.isRemote {
+                (place, entries) = try remoteEntries()
+            } else {
+                entries = SectionDirectory.listing().map(SectionDirectory.entry)
+            }
             if json {
-                printJSON(.object([("sections", .array(entries.map(Self.json)))]))
+                var o: [(String, JSON)] = [("sections", .array(entries.map(Self.json)))]
+                if let place { o.append(("where", .string(place))) }
+                printJSON(.object(o))
                 return
             }
             guard !entries.isEmpty else {
-                printLine("no sections in /dev/shm (nothing named ipcscope.*)")
+                printLine("no sections in /dev/shm" + (place.map { " on \($0)" } ?? "") + " (nothing named ipcscope.*)")
                 return
+            }
+            if let place {
+                // Where the sections are: every NAME reads HOST:NAME (or "via '…':NAME").
+                for i in entries.indices { entries[i].name = place + ":" + entries[i].name }
             }
             let style = stdoutStyle
             let header = ["NAME", "PID", "COMMAND", "ALIVE", "STATE", "CALLS", "REQ/RSP/TRACE", "OWNER", "MODE"]

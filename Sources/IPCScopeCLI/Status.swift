@@ -34,6 +34,8 @@ extension IPCScope {
                   ipcscope status MyService
                   ipcscope status MyService --trace all
                   ipcscope status MyService --json | jq .mutex
+                  ipcscope status MyService --host user@box        (mbvipc-agent on box, over ssh)
+                  ipcscope status MyService --via 'docker exec -i ctr mbvipc-agent'
                 """)
 
         @Argument(help: "The service name.")
@@ -50,6 +52,8 @@ extension IPCScope {
 
         @OptionGroup var schemaOptions: SchemaOptions
 
+        @OptionGroup(title: "Remote hosts and containers") var remote: RemoteOptions
+
         func validate() throws {
             guard trace == "all" || (Int(trace).map { $0 >= 0 } ?? false) else {
                 throw ValidationError("--trace takes a number of records or 'all'")
@@ -58,6 +62,7 @@ extension IPCScope {
 
         func run() throws {
             let schema = try schemaOptions.load(service: name)
+            if remote.isRemote { return try runRemote(schema: schema) }
             var snap: Snapshot
             do {
                 let reader = try SectionReader(service: name)

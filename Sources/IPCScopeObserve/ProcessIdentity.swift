@@ -40,23 +40,24 @@ package enum PidIdentity: Equatable, Sendable {
     /// A lock owner's pid: the process must have started before the lock was taken
     /// (`sinceNS`, CLOCK_MONOTONIC; 0 when unknown).
     package static func owner(pid: Int32, sinceNS: UInt64,
-                             startTime: (Int32) -> UInt64 = ProcessFacts.startTime(of:)) -> PidIdentity {
+                             startTime: (Int32) -> UInt64 = ProcessFacts.startTime(of:),
+                             clockTicksPerSecond: UInt64? = nil, bootMinusMonotonicNS: UInt64? = nil) -> PidIdentity {
         guard pid > 0 else { return .gone }
         let ticks = startTime(pid)
         if ticks == 0 { return .gone }
         guard sinceNS > 0 else { return .same }
-        let hz = UInt64(max(1, sysconf(Int32(_SC_CLK_TCK))))
+        let hz = max(1, clockTicksPerSecond ?? UInt64(max(1, sysconf(Int32(_SC_CLK_TCK)))))
         // Start times count from boot, suspend included (CLOCK_BOOTTIME); the owner record is
         // CLOCK_MONOTONIC. One tick of slack for the start time's granularity.
         let (startNS, overflow) = (ticks / hz).multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow else { return .same }
         let startBoot = startNS &+ (ticks % hz) * (1_000_000_000 / hz)
-        let lockBoot = sinceNS &+ bootMinusMonotonic()
+        let lockBoot = sinceNS &+ (bootMinusMonotonicNS ?? bootMinusMonotonic())
         return startBoot > lockBoot &+ 1_000_000_000 / hz ? .reused : .same
     }
 
     /// CLOCK_BOOTTIME − CLOCK_MONOTONIC now (time spent suspended), in nanoseconds.
-    static func bootMinusMonotonic() -> UInt64 {
+    package static func bootMinusMonotonic() -> UInt64 {
         var b = timespec(), m = timespec()
         clock_gettime(CLOCK_BOOTTIME, &b)
         clock_gettime(CLOCK_MONOTONIC, &m)

@@ -126,26 +126,7 @@ package enum SectionDirectory {
         }
         do {
             let reader = try SectionReader(service: shown)
-            let snap = try reader.snapshot()
-            e.snapshot = snap
-            e.alive = snap.serverAlive
-            e.objectSize = snap.objectSize
-            if !snap.problems.isEmpty { e.problem = snap.problems.joined(separator: "; ") }
-            // A server creates the object empty and takes the lock right away: an empty object of
-            // the last moments may be one whose creator has not locked it yet.
-            if snap.starting || (!snap.serverAlive && snap.objectSize == 0 && justCreated(st)) {
-                e.condition = .starting
-                e.problem = "starting: its server is creating it (header not written yet)"
-            } else {
-                e.condition = snap.serverAlive ? .live : .stale
-            }
-            if snap.serverAlive, snap.serverPID > 0 {
-                // The whole command line (every server is `ipcscope` or a C program by name alone),
-                // and only while the pid still names the process that created the section.
-                e.serverCommand = snap.ntObjects ? "(NT program)"
-                    : PidIdentity.server(pid: snap.serverPID, recordedStart: snap.serverStartTime) == .same
-                        ? ProcessFacts.commandLine(of:)(snap.serverPID).map(escapeForTerminal) : "(pid reused)"
-            }
+            judge(&e, try reader.snapshot(), justCreated: justCreated(st))
         } catch {
             switch error.code {
             case .foreignOwner:
@@ -166,6 +147,30 @@ package enum SectionDirectory {
     }
 
     /// Whether the object changed in the last `startingGraceNS` (a server may be creating it).
+    /// Fills in what a readable entry is from its snapshot (live, stale, starting; the server's
+    /// command from `facts`). `justCreated`: the object changed within `startingGraceNS`.
+    package static func judge(_ e: inout SectionEntry, _ snap: Snapshot, justCreated: Bool, facts: HostFacts = .local) {
+        e.snapshot = snap
+        e.alive = snap.serverAlive
+        e.objectSize = snap.objectSize
+        if !snap.problems.isEmpty { e.problem = snap.problems.joined(separator: "; ") }
+        // A server creates the object empty and takes the lock right away: an empty object of
+        // the last moments may be one whose creator has not locked it yet.
+        if snap.starting || (!snap.serverAlive && snap.objectSize == 0 && justCreated) {
+            e.condition = .starting
+            e.problem = "starting: its server is creating it (header not written yet)"
+        } else {
+            e.condition = snap.serverAlive ? .live : .stale
+        }
+        if snap.serverAlive, snap.serverPID > 0 {
+            // The whole command line (every server is `ipcscope` or a C program by name alone),
+            // and only while the pid still names the process that created the section.
+            e.serverCommand = snap.ntObjects ? "(NT program)"
+                : PidIdentity.server(pid: snap.serverPID, recordedStart: snap.serverStartTime, startTime: facts.startTime) == .same
+                    ? facts.commandLine(snap.serverPID).map(escapeForTerminal) : "(pid reused)"
+        }
+    }
+
     static func justCreated(_ st: stat) -> Bool {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)

@@ -18,8 +18,11 @@ package struct StatusReport {
     package var traceLimit: Int?
     /// `hexdump -C -v` (no `*` lines).
     package var verboseDump = false
+    /// Where the section is when not on this machine (`box`, `via 'docker exec -i ctr mbvipc-agent'`).
+    package var place: String?
 
-    package init(_ snapshot: Snapshot, traceLimit: Int? = 16) {
+    /// - Parameter facts: where pids are looked up: this machine, or the section's host through an agent.
+    package init(_ snapshot: Snapshot, traceLimit: Int? = 16, facts: HostFacts = .local) {
         self.snapshot = snapshot
         self.traceLimit = traceLimit
         // An NT program's pids are NT process ids: /proc knows nothing of them.
@@ -27,19 +30,21 @@ package struct StatusReport {
         // Any process may name itself with escape sequences (PR_SET_NAME): show names escaped.
         // A pid's command is shown only while the pid still names the recorded process.
         if snapshot.serverPID > 0 {
-            let who = PidIdentity.server(pid: snapshot.serverPID, recordedStart: snapshot.serverStartTime)
+            let who = PidIdentity.server(pid: snapshot.serverPID, recordedStart: snapshot.serverStartTime, startTime: facts.startTime)
             if who == .same, snapshot.serverAlive {
-                serverCommand = ProcessFacts.commandLine(of:)(snapshot.serverPID).map(escapeForTerminal)
+                serverCommand = facts.commandLine(snapshot.serverPID).map(escapeForTerminal)
             } else {
                 serverPidNote = who.note
             }
         }
         if snapshot.ownerPID > 0 {
             let who = snapshot.ownerPID == snapshot.serverPID && snapshot.serverStartTime != 0
-                ? PidIdentity.server(pid: snapshot.ownerPID, recordedStart: snapshot.serverStartTime)
-                : PidIdentity.owner(pid: snapshot.ownerPID, sinceNS: snapshot.ownerSinceNS)
+                ? PidIdentity.server(pid: snapshot.ownerPID, recordedStart: snapshot.serverStartTime, startTime: facts.startTime)
+                : PidIdentity.owner(pid: snapshot.ownerPID, sinceNS: snapshot.ownerSinceNS, startTime: facts.startTime,
+                                    clockTicksPerSecond: facts.clockTicksPerSecond,
+                                    bootMinusMonotonicNS: facts.bootMinusMonotonicNS())
             if who == .same {
-                ownerCommand = ProcessFacts.command(of: snapshot.ownerPID).map(escapeForTerminal)
+                ownerCommand = facts.command(snapshot.ownerPID).map(escapeForTerminal)
             } else {
                 ownerPidNote = who.note
             }
@@ -91,7 +96,7 @@ package struct StatusReport {
         func head(_ t: String) { out += style.bold(t) + "\n" }
         func row(_ k: String, _ v: String) { out += "  " + k.padding(18) + v + "\n" }
 
-        head("service \(s.service)")
+        head("service \(s.service)" + (place.map { $0.hasPrefix("via ") ? " (\($0))" : " on \($0)" } ?? ""))
         row("object", "/dev/shm/ipcscope.\(s.service), \(s.objectSize) bytes, owner \(Units.user(s.ownerUID)) (uid \(s.ownerUID)), mode \(Units.mode(s.mode))")
         let health = healthProblems
         row("health", health.isEmpty ? style.green("healthy") : style.red(health.joined(separator: "; ")))
@@ -191,6 +196,7 @@ package struct StatusReport {
             ("starting", .bool(s.starting)),
             ("health", .object([("exit_code", .number(exitCode)), ("problems", .array(healthProblems.map { .string($0) }))])),
         ]
+        if let place { o.insert(("where", .string(place)), at: 1) }
         if s.starting || s.identity.map({ !$0.magicOK }) ?? true {
             o.append(("first_bytes_hex", .hex(Array(s.bytes.prefix(64)))))
             return .object(o)

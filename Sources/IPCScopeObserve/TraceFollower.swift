@@ -36,6 +36,8 @@ package final class TraceFollower {
         package var alive = false
         /// The trace head read at the start of the poll.
         package var head: UInt64 = 0
+
+        package init() {}
     }
 
     /// Validates the name; nothing is opened yet.

@@ -31,6 +31,9 @@ package struct Launch: Sendable {
     package var environment: [String: String]
     /// The file the child reads as standard input.
     package var standardInput: String
+    /// Standard input from a pipe whose write end this process keeps (`StartedProcess.takePipes`)
+    /// instead of `standardInput`.
+    package var standardInputPipe = false
     /// Where standard output goes.
     package var standardOutput: Redirect
     /// Where standard error goes.
@@ -93,6 +96,8 @@ struct StandardFiles: @unchecked Sendable {
     let closeOutput: Bool
     let closeError: Bool
     let outputPipe: Int32?
+    /// The write end of standard input's pipe (`Launch.standardInputPipe`).
+    let inputPipe: Int32?
 
     init(_ launch: Launch) throws(LaunchError) {
         func open(_ path: String, _ flags: Int32) throws(LaunchError) -> FileDescriptor {
@@ -127,11 +132,24 @@ struct StandardFiles: @unchecked Sendable {
                 return (try open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC)), true)
             }
         }
-        input = try open(launch.standardInput, O_RDONLY)
+        if launch.standardInputPipe {
+            var ends: [Int32] = [-1, -1]
+            guard Glibc.pipe(&ends) == 0 else {
+                let e = errno
+                throw LaunchError(executable: launch.executable, reason: "pipe: \(String(cString: strerror(e)))", errno: e)
+            }
+            for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+            input = FileDescriptor(rawValue: ends[0])
+            inputPipe = ends[1]
+        } else {
+            input = try open(launch.standardInput, O_RDONLY)
+            inputPipe = nil
+        }
         do throws(LaunchError) {
             (output, closeOutput) = try open(launch.standardOutput, inherited: 1)
         } catch {
             _ = Glibc.close(input.rawValue)
+            if let inputPipe { _ = Glibc.close(inputPipe) }
             throw error
         }
         do throws(LaunchError) {
@@ -148,6 +166,7 @@ struct StandardFiles: @unchecked Sendable {
             }
         } catch {
             _ = Glibc.close(input.rawValue)
+            if let inputPipe { _ = Glibc.close(inputPipe) }
             if closeOutput { _ = Glibc.close(output.rawValue) }
             if let pipeRead { _ = Glibc.close(pipeRead) }
             throw error
@@ -161,6 +180,7 @@ struct StandardFiles: @unchecked Sendable {
         if closeOutput { _ = Glibc.close(output.rawValue) }
         if closeError { _ = Glibc.close(error.rawValue) }
         if let outputPipe { _ = Glibc.close(outputPipe) }
+        if let inputPipe { _ = Glibc.close(inputPipe) }
     }
 }
 

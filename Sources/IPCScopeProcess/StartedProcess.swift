@@ -24,15 +24,27 @@ package final class StartedProcess: @unchecked Sendable {
     private let record: ExitRecord
     /// The read end of standard output's pipe (`Redirect.pipe`) until `readOutput` closes it.
     private let outputPipe: Mutex<Int32?>
+    /// The write end of standard input's pipe (`Launch.standardInputPipe`) until taken.
+    private let inputPipe: Mutex<Int32?>
 
-    private init(pid: pid_t, record: ExitRecord, outputPipe: Int32?) {
+    private init(pid: pid_t, record: ExitRecord, outputPipe: Int32?, inputPipe: Int32?) {
         self.pid = pid
         self.record = record
         self.outputPipe = Mutex(outputPipe)
+        self.inputPipe = Mutex(inputPipe)
     }
 
     deinit {
         if let fd = outputPipe.withLock({ $0 }) { _ = Glibc.close(fd) }
+        if let fd = inputPipe.withLock({ $0 }) { _ = Glibc.close(fd) }
+    }
+
+    /// Hands over the pipe ends this process kept (standard input's write end, standard output's
+    /// read end): the caller closes them. Nil for an end the launch did not ask for, or taken before.
+    package func takePipes() -> (input: Int32?, output: Int32?) {
+        let input = inputPipe.withLock { fd -> Int32? in defer { fd = nil }; return fd }
+        let output = outputPipe.withLock { fd -> Int32? in defer { fd = nil }; return fd }
+        return (input, output)
     }
 
     /// Starts `launch` and returns once the child exists.
@@ -86,9 +98,10 @@ package final class StartedProcess: @unchecked Sendable {
             }
         }
         switch record.waitForStart(timeout: startTimeout) {
-        case .success(let pid): return StartedProcess(pid: pid, record: record, outputPipe: files.outputPipe)
+        case .success(let pid): return StartedProcess(pid: pid, record: record, outputPipe: files.outputPipe, inputPipe: files.inputPipe)
         case .failure(let error):
             if let fd = files.outputPipe { _ = Glibc.close(fd) }
+            if let fd = files.inputPipe { _ = Glibc.close(fd) }
             throw error.renamed(launch.executable)
         }
     }

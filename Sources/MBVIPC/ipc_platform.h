@@ -113,6 +113,12 @@ int ipc_plat_liveness_trylock(struct ipc_plat *plat);
  * read-only handle and never takes the lock. */
 int ipc_plat_liveness_held(struct ipc_plat *plat, int *held);
 
+#ifndef _WIN32
+/* POSIX only: the same probe on a descriptor the caller opened itself (O_RDONLY is
+ * enough), for readers that never map the object (mbvipc-agent). Returns 0 or errno. */
+int ipc_posix_liveness_held_fd(int fd, int *held);
+#endif
+
 /* MARK: - the client mutex (`base` is the mapping: POSIX keeps it at base + 128) */
 
 /* Initialises the synchronisation of a section this process just created:

@@ -201,15 +201,19 @@ int ipc_plat_liveness_trylock(struct ipc_plat *p) {
     return r == EACCES ? fail(p, EAGAIN) : fail(p, r);
 }
 
-int ipc_plat_liveness_held(struct ipc_plat *p, int *held) {
+int ipc_posix_liveness_held_fd(int fd, int *held) {
     struct flock fl;
     memset(&fl, 0, sizeof fl);
-    int r = ofd_lock(p->fd, F_OFD_GETLK, F_WRLCK, &fl);
-    if (r != 0) return fail(p, r);
+    int r = ofd_lock(fd, F_OFD_GETLK, F_WRLCK, &fl);
+    if (r != 0) return r;
     /* Only another description's WRITE lock means a live server (a reader's
      * read lock, if any tool ever took one, does not). */
     *held = fl.l_type == F_WRLCK;
-    return IPC_PLAT_OK;
+    return 0;
+}
+
+int ipc_plat_liveness_held(struct ipc_plat *p, int *held) {
+    return fail(p, ipc_posix_liveness_held_fd(p->fd, held));
 }
 
 /* MARK: - the mutex at base + 128 */
