@@ -16,5 +16,6 @@ extension IPCScope {
         Bench.self,
         Demo.self,
         DemoClient.self,
+        Exporter.self,
     ]
 }
