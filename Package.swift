@@ -121,7 +121,7 @@ let package = Package(
         .testTarget(name: "RecordingTests", dependencies: ["TestSupport", "IPCScopeRecording", "IPCScopeObserve", "IPCScopeKit", "CIPCScope", propertyBased]),
         .testTarget(name: "InspectorTests", dependencies: ["IPCScopePOSIX", "IPCScopeInspector", "IPCScopeRecording", "IPCScopeObserve", "IPCScopeSchema",
                                                          "IPCScopeKit", "CIPCScope", "TestSupport", propertyBased]),
-        .testTarget(name: "ExporterTests", dependencies: ["IPCScopeExporter", "IPCScopeObserve", "IPCScopeKit", "TestSupport"]),
+        .testTarget(name: "ExporterTests", dependencies: ["IPCScopeExporter", "IPCScopeObserve", "IPCScopePOSIX", "IPCScopeKit", "TestSupport"]),
         .testTarget(name: "SchemaTests", dependencies: ["IPCScopeSchema", "TestSupport", propertyBased]),
         .testTarget(name: "ScriptTests", dependencies: ["IPCScopeScript", "TestSupport", propertyBased]),
         .testTarget(name: "MBVIPCTests", dependencies: ["MBVIPC", "IPCScopeKit", "IPCScopeObserve", "CIPCScope", "TestSupport"]),

@@ -147,6 +147,22 @@ struct ExporterPrometheusTests {
         let served = Self.query(scope, promPort, "ipcscope_calls_served_total{service=\"\(swiftName)\"}") ?? 0
         #expect(served >= 5, "the count went back to \(served) after the takeover")
 
+        // Every query of the Grafana dashboard is valid PromQL and finds series here.
+        let dashboard = try #require(jsonObject(readFile(repositoryRoot + "/docs/grafana/ipcscope.json")))
+        let panels = try #require(dashboard["panels"] as? [[String: Any]])
+        for panel in panels {
+            for target in panel["targets"] as? [[String: Any]] ?? [] {
+                let expr = try #require(target["expr"] as? String)
+                let q = expr.replacingOccurrences(of: "$__rate_interval", with: "1m").replacingOccurrences(of: "$instance", with: ".*")
+                    .replacingOccurrences(of: "$service", with: ".*")
+                let body = Self.get(scope, "http://127.0.0.1:\(promPort)/api/v1/query", ["-G", "--data-urlencode", "query=" + q]) ?? ""
+                let j = jsonObject(body)
+                #expect(j?["status"] as? String == "success", "dashboard query failed: \(q): \(body)")
+                let result = (j?["data"] as? [String: Any])?["result"] as? [Any] ?? []
+                #expect(!result.isEmpty, "dashboard query found nothing: \(q)")
+            }
+        }
+
         // promtool finds nothing wrong in the exposition.
         let metrics = try #require(Self.get(scope, "http://127.0.0.1:\(exporterPort)/metrics"))
         #expect(metrics.contains("ipcscope_exporter_scrape_duration_seconds"))
