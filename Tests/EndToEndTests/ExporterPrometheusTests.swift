@@ -189,6 +189,30 @@ struct ExporterPrometheusTests {
         }
     }
 
+    @Test("run as another user, the exporter skips and counts a section it may not read, and exports one it may")
+    func anotherUsersSection() throws {
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let privateName = scope.serviceName("expprivate"), publicName = scope.serviceName("exppublic")
+        var b = SectionBytes(traceCapacity: 0)
+        b.server(pid: 0, epoch: 1, heartbeat: 1, served: 3)
+        plantSection(privateName, bytes: b.bytes, size: b.bytes.count)  // root's, 0600
+        plantSection(publicName, bytes: b.bytes, size: b.bytes.count)
+        #expect(chmod("/dev/shm/ipcscope." + publicName, 0o644) == 0)
+        let port = Self.freePort()
+        _ = scope.spawn("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", otherUserRunnable(ipcscopePath),
+                                             "exporter", "--listen", "127.0.0.1:\(port)", "--service", privateName, publicName])
+        var text = ""
+        let answered = waitUntil(timeout: 15, interval: 0.2) {
+            text = Self.get(scope, "http://127.0.0.1:\(port)/metrics") ?? ""
+            return !text.isEmpty
+        }
+        try #require(answered, "the exporter run as nobody did not answer")
+        #expect(text.contains("ipcscope_calls_served_total{service=\"\(publicName)\"} 3"))
+        #expect(!text.contains(privateName), "another user's private section exported")
+        #expect(text.contains("ipcscope_exporter_errors_total{kind=\"unreadable\"} 1"))
+    }
+
     @Test("bad --listen and --service are refused with a message saying what to do")
     func badArguments() {
         let scope = TestScope()
