@@ -65,8 +65,14 @@ final class TrackedSection {
         gauges[MetricCatalog.mutexWaiters.name]?.set(to: snap.mutexWord.waiters ? 1 : 0)
         for (s, g) in stateGauges { g.set(to: snap.state == s ? 1 : 0) }
 
-        // Takeovers: epoch - 1 at first sight; then every increment. A lower epoch is a new
-        // object (created afresh, epoch 1 + its own takeovers).
+        // A new object under the same name (its creation time differs): its counters started
+        // from 0, so all of them are new. A takeover keeps the object and its counters.
+        if let l = last, l.identity?.createdUnixNS != snap.identity?.createdUnixNS {
+            last = nil
+            lastDeadOwnerTID = 0
+        }
+        // Takeovers: epoch - 1 at first sight of an object; then every increment. A lower
+        // epoch is a new object too.
         let e = UInt64(snap.serverEpoch)
         if let prev = last.map({ UInt64($0.serverEpoch) }) {
             add(MetricCatalog.takeovers, e >= prev ? e - prev : e &- min(e, 1))

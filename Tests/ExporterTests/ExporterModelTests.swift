@@ -92,15 +92,17 @@ struct ExporterModelTests {
         #expect(functions == ["10", "20", "other"])
     }
 
-    @Test("a stale section: up 0, takeovers from its epoch, counters folded when a new server starts them again")
+    @Test("a stale section: up 0, takeovers from its epoch; counters folded when they go back or the object is replaced")
     func staleAndTakenOver() throws {
         let scope = TestScope()
         defer { scope.cleanup() }
         let name = scope.serviceName("expstale")
+        let model = ExporterModel(options: ExporterOptions(services: [name]))
+        #expect(Self.scrape(model).of(service: name).isEmpty)
+        // Appears after the exporter started: followed from the next scrape.
         var b = SectionBytes(traceCapacity: 0)
         b.server(pid: 0, epoch: 3, heartbeat: 1, served: 7)
         plantSection(name, bytes: b.bytes, size: b.bytes.count)
-        let model = ExporterModel(options: ExporterOptions(services: [name]))
         let s = Self.scrape(model)
         #expect(s.value("ipcscope_server_up", ["service": name]) == 0)
         #expect(s.value("ipcscope_server_epoch", ["service": name]) == 3)
@@ -109,12 +111,23 @@ struct ExporterModelTests {
         #expect(s.value("ipcscope_exporter_sections", ["condition": "stale"]) == 1)
         #expect(s.value("ipcscope_function_calls_total", ["service": name]) == nil, "no trace ring, no per-function series")
 
-        // A new server took it over: epoch 4, its own count from 0.
+        // Taken over (epoch 4) with a count lower than before (a server that zeroed it): the
+        // exported counter adds the new count and never goes back.
         b.server(pid: 0, epoch: 4, heartbeat: 1, served: 2)
         plantSection(name, bytes: b.bytes, size: b.bytes.count)
         let s2 = Self.scrape(model)
         #expect(s2.value("ipcscope_server_takeovers_total", ["service": name]) == 3)
         #expect(s2.value("ipcscope_calls_served_total", ["service": name]) == 9)
+
+        // Replaced by a new object between two scrapes (epoch 1 again): no takeover, its calls added.
+        #expect(shm_unlink("/ipcscope." + name) == 0)
+        b.server(pid: 0, epoch: 1, heartbeat: 1, served: 5)
+        b.set64(Int(IPCSCOPE_OFF_CREATED_UNIX_NS), 1_800_000_000_000_000_000)
+        plantSection(name, bytes: b.bytes, size: b.bytes.count)
+        let s3 = Self.scrape(model)
+        #expect(s3.value("ipcscope_server_takeovers_total", ["service": name]) == 3)
+        #expect(s3.value("ipcscope_server_epoch", ["service": name]) == 1)
+        #expect(s3.value("ipcscope_calls_served_total", ["service": name]) == 14)
     }
 
     @Test("garbage, truncated, a FIFO and an invalid name are skipped and counted, and the scrape goes on")
