@@ -8,35 +8,41 @@ import CIPCScope
 import IPCScopeExporter
 import IPCScopeKit
 import IPCScopeObserve
+import Foundation
+import Synchronization
 import Testing
 import TestSupport
 
 @Suite("Exporter model", .serialized)
 struct ExporterModelTests {
-    /// An in-process server answering every call with its payload and the function as status.
+    /// An in-process server answering every call with its payload, on its own thread (not the
+    /// cooperative pool, which other suites' blocking waits may fill).
     final class EchoServer: @unchecked Sendable {
         let server: Server
-        let task: Task<Void, Never>
+        final class Flag: Sendable { let value = Mutex(false) }
+        let done = Flag()
         init(_ name: String) throws {
             let s = try Server(service: name)
             server = s
-            task = Task.detached {
+            let thread = Thread { [done] in
                 s.run { request, response in
                     try response.set(Array(request.payload))
                     return 0
                 }
+                done.value.withLock { $0 = true }
             }
+            thread.start()
         }
-        func stop() async {
+        func stop() {
             server.stop()
-            await task.value
+            _ = waitUntil(timeout: 10) { done.value.withLock { $0 } }
         }
     }
 
     static func scrape(_ model: ExporterModel) -> [Sample] { samples(String(decoding: model.scrape(), as: UTF8.self)) }
 
     @Test("a served section: calls served, per-function calls and latency histogram, up, epoch; gone when its server stops")
-    func servedSection() async throws {
+    func servedSection() throws {
         let scope = TestScope()
         defer { scope.cleanup() }
         let name = scope.serviceName("exp")
@@ -67,7 +73,7 @@ struct ExporterModelTests {
         #expect(s2.value("ipcscope_function_calls_total", ["service": name, "function": "1"]) == 7)
         #expect(s2.value("ipcscope_calls_served_total", ["service": name]) == 10)
 
-        await server.stop()
+        server.stop()
         #expect(waitUntil(timeout: 5) { !scope.objectExists(name) })
         let s3 = Self.scrape(model)
         #expect(s3.of(service: name).isEmpty, "a removed section's series are dropped")
@@ -75,7 +81,7 @@ struct ExporterModelTests {
     }
 
     @Test("functions past --max-functions are counted as function=\"other\"")
-    func cardinalityLimit() async throws {
+    func cardinalityLimit() throws {
         let scope = TestScope()
         defer { scope.cleanup() }
         let name = scope.serviceName("expcard")
@@ -84,7 +90,7 @@ struct ExporterModelTests {
         let client = try Client(service: name)
         for f: UInt32 in [10, 20, 30, 40, 40, 10] { _ = try client.call(function: f, payload: []) }
         let s = Self.scrape(model)
-        await server.stop()
+        server.stop()
         #expect(s.value("ipcscope_function_calls_total", ["service": name, "function": "10"]) == 2)
         #expect(s.value("ipcscope_function_calls_total", ["service": name, "function": "20"]) == 1)
         #expect(s.value("ipcscope_function_calls_total", ["service": name, "function": "other"]) == 3)
@@ -164,7 +170,7 @@ struct ExporterModelTests {
     }
 
     @Test("the function label is the schema's name when a schema is in the XDG place")
-    func schemaNames() async throws {
+    func schemaNames() throws {
         let scope = TestScope()
         defer { scope.cleanup() }
         let name = scope.serviceName("expschema")
@@ -178,7 +184,7 @@ struct ExporterModelTests {
         let client = try Client(service: name)
         for f: UInt32 in [1, 2, 2, 9] { _ = try client.call(function: f, payload: []) }
         let s = Self.scrape(ExporterModel(options: ExporterOptions(services: [name])))
-        await server.stop()
+        server.stop()
         #expect(s.value("ipcscope_function_calls_total", ["service": name, "function": "get_value"]) == 1)
         #expect(s.value("ipcscope_function_calls_total", ["service": name, "function": "set_value"]) == 2)
         #expect(s.value("ipcscope_function_calls_total", ["service": name, "function": "9"]) == 1)
