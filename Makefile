@@ -14,7 +14,7 @@
 # install` compiles as the user. Only the first build needs the network (SwiftPM resolves the
 # packages once); after that everything here works offline.
 #
-# Variables: PREFIX (/usr/local), DESTDIR, BINDIR, MANDIR, BASHCOMPDIR, ZSHCOMPDIR, FISHCOMPDIR,
+# Variables: PREFIX (/usr/local), DESTDIR, BINDIR, MANDIR, BASHCOMPDIR, ZSHCOMPDIR, FISHCOMPDIR, SYSTEMDUNITDIR,
 # WIRESHARK_PLUGINDIR, CONFIG (release|debug), SWIFT, SWIFT_FLAGS, SCRATCH (.build),
 # SOURCE_DATE_EPOCH (dates the man pages, for reproducible builds).
 
@@ -26,6 +26,9 @@ MANDIR ?= $(DATADIR)/man
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+# The exporter's unit (docs/systemd), its ExecStart pointed at BINDIR; not enabled (systemctl enable).
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+EXPORTER_UNIT = docs/systemd/ipcscope-exporter.service
 MULTIARCH ?= $(or $(shell $(CC) -print-multiarch 2>/dev/null),$(shell uname -m)-linux-gnu)
 
 CONFIG ?= release
@@ -106,6 +109,10 @@ install: $(BIN)/ipcscope $(GENERATED)
 	$(INSTALL) -m 644 $(OUT)/completions/ipcscope.bash $(DEST)$(BASHCOMPDIR)/ipcscope
 	$(INSTALL) -m 644 $(OUT)/completions/_ipcscope $(DEST)$(ZSHCOMPDIR)/_ipcscope
 	$(INSTALL) -m 644 $(OUT)/completions/ipcscope.fish $(DEST)$(FISHCOMPDIR)/ipcscope.fish
+	$(INSTALL) -d $(DEST)$(SYSTEMDUNITDIR)
+	sed 's|/usr/local/bin/ipcscope|$(BINDIR)/ipcscope|' $(EXPORTER_UNIT) > $(DEST)$(SYSTEMDUNITDIR)/ipcscope-exporter.service.tmp
+	chmod 644 $(DEST)$(SYSTEMDUNITDIR)/ipcscope-exporter.service.tmp
+	mv $(DEST)$(SYSTEMDUNITDIR)/ipcscope-exporter.service.tmp $(DEST)$(SYSTEMDUNITDIR)/ipcscope-exporter.service
 ifneq ($(HAVE_CLIB),)
 	$(MAKE) -C $(CLIB) install PREFIX=$(PREFIX) DESTDIR=$(DEST)
 	$(INSTALL) -d $(DEST)$(MANDIR)/man3
@@ -121,7 +128,8 @@ endif
 uninstall:
 	rm -f $(DEST)$(BINDIR)/ipcscope $(DEST)$(MANDIR)/man1/ipcscope.1 $(DEST)$(MANDIR)/man5/ipcscope-section.5 \
 		$(DEST)$(BASHCOMPDIR)/ipcscope $(DEST)$(ZSHCOMPDIR)/_ipcscope $(DEST)$(FISHCOMPDIR)/ipcscope.fish \
-		$(DEST)$(MANDIR)/man3/mbv_ipc.3 $(foreach f,$(MAN3_LINKS),$(DEST)$(MANDIR)/man3/$(f).3)
+		$(DEST)$(MANDIR)/man3/mbv_ipc.3 $(foreach f,$(MAN3_LINKS),$(DEST)$(MANDIR)/man3/$(f).3) \
+		$(DEST)$(SYSTEMDUNITDIR)/ipcscope-exporter.service
 ifneq ($(HAVE_CLIB),)
 	$(MAKE) -C $(CLIB) uninstall PREFIX=$(PREFIX) DESTDIR=$(DEST)
 endif
@@ -129,7 +137,7 @@ endif
 	if [ -n '$(HAVE_DISSECTOR)' ]; then rm -f "$$dir/ipcscope.lua"; fi; \
 	if [ -n '$(DEST)' ]; then \
 		for d in $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man3 $(MANDIR)/man5 $(BASHCOMPDIR) $(ZSHCOMPDIR) \
-			$(FISHCOMPDIR) $(PREFIX)/lib/pkgconfig $(PREFIX)/include "$${dir#$(DEST)}"; do \
+			$(FISHCOMPDIR) $(SYSTEMDUNITDIR) $(PREFIX)/lib/pkgconfig $(PREFIX)/include "$${dir#$(DEST)}"; do \
 			d='$(DEST)'"$$d"; \
 			while [ "$$d" != '$(DEST)' ] && [ "$${d#$(DEST)/}" != "$$d" ] && rmdir "$$d" 2>/dev/null; do \
 				d="$${d%/*}"; \

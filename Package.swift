@@ -11,6 +11,7 @@
 //   IPCScopeSchema   typed payloads: a YAML schema of a service's structs, decoder and encoder
 //   IPCScopeScript   scripted replies (YAML) for the mock server, and serve's host (signals, log thread, step)
 //   CNcurses         C: ncursesw macros and globals wrapped for Swift
+//   IPCScopeExporter the Prometheus exporter: sections read into metrics, served over HTTP (NIO)
 //   IPCScopeTUI      the thin curses front: copies the model's grid to the terminal, reads keys
 //   IPCScopeCLI      the `ipcscope` executable: parses arguments, calls the libraries
 //   IPCScopeDemo     `ipcscope demo`: the demo service's functions and its traffic generator
@@ -50,6 +51,11 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
         // Counting allocations in the benchmark (and, preloaded, in `ipcscope serve`).
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
+        // The Prometheus exporter (IPCScopeExporter): the text format from swift-prometheus (over
+        // swift-metrics), served by a small handler on SwiftNIO's own HTTP/1 parser.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         .target(name: "CIPCScope", cSettings: [.define("_GNU_SOURCE")]),
@@ -64,6 +70,13 @@ let package = Package(
                                                      .product(name: "Histogram", package: "hdrhistogram-swift")]),
         .target(name: "IPCScopeSchema", dependencies: ["IPCScopePOSIX", "IPCScopeKit", .product(name: "Yams", package: "Yams")]),
         .target(name: "IPCScopeScript", dependencies: ["IPCScopeObserve", "IPCScopePOSIX", "IPCScopeKit", "IPCScopeSchema", .product(name: "Yams", package: "Yams")]),
+        .target(name: "IPCScopeExporter", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeSchema", "IPCScopeKit", "CIPCScope",
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .target(name: "CNcurses", cSettings: [.define("_GNU_SOURCE"), .define("NCURSES_WIDECHAR", to: "1")],
                 linkerSettings: [.linkedLibrary("ncursesw")]),
         .target(name: "IPCScopeTUI", dependencies: ["IPCScopePOSIX", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema", "IPCScopeKit", "CNcurses"]),
@@ -71,6 +84,7 @@ let package = Package(
             name: "IPCScopeCLI",
             dependencies: ["CIPCScopeProbe", "IPCScopePOSIX", 
                 "IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema", "IPCScopeTUI", "IPCScopeDemo", "CIPCScope", "IPCScopeProcess",
+                "IPCScopeExporter",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
@@ -117,6 +131,7 @@ let package = Package(
         .testTarget(name: "RecordingTests", dependencies: ["TestSupport", "IPCScopeRecording", "IPCScopeObserve", "IPCScopeKit", "CIPCScope", propertyBased]),
         .testTarget(name: "InspectorTests", dependencies: ["IPCScopePOSIX", "IPCScopeInspector", "IPCScopeRecording", "IPCScopeObserve", "IPCScopeSchema",
                                                          "IPCScopeKit", "CIPCScope", "TestSupport", propertyBased]),
+        .testTarget(name: "ExporterTests", dependencies: ["IPCScopeExporter", "IPCScopeObserve", "IPCScopePOSIX", "IPCScopeKit", "TestSupport"]),
         .testTarget(name: "SchemaTests", dependencies: ["IPCScopeSchema", "TestSupport", propertyBased]),
         .testTarget(name: "ScriptTests", dependencies: ["IPCScopeScript", "TestSupport", propertyBased]),
         .testTarget(name: "MBVIPCTests", dependencies: ["MBVIPC", "IPCScopeKit", "IPCScopeObserve", "CIPCScope", "TestSupport", "IPCScopeTestHelper"]),
@@ -124,6 +139,6 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: ["IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema",
                            "TestSupport", "IPCScopeProcess", "IPCScopeCLI", "IPCScopeTestHelper", "CIPCScope", "IPCScopeDemo",
-                           "IPCScopeFuzz", "IPCScopeTorture", "IPCScopeRandom", "IPCScopeLibFuzz"]),
+                           "IPCScopeFuzz", "IPCScopeTorture", "IPCScopeRandom", "IPCScopeLibFuzz", "IPCScopeExporter"]),
     ]
 )

@@ -17,5 +17,6 @@ extension IPCScope {
         Bench.self,
         Demo.self,
         DemoClient.self,
+        Exporter.self,
     ]
 }

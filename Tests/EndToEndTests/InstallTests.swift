@@ -161,6 +161,10 @@ struct InstallTests {
             #expect(access(expected + "/ipcscope.lua", R_OK) == 0, "no ipcscope.lua in \(expected): \(stage.leftovers())")
         }
 
+        // The exporter's systemd unit, its ExecStart pointed at the installed binary.
+        let unit = readFile(stage.installed("lib/systemd/system/ipcscope-exporter.service"))
+        #expect(unit.contains("\nExecStart=\(prefix)/bin/ipcscope exporter "), "unit: \(unit)")
+
         let uninstall = stage.make("uninstall")
         #expect(uninstall.exitStatus == 0, "make uninstall failed:\n\(uninstall.stdout)\(uninstall.stderr)")
         #expect(stage.leftovers() == [], "left behind in DESTDIR")
