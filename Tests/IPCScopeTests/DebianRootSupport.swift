@@ -121,6 +121,7 @@ final class DebianRoot {
     let scope: TestScope
     let path: String
     private var holder: ChildProcess?
+    private var closed = false
 
     /// The environment every command sees: nothing from this machine (no Swift on PATH).
     static let environment = "env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb "
@@ -174,12 +175,15 @@ final class DebianRoot {
     /// Ends every process the scope started (those in the root among them), the namespace's
     /// holder last, then removes the root's files (never crossing into another file system).
     func close() {
+        guard !closed else { return }
+        closed = true
         scope.cleanup()
         holder = nil
         removeRoot(path)
     }
 
-    deinit { if holder != nil { close() } }
+    /// Also when `init` threw half-way (the folder is made first).
+    deinit { close() }
 }
 
 /// Removes a root folder, staying on its own file system: should a mount still show through
