@@ -122,7 +122,7 @@ let package = Package(
             .product(name: "SystemPackage", package: "swift-system"),
         ]),
         .target(name: "IPCScopeRandom"),
-        .target(name: "TestSupport", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "CIPCScope", "IPCScopeProcess", propertyBased], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "CIPCScope", "IPCScopeProcess"], path: "Tests/TestSupport"),
         // One test target per module (`swift build --target InspectorTests` compiles only what the inspector
         // needs); EndToEndTests runs the built executables as a user would (CLI, tmux, demo, install, torture, fuzz).
         .testTarget(name: "KitTests", dependencies: ["IPCScopePOSIX", "IPCScopeKit", "CIPCScope", "IPCScopeObserve", "TestSupport", "IPCScopeTestHelper"]),

@@ -104,7 +104,11 @@ extension IPCScope.Status {
         var report = StatusReport(snap, traceLimit: trace == "all" ? nil : Int(trace), facts: taken.facts)
         report.verboseDump = verbose
         report.place = place
-        if json { printJSON(Self.withFields(report.json, snap, schema)) } else { printOut(report.text(style: stdoutStyle) + Self.fieldsText(snap, schema)) }
+        if json {
+            printJSON(Self.withLatency(Self.withFields(report.json, snap, schema), snap, schema))
+        } else {
+            printOut(report.text(style: stdoutStyle) + Self.latencyText(snap, schema) + Self.fieldsText(snap, schema))
+        }
         if report.exitCode != 0 { throw ExitCode(report.exitCode) }
     }
 }

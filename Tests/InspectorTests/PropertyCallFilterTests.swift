@@ -8,6 +8,11 @@ import PropertyBased
 import Testing
 import TestSupport
 
+/// One of `items`, shrinking towards the first.
+func oneOf<T: Sendable>(_ items: [T]) -> Generator<T, Shrink.Integer<Int>> {
+    Gen<Int>.value(in: 0...(items.count - 1)).map { items[$0] }
+}
+
 /// A term and one way a person could type it.
 struct TypedTerm: Sendable, CustomStringConvertible {
     var term: CallTerm

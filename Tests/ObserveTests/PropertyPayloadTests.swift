@@ -6,6 +6,11 @@ import PropertyBased
 import Testing
 import TestSupport
 
+/// One of `items`, shrinking towards the first.
+func oneOf<T: Sendable>(_ items: [T]) -> Generator<T, Shrink.Integer<Int>> {
+    Gen<Int>.value(in: 0...(items.count - 1)).map { items[$0] }
+}
+
 // MARK: - generators
 
 /// Payloads: random bytes; mostly-zero bytes; or one random 16-byte line repeated, then random

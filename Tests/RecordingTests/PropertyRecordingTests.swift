@@ -9,6 +9,11 @@ import PropertyBased
 import Testing
 import TestSupport
 
+/// One of `items`, shrinking towards the first.
+func oneOf<T: Sendable>(_ items: [T]) -> Generator<T, Shrink.Integer<Int>> {
+    Gen<Int>.value(in: 0...(items.count - 1)).map { items[$0] }
+}
+
 /// Header and slot fields a server writes, to put in a section image.
 struct SectionFields: Sendable, CustomStringConvertible {
     var pid: Int32, epoch: UInt32, heartbeat: UInt64, served: UInt64, state: UInt32

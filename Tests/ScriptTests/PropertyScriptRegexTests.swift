@@ -6,6 +6,11 @@ import PropertyBased
 import Testing
 import TestSupport
 
+/// One of `items`, shrinking towards the first.
+func oneOf<T: Sendable>(_ items: [T]) -> Generator<T, Shrink.Integer<Int>> {
+    Gen<Int>.value(in: 0...(items.count - 1)).map { items[$0] }
+}
+
 /// A pattern built from a list of choices (past its end every choice is 0: the atom `a`).
 struct GeneratedPattern: Sendable, CustomStringConvertible {
     var text: String

@@ -1,10 +1,6 @@
-// Shared generators for the property tests (swift-property-based).
-import PropertyBased
-
-/// One of `items`, shrinking towards the first.
-public func oneOf<T: Sendable>(_ items: [T]) -> Generator<T, Shrink.Integer<Int>> {
-    Gen<Int>.value(in: 0...(items.count - 1)).map { items[$0] }
-}
+// Shared by the property tests. (TestSupport is an ordinary target, built by every `swift build`
+// and by the man-page plugin's static release build, so it must not import swift-property-based,
+// which imports Testing: each property test target has its own three-line `oneOf`.)
 
 /// Reads choices one at a time; past the end every choice is 0, which always picks the simplest
 /// (no padding, no offset, a `u8`), so shrinking the list simplifies the schema.
