@@ -109,6 +109,9 @@ $(BIN)/ipcscope: $(SOURCES) Makefile
 man: $(OUT)/man/ipcscope.1
 $(OUT)/man/ipcscope.1: $(BIN)/ipcscope docs/man/tidy-manual.awk Makefile
 	rm -rf $(OUT)/man.tmp && mkdir -p $(OUT)/man.tmp $(@D)
+	# The plugin runs every argument-parser executable, ipcscope-bench too, which loads
+	# malloc-interposer's library from the build folder (a STATIC=1 build has no $$ORIGIN run path).
+	LD_LIBRARY_PATH=$(abspath $(BIN))$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} \
 	$(SWIFT) package $(SWIFTPM_FLAGS) --scratch-path $(SCRATCH) \
 		--allow-writing-to-directory $(abspath $(OUT)/man.tmp) \
 		generate-manual --configuration $(CONFIG) $(MAN_DATE) --output-directory $(abspath $(OUT)/man.tmp)
