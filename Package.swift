@@ -134,7 +134,7 @@ let package = Package(
         .testTarget(name: "ExporterTests", dependencies: ["IPCScopeExporter", "IPCScopeObserve", "IPCScopePOSIX", "IPCScopeKit", "TestSupport"]),
         .testTarget(name: "SchemaTests", dependencies: ["IPCScopeSchema", "TestSupport", propertyBased]),
         .testTarget(name: "ScriptTests", dependencies: ["IPCScopeScript", "TestSupport", propertyBased]),
-        .testTarget(name: "MBVIPCTests", dependencies: ["MBVIPC", "IPCScopeKit", "IPCScopeObserve", "CIPCScope", "TestSupport", "IPCScopeTestHelper"]),
+        .testTarget(name: "MBVIPCTests", dependencies: ["IPCScopePOSIX", "MBVIPC", "IPCScopeKit", "IPCScopeObserve", "CIPCScope", "TestSupport", "IPCScopeTestHelper"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: ["IPCScopeKit", "IPCScopeObserve", "IPCScopeRecording", "IPCScopeInspector", "IPCScopeScript", "IPCScopeSchema",

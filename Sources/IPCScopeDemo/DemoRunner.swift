@@ -20,7 +20,7 @@ package final class DemoRunner: @unchecked Sendable {
     /// The in-process server.
     package let server: Server
     private let state = Mutex(RunnerState())
-    private var serverThread: pthread_t?
+    private var serverThread: OSThread?
 
     private struct RunnerState {
         var children: [pid_t: ClientChild] = [:]
@@ -55,16 +55,15 @@ package final class DemoRunner: @unchecked Sendable {
 
     /// Starts serving the demo functions on a new thread.
     package func startServer() {
-        let box = Unmanaged.passRetained(server)
-        var thread = pthread_t()
-        let r = pthread_create(&thread, nil, { arg in
-            let server = Unmanaged<Server>.fromOpaque(arg!).takeRetainedValue()
-            let handler = DemoHandler(isStopping: { server.isStopping })
-            server.run { request, response in try handler.handle(request, &response) }
-            return nil
-        }, box.toOpaque())
-        precondition(r == 0, "pthread_create failed: \(r)")
-        serverThread = thread
+        let server = self.server
+        do {
+            serverThread = try OSThread {
+                let handler = DemoHandler(isStopping: { server.isStopping })
+                server.run { request, response in try handler.handle(request, &response) }
+            }
+        } catch {
+            preconditionFailure("\(error) for the demo's server")
+        }
     }
 
     // MARK: - clients
@@ -154,10 +153,8 @@ package final class DemoRunner: @unchecked Sendable {
                 _ = waitForClients(timeout: 2.0)
             }
         }
-        if let t = serverThread {
-            pthread_join(t, nil)
-            serverThread = nil
-        }
+        serverThread?.join()
+        serverThread = nil
         // run() has returned and its shutdown unlinked the section; without a thread, this does it.
         server.shutdown()
     }

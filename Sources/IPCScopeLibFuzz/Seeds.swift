@@ -9,26 +9,6 @@ import IPCScopePOSIX
 import IPCScopeRecording
 import IPCScopeSchema
 
-/// A thread that runs `body` (a server's loop) until joined.
-final class BackgroundThread: @unchecked Sendable {
-    private var thread = pthread_t()
-    private let body: () -> Void
-    private var started = false
-
-    init(_ body: @escaping () -> Void) {
-        self.body = body
-        let me = Unmanaged.passRetained(self).toOpaque()
-        started = pthread_create(&thread, nil, { arg in
-            let t = Unmanaged<BackgroundThread>.fromOpaque(arg!).takeRetainedValue()
-            t.body()
-            return nil
-        }, me) == 0
-        if !started { Unmanaged<BackgroundThread>.fromOpaque(me).release() }
-    }
-
-    func join() { if started { pthread_join(thread, nil); started = false } }
-}
-
 enum Seeds {
     /// Writes every target's seeds into `dir`/swift-TARGET/ (named by content); returns the count.
     static func write(into dir: String) throws -> Int {
@@ -82,7 +62,7 @@ enum Seeds {
             options.requestCapacity = capacity
             options.responseCapacity = capacity
             let server = try Server(service: name, options: options)
-            let thread = BackgroundThread {
+            let thread = try OSThread {
                 server.run(simple: { function, payload in (function == 2 ? -2 : 0, Array(payload.reversed())) })
             }
             defer {

@@ -9,17 +9,18 @@ import IPCScopeKit
 import Synchronization
 import Testing
 import TestSupport
+import IPCScopePOSIX
 
 @Suite("Call cancellation", .serialized)
 struct CallCancellationTests {
     /// An in-process server: function 1 sleeps `slow` seconds, then every call echoes.
     final class SlowServer: @unchecked Sendable {
         let server: Server
-        let thread: Task<Void, Never>
+        let thread: OSThread
         init(_ name: String, slow: Double) throws {
             let s = try Server(service: name)
             server = s
-            thread = Task.detached {
+            thread = try OSThread {
                 s.run { request, response in
                     if request.function == 1 { sleepSeconds(slow) }
                     try response.set(Array(request.payload))
@@ -29,7 +30,7 @@ struct CallCancellationTests {
         }
         func stop() async {
             server.stop()
-            await thread.value
+            thread.join()
         }
     }
 

@@ -7,6 +7,7 @@ import IPCScopeKit
 import IPCScopeObserve
 import Testing
 import TestSupport
+import IPCScopePOSIX
 
 @Suite("Framework", .serialized)
 struct FrameworkTests {
@@ -265,11 +266,11 @@ struct FrameworkTests {
         defer { scope.cleanup() }
         let name = scope.serviceName("inproc")
         let server = try Server(service: name)
-        let thread = Task.detached { server.run { request, response in try response.set(request.payload); return 0 } }
+        let thread = try OSThread { server.run { request, response in try response.set(request.payload); return 0 } }
         let client = try Client(service: name)
         #expect(try client.call(function: 0, payload: [4, 2]).data == [4, 2])
         server.stop()
-        await thread.value
+        thread.join()
         #expect(!scope.objectExists(name), "run() shuts down and unlinks when it returns")
         server.stop()          // after the mapping is gone: must not touch it
         server.setStepMode(true)

@@ -81,7 +81,7 @@ struct HostileKitSignalTests {
         defer { scope.cleanup() }
         let name = scope.serviceName("now")
         let server = try Server(service: name)
-        let task = Task.detached {
+        let task = try OSThread {
             server.run { request, response in
                 usleep(2_000_000)  // deaf to stop()
                 try response.set([9, 9, 9])
@@ -97,7 +97,7 @@ struct HostileKitSignalTests {
         #expect(caller.stdout.contains("status=-4 size=0"), "\(caller.stdout)")
         #expect(!scope.objectExists(name))
         #expect(!server.shutdownNow(), "once")
-        await task.value  // the handler's late answer is dropped, nothing touches unmapped memory
+        task.join()  // the handler's late answer is dropped, nothing touches unmapped memory
     }
 
     @Test("SIGTERM the moment the section appears: a clean stop every time, never death by signal")

@@ -7,17 +7,18 @@ import CIPCScope
 import IPCScopeKit
 import Testing
 import TestSupport
+import IPCScopePOSIX
 
 @Suite("Hostile sections (framework)", .serialized)
 struct HostileKitTests {
     /// An in-process echo server on `name` (taking over when the section is stale); stops at the end of `body`.
     func withEchoServer(_ name: String, _ body: (Server) throws -> Void) async throws {
         let server = try Server(service: name)
-        let task = Task.detached { server.run { request, response in try response.set(request.payload); return 0 } }
+        let task = try OSThread { server.run { request, response in try response.set(request.payload); return 0 } }
         defer { server.stop() }
         try body(server)
         server.stop()
-        await task.value
+        task.join()
     }
 
     @Test("header line 0 at extreme values (section_size 2^63 …): Client and Server refuse, --replace reclaims, nothing traps")

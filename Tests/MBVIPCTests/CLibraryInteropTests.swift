@@ -8,6 +8,7 @@ import IPCScopeObserve
 import Foundation
 import Testing
 import TestSupport
+import IPCScopePOSIX
 
 @Suite("C library: interop with the Swift framework and ipcscope", .serialized)
 struct CLibraryInteropTests {
@@ -40,7 +41,7 @@ struct CLibraryInteropTests {
 
         let swiftName = scope.serviceName("cxx2swift")
         let server = try Server(service: swiftName)
-        let task = Task.detached {
+        let task = try OSThread {
             server.run { request, response in
                 try response.set(Array("swift:".utf8) + Array(request.payload))
                 return Int32(request.function)
@@ -50,7 +51,7 @@ struct CLibraryInteropTests {
         #expect(r2.stdout.contains("Reply: swift:ping\n"), "\(r2.stdout.debugDescription) \(r2.stderr)")
         #expect(r2.stdout.contains("status=42 size=11"), "the handler's status reaches conn.last_status")
         server.stop()
-        await task.value
+        task.join()
     }
 
     @Test("a forked child calling on its parent's connection records its own thread id, not the parent's")

@@ -99,12 +99,12 @@ package final class ServeLogger<Entry>: @unchecked Sendable {
 
     /// Starts the logging thread (signals stay blocked in it, as in every thread `serve` starts).
     package func start() {
-        let r = startThread { [self] in loop() }
-        if r != 0 {
-            exited.store(true, ordering: .releasing)
-            printError("cannot start the log thread (\(String(cString: strerror(r)))): serving without log lines")
-        } else {
+        do {
+            _ = try OSThread(detached: true) { [self] in loop() }
             started = true
+        } catch {
+            exited.store(true, ordering: .releasing)
+            printError("\(error) for the log: serving without log lines")
         }
     }
 
@@ -150,17 +150,4 @@ package final class ServeLogger<Entry>: @unchecked Sendable {
         }
         exited.store(true, ordering: .releasing)
     }
-}
-
-/// Runs `body` on a new detached thread; returns 0 or the errno of `pthread_create`.
-private func startThread(_ body: @escaping () -> Void) -> Int32 {
-    final class Box { let body: () -> Void; init(_ b: @escaping () -> Void) { body = b } }
-    let box = Unmanaged.passRetained(Box(body))
-    var thread = pthread_t()
-    let r = pthread_create(&thread, nil, { arg in
-        Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue().body()
-        return nil
-    }, box.toOpaque())
-    if r != 0 { box.release() } else { pthread_detach(thread) }
-    return r
 }

@@ -45,19 +45,11 @@ package final class ServeSignals: @unchecked Sendable {
         self.scriptPath = scriptPath
         self.json = json
         startedOnTerminal = hasControllingTerminal()
-        let box = Unmanaged.passRetained(self)
-        var thread = pthread_t()
-        let r = pthread_create(&thread, nil, { arg in
-            let me = Unmanaged<ServeSignals>.fromOpaque(arg!).takeRetainedValue()
-            me.loop()
-            return nil
-        }, box.toOpaque())
-        if r != 0 {
-            box.release()
+        do {
+            _ = try OSThread(detached: true) { [self] in loop() }
+        } catch {
             // No signal thread: fall back to the default actions rather than be deaf to them.
             pthread_sigmask(SIG_UNBLOCK, &set, nil)
-        } else {
-            pthread_detach(thread)
         }
     }
 
