@@ -38,7 +38,7 @@ extension IPCScope {
 
         func run() throws {
             if let parent, !endWithParent(parent) {
-                removeIfOrphaned()
+                removeIfOrphaned(wasChild: false)
                 return
             }
             let stop = Atomic<Bool>(false)
@@ -50,13 +50,15 @@ extension IPCScope {
                 printError("cannot write the report to \(report)")
             }
             if case .serverGone(let why) = end { printError("demo client \(getpid()): \(why)") }
-            removeIfOrphaned()
+            removeIfOrphaned(wasChild: true)
         }
 
         /// When the demo died without cleaning up (SIGKILL), the last of its clients removes
         /// the section it left behind: only when the demo is gone and no server holds the section.
-        private func removeIfOrphaned() {
-            guard let parent, getppid() != parent, kill(parent, 0) != 0 else { return }
+        /// `wasChild`: the demo was this process's parent when it started, so being reparented means the
+        /// demo has died (it may still be a zombie nobody has reaped, which `kill(pid, 0)` would call alive).
+        private func removeIfOrphaned(wasChild: Bool) {
+            guard let parent, getppid() != parent, wasChild || kill(parent, 0) != 0 else { return }
             // The demo cannot remove its files any more: each client removes its report, and the
             // last one out the directory (rmdir only succeeds once it is empty).
             if let report {

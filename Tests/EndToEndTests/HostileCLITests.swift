@@ -174,6 +174,10 @@ struct HostileCLITests {
             (try? FileManager.default.contentsOfDirectory(atPath: "/tmp"))?.filter { $0.hasPrefix("ipcscope-demo-\(demo.pid)-") } ?? []
         }
         #expect(waitUntil(timeout: 5) { !folders().isEmpty }, "the demo made its folder")
+        // Killed before it has started its clients, nobody would be left to clean up: wait for both.
+        #expect(waitUntil(timeout: 10, interval: 0.05) {
+            scope.run("/usr/bin/pgrep", ["-P", String(demo.pid)]).stdout.split(separator: "\n").count >= 2
+        }, "the demo started its two clients")
         demo.signal(SIGKILL)
         _ = demo.wait(timeout: 5)
         #expect(waitUntil(timeout: 10) { folders().isEmpty }, "left: \(folders())")
