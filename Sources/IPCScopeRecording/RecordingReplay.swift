@@ -98,11 +98,12 @@ extension Recording {
     }
 }
 
-/// A reader for one flat JSON object (strings, numbers, booleans, null; no nesting), enough
-/// for the JSON Lines `ipcscope` writes. Never traps on any input.
+/// A reader for the top level of one JSON object (strings, numbers, booleans, null; a nested object
+/// or array, such as the decoded fields `watch --json --schema` adds, is checked and passed over),
+/// enough for the JSON Lines `ipcscope` writes. Never traps on any input.
 enum FlatJSON {
     enum Value: Equatable {
-        case string(String), number(String), bool(Bool), null
+        case string(String), number(String), bool(Bool), null, nested
         var uint: UInt64? { if case .number(let t) = self { UInt64(t) } else { nil } }
     }
 
@@ -140,6 +141,23 @@ enum FlatJSON {
             }
             throw RecordingError("a JSON string is not closed")
         }
+        /// Passes over one object or array, its brackets balanced and its strings closed (at most 64 deep).
+        func skipNested() throws(RecordingError) {
+            var open: [Unicode.Scalar] = []
+            repeat {
+                guard let c = s.first else { throw RecordingError("a nested JSON value is not closed") }
+                switch c {
+                case "\"": _ = try string(); continue
+                case "{", "[":
+                    guard open.count < 64 else { throw RecordingError("JSON nested more than 64 deep") }
+                    open.append(c == "{" ? "}" : "]")
+                case "}", "]":
+                    guard open.popLast() == c else { throw RecordingError("a nested JSON value's brackets do not match") }
+                default: break
+                }
+                s.removeFirst()
+            } while !open.isEmpty
+        }
         try expect("{")
         skipSpace()
         if s.first == "}" { s.removeFirst(); return out }
@@ -149,12 +167,13 @@ enum FlatJSON {
             skipSpace()
             switch s.first {
             case "\"": out[key] = .string(try string())
+            case "{", "[": try skipNested(); out[key] = .nested
             case "t" where s.starts(with: "true".unicodeScalars): s.removeFirst(4); out[key] = .bool(true)
             case "f" where s.starts(with: "false".unicodeScalars): s.removeFirst(5); out[key] = .bool(false)
             case "n" where s.starts(with: "null".unicodeScalars): s.removeFirst(4); out[key] = .null
             default:
                 let num = s.prefix { "-+.eE0123456789".unicodeScalars.contains($0) }
-                guard !num.isEmpty else { throw RecordingError("\"\(key)\" holds no value this reader takes (nested objects are not expected)") }
+                guard !num.isEmpty else { throw RecordingError("\"\(key)\" holds no JSON value") }
                 s.removeFirst(num.count)
                 out[key] = .number(String(String.UnicodeScalarView(num)))
             }

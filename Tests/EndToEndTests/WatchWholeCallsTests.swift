@@ -61,6 +61,12 @@ struct WatchWholeCallsTests {
             #expect(call["request_head_hex"] is String && call["latency_ns"] != nil)
             #expect((call["request_hex"] as? String)?.count == 64 && (call["response_hex"] as? String)?.count == 32, "\(call)")
         }
+        // The lines with the schema's nested fields are a recording replay reads back, like plain ones.
+        let saved = scope.file("calls.jsonl", watch.stdout)
+        let replay = scope.ipcscope(["replay", saved, "--to", name, "--json"])
+        #expect(replay.exitStatus == 0, "\(replay.stdout) \(replay.stderr)")
+        let summary = try #require(jsonLines(replay.stdout).last, "\(replay.stdout)")
+        #expect(int(summary["replayed"]) == 3 && int(summary["matched"]) == 3 && int(summary["skipped"]) == 0, "\(summary)")
     }
 
     @Test("replay reads watch's whole calls back: every request sent in full, every answer compared byte for byte")

@@ -109,6 +109,16 @@ struct RecordPcapNGTests {
         #expect(throws: RecordingError.self) { try Recording.fromJSONLines("{\"seq\":{}}") }
     }
 
+    @Test func watchJSONLinesWithASchemasNestedFields() throws {
+        let line = #"{"event":"call","seq":7,"function":3,"status":0,"request_size":2,"response_size":1,"fields":{"id":1,"tags":["a","}]"],"p":{"q":[{}]}},"request_hex":"0102","response_hex":"ff"}"#
+        let r = try Recording.fromJSONLines(line)
+        #expect(r.calls.count == 1 && r.calls[0].request == [1, 2] && r.calls[0].response == [0xff] && !r.calls[0].partial)
+        for bad in [#"{"fields":{"id":1"#, #"{"fields":[1,2}}"#, #"{"fields":{"s":"open}}"#,
+                    "{\"f\":" + String(repeating: "[", count: 65) + String(repeating: "]", count: 65) + "}"] {
+            #expect(throws: RecordingError.self, "\(bad)") { try Recording.fromJSONLines(bad) }
+        }
+    }
+
     @Test func playbackStepsAndJumps() throws {
         var p = try RecordingPlayback(PcapNG.read(RecordingFixture.file()))
         #expect(p.current.seq == 1)
