@@ -5,6 +5,7 @@ import IPCScopeObserve
 import IPCScopeRecording
 import IPCScopeInspector
 import IPCScopeProcess
+import IPCScopeDemo
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -102,41 +103,8 @@ extension IPCScope {
             guard size <= client.requestCapacity else {
                 throw usageFailure("--size \(size) exceeds the request capacity of '\(name)' (\(client.requestCapacity) bytes): use a smaller --size")
             }
-            let perThread = (0..<threads).map { calls / threads + ($0 < calls % threads ? 1 : 0) }
-            let results = Mutex<[BenchResult]>([])
-            let (function, size, timeoutD, warmup) = (function, size, timeout.duration, warmup)
-            let deadlineS = duration
-            runThreads(threads) { t in
-                var r = BenchResult()
-                let payload = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: 16)
-                let response = UnsafeMutableRawBufferPointer.allocate(byteCount: max(client.responseCapacity, 1), alignment: 16)
-                defer { payload.deallocate(); response.deallocate() }
-                for i in 0..<size { payload[i] = UInt8(truncatingIfNeeded: i) }
-                let p = UnsafeRawBufferPointer(rebasing: payload[0..<size])
-                for _ in 0..<warmup {
-                    do { _ = try client.call(function: function, payload: p, into: response, timeout: timeoutD) } catch { break }
-                }
-                let start = monotonicNanoseconds()
-                let end = deadlineS.map { start &+ $0.nanoseconds }
-                var n = 0
-                r.startNS = start
-                while end.map({ monotonicNanoseconds() < $0 }) ?? (n < perThread[t]) {
-                    let t0 = monotonicNanoseconds()
-                    do {
-                        _ = try client.call(function: function, payload: p, into: response, timeout: timeoutD)
-                    } catch {
-                        r.errors += 1
-                        r.firstError = "\(error)"
-                        break
-                    }
-                    _ = r.histogram.record(monotonicNanoseconds() - t0)
-                    n += 1
-                }
-                r.calls = n
-                r.endNS = monotonicNanoseconds()
-                results.withLock { $0.append(r) }
-            }
-            return results.withLock { BenchResult.merge($0) }
+            return BenchResult.drive(client, function: function, size: size, calls: calls, threads: threads,
+                                     warmup: warmup, timeout: timeout.duration, for: duration?.nanoseconds)
         }
 
         // MARK: - processes
@@ -206,88 +174,6 @@ extension IPCScope {
             if let e = r.firstError { printError("\(r.errors) call\(r.errors == 1 ? "" : "s") failed; first: \(e)") }
         }
     }
-}
-
-/// Calls, errors, the measured span and the latency histogram of one thread, process or run.
-struct BenchResult {
-    var calls = 0
-    var errors = 0
-    var startNS: UInt64 = 0
-    var endNS: UInt64 = 0
-    var firstError: String?
-    var histogram = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000,
-                                      numberOfSignificantValueDigits: .three)
-
-    init() {}
-
-    static func merge(_ parts: [BenchResult]) -> BenchResult {
-        var m = BenchResult()
-        guard !parts.isEmpty else { return m }
-        m.startNS = parts.map(\.startNS).min()!
-        m.endNS = parts.map(\.endNS).max()!
-        for p in parts {
-            m.calls += p.calls
-            m.errors += p.errors
-            m.firstError = m.firstError ?? p.firstError
-            m.histogram.add(p.histogram)
-        }
-        return m
-    }
-
-    /// The worker's output: a header line, then "value count" per recorded bucket.
-    func encoded() -> String {
-        var s = "bench-worker calls=\(calls) errors=\(errors) start=\(startNS) end=\(endNS)\n"
-        if let e = firstError { s += "error " + e.replacingNewlines + "\n" }
-        for v in histogram.recordedValues() { s += "\(v.value) \(v.count)\n" }
-        return s
-    }
-
-    init?(decoding text: String) {
-        var lines = text.split(separator: "\n")
-        guard let first = lines.first, first.hasPrefix("bench-worker ") else { return nil }
-        lines.removeFirst()
-        for field in first.split(separator: " ").dropFirst() {
-            let kv = field.split(separator: "=", maxSplits: 1)
-            guard kv.count == 2, let v = UInt64(kv[1]) else { continue }
-            switch kv[0] {
-            case "calls": calls = Int(clamping: v)
-            case "errors": errors = Int(clamping: v)
-            case "start": startNS = v
-            case "end": endNS = v
-            default: break
-            }
-        }
-        for l in lines {
-            if l.hasPrefix("error ") { firstError = String(l.dropFirst(6)); continue }
-            let p = l.split(separator: " ")
-            if p.count == 2, let v = UInt64(p[0]), let c = UInt64(p[1]) { _ = histogram.record(v, count: c) }
-        }
-    }
-}
-
-extension String {
-    var replacingNewlines: String { String(map { $0 == "\n" ? " " : $0 }) }
-}
-
-/// Runs `body(i)` on `n` new threads and waits for all of them.
-func runThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    final class Box: @unchecked Sendable {
-        let body: @Sendable (Int) -> Void
-        let index: Int
-        init(_ body: @escaping @Sendable (Int) -> Void, _ index: Int) { self.body = body; self.index = index }
-    }
-    var threads: [pthread_t] = []
-    for i in 0..<n {
-        let box = Unmanaged.passRetained(Box(body, i)).toOpaque()
-        var t = pthread_t()
-        let r = pthread_create(&t, nil, { arg in
-            let b = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-            b.body(b.index)
-            return nil
-        }, box)
-        if r == 0 { threads.append(t) } else { Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body(i) }
-    }
-    for t in threads { pthread_join(t, nil) }
 }
 
 /// SIGTERM and SIGHUP sent to a multi-process bench reach its workers too: the handler passes
