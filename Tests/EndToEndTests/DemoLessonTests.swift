@@ -36,6 +36,8 @@ struct DemoLessonTests {
     @Test("lesson 9: a C struct through the section, built, shown and matched as fields") func lesson9() { runLesson("lesson9-typed-payloads.sh") }
     @Test("lesson 10: the demo's put struct in the request slot, as bytes and as fields, padding included")
     func lesson10() { runLesson("lesson10-struct-in-the-slot.sh") }
+    @Test("lesson 11: a service on another machine (the lesson's own sshd on 127.0.0.1), read with --host")
+    func lesson11() { runLesson("lesson11-another-machine.sh", timeout: 180) }
 
     // MARK: - the interactive mode, as a teacher uses it
 
