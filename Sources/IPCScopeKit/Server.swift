@@ -162,7 +162,7 @@ public final class Server: @unchecked Sendable {
         requestCopy.deallocate()
     }
 
-    /// Claims the section for this process: epoch + 1, IDLE, pid, starttime, heartbeat. C: `start`.
+    /// Claims the section for this process: flags, starttime, heartbeat, IDLE, epoch + 1, pid. C: `start`.
     private func start() {
         let v = view
         let now = monotonicNanoseconds()
@@ -171,8 +171,10 @@ public final class Server: @unchecked Sendable {
         v.store64(Int(IPCSCOPE_OFF_HEARTBEAT_NS), now)
         lastBeat = now
         v.store32(Int(IPCSCOPE_OFF_SERVER_WAITING), 0)
-        epoch = v.add32(Int(IPCSCOPE_OFF_SERVER_EPOCH), 1)
+        // IDLE before the new epoch: a client that reads the new epoch must find the slot already
+        // reset, or the IDLE would wipe the REQUEST_READY it publishes to us (spec/README.md).
         v.setState(UInt32(IPCSCOPE_STATE_IDLE), now: now)
+        epoch = v.add32(Int(IPCSCOPE_OFF_SERVER_EPOCH), 1)
         v.store32(Int(IPCSCOPE_OFF_SERVER_PID), UInt32(bitPattern: pid))
         lastRecovered = v.load64(Int(IPCSCOPE_OFF_RECOVERED_COUNT))
         // A client stuck in step 3 behind a dead server's call can go on now.
