@@ -76,7 +76,7 @@ SDEATH_GIVEUPS="$(sw 0 1 1 0 0)"  # ... and calls give up (no client slices: onl
 # Every safety search also reports a deadlock (an invalid end state), except for mutant c (-E),
 # which wedges calls by design.
 
-# MARK: - the checks: name | expect | spin -D flags | pan flags
+# MARK: - the checks: name | expect | spin -D flags | pan flags [| model, default section.pml]
 
 SAFE="safety (seq_rule own_answer untorn_request mutex_repaired waiting_exact takeover_clean)"
 checks=(
@@ -104,6 +104,10 @@ checks=(
   "mutant-h step-3 waiter keeps the old epoch: server-death/step3_takeover_answered|mutant|$SDEATH -DMUT_STEP3_OLD_EPOCH|-a -f -N step3_takeover_answered"
   "mutant-i no wake after recovering a dead owner: client-death-strict/calls_return|mutant|$CDEATH_STRICT -DMUT_NO_RECOVERY_WAKE|-a -f -N calls_return"
   "mutant-j no client_waiting reset: client-death/waiting_exact|mutant|$CDEATH -DMUT_NO_WAITING_RESET|-N waiting_exact"
+  # spec/shutdown_now.pml: Swift's shutdownNow() against its serving thread and a successor.
+  "shutdownNow/clients_return|pass|||shutdown_now.pml"
+  "mutant-k plain PROCESSING store: shutdownNow/clients_return|mutant|-DMUT_PLAIN_STORE||shutdown_now.pml"
+  "mutant-l no hand-back after shutdownNow: shutdownNow/clients_return|mutant|-DMUT_NO_HANDBACK||shutdown_now.pml"
 )
 if [ "$deep" = 1 ]; then
   # @collapse: exhaustive with state compression (-DCOLLAPSE), up to 3 GB and 30 minutes;
@@ -121,7 +125,7 @@ if [ "$deep" = 1 ]; then
 fi
 
 if [ "$list" = 1 ]; then
-  for c in "${checks[@]}"; do IFS='|' read -r name expect _ _ <<<"$c"; printf '%-8s %s\n' "$expect" "$name"; done
+  for c in "${checks[@]}"; do IFS='|' read -r name expect _ _ _ <<<"$c"; printf '%-8s %s\n' "$expect" "$name"; done
   exit 0
 fi
 
@@ -131,30 +135,31 @@ fi
 # needs: only those are compiled in (-DSELECT_CLAIMS -DWANT_name).
 sel=()
 for c in "${checks[@]}"; do
-  IFS='|' read -r name _ _ _ <<<"$c"
+  IFS='|' read -r name _ _ _ _ <<<"$c"
   if [ -z "$only" ] || [[ "$name" == *"$only"* ]]; then sel+=("$c"); fi
 done
 [ ${#sel[@]} -gt 0 ] || { echo "check.sh: no check matches '$only' (see --list)" >&2; exit 2; }
 
 declare -A claims=() liveness=()
-key_of() { printf '%s|%s' "$1" "$2" | cksum | cut -d' ' -f1; }
+key_of() { printf '%s|%s|%s' "$1" "$2" "$3" | cksum | cut -d' ' -f1; }
 mode_of() { case "$1" in *@collapse*) echo collapse ;; *@bitstate*) echo bitstate ;; *) echo plain ;; esac; }
 for c in "${sel[@]}"; do
-  IFS='|' read -r _ _ flags panflags <<<"$c"
+  IFS='|' read -r _ _ flags panflags file <<<"$c"
   mode="$(mode_of "$panflags")"
   claim="$(sed -n 's/.*-N \([A-Za-z0-9_]*\).*/\1/p' <<<"$panflags")"
-  k="$(key_of "$flags" "$mode")"
-  claims[$k]="${claims[$k]:-} -DWANT_$claim"
+  k="$(key_of "$flags" "$mode" "$file")"
+  [ -z "$claim" ] || claims[$k]="${claims[$k]:-} -DWANT_$claim"
+  claims[$k]="${claims[$k]:-}"
   [[ " $panflags " == *" -a "* ]] && liveness[$k]=1
-  echo "$flags|$mode" >"$work/flags.$k"
+  echo "$flags|$mode|${file:-section.pml}" >"$work/flags.$k"
 done
 
 build() {  # build KEY: spin -a and cc into $work/bKEY; writes bKEY/failed on failure
-  local k="$1" flags mode dir cflags
-  IFS='|' read -r flags mode <"$work/flags.$k"
+  local k="$1" flags mode file dir cflags
+  IFS='|' read -r flags mode file <"$work/flags.$k"
   dir="$work/b$k"
   mkdir -p "$dir"
-  cp "$model" "$dir/section.pml"
+  cp "$here/$file" "$dir/section.pml"  # under one name: the trail and its replay do not care
   # shellcheck disable=SC2086
   if ! (cd "$dir" && timeout 120 spin $flags -DSELECT_CLAIMS ${claims[$k]} -a section.pml >spin.out 2>&1); then
     cp "$dir/spin.out" "$dir/failed"; return
@@ -172,12 +177,12 @@ build() {  # build KEY: spin -a and cc into $work/bKEY; writes bKEY/failed on fa
 
 # Runs check number I and writes its result line to $work/result.I (and details to detail.I).
 run_check() {
-  local i="$1" c="${sel[$1]}" name expect flags panflags mode k dir src out errors states depth
+  local i="$1" c="${sel[$1]}" name expect flags panflags file mode k dir src out errors states depth
   local mem secs result problem trail replay base verdict wflag limit
-  IFS='|' read -r name expect flags panflags <<<"$c"
+  IFS='|' read -r name expect flags panflags file <<<"$c"
   mode="$(mode_of "$panflags")"
   panflags="${panflags/@collapse/}"; panflags="${panflags/@bitstate/}"
-  k="$(key_of "$flags" "$mode")"
+  k="$(key_of "$flags" "$mode" "$file")"
   src="$work/b$k"
   if [ -e "$src/failed" ]; then
     printf 'SURPRISE %s: the verifier did not build\n' "$name" >"$work/result.$i"
@@ -221,7 +226,7 @@ run_check() {
         base="$(printf '%s' "$name" | tr -c 'A-Za-z0-9_.-' '_' | sed 's/__*/_/g; s/_$//')"
         cp "$trail" "$keep/$base.trail"
         printf 'spin %s -DSELECT_CLAIMS%s -t -p -g -l section.pml\n\n%s\n' "$flags" "${claims[$k]}" "$replay" >"$keep/$base.replay.txt"
-        cp "$model" "$keep/section.pml"
+        cp "$here/${file:-section.pml}" "$keep/${file:-section.pml}"
       fi
     fi
   fi

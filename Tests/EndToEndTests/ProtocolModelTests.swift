@@ -83,7 +83,7 @@ struct ProtocolModelTests {
                       "client-death/" + safety, "client-death/owner_death_recovered", "client-death/calls_return",
                       "client-death-strict/calls_return",
                       "server-death/" + safety, "server-death/calls_return", "server-death/step3_takeover_answered",
-                      "server-death-no-takeover/calls_return"] {
+                      "server-death-no-takeover/calls_return", "shutdownNow/clients_return"] {
             expect(r, check, "holds")
         }
     }
@@ -108,6 +108,8 @@ struct ProtocolModelTests {
         expect(r, "mutant-h step-3 waiter keeps the old epoch: server-death/step3_takeover_answered", "violated")
         expect(r, "mutant-i no wake after recovering a dead owner: client-death-strict/calls_return", "violated")
         expect(r, "mutant-j no client_waiting reset: client-death/waiting_exact", "violated")
+        expect(r, "mutant-k plain PROCESSING store: shutdownNow/clients_return", "violated")
+        expect(r, "mutant-l no hand-back after shutdownNow: shutdownNow/clients_return", "violated")
         #expect(!r.output.contains("\nfinding "), "no finding is open:\n\(r.output)")
     }
 }
