@@ -1,7 +1,6 @@
 /*
  * section.pml: the ipcscope section protocol (format version 1 with amendments 1 and 2) as a
- * Promela model for SPIN. One model: scenarios, the C library's variant, a proposed fix and
- * the mutants are -D macros. spec/README.md says what is modelled and what is abstracted, maps
+ * Promela model for SPIN. One model: scenarios and mutants are -D macros. spec/README.md says what is modelled and what is abstracted, maps
  * every step to the C and the Swift function that does it, and lists the properties;
  * spec/check.sh runs them all.
  *
