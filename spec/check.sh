@@ -16,8 +16,8 @@
 # Bounds: every search of the default set is exhaustive (no bitstate) within -m10000 (search
 # depth; the deepest reaches about 500), with a hash table of 2^23 slots, MEMLIM=1024 MB and a
 # timeout of 120 s. Verifiers are built and searched two at a time (-j). The default set costs
-# about 40 s of CPU (half of it cc): about 25 s on an idle 2-core machine, a minute or more
-# when others' builds share the cores.
+# about 60 s of CPU (two thirds of it cc): about a minute of wall time on a 2-core machine,
+# more when others' builds share the cores.
 #
 # Usage: spec/check.sh [-j N] [--deep] [--only TEXT] [--keep DIR] [--list]
 #   -j N         builds and searches at once (default 2)
