@@ -6,7 +6,8 @@
 #   pass     the model as the code is must satisfy it ("errors: 0", search complete);
 #   mutant   a deliberately broken model must violate it, with a trail that replays;
 #   finding  the model as the code is violates it: a real issue, described in spec/README.md
-#            ("Findings"), with a trail that replays; --deep checks each proposed fix.
+#            ("Findings"), with a trail that replays (none is open: the findings so far are
+#            fixed, and the code as it was before each fix is a mutant).
 # Liveness is checked with pan -a: without fairness where the property must hold (stronger),
 # with weak fairness (-f) where a counterexample is expected (so it is a fair run).
 # One line per check: states stored, search depth, memory (MB), seconds of search. Exits 1 on
@@ -15,15 +16,15 @@
 # Bounds: every search of the default set is exhaustive (no bitstate) within -m10000 (search
 # depth; the deepest reaches about 500), with a hash table of 2^23 slots, MEMLIM=1024 MB and a
 # timeout of 120 s. Verifiers are built and searched two at a time (-j). The default set costs
-# about 40 s of CPU (half of it cc): about 25 s on an idle 2-core machine, a minute or more
-# when others' builds share the cores.
+# about 60 s of CPU (two thirds of it cc): about a minute of wall time on a 2-core machine,
+# more when others' builds share the cores.
 #
 # Usage: spec/check.sh [-j N] [--deep] [--only TEXT] [--keep DIR] [--list]
 #   -j N         builds and searches at once (default 2)
-#   --deep       also check the proposed fixes, more of the C library's variant, and the larger
-#                configurations (every kind of event at once, two calls per client, three
-#                clients: exhaustive with -DCOLLAPSE, or bitstate); about 11 minutes, and up
-#                to 2 GB per search (4 GB with -j 2; -j 1 halves it)
+#   --deep       also check the larger configurations (every kind of event at once, two calls
+#                per client, three clients: exhaustive with -DCOLLAPSE, or bitstate) and the
+#                deadlines with no takeover; about 10 minutes, and up to 2 GB per search (4 GB
+#                with -j 2; -j 1 halves it)
 #   --only TEXT  run only the checks whose name contains TEXT
 #   --keep DIR   copy the counterexample trails (and their replays) to DIR
 #   --list       print the checks and exit
@@ -72,10 +73,10 @@ CDEATH="$(sw 1 0 0 0 1)"          # a client is killed at any step (the server's
 CDEATH_STRICT="$(sw 1 0 0 0 0)"   # ... and nobody relies on the server's slice
 SDEATH="$(sw 0 1 0 1 0)"          # the server is killed at any step; a takeover may follow
 SDEATH_GIVEUPS="$(sw 0 1 1 0 0)"  # ... and calls give up (no client slices: only deadlines end waits)
-# Every safety search also reports a deadlock (an invalid end state) except in SDEATH (-E): the
-# code as it is can leave a call waiting for ever there, which is a finding of its own.
+# Every safety search also reports a deadlock (an invalid end state), except for mutant c (-E),
+# which wedges calls by design.
 
-# MARK: - the checks: name | expect | spin -D flags | pan flags
+# MARK: - the checks: name | expect | spin -D flags | pan flags [| model, default section.pml]
 
 SAFE="safety (seq_rule own_answer untorn_request mutex_repaired waiting_exact takeover_clean)"
 checks=(
@@ -86,12 +87,11 @@ checks=(
   "client-death/$SAFE|pass|$CDEATH|-N safety"
   "client-death/owner_death_recovered|pass|$CDEATH|-a -N owner_death_recovered"
   "client-death/calls_return|pass|$CDEATH|-a -N calls_return"
-  "server-death/$SAFE|pass|$SDEATH|-E -N safety"
+  "client-death-strict/calls_return|pass|$CDEATH_STRICT|-a -N calls_return"
+  "server-death/$SAFE|pass|$SDEATH|-N safety"
+  "server-death/calls_return|pass|$SDEATH|-a -N calls_return"
+  "server-death/step3_takeover_answered|pass|$SDEATH|-a -N step3_takeover_answered"
   "server-death-no-takeover/calls_return|pass|$SDEATH -DTAKEOVER=0|-a -N calls_return"
-  "finding/takeover-loses-request: server-death/calls_return|finding|$SDEATH|-a -f -N calls_return"
-  "finding/step3-waiter-fails-after-takeover: server-death/step3_takeover_answered|finding|$SDEATH|-a -f -N step3_takeover_answered"
-  "finding/dead-client-request-waits-a-slice: client-death-strict/calls_return|finding|$CDEATH_STRICT|-a -f -N calls_return"
-  "finding/c-library-leaks-client_waiting: client-death/waiting_exact|finding|$CDEATH -DC_LIBRARY|-N waiting_exact"
   "mutant-a no server re-check: server_wakes|mutant|$QUIET -DMUT_NO_SERVER_RECHECK|-a -f -N server_wakes"
   "mutant-b no seq check: giveups/seq_rule (holds: the seq check is redundant)|pass|$GIVEUPS -DMUT_NO_SEQ_CHECK|-N seq_rule"
   "mutant-b+e no seq check, no step 3: giveups/seq_rule|mutant|$GIVEUPS -DMUT_NO_SEQ_CHECK -DMUT_NO_STEP3|-N seq_rule"
@@ -100,32 +100,32 @@ checks=(
   "mutant-e no step 3: giveups/untorn_request|mutant|$GIVEUPS -DMUT_NO_STEP3|-N untorn_request"
   "mutant-e no step 3: giveups/seq_rule (holds: the seq check catches it)|pass|$GIVEUPS -DMUT_NO_STEP3|-N seq_rule"
   "mutant-f no pthread_mutex_consistent: client-death/mutex_repaired|mutant|$CDEATH -DMUT_NO_CONSISTENT|-N mutex_repaired"
+  "mutant-g epoch before IDLE at a takeover: server-death/calls_return|mutant|$SDEATH -DMUT_EPOCH_BEFORE_IDLE|-a -f -N calls_return"
+  "mutant-h step-3 waiter keeps the old epoch: server-death/step3_takeover_answered|mutant|$SDEATH -DMUT_STEP3_OLD_EPOCH|-a -f -N step3_takeover_answered"
+  "mutant-i no wake after recovering a dead owner: client-death-strict/calls_return|mutant|$CDEATH_STRICT -DMUT_NO_RECOVERY_WAKE|-a -f -N calls_return"
+  "mutant-j no client_waiting reset: client-death/waiting_exact|mutant|$CDEATH -DMUT_NO_WAITING_RESET|-N waiting_exact"
+  # spec/shutdown_now.pml: Swift's shutdownNow() against its serving thread and a successor.
+  "shutdownNow/clients_return|pass|||shutdown_now.pml"
+  "mutant-k plain PROCESSING store: shutdownNow/clients_return|mutant|-DMUT_PLAIN_STORE||shutdown_now.pml"
+  "mutant-l no hand-back after shutdownNow: shutdownNow/clients_return|mutant|-DMUT_NO_HANDBACK||shutdown_now.pml"
 )
 if [ "$deep" = 1 ]; then
   # @collapse: exhaustive with state compression (-DCOLLAPSE), up to 3 GB and 30 minutes;
   # @bitstate: a bitstate (supertrace) search, 2^31 bits, 3 hash functions: it may miss states.
   ALL="$(sw 1 1 1 1 1)"
-  FIXES="-DFIX_TAKEOVER_ORDER -DFIX_STEP3_EPOCH -DFIX_RECOVERY_WAKE"
   checks+=(
-    "fixed: server-death/calls_return|pass|$SDEATH -DFIX_TAKEOVER_ORDER -DFIX_STEP3_EPOCH|-a -N calls_return"
-    "fixed: server-death/step3_takeover_answered|pass|$SDEATH -DFIX_TAKEOVER_ORDER -DFIX_STEP3_EPOCH|-a -N step3_takeover_answered"
-    "fixed: client-death-strict/calls_return|pass|$CDEATH_STRICT -DFIX_RECOVERY_WAKE|-a -N calls_return"
-    "c-library: client-death/own_answer|pass|$CDEATH -DC_LIBRARY|-N own_answer"
-    "c-library: client-death/calls_return|pass|$CDEATH -DC_LIBRARY|-a -N calls_return"
-    "c-library: server-death/$SAFE|pass|$SDEATH -DC_LIBRARY|-E -N safety"
     "server-death-no-takeover/deadline_honoured|pass|$SDEATH_GIVEUPS -DTAKEOVER=0|-a -N deadline_honoured"
-    "everything at once/$SAFE|pass|$ALL|-E -N safety @collapse"
-    "fixed: everything at once/$SAFE|pass|$ALL $FIXES|-N safety @collapse"
+    "everything at once/$SAFE|pass|$ALL|-N safety @collapse"
     "two calls each: giveups/$SAFE|pass|$GIVEUPS -DCALLS=2|-N safety @collapse"
     "three clients: giveups/$SAFE|pass|$GIVEUPS -DNCLIENTS=3|-N safety @collapse"
     "three clients: client-death/$SAFE|pass|$CDEATH -DNCLIENTS=3|-N safety @collapse"
     "three clients: client-death/calls_return (bitstate)|pass|$CDEATH -DNCLIENTS=3|-a -N calls_return @bitstate"
-    "three clients: server-death/$SAFE (bitstate)|pass|$SDEATH -DNCLIENTS=3|-E -N safety @bitstate"
+    "three clients: server-death/$SAFE (bitstate)|pass|$SDEATH -DNCLIENTS=3|-N safety @bitstate"
   )
 fi
 
 if [ "$list" = 1 ]; then
-  for c in "${checks[@]}"; do IFS='|' read -r name expect _ _ <<<"$c"; printf '%-8s %s\n' "$expect" "$name"; done
+  for c in "${checks[@]}"; do IFS='|' read -r name expect _ _ _ <<<"$c"; printf '%-8s %s\n' "$expect" "$name"; done
   exit 0
 fi
 
@@ -135,30 +135,31 @@ fi
 # needs: only those are compiled in (-DSELECT_CLAIMS -DWANT_name).
 sel=()
 for c in "${checks[@]}"; do
-  IFS='|' read -r name _ _ _ <<<"$c"
+  IFS='|' read -r name _ _ _ _ <<<"$c"
   if [ -z "$only" ] || [[ "$name" == *"$only"* ]]; then sel+=("$c"); fi
 done
 [ ${#sel[@]} -gt 0 ] || { echo "check.sh: no check matches '$only' (see --list)" >&2; exit 2; }
 
 declare -A claims=() liveness=()
-key_of() { printf '%s|%s' "$1" "$2" | cksum | cut -d' ' -f1; }
+key_of() { printf '%s|%s|%s' "$1" "$2" "$3" | cksum | cut -d' ' -f1; }
 mode_of() { case "$1" in *@collapse*) echo collapse ;; *@bitstate*) echo bitstate ;; *) echo plain ;; esac; }
 for c in "${sel[@]}"; do
-  IFS='|' read -r _ _ flags panflags <<<"$c"
+  IFS='|' read -r _ _ flags panflags file <<<"$c"
   mode="$(mode_of "$panflags")"
   claim="$(sed -n 's/.*-N \([A-Za-z0-9_]*\).*/\1/p' <<<"$panflags")"
-  k="$(key_of "$flags" "$mode")"
-  claims[$k]="${claims[$k]:-} -DWANT_$claim"
+  k="$(key_of "$flags" "$mode" "$file")"
+  [ -z "$claim" ] || claims[$k]="${claims[$k]:-} -DWANT_$claim"
+  claims[$k]="${claims[$k]:-}"
   [[ " $panflags " == *" -a "* ]] && liveness[$k]=1
-  echo "$flags|$mode" >"$work/flags.$k"
+  echo "$flags|$mode|${file:-section.pml}" >"$work/flags.$k"
 done
 
 build() {  # build KEY: spin -a and cc into $work/bKEY; writes bKEY/failed on failure
-  local k="$1" flags mode dir cflags
-  IFS='|' read -r flags mode <"$work/flags.$k"
+  local k="$1" flags mode file dir cflags
+  IFS='|' read -r flags mode file <"$work/flags.$k"
   dir="$work/b$k"
   mkdir -p "$dir"
-  cp "$model" "$dir/section.pml"
+  cp "$here/$file" "$dir/section.pml"  # under one name: the trail and its replay do not care
   # shellcheck disable=SC2086
   if ! (cd "$dir" && timeout 120 spin $flags -DSELECT_CLAIMS ${claims[$k]} -a section.pml >spin.out 2>&1); then
     cp "$dir/spin.out" "$dir/failed"; return
@@ -176,12 +177,12 @@ build() {  # build KEY: spin -a and cc into $work/bKEY; writes bKEY/failed on fa
 
 # Runs check number I and writes its result line to $work/result.I (and details to detail.I).
 run_check() {
-  local i="$1" c="${sel[$1]}" name expect flags panflags mode k dir src out errors states depth
+  local i="$1" c="${sel[$1]}" name expect flags panflags file mode k dir src out errors states depth
   local mem secs result problem trail replay base verdict wflag limit
-  IFS='|' read -r name expect flags panflags <<<"$c"
+  IFS='|' read -r name expect flags panflags file <<<"$c"
   mode="$(mode_of "$panflags")"
   panflags="${panflags/@collapse/}"; panflags="${panflags/@bitstate/}"
-  k="$(key_of "$flags" "$mode")"
+  k="$(key_of "$flags" "$mode" "$file")"
   src="$work/b$k"
   if [ -e "$src/failed" ]; then
     printf 'SURPRISE %s: the verifier did not build\n' "$name" >"$work/result.$i"
@@ -225,7 +226,7 @@ run_check() {
         base="$(printf '%s' "$name" | tr -c 'A-Za-z0-9_.-' '_' | sed 's/__*/_/g; s/_$//')"
         cp "$trail" "$keep/$base.trail"
         printf 'spin %s -DSELECT_CLAIMS%s -t -p -g -l section.pml\n\n%s\n' "$flags" "${claims[$k]}" "$replay" >"$keep/$base.replay.txt"
-        cp "$model" "$keep/section.pml"
+        cp "$here/${file:-section.pml}" "$keep/${file:-section.pml}"
       fi
     fi
   fi

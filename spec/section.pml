@@ -1,7 +1,6 @@
 /*
  * section.pml: the ipcscope section protocol (format version 1 with amendments 1 and 2) as a
- * Promela model for SPIN. One model: scenarios, the C library's variant, a proposed fix and
- * the mutants are -D macros. spec/README.md says what is modelled and what is abstracted, maps
+ * Promela model for SPIN. One model: scenarios and mutants are -D macros. spec/README.md says what is modelled and what is abstracted, maps
  * every step to the C and the Swift function that does it, and lists the properties;
  * spec/check.sh runs them all.
  *
@@ -37,9 +36,10 @@
 #ifndef SERVER_SLICES
 #define SERVER_SLICES 1     /* the server's FUTEX_WAIT may end after its 1 s slice */
 #endif
-/* Variants: the default is the Swift framework (IPCScopeKit). -DC_LIBRARY is Sources/MBVIPC:
- * no client_waiting reset after EOWNERDEAD or at a takeover. -DFIX_STEP3_EPOCH and
- * -DFIX_RECOVERY_WAKE and -DFIX_TAKEOVER_ORDER are proposed fixes (README, "Findings"). MUT_* are the mutants. */
+/* The default is the code: the Swift framework (IPCScopeKit) and the C library (Sources/MBVIPC)
+ * take the same steps. MUT_* are the mutants (README, "Mutants"); MUT_EPOCH_BEFORE_IDLE,
+ * MUT_STEP3_OLD_EPOCH, MUT_NO_RECOVERY_WAKE and MUT_NO_WAITING_RESET are the code as it was
+ * before the fixes of the model's findings (README, "Findings"). */
 
 /* MARK: - constants */
 
@@ -230,10 +230,11 @@ step2_repair:
                 mtx_inconsistent = false;              /* pthread_mutex_consistent */
 #endif
                 recovered_count++;
-#ifndef C_LIBRARY
+#ifndef MUT_NO_WAITING_RESET
                 client_waiting = 0;                    /* amendment 2.4: only the dead owner can be counted */
 #endif
-#ifdef FIX_RECOVERY_WAKE
+#ifndef MUT_NO_RECOVERY_WAKE
+                /* the dead owner may have published and died before its wake: signal the server */
                 if :: state == REQUEST_READY -> request_event++; srv_asleep = false :: else -> skip fi;
 #endif
                 owner_died = false
@@ -261,7 +262,7 @@ step3_slot_free:
         if :: r != R_NONE -> goto unlock :: else -> skip fi;
         atomic {
             if :: server_epoch != epoch -> MARK_S3_MOVED :: else -> skip fi;
-#ifdef FIX_STEP3_EPOCH
+#ifndef MUT_STEP3_OLD_EPOCH
             epoch = server_epoch;                      /* nothing sent yet: call the server that freed the slot */
 #endif
             skip
@@ -351,7 +352,7 @@ takeover:
                 if
                 :: got ->
                     if :: owner_died -> mtx_inconsistent = false; recovered_count++ :: else -> skip fi;
-#ifndef C_LIBRARY
+#ifndef MUT_NO_WAITING_RESET
                     client_waiting = 0;          /* we hold the mutex: any count is a leak */
 #endif
                     if :: mtx_inconsistent -> bad_mutex = true; mtx_unrecoverable = true :: else -> skip fi;
@@ -360,17 +361,17 @@ takeover:
                 fi;
                 got = false; owner_died = false
             };
-            /* start(): server_waiting 0, epoch + 1, IDLE, server_pid (last), then
+            /* start(): server_waiting 0, IDLE, epoch + 1, server_pid (last), then
              * response_event + 1 and a wake of every client (clarification 2). */
 claim:
-#ifdef FIX_TAKEOVER_ORDER
-            state = IDLE;                        /* proposed: IDLE before the new epoch is visible */
+#ifdef MUT_EPOCH_BEFORE_IDLE
             d_step { server_waiting = 0; server_epoch++ };
+            state = IDLE;                        /* mutant: a client that read the new epoch may have published */
 #else
-            d_step { server_waiting = 0; server_epoch++ };
 #ifndef MUT_TAKEOVER_KEEPS_STATE
-            state = IDLE;
+            state = IDLE;                        /* before the new epoch is visible */
 #endif
+            d_step { server_waiting = 0; server_epoch++ };
 #endif
             atomic {
                 /* property takeover_clean: no stale PROCESSING or RESPONSE_READY (only this
@@ -541,7 +542,7 @@ ltl owner_death_recovered { [] ((mtx_owner_died && lock_wait[0]) -> <> (mtx == 1
 #endif
 
 /* Clarification 2's purpose: a call whose step-3 wait a takeover ended gets its answer from the
- * new server (no further death). Fails on the code as it is: see the README, "Findings". */
+ * new server (no further death). */
 #if !defined(SELECT_CLAIMS) || defined(WANT_step3_takeover_answered)
 ltl step3_takeover_answered { [] (s3_moved[0] -> <> returned_ok[0])
                               && [] (s3_moved[1] -> <> returned_ok[1]) }

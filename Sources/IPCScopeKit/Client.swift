@@ -246,6 +246,12 @@ public final class Client: @unchecked Sendable {
             // Only the mutex holder ever waits on response_event (steps 3 and 5), so the one
             // thread client_waiting can count now is the dead owner: its count leaked.
             v.store32(Int(IPCSCOPE_OFF_CLIENT_WAITING), 0)
+            // The dead owner may have published its request and died before it signalled the
+            // server, which then sleeps out its 1 s slice: signal it now.
+            if v.stateHandshake == UInt32(IPCSCOPE_STATE_REQUEST_READY) {
+                v.add32(Int(IPCSCOPE_OFF_REQUEST_EVENT), 1)
+                _ = CIPCScope_futex_wake(v.requestEvent, 1)
+            }
         case ETIMEDOUT where cancellation?.isCancelled == true:
             throw cancelled("while it waited for the mutex")
         case ETIMEDOUT:
@@ -295,12 +301,16 @@ public final class Client: @unchecked Sendable {
 
         // The server this call is made to. A heartbeat older than 2 s means the server is
         // busy in a handler, hung or dead: only then ask the kernel (one fcntl) whether it lives.
-        let epoch = v.load32(acquire: Int(IPCSCOPE_OFF_SERVER_EPOCH))
+        var epoch = v.load32(acquire: Int(IPCSCOPE_OFF_SERVER_EPOCH))
         let heartbeat = v.load64(relaxed: Int(IPCSCOPE_OFF_HEARTBEAT_NS))
         try checkServer(epoch: epoch, probe: acquired &- heartbeat > 2_000_000_000)
 
         // 3. Wait until the slot is free (a timed-out call may still be in the server's hands).
-        if !isDone(seq: nil) { try clientWait(until: deadline, epoch: epoch, cancellation: cancellation, seq: nil) }
+        //    Nothing is sent yet: when a takeover freed the slot, the call goes to the new server.
+        if !isDone(seq: nil) {
+            try clientWait(until: deadline, epoch: epoch, cancellation: cancellation, seq: nil)
+            epoch = v.load32(acquire: Int(IPCSCOPE_OFF_SERVER_EPOCH))
+        }
 
         // 4. Write the request, seq last; REQUEST_READY; signal; wake only a sleeping server.
         //    The seq is taken last, next to REQUEST_READY: both live on the protocol line the

@@ -24,6 +24,10 @@ struct SectionView {
     @inlinable func load64(_ offset: Int) -> UInt64 { CIPCScope_load64(base + offset) }
     @inlinable func store64(_ offset: Int, _ value: UInt64) { CIPCScope_store64(base + offset, value) }
     @inlinable @discardableResult func add64(_ offset: Int, _ value: UInt64) -> UInt64 { CIPCScope_add64(base + offset, value) }
+    /// Stores `desired` only if the word holds `expected` (seq_cst); whether it did.
+    @inlinable func compareExchange32(_ offset: Int, expected: UInt32, desired: UInt32) -> Bool {
+        CIPCScope_cas32(base + offset, expected, desired)
+    }
 
     @inlinable func load32(acquire offset: Int) -> UInt32 { CIPCScope_load32_acquire(base + offset) }
     @inlinable func store32(release offset: Int, _ value: UInt32) { CIPCScope_store32_release(base + offset, value) }

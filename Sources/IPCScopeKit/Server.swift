@@ -104,6 +104,9 @@ public final class Server: @unchecked Sendable {
     private let view: SectionView
     private let stopping = Atomic<Bool>(false)
     private let running = Atomic<Bool>(false)
+    /// Set by `shutdownNow()` before it answers or gives up anything: the serving thread must not
+    /// take a request from here on (see `claimRequest`).
+    private let abandoned = Atomic<Bool>(false)
     private var requestCopy: UnsafeMutableRawBufferPointer
     private var lastRecovered: UInt64 = 0
     /// True once `shutdown()` released the mapping. Guarded by the mutex so that `stop()`
@@ -162,7 +165,7 @@ public final class Server: @unchecked Sendable {
         requestCopy.deallocate()
     }
 
-    /// Claims the section for this process: epoch + 1, IDLE, pid, starttime, heartbeat. C: `start`.
+    /// Claims the section for this process: flags, starttime, heartbeat, IDLE, epoch + 1, pid. C: `start`.
     private func start() {
         let v = view
         let now = monotonicNanoseconds()
@@ -171,8 +174,10 @@ public final class Server: @unchecked Sendable {
         v.store64(Int(IPCSCOPE_OFF_HEARTBEAT_NS), now)
         lastBeat = now
         v.store32(Int(IPCSCOPE_OFF_SERVER_WAITING), 0)
-        epoch = v.add32(Int(IPCSCOPE_OFF_SERVER_EPOCH), 1)
+        // IDLE before the new epoch: a client that reads the new epoch must find the slot already
+        // reset, or the IDLE would wipe the REQUEST_READY it publishes to us (spec/README.md).
         v.setState(UInt32(IPCSCOPE_STATE_IDLE), now: now)
+        epoch = v.add32(Int(IPCSCOPE_OFF_SERVER_EPOCH), 1)
         v.store32(Int(IPCSCOPE_OFF_SERVER_PID), UInt32(bitPattern: pid))
         lastRecovered = v.load64(Int(IPCSCOPE_OFF_RECOVERED_COUNT))
         // A client stuck in step 3 behind a dead server's call can go on now.
@@ -304,8 +309,11 @@ public final class Server: @unchecked Sendable {
         CIPCScope_prefetch_write(v.ptr(rsp))
         CIPCScope_prefetch_write(v.ptr(rsp + Int(IPCSCOPE_RSP_DATA)))
         // PROCESSING first, its display time (relaxed) right after: the transfers overlap the
-        // clock read instead of following it.
-        v.store32(release: Int(IPCSCOPE_OFF_STATE), UInt32(IPCSCOPE_STATE_PROCESSING))
+        // clock read instead of following it. Only over a REQUEST_READY, and only while the
+        // section is still ours: `shutdownNow()` (any thread) may have answered the request -4
+        // and given the section up since `waitForRequest` saw it, and a successor may have
+        // taken it over (keepOnExit), whose client's REQUEST_READY this must not hide.
+        guard claimRequest() else { return }
         let start = monotonicNanoseconds()
         v.store64(relaxed: Int(IPCSCOPE_OFF_STATE_SINCE_NS), start)
         // Read every field once into a local; only the locals are used.
@@ -363,6 +371,29 @@ public final class Server: @unchecked Sendable {
                 flushCounters()
             }
         }
+    }
+
+    /// REQUEST_READY -> PROCESSING with a compare-exchange; false when the request is not this
+    /// server's to run. While the server lives nobody else stores `state` over a REQUEST_READY,
+    /// so this costs one locked instruction instead of a release store, and a load of a flag.
+    /// After `shutdownNow()` (which sets `abandoned` before it answers anything or releases the
+    /// liveness lock): the compare-exchange fails when the request was answered -4 or a
+    /// successor's takeover reset the slot; when it succeeds, the REQUEST_READY it took may be a
+    /// successor's client's (every REQUEST_READY stored after the -4 answer or the takeover's IDLE
+    /// comes from a client that saw one of them, so `abandoned` reads true here), and it is handed
+    /// back: REQUEST_READY again, `request_event` + 1 and a wake (the successor may have seen
+    /// PROCESSING and gone to sleep; a REQUEST_READY still ours is answered -4 by `release`).
+    @inline(__always)
+    private func claimRequest() -> Bool {
+        let v = view
+        let ready = UInt32(IPCSCOPE_STATE_REQUEST_READY), processing = UInt32(IPCSCOPE_STATE_PROCESSING)
+        guard v.compareExchange32(Int(IPCSCOPE_OFF_STATE), expected: ready, desired: processing) else { return false }
+        guard abandoned.load(ordering: .sequentiallyConsistent) else { return true }
+        if v.compareExchange32(Int(IPCSCOPE_OFF_STATE), expected: processing, desired: ready) {
+            v.add32(Int(IPCSCOPE_OFF_REQUEST_EVENT), 1)
+            _ = CIPCScope_futex_wake(v.requestEvent, Int32.max)
+        }
+        return false
     }
 
     /// Publishes an answer: the slot's fields, seq (release), RESPONSE_READY, the event, and a wake
@@ -435,6 +466,7 @@ public final class Server: @unchecked Sendable {
     @discardableResult
     public func shutdownNow() -> Bool {
         stopping.store(true, ordering: .sequentiallyConsistent)
+        abandoned.store(true, ordering: .sequentiallyConsistent)
         return lifecycle.withLock { closed in
             guard !closed else { return false }
             closed = true

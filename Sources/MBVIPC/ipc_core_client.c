@@ -269,8 +269,12 @@ static int call_locked(MBV_IPC_CONNECTION *conn, uint64_t deadline, uint64_t acq
     int r = check_server(c, epoch, acquired - heartbeat > 2000000000ull);
     if (r != MBV_IPC_OK) return r;
 
-    /* 3. Wait until the slot is free (a timed-out call may still be in the server's hands). */
-    if (!is_done(s, 0, 0) && (r = client_wait(c, deadline, epoch, 0, 0)) != MBV_IPC_OK) return r;
+    /* 3. Wait until the slot is free (a timed-out call may still be in the server's hands).
+     * Nothing is sent yet: when a takeover freed the slot, the call goes to the new server. */
+    if (!is_done(s, 0, 0)) {
+        if ((r = client_wait(c, deadline, epoch, 0, 0)) != MBV_IPC_OK) return r;
+        epoch = ipc_load32(s, IPCSCOPE_OFF_SERVER_EPOCH, IPC_ACQUIRE);
+    }
 
     /* 4. Write the request, seq last; REQUEST_READY; signal; wake only a sleeping server. The
      * seq is taken last, next to REQUEST_READY: both live on the protocol line the server spins
@@ -371,6 +375,12 @@ bool MBV_IPCCallTimeout(MBV_IPC_CONNECTION *conn, uint32_t function, const void 
         /* Only a mutex holder waits for a response: a count left behind is the dead one's
          * (amendment 2, item 4). */
         ipc_store32(s, IPCSCOPE_OFF_CLIENT_WAITING, 0, IPC_RELAXED);
+        /* The dead owner may have published its request and died before it signalled the
+         * server, which then sleeps out its 1 s slice: signal it now. */
+        if (ipc_load32(s, IPCSCOPE_OFF_STATE, IPC_SEQ_CST) == IPCSCOPE_STATE_REQUEST_READY) {
+            ipc_add32(s, IPCSCOPE_OFF_REQUEST_EVENT, 1, IPC_SEQ_CST);
+            ipc_plat_event_wake(s->plat, IPC_PLAT_REQUEST_EVENT, ipc_word(s, IPCSCOPE_OFF_REQUEST_EVENT), 0);
+        }
         break;
     case IPC_PLAT_TIMEDOUT:
         return ipc_fail(MBV_IPC_ERR_TIMEOUT, "timed out waiting for the mutex of '%s', held by pid %d: try a longer "

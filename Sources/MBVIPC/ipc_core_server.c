@@ -184,7 +184,7 @@ static int create_or_take_over(struct ipc_server *srv, const ipc_server_options_
     return 1;
 }
 
-/* Claims the section: flags, starttime, heartbeat, epoch + 1, IDLE, and the pid last. */
+/* Claims the section: flags, starttime, heartbeat, IDLE, epoch + 1, and the pid last. */
 static void start(struct ipc_server *srv) {
     struct ipc_section *s = &srv->s;
     uint64_t now = ipc_plat_now_mono_ns();
@@ -194,8 +194,11 @@ static void start(struct ipc_server *srv) {
     ipc_store64(s, IPCSCOPE_OFF_HEARTBEAT_NS, now, IPC_RELAXED);
     srv->last_heartbeat = now;
     ipc_store32(s, IPCSCOPE_OFF_SERVER_WAITING, 0, IPC_RELAXED);
-    srv->epoch = ipc_add32(s, IPCSCOPE_OFF_SERVER_EPOCH, 1, IPC_RELEASE);
+    /* IDLE before the new epoch: a client that reads the new epoch must find the slot already
+     * reset, or the IDLE would wipe the REQUEST_READY it publishes to us. The epoch's release
+     * makes the IDLE visible to a client's acquire load of the new epoch (spec/README.md). */
     ipc_set_state(s, IPCSCOPE_STATE_IDLE, now, IPC_RELEASE);
+    srv->epoch = ipc_add32(s, IPCSCOPE_OFF_SERVER_EPOCH, 1, IPC_RELEASE);
     ipc_store32(s, IPCSCOPE_OFF_SERVER_PID, (uint32_t)srv->pid, IPC_RELEASE);
     srv->last_recovered = ipc_load64(s, IPCSCOPE_OFF_RECOVERED_COUNT, IPC_RELAXED);
     /* A client stuck in step 3 behind a dead server's call can go on now. */

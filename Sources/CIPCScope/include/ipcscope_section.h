@@ -24,6 +24,11 @@
  * - client_waiting: only a dead mutex owner can be left counted; the client
  *   that gets EOWNERDEAD, and a server taking over, reset it to 0.
  * - server_flags bit 3: the mutex and events are NT objects (see below).
+ *
+ * Order at start and takeover (clarification 3 lists the stores; both implementations keep this
+ * order): server_flags, server_starttime, heartbeat_ns, state = IDLE, server_epoch + 1, and
+ * server_pid last. IDLE comes before the new epoch: a client that reads the new epoch must find
+ * the slot already reset, or the IDLE wipes the request it sends to the new server.
  */
 #ifndef IPCSCOPE_SECTION_H
 #define IPCSCOPE_SECTION_H

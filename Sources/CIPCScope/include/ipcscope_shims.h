@@ -36,6 +36,10 @@ static inline uint32_t CIPCScope_and32(void *p, uint32_t v) { return __atomic_an
 static inline uint64_t CIPCScope_load64(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_SEQ_CST); }
 static inline void CIPCScope_store64(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_SEQ_CST); }
 static inline uint64_t CIPCScope_add64(void *p, uint64_t v) { return __atomic_add_fetch((uint64_t *)p, v, __ATOMIC_SEQ_CST); }
+/* Stores `desired` only if the word holds `expected`; returns whether it did. */
+static inline bool CIPCScope_cas32(void *p, uint32_t expected, uint32_t desired) {
+    return __atomic_compare_exchange_n((uint32_t *)p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
 
 /* acquire/release: publish (state, a slot's seq, a trace record's seq) and observe. */
 static inline uint32_t CIPCScope_load32_acquire(const void *p) { return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE); }
