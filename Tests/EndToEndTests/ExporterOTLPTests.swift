@@ -249,6 +249,43 @@ struct ExporterOTLPTests {
         #expect(gone)
     }
 
+    @Test("exporter --host over a real sshd on 127.0.0.1: the agent's sections with a host label; a broken stream counted, then read again")
+    func overSSH() throws {
+        let agent = try AgentBuild.require()
+        try #require(access("/usr/sbin/sshd", X_OK) == 0, "openssh-server is not installed (see .ci/run)")
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let (sshPort, config, sshd) = try RemoteAgentTests.startSSHD(scope)
+        let name = scope.serviceName("expssh")
+        let server = scope.startEchoServer(name, extra: ["--quiet"])
+        try #require(!server.hasExited)
+        for _ in 0..<2 { #expect(scope.ipcscope(["call", name, "--function", "6", "--text", "ssh"]).exitStatus == 0) }
+        let (e, port) = try startExporter(scope, [name], ["--host", "127.0.0.1:\(sshPort)", "--ssh-config", config, "--agent-command", agent])
+        let host = HostName.current
+        var text = ""
+        let counted = waitUntil(timeout: 30, interval: 0.5) {
+            text = ExporterPrometheusTests.get(scope, "http://127.0.0.1:\(port)/metrics") ?? ""
+            return Self.promValue(text, "ipcscope_function_calls_total{service=\"\(name)\",host=\"\(host)\",function=\"6\"}") == 2
+        }
+        #expect(counted, "\(text.split(separator: "\n").filter { $0.contains(name) || $0.contains("errors") }) \(e.stderr) sshd: \(sshd.stderr.suffix(800))")
+        #expect(Self.promValue(text, "ipcscope_calls_served_total{service=\"\(name)\",host=\"\(host)\"}") == 2)
+        // The ssh session dies (its agent killed): that scrape counts an agent error and drops the
+        // host's series; the next one connects again and finds the section with its counts.
+        let agents = scope.run("/usr/bin/pgrep", ["-f", "^" + agent])
+        for pid in agents.stdout.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+        #expect(!agents.stdout.isEmpty, "no agent process found")
+        let again = waitUntil(timeout: 30, interval: 0.5) {
+            text = ExporterPrometheusTests.get(scope, "http://127.0.0.1:\(port)/metrics") ?? ""
+            return (Self.promValue(text, "ipcscope_exporter_errors_total{kind=\"agent\"}") ?? 0) >= 1
+                && Self.promValue(text, "ipcscope_calls_served_total{service=\"\(name)\",host=\"\(host)\"}") == 2
+        }
+        #expect(again, "\(text.split(separator: "\n").filter { $0.contains(name) || $0.contains("errors") }) \(e.stderr)")
+        e.signal(SIGTERM)
+        _ = e.wait(timeout: 10)
+        // Let sshd's per-connection children finish before it is stopped, so none outlives it.
+        waitUntil(timeout: 5, interval: 0.05) { scope.run("/usr/bin/pgrep", ["-P", String(sshd.pid)]).exitStatus == 1 }
+    }
+
     @Test("bad OTLP and remote arguments: a usage error saying what is wrong, before anything starts")
     func badArguments() {
         let scope = TestScope()
