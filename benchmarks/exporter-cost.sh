@@ -3,7 +3,9 @@
 #   1. its own CPU at rest: 10 live sections, scraped every second for 60 s (target < 1% of a core);
 #   2. how much a busy echo server's throughput drops while the exporter scrapes it every second
 #      (target < 3%), as benchmarks/attach-cost.sh measures it for `attach`: pairs of short
-#      `ipcscope bench` runs without, then with, the exporter scraping; the median ratio.
+#      `ipcscope bench` runs without, then with, the exporter scraping; the median ratio;
+#   3. with python3 and opentelemetry-proto (pip): the CPU at rest of an exporter that also
+#      pushes OTLP every second to Tests/Scripts/otlp_receiver.py (1% of calls as spans).
 # One scrape of 100 live sections is measured by `swift test --filter ExporterCostTests`.
 # Usage: benchmarks/exporter-cost.sh [path/to/ipcscope] [rounds] [rest seconds]
 # Build first: swift build -c release --product ipcscope
@@ -19,7 +21,9 @@ cleanup() {
     for p in $PIDS; do kill "$p" 2>/dev/null || true; done
     [ -n "${SCRAPER:-}" ] && kill "$SCRAPER" 2>/dev/null || true
     [ -n "${EXPORTER:-}" ] && kill "$EXPORTER" 2>/dev/null || true
-    rm -f "/tmp/$TAG.err"
+    [ -n "${PUSHER:-}" ] && kill "$PUSHER" 2>/dev/null || true
+    [ -n "${RECEIVER:-}" ] && kill "$RECEIVER" 2>/dev/null || true
+    rm -f "/tmp/$TAG.err" "/tmp/$TAG.push.err" "/tmp/$TAG.recv" "/tmp/$TAG.jsonl"
 }
 trap cleanup EXIT INT TERM
 
@@ -77,3 +81,23 @@ echo "$ratios" | tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END {
     m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
     printf "median scraped/unscraped over %d pairs: %.4f (throughput %.2f%% lower)\n", NR, m, 100 * (1 - m)
 }'
+
+# 3. CPU at rest with the OTLP push too (every second), scraped every second as in 1.
+python3 -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null || { echo "otlp: skipped (pip install opentelemetry-proto)"; exit 0; }
+python3 "$(dirname "$0")/../Tests/Scripts/otlp_receiver.py" --out "/tmp/$TAG.jsonl" >"/tmp/$TAG.recv" 2>&1 &
+RECEIVER=$!
+n=0
+until grep -q listening "/tmp/$TAG.recv" 2>/dev/null; do n=$((n + 1)); [ $n -lt 100 ] || { echo "receiver did not start"; exit 1; }; sleep 0.1; done
+RPORT=$(sed -n 's/listening //p' "/tmp/$TAG.recv")
+kill "$EXPORTER"; EXPORTER=""
+"$IPCSCOPE" exporter --listen 127.0.0.1:0 --service $NAMES --otlp-endpoint "http://127.0.0.1:$RPORT" --otlp-interval 1 2>"/tmp/$TAG.push.err" &
+PUSHER=$!
+n=0
+until grep -q /metrics "/tmp/$TAG.push.err" 2>/dev/null; do n=$((n + 1)); [ $n -lt 100 ] || { echo "exporter did not start"; exit 1; }; sleep 0.1; done
+URL=http://127.0.0.1:$(sed -n 's|.*http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "/tmp/$TAG.push.err")/metrics
+scrape_every_second &
+SCRAPER=$!
+sleep 2
+t0=$(cpu_ticks "$PUSHER"); sleep "$REST"; t1=$(cpu_ticks "$PUSHER")
+pushes=$(grep -c '"signal": "metrics"' "/tmp/$TAG.jsonl")
+echo "rest with OTLP every second: exporter used $((t1 - t0)) ticks in $REST s = $(awk -v t=$((t1 - t0)) -v hz="$HZ" -v s="$REST" 'BEGIN{printf "%.2f", 100*t/hz/s}')% of one core ($pushes metrics pushes received, $(grep -c '"signal": "error"' "/tmp/$TAG.jsonl") refused)"
