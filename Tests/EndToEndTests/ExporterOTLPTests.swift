@@ -1,7 +1,8 @@
 // `ipcscope exporter --otlp-endpoint` pushing to a real OTLP/HTTP receiver (Tests/Scripts/
 // otlp_receiver.py, started by the test on 127.0.0.1 and stopped by pid) that parses every body
-// into opentelemetry-proto's protobuf classes; and `exporter --via` reading sections through the
-// agent. Known calls go to a C-library server and to `ipcscope serve --script`.
+// into opentelemetry-proto's protobuf classes; and `exporter --via` and `--host` (a real sshd on
+// 127.0.0.1) reading sections through the agent. Known calls go to a C-library server and to
+// `ipcscope serve --script`.
 #if canImport(Glibc)
 import Glibc
 #endif
