@@ -8,6 +8,8 @@
 #      pushes OTLP every second to Tests/Scripts/otlp_receiver.py (1% of calls as spans).
 # One scrape of 100 live sections is measured by `swift test --filter ExporterCostTests`.
 # Usage: benchmarks/exporter-cost.sh [path/to/ipcscope] [rounds] [rest seconds]
+#   SKIP_OTLP=1: not part 3. PIN=1: the measured server on CPU 0 and the bench client on CPU 1
+#   (taskset), so that the scheduler putting both on one CPU (10x slower) does not decide a pair.
 # Build first: swift build -c release --product ipcscope
 set -eu
 IPCSCOPE=${1:-.build/release/ipcscope}
@@ -32,7 +34,11 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 NAMES=""
 i=0
 while [ $i -lt 10 ]; do
-    "$IPCSCOPE" serve "$TAG-$i" --echo --quiet >/dev/null 2>&1 &
+    if [ $i -eq 0 ] && [ -n "${PIN:-}" ]; then
+        taskset -c 0 "$IPCSCOPE" serve "$TAG-$i" --echo --quiet >/dev/null 2>&1 &
+    else
+        "$IPCSCOPE" serve "$TAG-$i" --echo --quiet >/dev/null 2>&1 &
+    fi
     PIDS="$PIDS $!"
     NAMES="$NAMES $TAG-$i"
     i=$((i + 1))
@@ -63,7 +69,9 @@ kill "$SCRAPER"; SCRAPER=""
 
 # 2. Throughput: the first section's server, busy; pairs without then with the scraping.
 NAME=$TAG-0
-bench() { "$IPCSCOPE" bench "$NAME" --duration "${SECONDS_PER_RUN:-3}" --size 64 --json | sed -n 's/.*"calls_per_second" *: *\([0-9.]*\).*/\1/p'; }
+CLIENT=""
+[ -z "${PIN:-}" ] || CLIENT="taskset -c 1"
+bench() { $CLIENT "$IPCSCOPE" bench "$NAME" --duration "${SECONDS_PER_RUN:-3}" --size 64 --json | sed -n 's/.*"calls_per_second" *: *\([0-9.]*\).*/\1/p'; }
 ratios=""
 i=0
 while [ $i -lt "$ROUNDS" ]; do
@@ -83,6 +91,7 @@ echo "$ratios" | tr ' ' '\n' | grep . | sort -n | awk '{v[NR] = $1} END {
 }'
 
 # 3. CPU at rest with the OTLP push too (every second), scraped every second as in 1.
+[ -z "${SKIP_OTLP:-}" ] || exit 0
 python3 -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null || { echo "otlp: skipped (pip install opentelemetry-proto)"; exit 0; }
 python3 "$(dirname "$0")/../Tests/Scripts/otlp_receiver.py" --out "/tmp/$TAG.jsonl" >"/tmp/$TAG.recv" 2>&1 &
 RECEIVER=$!
