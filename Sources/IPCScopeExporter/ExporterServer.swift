@@ -1,20 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import IPCScopeKit
+import IPCScopeObserve
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
 
-/// The model behind a lock, shared by every connection: one scrape at a time reads the sections.
+/// The model behind a lock, shared by every connection and the OTLP push: one collection at a
+/// time reads the sections.
 package final class ExporterService: Sendable {
     private let model: Mutex<ExporterModel>
     package let options: ExporterOptions
+    /// The exporter host's name, as OTLP's `host.name` resource attribute.
+    private let hostName: String
 
-    package init(options: ExporterOptions) {
+    package init(options: ExporterOptions, otlp: Bool = false) {
         self.options = options
-        model = Mutex(ExporterModel(options: options))
+        model = Mutex(ExporterModel(options: options, otlp: otlp))
+        var buf = [CChar](repeating: 0, count: 256)
+        hostName = gethostname(&buf, buf.count - 1) == 0 ? String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "localhost"
     }
 
     /// Reads every section and returns the Prometheus text exposition.
     package func metrics() -> [UInt8] { model.withLock { $0.scrape() } }
+
+    /// The OTLP push's health: one push's result, what was dropped, what waits.
+    package func otlpHealth(signal: String, result: String? = nil, dropped: UInt64 = 0, queued: (metrics: Int, traces: Int)? = nil) {
+        model.withLock { m in
+            if let result { m.countExport(signal: signal, result: result) }
+            m.countDropped(signal: signal, dropped)
+            if let queued {
+                m.setQueued(signal: "metrics", queued.metrics)
+                m.setQueued(signal: "traces", queued.traces)
+            }
+        }
+    }
+
+    /// One OTLP batch: a collection, every series' figures as an OTLP/JSON metrics body, and the
+    /// calls sampled since the last batch as a traces body (nil when none were). Encoded outside
+    /// the lock.
+    package func otlpBatch() -> (metrics: [UInt8], traces: [UInt8]?, spanCount: Int) {
+        let (points, calls, dropped) = model.withLock { m -> ([SeriesPoint], [SampledCall], UInt64) in
+            m.collect()
+            let (calls, dropped) = m.sampler?.drain() ?? ([], 0)
+            return (m.series.points, calls, dropped)
+        }
+        if dropped > 0 { model.withLock { $0.countDropped(signal: "traces", dropped) } }
+        let metrics = OTLPJSON.metrics(points, resource: [("service.name", "ipcscope-exporter"), ("host.name", hostName)],
+                                       nowUnixNS: realtimeNanoseconds())
+        var generator = SystemRandomNumberGenerator()
+        let traces = calls.isEmpty ? nil : Array(OTLPJSON.traces(calls, using: &generator).rendered.utf8)
+        return (Array(metrics.rendered.utf8), traces, calls.count)
+    }
 
     /// The `/` page: what this exporter exports.
     package func indexPage() -> String {

@@ -53,13 +53,20 @@ package enum MetricCatalog {
     package static let sections = MetricInfo(name: "ipcscope_exporter_sections", kind: .gauge, labels: ["condition"],
         help: "ipcscope.* objects in /dev/shm seen in the last scrape, by condition (live, stale, starting, skipped).")
     package static let errors = MetricInfo(name: "ipcscope_exporter_errors_total", kind: .counter, labels: ["kind"],
-        help: "Objects skipped or failures, by kind (invalid_name, not_regular, unreadable, corrupt, schema, read).")
+        help: "Objects skipped or failures, by kind (invalid_name, not_regular, unreadable, corrupt, schema, read, agent).")
+
+    package static let otlpExports = MetricInfo(name: "ipcscope_exporter_otlp_exports_total", kind: .counter, labels: ["signal", "result"],
+        help: "OTLP pushes by signal (metrics, traces) and result: ok, failed (the collector did not answer or asked to retry; retried), rejected (4xx; dropped).")
+    package static let otlpDropped = MetricInfo(name: "ipcscope_exporter_otlp_dropped_total", kind: .counter, labels: ["signal"],
+        help: "Spans (traces) or unsent metric batches (metrics) dropped because the OTLP queue was full or the collector rejected them.")
+    package static let otlpQueued = MetricInfo(name: "ipcscope_exporter_otlp_queued", kind: .gauge, labels: ["signal"],
+        help: "Spans (traces) or metric batches (metrics) waiting to be sent to the OTLP collector.")
 
     /// Every metric, in the order `/` and docs/observability.md list them.
     package static let all: [MetricInfo] = [
         serverUp, epoch, takeovers, heartbeatAge, state, callsServed, callsRejected, functionCalls, callDuration,
         mutexLocks, mutexContended, mutexRecovered, serverWaiting, clientWaiting, mutexWaiters, traceMissed, ownerDied,
-        scrapeDuration, sections, errors,
+        scrapeDuration, sections, errors, otlpExports, otlpDropped, otlpQueued,
     ]
 
     /// The latency buckets (seconds): 1 µs to 10 s, 1-2.5-5 per decade, for calls that take
@@ -77,7 +84,9 @@ package enum MetricCatalog {
     /// The `function` label of calls past the per-service limit.
     package static let otherFunction = "other"
     /// The error kinds `ipcscope_exporter_errors_total` counts.
-    package static let errorKinds = ["invalid_name", "not_regular", "unreadable", "corrupt", "schema", "read"]
+    package static let errorKinds = ["invalid_name", "not_regular", "unreadable", "corrupt", "schema", "read", "agent"]
+    /// The OTLP signals.
+    package static let signals = ["metrics", "traces"]
     /// The conditions `ipcscope_exporter_sections` reports.
     package static let conditions = ["live", "stale", "starting", "skipped"]
 }
@@ -89,16 +98,32 @@ extension PrometheusCollectorRegistry {
     private func descriptor(_ m: MetricInfo) -> MetricNameDescriptor {
         MetricNameDescriptor(metricName: m.name, unitName: "", helpText: m.help)
     }
+    /// The label names a catalogue entry lists: all but `host`, which every per-section series
+    /// of a remote exporter has.
+    static func named(_ labels: [(String, String)]) -> [String] { labels.map(\.0).filter { $0 != "host" } }
     func counter(_ m: MetricInfo, _ labels: [(String, String)] = []) -> Counter {
-        precondition(m.kind == .counter && m.labels == labels.map(\.0))
+        precondition(m.kind == .counter && m.labels == Self.named(labels))
         return makeCounter(descriptor: descriptor(m), labels: labels)
     }
     func gauge(_ m: MetricInfo, _ labels: [(String, String)] = []) -> Gauge {
-        precondition(m.kind == .gauge && m.labels == labels.map(\.0))
+        precondition(m.kind == .gauge && m.labels == Self.named(labels))
         return makeGauge(descriptor: descriptor(m), labels: labels)
     }
     func histogram(_ m: MetricInfo, _ labels: [(String, String)], buckets: [Double]) -> ValueHistogram {
-        precondition(m.kind == .histogram && m.labels == labels.map(\.0))
+        precondition(m.kind == .histogram && m.labels == Self.named(labels))
         return makeValueHistogram(descriptor: descriptor(m), labels: labels, buckets: buckets)
     }
+}
+
+extension MetricInfo {
+    /// The OpenTelemetry name: the RPC conventions' `rpc.server.call.duration` for the call
+    /// histogram; the others keep the Prometheus name without `_total` or the unit, dotted.
+    package var otlpName: String {
+        if name == MetricCatalog.callDuration.name { return "rpc.server.call.duration" }
+        var n = name
+        for suffix in ["_total", "_seconds"] where n.hasSuffix(suffix) { n.removeLast(suffix.count) }
+        return n.split(separator: "_").joined(separator: ".")
+    }
+    /// The UCUM unit: seconds, else a count.
+    package var otlpUnit: String { name.hasSuffix("_seconds") ? "s" : "1" }
 }

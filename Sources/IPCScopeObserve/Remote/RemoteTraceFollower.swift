@@ -40,6 +40,13 @@ package final class RemoteTraceFollower {
             throw .agent(code: AgentErrorCode.io, message:
                 "service '\(service)' has no trace ring (trace capacity 0): start its server with --trace-capacity 256 to watch it")
         }
+        position(snap, fromStart: fromStart)
+    }
+
+    /// Positions at `snap`'s head (or at the oldest record still in its ring when `fromStart`),
+    /// for a caller that took the first snapshot itself (the exporter). `snap` must have a layout.
+    package func position(_ snap: Snapshot, fromStart: Bool) {
+        guard let l = snap.layout else { return }
         layout = l
         created = snap.identity?.createdUnixNS ?? 0
         let head = snap.traceHead
@@ -57,6 +64,12 @@ package final class RemoteTraceFollower {
             if case .agent(let code, _) = error, code == AgentErrorCode.noSection { p.gone = true; return p }
             throw error
         }
+        return poll(taken)
+    }
+
+    /// The records `taken` (a snapshot of this section the caller took) holds that were not read yet.
+    package func poll(_ taken: RemoteSnapshot) -> TraceFollower.Poll {
+        var p = TraceFollower.Poll()
         let snap = taken.snapshot
         p.alive = snap.serverAlive
         guard let l = snap.layout else { return p }
