@@ -37,28 +37,32 @@ extension IPCScope {
         var log: String?
 
         func run() throws {
-            if let parent, !endWithParent(parent) {
-                removeIfOrphaned(wasChild: false)
-                return
-            }
+            // Signals first: the parent-death SIGTERM must stop the traffic, not kill us before we clean up.
             let stop = Atomic<Bool>(false)
             let sources = installDemoSignals { _ in stop.store(true, ordering: .sequentiallyConsistent) }
             defer { sources.forEach { $0.cancel() } }
+            if let parent, !endWithParent(parent) {
+                // The demo passes its own pid and starts us itself: another parent already means it
+                // died (SIGKILL) before we got here, and it may still be an unreaped zombie.
+                removeIfOrphaned()
+                return
+            }
             var traffic = DemoTraffic(service: name, seed: seed)
             let (stats, end) = traffic.run(seconds: seconds?.value) { stop.load(ordering: .sequentiallyConsistent) }
             if let report, !writeFileAtomically(report, stats.encoded()) {
                 printError("cannot write the report to \(report)")
             }
             if case .serverGone(let why) = end { printError("demo client \(getpid()): \(why)") }
-            removeIfOrphaned(wasChild: true)
+            removeIfOrphaned()
         }
 
         /// When the demo died without cleaning up (SIGKILL), the last of its clients removes
         /// the section it left behind: only when the demo is gone and no server holds the section.
-        /// `wasChild`: the demo was this process's parent when it started, so being reparented means the
-        /// demo has died (it may still be a zombie nobody has reaped, which `kill(pid, 0)` would call alive).
-        private func removeIfOrphaned(wasChild: Bool) {
-            guard let parent, getppid() != parent, wasChild || kill(parent, 0) != 0 else { return }
+        /// The demo is this process's parent (it passed its own pid), so being reparented means it has died,
+        /// even while it is still a zombie nobody has reaped (which `kill(pid, 0)` would call alive). A demo
+        /// killed while we call is seen as "server gone" before the kernel reparents us: it is exiting then.
+        private func removeIfOrphaned() {
+            guard let parent, getppid() != parent || ProcessFacts.isExiting(parent) else { return }
             // The demo cannot remove its files any more: each client removes its report, and the
             // last one out the directory (rmdir only succeeds once it is empty).
             if let report {

@@ -58,6 +58,15 @@ package enum ProcessFacts {
         return errno == ENOENT ? false : nil
     }
 
+    /// Whether `pid` has begun to exit (the kernel's `PF_EXITING` flag, field 9 of `/proc/<pid>/stat`),
+    /// or is already a zombie. Set before the dying process's files are closed, so a process that sees
+    /// a lock of `pid` released by its death can tell, without waiting for the reparenting that follows.
+    package static func isExiting(_ pid: Int32) -> Bool {
+        guard let fields = statFields(pid), fields.count > 6 else { return false }
+        if fields[0] == "Z" || fields[0] == "X" { return true }
+        return (UInt32(fields[6]) ?? 0) & 0x4 != 0
+    }
+
     /// The fields of `/proc/<pid>/stat` after the command name: field 3 (state) first.
     private static func statFields(_ pid: Int32) -> [Substring]? {
         guard let stat = readTextFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
