@@ -101,6 +101,14 @@ package final class AgentConnection {
     private var broken: AgentProtocolError?
     /// The bytes of the last snapshot, the base of the next delta.
     private var last: (service: String, bytes: [UInt8])?
+    /// Bytes written to the transport and read from it (frames, headers included).
+    package private(set) var bytesSent: UInt64 = 0
+    package private(set) var bytesReceived: UInt64 = 0
+    /// The last SNAPSHOT's round trip (request written to answer read), in nanoseconds.
+    package private(set) var lastRoundTripNS: UInt64 = 0
+    /// The agent host's clocks, estimated at the last snapshot (its `taken` against the middle of
+    /// the round trip); the REALTIME offset is the agent's own when it sends it (version 2).
+    package private(set) var clock = HostClock.local
 
     /// Starts the transport and says hello.
     /// - Throws: when the command cannot start, or the agent does not answer HELLO in time.
@@ -155,12 +163,15 @@ package final class AgentConnection {
         let full = last?.service != service
         w.u32(full ? 1 : 0)
         let frame: AgentFrame
+        let sent = monotonicNanoseconds()
         do {
             frame = try request(AgentFrame(.snapshot, w.bytes), expect: nil)
         } catch {
             last = nil
             throw error
         }
+        let received = monotonicNanoseconds()
+        lastRoundTripNS = received &- sent
         let reply: AgentSnapshotReply
         switch AgentMessage(rawValue: frame.type) {
         case .snapshotFull: reply = try AgentSnapshotReply(decoding: frame.payload, delta: false)
@@ -181,6 +192,7 @@ package final class AgentConnection {
             bytes = reply.bytes
         }
         last = (service, bytes)
+        clock.monotonicOffsetNS = Int64(bitPattern: reply.takenNS &- (sent &+ (received &- sent) / 2))
         return Self.assemble(service: service, bytes: bytes, reply: reply, clockTicks: UInt64(hello.clockTicksPerSecond))
     }
 
@@ -225,7 +237,7 @@ package final class AgentConnection {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(input, $0.baseAddress! + done, $0.count - done) }
-            if n > 0 { done += n; continue }
+            if n > 0 { done += n; bytesSent &+= UInt64(n); continue }
             let e = errno
             if n < 0 && e == EINTR { continue }
             if n < 0 && e != EAGAIN { throw fatal(drained() ?? .closed(exit: exitNote())) }
@@ -253,6 +265,7 @@ package final class AgentConnection {
             guard r > 0 else { continue }
             let n = chunk.withUnsafeMutableBytes { Glibc.read(output, $0.baseAddress, $0.count) }
             if n > 0 {
+                bytesReceived &+= UInt64(n)
                 decoder.append(chunk[0..<n])
                 // Bytes keep arriving: the deadline counts silence, not the size of a frame.
                 deadline = monotonicNanoseconds() + UInt64(timeout * 1e9)
