@@ -32,6 +32,8 @@ extension IPCScope {
                   ipcscope attach MyService --interval 10
                   ipcscope attach MyService --serve replies.yaml   # serve in-process, with step mode
                   ipcscope attach --file calls.pcapng              # step through a recording
+                  ipcscope attach MyService --host box             # through mbvipc-agent on box (ssh)
+                  ipcscope attach MyService --via 'docker exec -i ctr mbvipc-agent --allow-calls'
                 """)
 
         @Argument(help: "The service name.")
@@ -66,6 +68,11 @@ extension IPCScope {
         /// For the client pane's calls.
         @OptionGroup var trust: TrustOptions
 
+        @Flag(help: "Show the bytes per second on the wire and the snapshot round trip in the header (always shown through an agent).")
+        var stats = false
+
+        @OptionGroup(title: "Remote hosts and containers") var remote: RemoteOptions
+
         func validate() throws {
             guard (name == nil) != (file == nil) else { throw ValidationError("give a service NAME or --file FILE.pcapng (one of them)") }
             guard interval >= 1 && interval <= 10_000 else {
@@ -75,6 +82,10 @@ extension IPCScope {
                 throw ValidationError("--history \(history) is out of range: give 1 to 100000 calls")
             }
             guard serve == nil || !serveEcho else { throw ValidationError("give either --serve FILE or --serve-echo, not both") }
+            if remote.isRemote && (serve != nil || serveEcho) {
+                throw ValidationError("--serve and --serve-echo run a server on this machine: they do not go with --host, --via or --container")
+            }
+            if remote.isRemote && file != nil { throw ValidationError("--file opens a recording on this machine: it does not go with --host, --via or --container") }
         }
 
         func run() throws {
@@ -91,6 +102,11 @@ extension IPCScope {
             options.historyLimit = history
             options.callTimeoutNS = callTimeout?.nanoseconds ?? 0
             options.clientOptions = trust.clientOptions
+            options.stats = stats
+            if remote.isRemote {
+                options.remote = try remote.transport()
+                options.agentTimeout = remote.agentTimeout
+            }
             if let s = serve { options.serve = .script(s) } else if serveEcho { options.serve = .echo }
             do {
                 try IPCScopeTUI.attach(options)
@@ -98,6 +114,9 @@ extension IPCScope {
                 throw fail(error)
             } catch let error as ScriptError {
                 throw scriptFailure(error)
+            } catch let error as AttachError {
+                printError(error.message)
+                throw ExitCode(1)
             } catch {
                 printError("\(error)")
                 throw ExitCode(1)

@@ -38,7 +38,9 @@ package struct AgentTransport: Sendable, Equatable {
     /// The agent on this machine joining the pid and mount namespaces of `pid` (`mbvipc-agent
     /// --container PID`, root only): the container's /dev/shm, its pids resolved in its namespace.
     package static func container(pid: Int32, agentCommand: String = "mbvipc-agent") -> AgentTransport {
-        AgentTransport(place: "container \(pid)", executable: "/usr/bin/env", arguments: [agentCommand, "--container", String(pid)])
+        // The command may carry the agent's own flags ('mbvipc-agent --allow-calls'): split on spaces.
+        AgentTransport(place: "container \(pid)", executable: "/usr/bin/env",
+                       arguments: agentCommand.split(separator: " ").map(String.init) + ["--container", String(pid)])
     }
 
     /// Splits `[USER@]HOST[:PORT]` (`[V6ADDR]:PORT` too).
