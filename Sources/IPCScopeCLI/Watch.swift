@@ -91,6 +91,8 @@ extension IPCScope {
             let source = try RecorderSource.start(name, remote: remote, fromStart: fromStart)
             defer { source.close() }
             let recorder = source.recorder
+            // Through an agent, wall-clock times are the section's host's (its REALTIME offset).
+            let remoteClock = source.connection.map { _ in recorder.clock }
             var outFD: Int32 = -1
             if let output {
                 outFD = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -120,7 +122,10 @@ extension IPCScope {
             /// --limit is reached.
             func show(_ found: [RecordedCall]) -> Bool {
                 for call in found {
-                    let j = Self.callJSON(call, schema: schema)
+                    var j = Self.callJSON(call, schema: schema)
+                    if let remoteClock, case .object(let pairs) = j {
+                        j = .object(pairs.map { $0.0 == "time_unix_ns" ? ($0.0, .uint(remoteClock.unixNS(monotonic: call.doneNS))) : $0 })
+                    }
                     if periods != nil { periods?.add(call.traceRecord, now: monotonicNanoseconds()) }
                     else if json { printJSON(j) } else { printLine(Self.callText(call, schema: schema, style: style)) }
                     if outFD >= 0 { writeAll(j.rendered + "\n", to: outFD) }

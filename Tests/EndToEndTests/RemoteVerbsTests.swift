@@ -5,6 +5,7 @@
 import Glibc
 #endif
 import Foundation
+import IPCScopeObserve
 import Testing
 import TestSupport
 
@@ -191,5 +192,54 @@ struct RemoteVerbsTests {
         #expect(line["request_hex"] as? String == "696e73696465" && int(line["function"]) == 2)
         kill(pid, SIGTERM)
         #expect(outer.wait(timeout: 10) != nil)
+    }
+
+    @Test("wall-clock times of remote calls use the agent host's REALTIME - MONOTONIC (a host booted a day earlier is still right)")
+    func remoteWallClock() throws {
+        let agent = try AgentBuild.require()
+        try #require(getuid() == 0 && access("/usr/bin/unshare", X_OK) == 0, "needs root and unshare (time namespaces)")
+        let probe = TestScope().run("/usr/bin/unshare", ["--time", "--monotonic", "86400", "--fork", "/bin/true"])
+        try #require(probe.exitStatus == 0, "this kernel has no time namespaces: \(probe.stderr)")
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let name = scope.serviceName("rclock")
+        // The server and the agent see a CLOCK_MONOTONIC one day ahead of this process's: another host's clock.
+        let shifted = ["/usr/bin/unshare", "--time", "--monotonic", "86400", "--fork"]
+        let server = scope.spawn(shifted[0], Array(shifted.dropFirst()) + [ipcscopePath, "serve", name, "--echo"])
+        defer { server.killAndReap() }
+        #expect(server.waitForOutput("serving", timeout: 10), "\(server.stderr)")
+        let via = (shifted + [agent]).joined(separator: " ")
+        let watch = scope.spawn(ipcscopePath, ["watch", name, "--json", "--limit", "1", "--timeout", "30", "--via", via])
+        #expect(watch.waitForOutput("watching '\(name)'", timeout: 10), "\(watch.stderr)")
+        let call = scope.ipcscope(["call", name, "-f", "1", "--text", "tick", "--via", via + " --allow-calls"])
+        #expect(call.exitStatus == 0, "\(call.stderr)")
+        #expect(watch.wait(timeout: 20) == 0, "\(watch.stderr)")
+        let line = try #require(jsonLines(watch.stdout).first { $0["event"] as? String == "call" }, "\(watch.stdout)")
+        let unix = try #require((line["time_unix_ns"] as? NSNumber)?.uint64Value)
+        let now = UInt64(Date().timeIntervalSince1970 * 1e9)
+        let off = unix > now ? unix - now : now - unix
+        #expect(off < 60_000_000_000, "time_unix_ns \(unix) is \(off / 1_000_000_000) s from now: not the agent host's wall clock")
+    }
+
+    @Test("protocol versions: a version 1 tool still gets version 1 frames (no clock offset); version 2 brings the agent's REALTIME - MONOTONIC")
+    func versions() throws {
+        let agent = try AgentBuild.require()
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let v1 = AgentFrame(.hello, [1, 0, 1, 0]).encoded + AgentFrame(.list, version: 1).encoded
+        let (old, _, _) = RemoteAgentTests.agentAnswers(scope, agent, v1)
+        #expect(old.map(\.type) == [0x81, 0x82] && old.allSatisfy { $0.version == 1 }, "\(old)")
+        let oldHello = try AgentHello(decoding: try #require(old.first).payload)
+        #expect(oldHello.version == 1 && oldHello.realtimeOffsetNS == nil)
+        let v2 = AgentFrame(.hello, [1, 0, 2, 0]).encoded + AgentFrame(.list, version: 2).encoded
+        let (new, _, _) = RemoteAgentTests.agentAnswers(scope, agent, v2)
+        #expect(new.map(\.type) == [0x81, 0x82] && new.allSatisfy { $0.version == 2 }, "\(new)")
+        let hello = try AgentHello(decoding: try #require(new.first).payload)
+        var r = timespec(), m = timespec()
+        clock_gettime(CLOCK_REALTIME, &r)
+        clock_gettime(CLOCK_MONOTONIC, &m)
+        let mine = (Int64(r.tv_sec) - Int64(m.tv_sec)) * 1_000_000_000 + Int64(r.tv_nsec) - Int64(m.tv_nsec)
+        let theirs = Int64(bitPattern: try #require(hello.realtimeOffsetNS))
+        #expect(abs(theirs - mine) < 1_000_000_000, "agent \(theirs), here \(mine)")
     }
 }

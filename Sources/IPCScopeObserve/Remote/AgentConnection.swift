@@ -111,6 +111,8 @@ package final class AgentConnection {
     /// The agent host's clocks, estimated at the last snapshot (its `taken` against the middle of
     /// the round trip); the REALTIME offset is the agent's own when it sends it (version 2).
     package private(set) var clock = HostClock.local
+    /// The version chosen at HELLO: every later frame carries it, both ways.
+    package private(set) var version = AgentProtocol.version
 
     /// Starts the transport and says hello.
     /// - Throws: when the command cannot start, or the agent does not answer HELLO in time.
@@ -130,11 +132,14 @@ package final class AgentConnection {
         input = pipes.input ?? -1
         output = pipes.output ?? -1
         var w = PayloadWriter()
+        w.u16(AgentProtocol.minVersion)
         w.u16(AgentProtocol.version)
-        w.u16(AgentProtocol.version)
-        do {
+        do throws(AgentProtocolError) {
             let reply = try request(AgentFrame(.hello, w.bytes), expect: .helloOK)
             hello = try AgentHello(decoding: reply.payload)
+            guard reply.version == hello.version else { throw fatal(.wrongVersion(reply.version)) }
+            version = hello.version
+            if let offset = hello.realtimeOffsetNS { clock.realtimeOffsetNS = offset }
         } catch {
             close()
             throw error
@@ -217,8 +222,11 @@ package final class AgentConnection {
     /// the only other type accepted.
     private func request(_ frame: AgentFrame, expect: AgentMessage?) throws(AgentProtocolError) -> AgentFrame {
         if let broken { throw broken }
+        var frame = frame
+        if frame.type != AgentMessage.hello.rawValue { frame.version = version }
         try send(frame.encoded)
         let reply = try receive()
+        if frame.type != AgentMessage.hello.rawValue, reply.version != version { throw fatal(.wrongVersion(reply.version)) }
         if reply.type == AgentMessage.error.rawValue {
             let e = decodeAgentError(reply.payload)
             // Frame-level errors end the agent: the stream is gone.
