@@ -43,8 +43,8 @@ extension IPCScope {
                 completion: .file(extensions: ["pcapng"]))
         var file: String?
 
-        @Option(help: "Refresh interval in milliseconds (1 to 10000).")
-        var interval: Double = 50
+        @Option(help: "Refresh interval in milliseconds (1 to 10000; default 50, through an agent 250).")
+        var interval: Double?
 
         @Option(help: "Also serve NAME in-process from this YAML script (s: step mode, b: breakpoints).",
                 completion: .file(extensions: ["yaml", "yml"]))
@@ -75,7 +75,7 @@ extension IPCScope {
 
         func validate() throws {
             guard (name == nil) != (file == nil) else { throw ValidationError("give a service NAME or --file FILE.pcapng (one of them)") }
-            guard interval >= 1 && interval <= 10_000 else {
+            if let interval, !(interval >= 1 && interval <= 10_000) {
                 throw ValidationError("--interval \(interval) is out of range: give 1 to 10000 milliseconds")
             }
             guard history >= 1 && history <= 100_000 else {
@@ -97,7 +97,9 @@ extension IPCScope {
             }
             var options = AttachOptions(service: name)
             options.schema = try schemaOptions.load(service: name)
-            options.intervalNS = UInt64(interval * 1_000_000)
+            // Through an agent every refresh crosses the wire: 4 snapshots a second keep an idle
+            // section under 1 KB/s (docs/performance.md, "Through an agent").
+            options.intervalNS = UInt64((interval ?? (remote.isRemote ? 250 : 50)) * 1_000_000)
             options.ascii = ascii
             options.historyLimit = history
             options.callTimeoutNS = callTimeout?.nanoseconds ?? 0

@@ -154,7 +154,10 @@ package final class CallRecorder {
             // Still in the slots (the response stays until the next call's handler runs) and
             // not copied yet: try again next poll, a few times at most. The calls after one kept
             // wait with it, so calls come out in seq order.
-            let wait = waitsForSlots && !complete && (nextSeq == record.seq || nextSeq == record.seq &+ 1) && polls < 3
+            // Through an agent each poll is a round trip apart, and the slots are copied only when
+            // a snapshot finds them settled: allow more polls.
+            let wait = waitsForSlots && !complete && (nextSeq == record.seq || nextSeq == record.seq &+ 1)
+                && polls < (remote == nil ? 3 : 20)
             if wait || !keep.isEmpty {
                 keep.append((record, wait ? polls + 1 : polls))
                 continue
@@ -297,7 +300,10 @@ package final class CallRecorder {
     private func copySlots(_ snap: Snapshot, _ l: SectionLayout) {
         guard snap.slotsSettled, let state = snap.state else { return }
         let quiet = (state == .idle || state == .responseReady) && snap.mutexQuiet
-        if state == .requestReady || state == .processing || quiet, snap.requestSeq != 0,
+        // The call's own client, still holding the mutex, collects the answer: nobody else can write.
+        let ownerCollects = state == .responseReady && snap.requestSeq == snap.responseSeq
+            && snap.mutexWord.ownerTID != 0 && snap.mutexWord.ownerTID == snap.requestClientTID
+        if state == .requestReady || state == .processing || quiet || ownerCollects, snap.requestSeq != 0,
            Int(snap.requestSize) <= l.requestCapacity, captures[snap.requestSeq]?.request == nil {
             let payload = snap.requestPayload
             if payload.count == Int(snap.requestSize) {

@@ -241,5 +241,24 @@ struct RemoteVerbsTests {
         let mine = (Int64(r.tv_sec) - Int64(m.tv_sec)) * 1_000_000_000 + Int64(r.tv_nsec) - Int64(m.tv_nsec)
         let theirs = Int64(bitPattern: try #require(hello.realtimeOffsetNS))
         #expect(abs(theirs - mine) < 1_000_000_000, "agent \(theirs), here \(mine)")
+
+        // Version 2 leaves out pid facts that did not change since the last snapshot (bit 3);
+        // version 1 always sends them. An idle served section: the second snapshot is such a delta.
+        let name = scope.serviceName("rpids")
+        let server = scope.startEchoServer(name)
+        defer { server.killAndReap() }
+        var w = PayloadWriter()
+        w.string(Array(name.utf8))
+        w.u32(0)
+        for version: UInt16 in [1, 2] {
+            let snap = AgentFrame(.snapshot, w.bytes, version: version).encoded
+            let (frames, _, _) = RemoteAgentTests.agentAnswers(scope, agent, AgentFrame(.hello, [1, 0, UInt8(version), 0]).encoded + snap + snap)
+            #expect(frames.map(\.type) == [0x81, 0x83, 0x93], "\(frames)")
+            guard frames.count == 3 else { continue }
+            let first = try AgentSnapshotReply(decoding: frames[1].payload, delta: false)
+            let second = try AgentSnapshotReply(decoding: frames[2].payload, delta: true)
+            #expect(first.pids.contains { $0.pid == server.pid } && !first.pidsSame)
+            #expect(second.pidsSame == (version == 2) && second.pids.isEmpty == (version == 2), "version \(version): \(second.pids)")
+        }
     }
 }

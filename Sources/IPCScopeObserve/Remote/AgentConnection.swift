@@ -102,7 +102,7 @@ package final class AgentConnection {
     private var decoder = FrameDecoder()
     private var broken: AgentProtocolError?
     /// The bytes of the last snapshot, the base of the next delta.
-    private var last: (service: String, bytes: [UInt8])?
+    private var last: (service: String, bytes: [UInt8], pids: [AgentPidFact])?
     /// Bytes written to the transport and read from it (frames, headers included).
     package private(set) var bytesSent: UInt64 = 0
     package private(set) var bytesReceived: UInt64 = 0
@@ -179,7 +179,7 @@ package final class AgentConnection {
         }
         let received = monotonicNanoseconds()
         lastRoundTripNS = received &- sent
-        let reply: AgentSnapshotReply
+        var reply: AgentSnapshotReply
         switch AgentMessage(rawValue: frame.type) {
         case .snapshotFull: reply = try AgentSnapshotReply(decoding: frame.payload, delta: false)
         case .snapshotDelta: reply = try AgentSnapshotReply(decoding: frame.payload, delta: true)
@@ -191,6 +191,10 @@ package final class AgentConnection {
                 throw fatal(.malformed("SNAPSHOT_DELTA (no full snapshot of the same size before it)"))
             }
             bytes = base.bytes
+            if reply.pidsSame {
+                guard version >= 2, reply.pids.isEmpty else { throw fatal(.malformed("SNAPSHOT_DELTA (pid facts both sent and said unchanged)")) }
+                reply.pids = base.pids
+            }
             for (index, line) in reply.lines {
                 let at = index * AgentProtocol.lineSize
                 bytes.replaceSubrange(at..<(at + line.count), with: line)
@@ -198,7 +202,8 @@ package final class AgentConnection {
         } else {
             bytes = reply.bytes
         }
-        last = (service, bytes)
+        if !reply.delta && reply.pidsSame { throw fatal(.malformed("SNAPSHOT_FULL (pid facts said unchanged)")) }
+        last = (service, bytes, reply.pids)
         clock.monotonicOffsetNS = Int64(bitPattern: reply.takenNS &- (sent &+ (received &- sent) / 2))
         return Self.assemble(service: service, bytes: bytes, reply: reply, clockTicks: UInt64(hello.clockTicksPerSecond))
     }

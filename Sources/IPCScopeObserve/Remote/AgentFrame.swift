@@ -319,6 +319,8 @@ package struct AgentSnapshotReply: Equatable, Sendable {
     package var alive: Bool { flags & 1 != 0 }
     package var slotsSettled: Bool { flags & 2 != 0 }
     package var mutexQuiet: Bool { flags & 4 != 0 }
+    /// Version 2, deltas only: the pid facts are the previous snapshot's (none were sent).
+    package var pidsSame: Bool { flags & 8 != 0 }
 
     package init(decoding payload: [UInt8], delta: Bool) throws(AgentProtocolError) {
         let what = delta ? "SNAPSHOT_DELTA" : "SNAPSHOT_FULL"

@@ -65,6 +65,7 @@ enum {
 #define AGENT_SNAP_ALIVE 1u
 #define AGENT_SNAP_SLOTS_SETTLED 2u
 #define AGENT_SNAP_MUTEX_QUIET 4u
+#define AGENT_SNAP_PIDS_SAME 8u  /* version 2, deltas only: the pid facts are the previous snapshot's (count 0 sent) */
 
 /* pid fact roles (a bit set: one pid may play several) */
 #define AGENT_ROLE_SERVER 1u

@@ -333,7 +333,8 @@ static struct {
     uint8_t *last;
     size_t last_len;
     int have_last;
-} cur = {{0}, -1, 0, 0, NULL, 0, 0};
+    struct out pids;  /* the pid facts sent last, encoded (version 2 leaves them out when unchanged) */
+} cur = {{0}, -1, 0, 0, NULL, 0, 0, {NULL, 0, 0, 0}};
 
 static void forget_section(void) {
     if (cur.fd >= 0) close(cur.fd);
@@ -525,6 +526,21 @@ static int on_snapshot(struct in *i) {
     }
 
     int delta = !(flags & AGENT_SNAPSHOT_WANT_FULL) && !reopened && cur.have_last && cur.last_len == total;
+    /* The pid facts, encoded apart: a version 2 delta leaves them out when they are the last ones
+     * sent (an idle section's facts are most of its snapshot). */
+    static struct out facts;
+    facts.len = 0;
+    facts.failed = 0;
+    put_u32(&facts, npids);
+    for (uint32_t k = 0; k < npids; k++) put_pid_fact(&facts, &pids[k]);
+    int pids_same = delta && version_in_use >= 2 && !facts.failed && cur.pids.len == facts.len &&
+                    memcmp(cur.pids.data, facts.data, facts.len) == 0;
+    if (pids_same) snap_flags |= AGENT_SNAP_PIDS_SAME;
+    if (!pids_same) {
+        cur.pids.len = 0;
+        cur.pids.failed = 0;
+        put(&cur.pids, facts.data, facts.len);
+    }
     begin(&reply, delta ? AGENT_SNAPSHOT_DELTA : AGENT_SNAPSHOT_FULL);
     put_u64(&reply, taken);
     put_u64(&reply, size);
@@ -536,8 +552,8 @@ static int on_snapshot(struct in *i) {
     put_u32(&reply, torn_total);
     for (uint32_t k = 0; k < torn_total; k++) put_u32(&reply, trace_torn[k]);
     free(trace_torn);
-    put_u32(&reply, npids);
-    for (uint32_t k = 0; k < npids; k++) put_pid_fact(&reply, &pids[k]);
+    if (pids_same) put_u32(&reply, 0);
+    else put(&reply, facts.data, facts.len);
     put_u32(&reply, (uint32_t)total);
     if (delta) {
         size_t count_at = reply.len;
