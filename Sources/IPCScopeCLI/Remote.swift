@@ -30,6 +30,11 @@ struct RemoteOptions: ParsableArguments {
         "With --host or --container: the command that starts the agent (default: mbvipc-agent on PATH).", valueName: "command"))
     var agentCommand = "mbvipc-agent"
 
+    @Option(name: .customLong("push-agent"), help: ArgumentHelp(
+        "With --host: when the host has no mbvipc-agent on PATH, copy this static agent over the same ssh connection into a private temporary directory there, run it, and remove it afterwards.",
+        valueName: "file"), completion: .file())
+    var pushAgent: String?
+
     @Option(name: .customLong("agent-timeout"), help: ArgumentHelp(
         "Seconds of silence from the agent before giving up.", valueName: "seconds"))
     var agentTimeout: Double = 10
@@ -41,6 +46,7 @@ struct RemoteOptions: ParsableArguments {
             throw ValidationError("--host, --via and --container each say where the section is: give one")
         }
         if sshConfig != nil && host == nil { throw ValidationError("--ssh-config goes with --host") }
+        if pushAgent != nil && host == nil { throw ValidationError("--push-agent goes with --host (copy the agent yourself for --via; --container runs it on this machine)") }
         if agentCommand != "mbvipc-agent" && host == nil && container == nil {
             throw ValidationError("--agent-command goes with --host or --container (with --via, the command is yours)")
         }
@@ -54,6 +60,9 @@ struct RemoteOptions: ParsableArguments {
         if let via { return .via(via) }
         if let container { return .container(pid: container, agentCommand: agentCommand) }
         do {
+            if let pushAgent {
+                return try .sshPushing(host ?? "", agentFile: pushAgent, agentCommand: agentCommand, configFile: sshConfig)
+            }
             return try .ssh(host ?? "", agentCommand: agentCommand, configFile: sshConfig)
         } catch {
             throw usageFailure(error.description)

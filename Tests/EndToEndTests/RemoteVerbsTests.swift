@@ -261,4 +261,48 @@ struct RemoteVerbsTests {
             #expect(second.pidsSame == (version == 2) && second.pids.isEmpty == (version == 2), "version \(version): \(second.pids)")
         }
     }
+
+    /// The push directories in /tmp right now.
+    static func pushDirectories() -> Set<String> {
+        Set(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).filter { $0.hasPrefix("mbvipc-agent.") })
+    }
+
+    @Test("--push-agent: a host with no agent on PATH gets the static agent over the same ssh connection, in a private directory removed afterwards")
+    func pushAgent() throws {
+        let agent = try AgentBuild.require()
+        try #require(access("/usr/sbin/sshd", X_OK) == 0, "openssh-server is not installed (see .ci/run)")
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let (port, config, sshd) = try RemoteAgentTests.startSSHD(scope)
+        defer { for p in Self.descendants(scope, sshd.pid) { kill(p, SIGKILL) }; sshd.killAndReap() }
+        let none = scope.run("/usr/bin/ssh", ["-F", config, "-p", String(port), "127.0.0.1", "command -v mbvipc-agent"], timeout: 30)
+        try #require(none.exitStatus != 0, "the target has an agent on PATH already (\(none.stdout)): the push would not be tested")
+        let name = scope.serviceName("rpush")
+        let server = scope.startEchoServer(name)
+        defer { server.killAndReap() }
+        let before = Self.pushDirectories()
+        let host = ["--host", "127.0.0.1:\(port)", "--ssh-config", config, "--push-agent", agent]
+        let status = scope.ipcscope(["status", name] + host, timeout: 60)
+        #expect(status.exitStatus == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("\(server.pid) (ipcscope serve \(name) --echo)"), "\(status.stdout)")
+        let call = scope.ipcscope(["call", name, "-f", "3", "--text", "pushed", "--agent-command", "mbvipc-agent --allow-calls"] + host, timeout: 60)
+        #expect(call.exitStatus == 0 && call.stdout.contains("|pushed|"), "\(call.stderr)")
+        // While an agent runs, its private directory exists; it goes when the agent exits.
+        let watch = scope.spawn(ipcscopePath, ["watch", name, "--json", "--limit", "1", "--timeout", "30"] + host)
+        #expect(watch.waitForOutput("watching '\(name)' on 127.0.0.1", timeout: 30), "\(watch.stderr)")
+        let running = Self.pushDirectories().subtracting(before)
+        #expect(running.count == 1, "push directories while watching: \(running)")
+        if let d = running.first {
+            var st = stat()
+            #expect(stat("/tmp/" + d, &st) == 0 && st.st_mode & 0o777 == 0o700, "mktemp -d makes it private")
+        }
+        #expect(scope.ipcscope(["call", name, "-f", "1", "--text", "seen"]).exitStatus == 0)
+        #expect(watch.wait(timeout: 20) == 0, "\(watch.stderr)")
+        #expect(jsonLines(watch.stdout).first { $0["event"] as? String == "call" }?["request_hex"] as? String == "7365656e")
+        let cleaned = waitUntil(timeout: 10, interval: 0.05) { Self.pushDirectories().subtracting(before).isEmpty }
+        #expect(cleaned, "left behind: \(Self.pushDirectories().subtracting(before))")
+        let bad = scope.ipcscope(["status", name, "--via", agent, "--push-agent", agent])
+        #expect(bad.exitStatus == 64 && bad.stderr.contains("--push-agent goes with --host"), "\(bad.stderr)")
+        waitUntil(timeout: 5, interval: 0.05) { scope.run("/usr/bin/pgrep", ["-P", String(sshd.pid)]).exitStatus == 1 }
+    }
 }

@@ -14,6 +14,9 @@ package struct AgentTransport: Sendable, Equatable {
     package var place: String
     package var executable: String
     package var arguments: [String]
+    /// `--push-agent FILE`: the static agent to copy over the same stream when the target has
+    /// none on PATH (the remote command then speaks the push preamble before the protocol).
+    package var pushFile: String?
 
     /// Any command whose standard input and output reach an agent, run by `/bin/sh -c`.
     package static func via(_ command: String) -> AgentTransport {
@@ -34,6 +37,34 @@ package struct AgentTransport: Sendable, Equatable {
         let host = destination.split(separator: "@").last.map(String.init) ?? destination
         return AgentTransport(place: host, executable: "/usr/bin/env", arguments: ["ssh"] + args)
     }
+
+    /// `ssh` as above, running a small sh script instead of the agent: it uses `mbvipc-agent` from
+    /// PATH when there is one (prints `A`), else makes a private directory (`mktemp -d`), prints
+    /// `P`, takes exactly the agent's size in bytes from the stream into it, prints `R`, runs it,
+    /// and removes the directory when the agent exits or the connection drops (`trap`).
+    package static func sshPushing(_ spec: String, agentFile: String, agentCommand: String = "mbvipc-agent",
+                                   configFile: String? = nil) throws(AgentProtocolError) -> AgentTransport {
+        var st = stat()
+        guard stat(agentFile, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 else {
+            throw .cannotStart("--push-agent '\(escapeForTerminal(agentFile))' is not a file: give the static mbvipc-agent (make -C Sources/MBVIPC agent)")
+        }
+        let words = agentCommand.split(separator: " ").map(String.init)
+        let name = words.first ?? "mbvipc-agent"
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_./".contains($0) }),
+              words.dropFirst().allSatisfy({ $0.allSatisfy { $0.isLetter || $0.isNumber || "-_.=/".contains($0) } }) else {
+            throw .cannotStart("--agent-command '\(escapeForTerminal(agentCommand))' with --push-agent takes a name and plain flags (no quotes or shell characters)")
+        }
+        let flags = words.dropFirst().joined(separator: " ")
+        let script = "a=$(command -v \(name)) && { printf A; exec \"$a\" \(flags); }; "
+            + "d=$(mktemp -d \"${TMPDIR:-/tmp}/mbvipc-agent.XXXXXX\") || exit 1; trap 'rm -rf \"$d\"' EXIT; trap 'exit 1' HUP INT TERM; "
+            + "printf P; head -c \(st.st_size) > \"$d/mbvipc-agent\" && chmod 700 \"$d/mbvipc-agent\" && printf R && \"$d/mbvipc-agent\" \(flags)"
+        var t = try ssh(spec, agentCommand: "sh -c " + shellQuoted(script), configFile: configFile)
+        t.pushFile = agentFile
+        return t
+    }
+
+    /// `'text'` for a POSIX shell.
+    static func shellQuoted(_ text: String) -> String { "'" + text.replacing("'", with: "'\\''") + "'" }
 
     /// The agent on this machine joining the pid and mount namespaces of `pid` (`mbvipc-agent
     /// --container PID`, root only): the container's /dev/shm, its pids resolved in its namespace.
@@ -131,6 +162,12 @@ package final class AgentConnection {
         let pipes = process.takePipes()
         input = pipes.input ?? -1
         output = pipes.output ?? -1
+        if let file = transport.pushFile {
+            do { try pushAgent(file) } catch {
+                close()
+                throw error
+            }
+        }
         var w = PayloadWriter()
         w.u16(AgentProtocol.minVersion)
         w.u16(AgentProtocol.version)
@@ -154,6 +191,35 @@ package final class AgentConnection {
         if input >= 0 { _ = Glibc.close(input); input = -1 }
         if output >= 0 { _ = Glibc.close(output); output = -1 }
         if process.wait(timeout: 1) == nil { _ = process.kill(timeout: 2) }
+    }
+
+    // MARK: - pushing the agent
+
+    /// The push preamble (`AgentTransport.sshPushing`): `A` (the target has an agent), or `P`,
+    /// the file's bytes, and `R` once it is in place. Every wait bounded by `timeout`.
+    private func pushAgent(_ file: String) throws(AgentProtocolError) {
+        func byte() throws(AgentProtocolError) -> UInt8 {
+            let deadline = monotonicNanoseconds() + UInt64(timeout * 1e9)
+            var b: UInt8 = 0
+            while true {
+                let now = monotonicNanoseconds()
+                guard now < deadline else { throw fatal(.silence(seconds: timeout)) }
+                var p = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, Int32((deadline - now) / 1_000_000) + 1) > 0 else { continue }
+                let n = Glibc.read(output, &b, 1)
+                if n == 1 { bytesReceived &+= 1; return b }
+                if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                throw fatal(.closed(exit: exitNote()))
+            }
+        }
+        let first = try byte()
+        if first == UInt8(ascii: "A") { return }
+        guard first == UInt8(ascii: "P") else {
+            throw fatal(.malformed("push preamble (0x\(String(first, radix: 16)), not A or P): the remote shell printed something before the agent; check its profile prints nothing for a non-interactive ssh"))
+        }
+        guard let bytes = readFileContents(file) else { throw fatal(.cannotStart("cannot read --push-agent '\(escapeForTerminal(file))'")) }
+        try send(bytes)
+        guard try byte() == UInt8(ascii: "R") else { throw fatal(.malformed("push preamble (no R after the agent's bytes)")) }
     }
 
     // MARK: - requests
