@@ -151,7 +151,9 @@ private struct Loop {
             if now >= nextSnapshot {
                 nextSnapshot = max(nextSnapshot + interval, now + interval / 2)
                 do throws(SourceError) {
+                    let started = monotonicNanoseconds()
                     let taken = try reader.take()
+                    wire.lastTakeNS = monotonicNanoseconds() &- started
                     let snap = taken.snapshot
                     let hostNow = reader.clock.hostNow(now)
                     if stats { wire.sample(reader, now: now, into: &model) }
@@ -233,10 +235,12 @@ package struct AttachError: Error, CustomStringConvertible {
 private struct WireMeter {
     var since: UInt64 = 0
     var bytesThen: UInt64 = 0
+    /// How long the last snapshot took (a local read: no wire, only this).
+    var lastTakeNS: UInt64 = 0
 
     mutating func sample(_ source: any SnapshotSource, now: UInt64, into model: inout InspectorModel) {
         guard let agent = source as? AgentSnapshotSource else {
-            model.wireStats = "local read"
+            model.wireStats = "local read, snapshot " + formatDuration(lastTakeNS)
             return
         }
         let bytes = agent.wireBytes

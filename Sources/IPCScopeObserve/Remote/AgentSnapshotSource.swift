@@ -1,7 +1,9 @@
 // `attach` through an agent: snapshots over a connection that is re-made, with backoff, when the
 // transport goes away (ssh dropped, a container restarted), so the screen recovers by itself.
+import Dispatch
 import IPCScopeKit
 import IPCScopePOSIX
+import Synchronization
 
 extension AgentTransport {
     /// The place in a few characters, for a screen's header: `127.0.0.1`, `container 4242`,
@@ -15,6 +17,8 @@ extension AgentTransport {
 
 /// Snapshots of one section through an agent, reconnecting after a lost transport: at most one
 /// attempt per backoff step (0.25 s, doubling to 5 s), each bounded by the connection's timeout.
+/// Attempts run on a queue of their own, so a screen taking snapshots never waits for one (a
+/// host that does not answer would hold it for ssh's ConnectTimeout).
 package final class AgentSnapshotSource: SnapshotSource {
     package let service: String
     package let transport: AgentTransport
@@ -28,6 +32,26 @@ package final class AgentSnapshotSource: SnapshotSource {
     /// Bytes on the wire of connections closed before this one.
     private var closedBytes: UInt64 = 0
     private var lastClock = HostClock.local
+    /// A reconnection in progress (its outcome when done).
+    private let attempt = AttemptSlot()
+    private let queue = DispatchQueue(label: "ipcscope.agent.reconnect")
+
+    private final class AttemptSlot: Sendable {
+        let state = Mutex<Attempt?>(nil)
+        func withLock<R>(_ body: (inout Attempt?) -> R) -> R { state.withLock { body(&$0) } }
+    }
+
+    private enum Attempt: Sendable {
+        case running
+        case done(ConnectionBox)
+        case failed(AgentProtocolError)
+    }
+
+    /// Carries a connection made on the queue back to the caller's thread (used by one at a time).
+    private final class ConnectionBox: @unchecked Sendable {
+        let connection: AgentConnection
+        init(_ c: AgentConnection) { connection = c }
+    }
 
     package var place: String? { transport.short }
     package var clock: HostClock { connection?.clock ?? lastClock }
@@ -46,7 +70,12 @@ package final class AgentSnapshotSource: SnapshotSource {
         self.connection = connection
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        // A connection made by a reconnection nobody took. One still running is not waited for: its
+        // transport's pipes close when this process ends.
+        if case .done(let box)? = attempt.withLock({ $0 }) { box.connection.close() }
+    }
 
     package func close() {
         if let c = connection {
@@ -60,18 +89,37 @@ package final class AgentSnapshotSource: SnapshotSource {
     /// The connection, made again when it was lost and the backoff allows it.
     package func connected() throws(SourceError) -> AgentConnection {
         if let connection { return connection }
-        let now = monotonicNanoseconds()
-        if now < retryAt, let lastError { throw .agent(lastError) }
-        do {
-            let c = try AgentConnection(transport, timeout: timeout)
-            connection = c
+        let state = attempt.withLock { a -> Attempt? in
+            defer { if case .running? = a {} else { a = nil } }
+            return a
+        }
+        switch state {
+        case .done(let box)?:
+            connection = box.connection
             lost = nil
             backoffNS = 250_000_000
-            return c
-        } catch {
+            return box.connection
+        case .failed(let error)?:
             dropped(error)
             throw .agent(error)
+        case .running?:
+            throw .agent(lastError ?? .cannotStart("connecting to the agent \(transport.place)"))
+        case nil:
+            break
         }
+        if monotonicNanoseconds() < retryAt, let lastError { throw .agent(lastError) }
+        attempt.withLock { $0 = .running }
+        let (transport, timeout) = (self.transport, self.timeout)
+        queue.async { [attempt] in
+            let outcome: Attempt
+            do throws(AgentProtocolError) {
+                outcome = .done(ConnectionBox(try AgentConnection(transport, timeout: timeout)))
+            } catch {
+                outcome = .failed(error)
+            }
+            attempt.withLock { $0 = outcome }
+        }
+        throw .agent(lastError ?? .cannotStart("connecting to the agent \(transport.place)"))
     }
 
     package func take() throws(SourceError) -> RemoteSnapshot {
