@@ -33,7 +33,7 @@ extension IPCScope {
                   ipcscope attach MyService --serve replies.yaml   # serve in-process, with step mode
                   ipcscope attach --file calls.pcapng              # step through a recording
                   ipcscope attach MyService --host box             # through mbvipc-agent on box (ssh)
-                  ipcscope attach MyService --via 'docker exec -i ctr mbvipc-agent --allow-calls'
+                  ipcscope attach MyService --host box --agent-command 'mbvipc-agent --allow-calls'
                 """)
 
         @Argument(help: "The service name.")

@@ -90,7 +90,7 @@ extension IPCScope {
 
         @OptionGroup var trust: TrustOptions
 
-        @OptionGroup(title: "Remote hosts and containers (the agent must be started with --allow-calls)") var remote: RemoteOptions
+        @OptionGroup(title: "Remote hosts and containers (the agent must run as 'mbvipc-agent --allow-calls')") var remote: RemoteOptions
 
         func validate() throws {
             let sources = [text, hex, file].compactMap { $0 }
@@ -155,7 +155,7 @@ extension IPCScope {
             defer { connection.close() }
             let place = connection.transport.place
             guard connection.hello.callsAllowed else {
-                printError("the agent \(place) only reads: it was started without --allow-calls; start it as 'mbvipc-agent --allow-calls' (with --host or --container: --agent-command 'mbvipc-agent --allow-calls'; with --via: in the command)")
+                printError("the agent \(place) only reads: it was not started as 'mbvipc-agent --allow-calls'; start it so (with --host or --container: --agent-command 'mbvipc-agent --allow-calls'; with --via: in the command)")
                 throw ExitCode(1)
             }
             var nonZero = false

@@ -45,7 +45,7 @@ final class ClientWorker: @unchecked Sendable {
         do throws(AgentProtocolError) {
             if agent == nil { agent = try AgentConnection(r.transport, timeout: r.timeout) }
             guard agent!.hello.callsAllowed else {
-                return failed("the agent \(r.transport.place) only reads: it was started without --allow-calls; start it as 'mbvipc-agent --allow-calls' (--agent-command 'mbvipc-agent --allow-calls', or in --via) to call from here")
+                return failed("the agent \(r.transport.place) only reads: it was not started as 'mbvipc-agent --allow-calls'; start it so (--agent-command 'mbvipc-agent --allow-calls', or in --via) to call from here")
             }
             let ms = call.timeoutNS.map { UInt32(clamping: max(1, $0 / 1_000_000)) } ?? 0
             let reply = try agent!.call(service: service, function: call.function, request: call.payload, timeoutMS: ms)

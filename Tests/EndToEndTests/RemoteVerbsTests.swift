@@ -69,7 +69,7 @@ struct RemoteVerbsTests {
         defer { server.killAndReap() }
         let refused = scope.ipcscope(["call", name, "-f", "3", "--text", "hi", "--via", agent])
         #expect(refused.exitStatus == 1)
-        #expect(refused.stderr.contains("only reads: it was started without --allow-calls"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("only reads: it was not started as 'mbvipc-agent --allow-calls'"), "\(refused.stderr)")
         let answered = scope.ipcscope(["call", name, "-f", "3", "--text", "through the agent", "--json", "--via", agent + " --allow-calls"])
         #expect(answered.exitStatus == 0, "\(answered.stderr)")
         let j = try #require(jsonObject(answered.stdout))
@@ -101,7 +101,7 @@ struct RemoteVerbsTests {
                 (ok, screen) = tmux.waitFor("status 0 6 bytes", "fn 4  6 bytes")
                 #expect(ok, "client pane call answered through the agent:\n\(screen)")
             } else {
-                (ok, screen) = tmux.waitFor("it was started without --allow")
+                (ok, screen) = tmux.waitFor("it was not started as")
                 #expect(ok, "client pane says the agent only reads:\n\(screen)")
             }
             tmux.keys("Escape")
