@@ -32,6 +32,8 @@ extension IPCScope {
                   ipcscope attach MyService --interval 10
                   ipcscope attach MyService --serve replies.yaml   # serve in-process, with step mode
                   ipcscope attach --file calls.pcapng              # step through a recording
+                  ipcscope attach MyService --host box             # through mbvipc-agent on box (ssh)
+                  ipcscope attach MyService --host box --agent-command 'mbvipc-agent --allow-calls'
                 """)
 
         @Argument(help: "The service name.")
@@ -41,8 +43,8 @@ extension IPCScope {
                 completion: .file(extensions: ["pcapng"]))
         var file: String?
 
-        @Option(help: "Refresh interval in milliseconds (1 to 10000).")
-        var interval: Double = 50
+        @Option(help: "Refresh interval in milliseconds (1 to 10000; default 50, through an agent 250).")
+        var interval: Double?
 
         @Option(help: "Also serve NAME in-process from this YAML script (s: step mode, b: breakpoints).",
                 completion: .file(extensions: ["yaml", "yml"]))
@@ -66,15 +68,24 @@ extension IPCScope {
         /// For the client pane's calls.
         @OptionGroup var trust: TrustOptions
 
+        @Flag(help: "Show the bytes per second on the wire and the snapshot round trip in the header (always shown through an agent).")
+        var stats = false
+
+        @OptionGroup(title: "Remote hosts and containers") var remote: RemoteOptions
+
         func validate() throws {
             guard (name == nil) != (file == nil) else { throw ValidationError("give a service NAME or --file FILE.pcapng (one of them)") }
-            guard interval >= 1 && interval <= 10_000 else {
+            if let interval, !(interval >= 1 && interval <= 10_000) {
                 throw ValidationError("--interval \(interval) is out of range: give 1 to 10000 milliseconds")
             }
             guard history >= 1 && history <= 100_000 else {
                 throw ValidationError("--history \(history) is out of range: give 1 to 100000 calls")
             }
             guard serve == nil || !serveEcho else { throw ValidationError("give either --serve FILE or --serve-echo, not both") }
+            if remote.isRemote && (serve != nil || serveEcho) {
+                throw ValidationError("--serve and --serve-echo run a server on this machine: they do not go with --host, --via or --container")
+            }
+            if remote.isRemote && file != nil { throw ValidationError("--file opens a recording on this machine: it does not go with --host, --via or --container") }
         }
 
         func run() throws {
@@ -86,11 +97,18 @@ extension IPCScope {
             }
             var options = AttachOptions(service: name)
             options.schema = try schemaOptions.load(service: name)
-            options.intervalNS = UInt64(interval * 1_000_000)
+            // Through an agent every refresh crosses the wire: 4 snapshots a second keep an idle
+            // section under 1 KB/s (docs/performance.md, "Through an agent").
+            options.intervalNS = UInt64((interval ?? (remote.isRemote ? 250 : 50)) * 1_000_000)
             options.ascii = ascii
             options.historyLimit = history
             options.callTimeoutNS = callTimeout?.nanoseconds ?? 0
             options.clientOptions = trust.clientOptions
+            options.stats = stats
+            if remote.isRemote {
+                options.remote = try remote.transport()
+                options.agentTimeout = remote.agentTimeout
+            }
             if let s = serve { options.serve = .script(s) } else if serveEcho { options.serve = .echo }
             do {
                 try IPCScopeTUI.attach(options)
@@ -98,6 +116,9 @@ extension IPCScope {
                 throw fail(error)
             } catch let error as ScriptError {
                 throw scriptFailure(error)
+            } catch let error as AttachError {
+                printError(error.message)
+                throw ExitCode(1)
             } catch {
                 printError("\(error)")
                 throw ExitCode(1)

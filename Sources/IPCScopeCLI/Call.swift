@@ -90,6 +90,8 @@ extension IPCScope {
 
         @OptionGroup var trust: TrustOptions
 
+        @OptionGroup(title: "Remote hosts and containers (the agent must run as 'mbvipc-agent --allow-calls')") var remote: RemoteOptions
+
         func validate() throws {
             let sources = [text, hex, file].compactMap { $0 }
             guard sources.count <= 1 else { throw ValidationError("give one payload source: --text, --hex or --file") }
@@ -120,6 +122,7 @@ extension IPCScope {
             let schema = try schemaOptions.load(service: name)
             let function = try resolveFunction(functionName, fallback: self.function, schema: schema, service: name)
             let payload = fields.isEmpty ? try payload() : try buildPayload(fields, function: function, schema: schema, service: name)
+            if remote.isRemote { return try runRemote(function: function, payload: payload, schema: schema) }
             let client: Client
             do {
                 client = try Client(service: name, options: trust.clientOptions)
@@ -136,6 +139,37 @@ extension IPCScope {
                     throw failCall(error)
                 }
                 let latency = monotonicNanoseconds() - t0
+                if reply.status != 0 { nonZero = true }
+                let decoded = reply.data.isEmpty && reply.status != 0 ? nil : schema?.decodeResponse(function, reply.data)
+                show(reply, latency: latency, function: function, decoded: decoded,
+                     meaning: schema?.meaning(status: reply.status, function: function))
+            }
+            if nonZero, let code = statusExitCode { throw ExitCode(code) }
+        }
+
+        /// `call --host/--via/--container`: each call made by the agent on the section's host, as
+        /// an ordinary libmbvipc client (only an agent started with --allow-calls makes it).
+        private func runRemote(function: UInt32, payload: [UInt8], schema: Schema?) throws {
+            do { _ = try ServiceName(name) } catch { throw fail(error) }
+            let connection = try remote.connect()
+            defer { connection.close() }
+            let place = connection.transport.place
+            guard connection.hello.callsAllowed else {
+                printError("the agent \(place) only reads: it was not started as 'mbvipc-agent --allow-calls'; start it so (with --host or --container: --agent-command 'mbvipc-agent --allow-calls'; with --via: in the command)")
+                throw ExitCode(1)
+            }
+            var nonZero = false
+            for _ in 0..<self.repeat {
+                let t0 = monotonicNanoseconds()
+                let answer: AgentCallReply
+                do {
+                    answer = try connection.call(service: name, function: function, request: payload,
+                                                 timeoutMS: UInt32(clamping: max(1, timeout.nanoseconds / 1_000_000)))
+                } catch {
+                    throw remoteFailure(error, place: place)
+                }
+                let latency = monotonicNanoseconds() - t0
+                let reply = Reply(status: answer.status, data: answer.response, seq: 0)
                 if reply.status != 0 { nonZero = true }
                 let decoded = reply.data.isEmpty && reply.status != 0 ? nil : schema?.decodeResponse(function, reply.data)
                 show(reply, latency: latency, function: function, decoded: decoded,

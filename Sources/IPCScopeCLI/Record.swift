@@ -25,6 +25,7 @@ extension IPCScope {
                 Examples:
                   ipcscope record MyService -w calls.pcapng
                   ipcscope record MyService -w calls.pcapng --count 100 --duration 60
+                  ipcscope record MyService -w calls.pcapng --host box   # through mbvipc-agent on box (ssh)
                 """)
 
         @Argument(help: "The service name.")
@@ -48,25 +49,23 @@ extension IPCScope {
         @Flag(help: "Print the summary as one JSON object.")
         var json = false
 
+        @OptionGroup(title: "Remote hosts and containers") var remote: RemoteOptions
+
         func validate() throws {
             if let count { guard count > 0 else { throw ValidationError("--count must be 1 or more") } }
             guard interval > 0, interval <= 10_000 else { throw ValidationError("--interval must be more than 0 and at most 10000 ms") }
         }
 
         func run() throws {
-            let recorder: CallRecorder
-            do {
-                recorder = try CallRecorder(service: name)
-                try recorder.start(fromStart: fromStart)
-            } catch {
-                throw fail(error)
-            }
+            let source = try RecorderSource.start(name, remote: remote, fromStart: fromStart)
+            defer { source.close() }
+            let recorder = source.recorder
             let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else {
                 throw usageFailure("cannot create -w '\(file)': \(String(cString: strerror(errno))); check the directory")
             }
             defer { close(fd) }
-            var out = RecordingFile(fd: fd)
+            var out = RecordingFile(fd: fd, clock: recorder.clock)
             try out.write(PcapNG.sectionHeader(application: "ipcscope record"))
 
             let stop = StopFlag()
@@ -92,7 +91,7 @@ extension IPCScope {
                     }
                 }
                 let p: CallRecorder.Poll
-                do { p = try recorder.poll() } catch { throw fail(error) }
+                p = try source.poll()
                 if p.replaced { printError("'\(name)' was recreated by a new server: recording the new section") }
                 if let i = p.interface { try out.use(i) }
                 out.addMissed(p.missed)
@@ -149,8 +148,13 @@ private struct RecordingFile {
     private var unreported: UInt64 = 0
     private var counts: [(received: UInt64, dropped: UInt64)] = []
     private let startNS = realtimeNanoseconds()
+    /// The clocks of the section's host: packet times are its CLOCK_MONOTONIC plus its REALTIME offset.
+    var clock: HostClock
 
-    init(fd: Int32) { self.fd = fd }
+    init(fd: Int32, clock: HostClock) {
+        self.fd = fd
+        self.clock = clock
+    }
 
     /// Starts a new interface when the service's epoch (or section) changed.
     mutating func use(_ i: RecordedInterface) throws {
@@ -172,10 +176,10 @@ private struct RecordingFile {
         var call = call
         if call.epoch == 0 { call.epoch = interfaces[c].epoch }
         let id = UInt32(clamping: c)
-        let inbound = PcapNG.packet(interfaceID: id, unixNS: Units.unixNS(monotonicNS: call.sentNS),
+        let inbound = PcapNG.packet(interfaceID: id, unixNS: clock.unixNS(monotonic: call.sentNS),
                                     data: RecordPacket.encode(call, .request), inbound: true, dropped: unreported,
                                     comment: call.partial ? "partial: the payloads moved on before they could be copied" : nil)
-        let outbound = PcapNG.packet(interfaceID: id, unixNS: Units.unixNS(monotonicNS: call.doneNS),
+        let outbound = PcapNG.packet(interfaceID: id, unixNS: clock.unixNS(monotonic: call.doneNS),
                                      data: RecordPacket.encode(call, .response), inbound: false)
         try write(inbound + outbound)
         counts[c].dropped += unreported

@@ -2,6 +2,7 @@ import ArgumentParser
 import IPCScopeSchema
 import IPCScopeKit
 import IPCScopeObserve
+import IPCScopeRecording
 import IPCScopePOSIX
 
 /// Where to read sections when not on this machine: through an mbvipc-agent reached over ssh or
@@ -29,6 +30,11 @@ struct RemoteOptions: ParsableArguments {
         "With --host or --container: the command that starts the agent (default: mbvipc-agent on PATH).", valueName: "command"))
     var agentCommand = "mbvipc-agent"
 
+    @Option(name: .customLong("push-agent"), help: ArgumentHelp(
+        "With --host: when the host has no mbvipc-agent on PATH, copy this static agent over the same ssh connection into a private temporary directory there, run it, and remove it afterwards.",
+        valueName: "file"), completion: .file())
+    var pushAgent: String?
+
     @Option(name: .customLong("agent-timeout"), help: ArgumentHelp(
         "Seconds of silence from the agent before giving up.", valueName: "seconds"))
     var agentTimeout: Double = 10
@@ -40,6 +46,7 @@ struct RemoteOptions: ParsableArguments {
             throw ValidationError("--host, --via and --container each say where the section is: give one")
         }
         if sshConfig != nil && host == nil { throw ValidationError("--ssh-config goes with --host") }
+        if pushAgent != nil && host == nil { throw ValidationError("--push-agent goes with --host (copy the agent yourself for --via; --container runs it on this machine)") }
         if agentCommand != "mbvipc-agent" && host == nil && container == nil {
             throw ValidationError("--agent-command goes with --host or --container (with --via, the command is yours)")
         }
@@ -53,6 +60,9 @@ struct RemoteOptions: ParsableArguments {
         if let via { return .via(via) }
         if let container { return .container(pid: container, agentCommand: agentCommand) }
         do {
+            if let pushAgent {
+                return try .sshPushing(host ?? "", agentFile: pushAgent, agentCommand: agentCommand, configFile: sshConfig)
+            }
             return try .ssh(host ?? "", agentCommand: agentCommand, configFile: sshConfig)
         } catch {
             throw usageFailure(error.description)
@@ -126,60 +136,52 @@ extension IPCScope.List {
     }
 }
 
-/// Where `watch` reads the trace ring: this machine's section, or one on the agent's host.
-enum WatchSource {
-    case local(TraceFollower)
-    case remote(RemoteTraceFollower)
+/// The exit status and message for a source's failure: a local section's as `fail` gives it, an
+/// agent's as `remoteFailure`.
+func sourceFailure(_ error: SourceError, place: String?) -> ExitCode {
+    switch error {
+    case .section(let e): return fail(e)
+    case .agent(let e): return remoteFailure(e, place: place ?? "the agent")
+    }
+}
 
-    static func start(_ name: String, remote: RemoteOptions, fromStart: Bool) throws -> WatchSource {
+/// The recorder `watch` and `record` follow a service with: this machine's section, or the one an
+/// agent reads on its host (docs/agent-protocol.md). `close` ends the agent's transport.
+struct RecorderSource {
+    let recorder: CallRecorder
+    let connection: AgentConnection?
+    var place: String? { connection?.transport.place }
+
+    static func start(_ name: String, remote: RemoteOptions, fromStart: Bool) throws -> RecorderSource {
         guard remote.isRemote else {
             do {
-                let follower = try TraceFollower(service: name)
-                try follower.start(fromStart: fromStart)
-                return .local(follower)
-            } catch {
-                throw fail(error)
+                let r = try CallRecorder(service: name)
+                try r.start(fromStart: fromStart)
+                return RecorderSource(recorder: r, connection: nil)
+            } catch let e as IPCError {
+                throw fail(e)
+            } catch let e as SourceError {
+                throw sourceFailure(e, place: nil)
             }
         }
         do { _ = try ServiceName(name) } catch { throw fail(error) }  // a bad name is a usage error before any transport starts
         let connection = try remote.connect()
-        let follower = RemoteTraceFollower(service: name, connection: connection)
         do {
-            try follower.start(fromStart: fromStart)
+            let r = try CallRecorder(remote: RemoteTraceFollower(service: name, connection: connection))
+            try r.start(fromStart: fromStart)
+            return RecorderSource(recorder: r, connection: connection)
+        } catch let e as SourceError {
+            connection.close()
+            throw sourceFailure(e, place: connection.transport.place)
         } catch {
             connection.close()
-            throw remoteFailure(error, place: connection.transport.place)
-        }
-        return .remote(follower)
-    }
-
-    var layout: SectionLayout? {
-        switch self {
-        case .local(let f): f.layout
-        case .remote(let f): f.layout
-        }
-    }
-    var next: UInt64 {
-        switch self {
-        case .local(let f): f.next
-        case .remote(let f): f.next
-        }
-    }
-    var place: String? {
-        if case .remote(let f) = self { return f.connection.transport.place }
-        return nil
-    }
-
-    func poll() throws -> TraceFollower.Poll {
-        switch self {
-        case .local(let f):
-            do { return try f.poll() } catch { throw fail(error) }
-        case .remote(let f):
-            do { return try f.poll() } catch { throw remoteFailure(error, place: f.connection.transport.place) }
+            throw ExitCode(1)
         }
     }
 
-    func close() {
-        if case .remote(let f) = self { f.connection.close() }
+    func poll() throws -> CallRecorder.Poll {
+        do { return try recorder.poll() } catch { throw sourceFailure(error, place: place) }
     }
+
+    func close() { connection?.close() }
 }

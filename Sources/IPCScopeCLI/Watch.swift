@@ -46,6 +46,7 @@ extension IPCScope {
                   ipcscope watch MyService -o calls.jsonl --timeout 60
                   ipcscope watch MyService --json | jq '{request_fields, response_fields}'
                   ipcscope watch MyService --stats --stats-interval 10
+                  ipcscope watch MyService --host box --json   # through mbvipc-agent on box (ssh)
                 """)
 
         @Argument(help: "The service name.")
@@ -77,6 +78,8 @@ extension IPCScope {
 
         @OptionGroup var schemaOptions: SchemaOptions
 
+        @OptionGroup(title: "Remote hosts and containers") var remote: RemoteOptions
+
         func validate() throws {
             if let limit { guard limit > 0 else { throw ValidationError("--limit must be 1 or more") } }
             guard interval > 0, interval <= 10_000 else { throw ValidationError("--interval must be 0 to 10000 ms") }
@@ -85,13 +88,11 @@ extension IPCScope {
 
         func run() throws {
             let schema = try schemaOptions.load(service: name)
-            let recorder: CallRecorder
-            do {
-                recorder = try CallRecorder(service: name)
-                try recorder.start(fromStart: fromStart)
-            } catch {
-                throw fail(error)
-            }
+            let source = try RecorderSource.start(name, remote: remote, fromStart: fromStart)
+            defer { source.close() }
+            let recorder = source.recorder
+            // Through an agent, wall-clock times are the section's host's (its REALTIME offset).
+            let remoteClock = source.connection.map { _ in recorder.clock }
             var outFD: Int32 = -1
             if let output {
                 outFD = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -105,7 +106,7 @@ extension IPCScope {
             defer { sources.forEach { $0.cancel() } }
 
             let cap = recorder.layout?.traceCapacity ?? 0
-            printError("watching '\(name)' (trace ring of \(cap) records, head \(recorder.position)); Ctrl-C stops")
+            printError("watching '\(name)'\(source.place.map { " on " + $0 } ?? "") (trace ring of \(cap) records, head \(recorder.position)); Ctrl-C stops")
             let style = stdoutStyle
             let deadline = timeout.map { monotonicNanoseconds() &+ $0.nanoseconds }
             let intervalNS = UInt64(interval * 1e6)
@@ -121,7 +122,10 @@ extension IPCScope {
             /// --limit is reached.
             func show(_ found: [RecordedCall]) -> Bool {
                 for call in found {
-                    let j = Self.callJSON(call, schema: schema)
+                    var j = Self.callJSON(call, schema: schema)
+                    if let remoteClock, case .object(let pairs) = j {
+                        j = .object(pairs.map { $0.0 == "time_unix_ns" ? ($0.0, .uint(remoteClock.unixNS(monotonic: call.doneNS))) : $0 })
+                    }
                     if periods != nil { periods?.add(call.traceRecord, now: monotonicNanoseconds()) }
                     else if json { printJSON(j) } else { printLine(Self.callText(call, schema: schema, style: style)) }
                     if outFD >= 0 { writeAll(j.rendered + "\n", to: outFD) }
@@ -132,7 +136,7 @@ extension IPCScope {
             }
             while true {
                 let p: CallRecorder.Poll
-                do { p = try recorder.poll() } catch { throw fail(error) }
+                p = try source.poll()
                 if p.replaced { printError("'\(name)' was recreated by a new server: following the new section") }
                 if p.gone {
                     // Nothing to warn about: the calls the server finished before it unlinked the name follow.

@@ -19,9 +19,14 @@ import IPCScopeObserve
 /// slot). So a copy never mixes two calls. A call whose slots were overwritten before a poll saw them is kept
 /// with what the ring has (the first 16 request bytes) and marked partial; calls the ring
 /// lapped are counted as missed.
+///
+/// Through an agent (`init(remote:)`) each poll is one snapshot of the remote section: the ring
+/// and the slots come from the same copy, and a slot is kept under the rule `History` applies
+/// to snapshots (state and seqs settled, nobody able to write it during the copy).
 package final class CallRecorder {
     package let service: ServiceName
-    private let follower: TraceFollower
+    private let follower: any TraceSource
+    private let remote: RemoteTraceFollower?
     private var fd: Int32 = -1
     private var captures: [UInt64: Capture] = [:]
     private var pending: [(record: TraceRecord, polls: Int)] = []
@@ -60,7 +65,18 @@ package final class CallRecorder {
     package init(service: String) throws(IPCError) {
         self.service = try ServiceName(service)
         follower = try TraceFollower(service: service)
+        remote = nil
     }
+
+    /// Records the section an agent follows (`RemoteTraceFollower`).
+    package init(remote: RemoteTraceFollower) throws(IPCError) {
+        service = try ServiceName(remote.service)
+        follower = remote
+        self.remote = remote
+    }
+
+    /// The clocks of the section's host (this machine's unless through an agent).
+    package var clock: HostClock { remote?.connection.clock ?? .local }
 
     deinit { if fd >= 0 { close(fd) } }
 
@@ -74,15 +90,19 @@ package final class CallRecorder {
 
     /// Opens the section; only calls served from now on are recorded (all of the ring's when `fromStart`).
     /// - Throws: what `TraceFollower.start` throws (no such service, no trace ring, corrupt).
-    package func start(fromStart: Bool = false) throws(IPCError) {
-        try follower.start(fromStart: fromStart)
-        try reopen()
+    package func start(fromStart: Bool = false) throws(SourceError) {
+        try follower.startTrace(fromStart: fromStart)
+        do { try reopen() } catch { throw .section(error) }
         pending = []
         captures = [:]
         lastTraced = 0
     }
 
     private func reopen() throws(IPCError) {
+        if let remote {
+            created = remote.lastTaken?.snapshot.identity?.createdUnixNS ?? 0
+            return
+        }
         if fd >= 0 { close(fd) }
         fd = try openSectionReadOnly(service)
         created = read64(Int(IPCSCOPE_OFF_CREATED_UNIX_NS)) ?? 0
@@ -90,9 +110,9 @@ package final class CallRecorder {
 
     /// Reads the ring, copies the slots, and returns the calls that are complete or can no
     /// longer be completed.
-    package func poll() throws(IPCError) -> Poll {
+    package func poll() throws(SourceError) -> Poll {
         var p = Poll()
-        let t = try follower.poll()
+        let t = try follower.pollTrace()
         p.alive = t.alive
         p.missed = t.missed
         var records = t.records
@@ -108,7 +128,7 @@ package final class CallRecorder {
             // The old section's calls end here: its seqs mean nothing in the new one.
             p.replaced = true
             p.calls = drain()
-            try reopen()
+            do { try reopen() } catch { throw .section(error) }
             captures = [:]
             lastTraced = 0
         }
@@ -134,7 +154,10 @@ package final class CallRecorder {
             // Still in the slots (the response stays until the next call's handler runs) and
             // not copied yet: try again next poll, a few times at most. The calls after one kept
             // wait with it, so calls come out in seq order.
-            let wait = waitsForSlots && !complete && (nextSeq == record.seq || nextSeq == record.seq &+ 1) && polls < 3
+            // Through an agent each poll is a round trip apart, and the slots are copied only when
+            // a snapshot finds them settled: allow more polls.
+            let wait = waitsForSlots && !complete && (nextSeq == record.seq || nextSeq == record.seq &+ 1)
+                && polls < (remote == nil ? 3 : 20)
             if wait || !keep.isEmpty {
                 keep.append((record, wait ? polls + 1 : polls))
                 continue
@@ -152,7 +175,7 @@ package final class CallRecorder {
     /// Copies the slots only (cheap: no ring), between two `poll`s while calls flow.
     /// Returns whether a new call started since the last look.
     package func capture() -> Bool {
-        guard let l = follower.layout, let s = copySlots(l) else { return false }
+        guard remote == nil, let l = follower.layout, let s = copySlots(l) else { return false }
         defer { lastNextSeq = s.nextSeq }
         return s.nextSeq != lastNextSeq
     }
@@ -191,6 +214,11 @@ package final class CallRecorder {
     /// Copies the header and both slots, keeping each slot's payload only when no newer call
     /// can have touched it during the copy. Returns the epoch and `next_seq` read.
     private func copySlots(_ l: SectionLayout) -> (epoch: UInt32, nextSeq: UInt64)? {
+        if let remote {
+            guard let snap = remote.lastTaken?.snapshot else { return nil }
+            copySlots(snap, l)
+            return (snap.serverEpoch, snap.nextSeq)
+        }
         let rq = l.requestOffset, rs = l.responseOffset
         guard let nextBefore = read64(Int(IPCSCOPE_OFF_NEXT_SEQ)) else { return nil }
         let server = preadBytes(fd, at: Int(IPCSCOPE_OFF_SERVER_PID), count: 8)
@@ -244,7 +272,7 @@ package final class CallRecorder {
     /// The records written since the follower's last poll, read through our descriptor once
     /// the name is gone (nothing writes the object any more), and how many were overwritten.
     private func finalRecords() -> (records: [TraceRecord], missed: UInt64) {
-        guard let l = follower.layout, l.traceCapacity > 0, let head = read64(Int(IPCSCOPE_OFF_TRACE_HEAD)) else { return ([], 0) }
+        guard remote == nil, let l = follower.layout, l.traceCapacity > 0, let head = read64(Int(IPCSCOPE_OFF_TRACE_HEAD)) else { return ([], 0) }
         let cap = UInt64(l.traceCapacity), next = follower.next
         guard head > next else { return ([], 0) }
         var missed: UInt64 = 0, first = next
@@ -263,6 +291,31 @@ package final class CallRecorder {
             }
         }
         return (records, missed)
+    }
+
+    /// The slots of one snapshot (through an agent): kept only when `state` and both `seq`s read
+    /// the same after the copy, and nobody could write the slot during it: the request while the
+    /// server owns it (REQUEST_READY, PROCESSING) or the mutex stayed free and untaken through the
+    /// copy; the response whenever no handler runs (not PROCESSING). `History` keeps the same rule.
+    private func copySlots(_ snap: Snapshot, _ l: SectionLayout) {
+        guard snap.slotsSettled, let state = snap.state else { return }
+        let quiet = (state == .idle || state == .responseReady) && snap.mutexQuiet
+        // The call's own client, still holding the mutex, collects the answer: nobody else can write.
+        let ownerCollects = state == .responseReady && snap.requestSeq == snap.responseSeq
+            && snap.mutexWord.ownerTID != 0 && snap.mutexWord.ownerTID == snap.requestClientTID
+        if state == .requestReady || state == .processing || quiet || ownerCollects, snap.requestSeq != 0,
+           Int(snap.requestSize) <= l.requestCapacity, captures[snap.requestSeq]?.request == nil {
+            let payload = snap.requestPayload
+            if payload.count == Int(snap.requestSize) {
+                captures[snap.requestSeq, default: Capture()].request = payload
+                captures[snap.requestSeq]?.clientTID = snap.requestClientTID
+            }
+        }
+        if state != .processing, snap.responseSeq != 0, Int(snap.responseSize) <= l.responseCapacity,
+           captures[snap.responseSeq]?.response == nil {
+            let payload = snap.responsePayload
+            if payload.count == Int(snap.responseSize) { captures[snap.responseSeq, default: Capture()].response = payload }
+        }
     }
 
     private func read64(_ offset: Int) -> UInt64? {

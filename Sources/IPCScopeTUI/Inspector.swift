@@ -31,6 +31,13 @@ package struct AttachOptions: Sendable {
     /// What the client pane's calls trust besides the user's own sections (`--trust-uid`,
     /// `--trust-world-writable`).
     package var clientOptions = ClientOptions()
+    /// Read the section through an mbvipc-agent reached by this transport (`--host`, `--via`,
+    /// `--container`) instead of this machine's /dev/shm.
+    package var remote: AgentTransport?
+    /// Seconds of silence from the agent before a request fails.
+    package var agentTimeout: Double = 10
+    /// Show the transport's bytes/s and the snapshot round trip in the header (always on through an agent).
+    package var stats = false
 
     package init(service: String) { self.service = service }
 }
@@ -45,7 +52,18 @@ extension IPCScopeTUI {
     /// - Throws: `IPCError` for a bad name or when server mode cannot start; `TerminalError`
     ///   when curses cannot start. Errors are thrown before the screen is taken.
     package static func attach(_ options: AttachOptions) throws {
-        let reader = try SectionReader(service: options.service)
+        let source: any SnapshotSource
+        if let t = options.remote {
+            // Connect before the screen is taken: a host that cannot be reached is one clear line.
+            _ = try ServiceName(options.service)
+            let connection: AgentConnection
+            do { connection = try AgentConnection(t, timeout: options.agentTimeout) } catch {
+                throw AttachError(message: "cannot reach the agent \(t.place): \(error.description)")
+            }
+            source = AgentSnapshotSource(service: options.service, transport: t, timeout: options.agentTimeout, connection: connection)
+        } else {
+            source = try LocalSnapshotSource(service: options.service)
+        }
         var inProcess: InProcessServer?
         if let mode = options.serve {
             let s = try InProcessServer(service: options.service, mode: mode, options: options.serverOptions)
@@ -71,14 +89,18 @@ extension IPCScopeTUI {
         model.schema = options.schema
         model.fieldsView = options.schema != nil
         if let s = inProcess { model.server = ServerModeState(description: s.description) }
-        let worker = ClientWorker(service: options.service, options: options.clientOptions)
-        Loop(reader: reader, term: term, worker: worker, server: inProcess, interval: options.intervalNS).run(&model)
+        model.place = source.place
+        if source.place != nil { model.clockText = { [clock = source.clock] in clock.format(monotonic: $0) } }
+        let worker = ClientWorker(service: options.service, options: options.clientOptions,
+                                  remote: options.remote.map { ($0, options.agentTimeout) })
+        Loop(reader: source, stats: options.stats || options.remote != nil, term: term, worker: worker, server: inProcess, interval: options.intervalNS).run(&model)
     }
 }
 
 /// One frame at a time: snapshot, draw (when something changed), wait for a key.
 private struct Loop {
-    let reader: SectionReader
+    let reader: any SnapshotSource
+    let stats: Bool
     let term: Terminal
     let worker: ClientWorker
     let server: InProcessServer?
@@ -117,6 +139,7 @@ private struct Loop {
     }
 
     func run(_ model: inout InspectorModel) {
+        var wire = WireMeter()
         var nextSnapshot: UInt64 = 0
         var lastDraw: UInt64 = 0
         var dirty = true
@@ -127,22 +150,36 @@ private struct Loop {
             var now = monotonicNanoseconds()
             if now >= nextSnapshot {
                 nextSnapshot = max(nextSnapshot + interval, now + interval / 2)
-                do {
-                    let snap = try reader.snapshot()
-                    if snap.bytes != lastBytes || snap.serverAlive != lastAlive || lastAttach != .attached {
+                do throws(SourceError) {
+                    let started = monotonicNanoseconds()
+                    let taken = try reader.take()
+                    wire.lastTakeNS = monotonicNanoseconds() &- started
+                    let snap = taken.snapshot
+                    let hostNow = reader.clock.hostNow(now)
+                    if stats { wire.sample(reader, now: now, into: &model) }
+                    if snap.bytes != lastBytes || snap.serverAlive != lastAlive || lastAttach != .attached || model.lostConnection != nil {
                         lastBytes = snap.bytes
                         lastAlive = snap.serverAlive
-                        model.ingest(snap, now: now)
+                        if reader.place != nil { model.ingest(snap, facts: taken.facts, now: hostNow) } else { model.ingest(snap, now: now) }
                         dirty = true
                     } else {
-                        model.tick(now: now)
+                        model.tick(now: hostNow)
                     }
                     if model.client.writability == .unknown {
                         model.setWritability(worker.writability())
                     }
                 } catch {
                     lastBytes = []
-                    model.ingest(error: error, now: now)
+                    switch error {
+                    case .section(let e): model.ingest(error: e, now: now)
+                    case .agent(let e) where error.isTransport:
+                        model.connectionLost(e.description, now: now)
+                        dirty = true
+                    case .agent(let e) where error.isNoSection:
+                        model.ingest(error: IPCError(.noSuchService, service: reader.service, e.description), now: now)
+                    case .agent(let e):
+                        model.ingest(error: IPCError(.system, service: reader.service, e.description), now: now)
+                    }
                     if model.attach != lastAttach { dirty = true }
                 }
                 lastAttach = model.attach
@@ -166,7 +203,7 @@ private struct Loop {
             if dirty || model.animating || now &- lastDraw >= idleRedrawNS {
                 let (w, h) = term.size
                 var grid = Grid(width: w, height: h)
-                model.render(into: &grid, now: now)
+                model.render(into: &grid, now: reader.clock.hostNow(now))
                 term.draw(grid)
                 lastDraw = now
                 dirty = false
@@ -184,5 +221,39 @@ private struct Loop {
                 next = term.readKey(timeoutMS: 0)
             }
         }
+    }
+}
+
+/// A failure of `attach` before the screen is taken, said in one line.
+package struct AttachError: Error, CustomStringConvertible {
+    package var message: String
+    package var description: String { message }
+}
+
+/// The header's transport figures: bytes on the wire per second (over the last second or so)
+/// and the last snapshot's round trip.
+private struct WireMeter {
+    var since: UInt64 = 0
+    var bytesThen: UInt64 = 0
+    /// How long the last snapshot took (a local read: no wire, only this).
+    var lastTakeNS: UInt64 = 0
+
+    mutating func sample(_ source: any SnapshotSource, now: UInt64, into model: inout InspectorModel) {
+        guard let agent = source as? AgentSnapshotSource else {
+            model.wireStats = "local read, snapshot " + formatDuration(lastTakeNS)
+            return
+        }
+        let bytes = agent.wireBytes
+        if since == 0 { since = now; bytesThen = bytes; return }
+        guard now &- since >= 1_000_000_000 else { return }
+        let rate = Double(bytes &- bytesThen) / (Double(now &- since) / 1e9)
+        let rtt = Double(agent.roundTripNS) / 1e6
+        model.wireStats = "wire " + Self.rate(rate) + ", rtt " + (rtt < 10 ? String(format: "%.1f", rtt) : String(Int(rtt))) + " ms"
+        since = now
+        bytesThen = bytes
+    }
+
+    static func rate(_ r: Double) -> String {
+        r < 1000 ? "\(Int(r)) B/s" : r < 1_000_000 ? String(format: "%.1f KB/s", r / 1000) : String(format: "%.1f MB/s", r / 1e6)
     }
 }

@@ -23,10 +23,38 @@ final class ClientWorker: @unchecked Sendable {
     private var client: Client?  // only touched on `queue`
     /// The token of the call in flight, for `cancel()` from the display thread.
     private let current = Mutex<CallCancellation?>(nil)
+    /// Calls go through an agent (its own connection, so they never wait behind snapshots).
+    private let remote: (transport: AgentTransport, timeout: Double)?
+    private var agent: AgentConnection?  // only touched on `queue`
 
-    init(service: String, options: ClientOptions = ClientOptions()) {
+    init(service: String, options: ClientOptions = ClientOptions(), remote: (AgentTransport, Double)? = nil) {
         self.service = service
         self.options = options
+        self.remote = remote.map { (transport: $0.0, timeout: $0.1) }
+    }
+
+    deinit { agent?.close() }
+
+    /// One call through the agent: refused in the pane, with what to do, when the agent was
+    /// started without --allow-calls.
+    private func callThroughAgent(_ call: ClientCall, _ r: (transport: AgentTransport, timeout: Double)) -> ClientOutcome {
+        let start = monotonicNanoseconds()
+        func failed(_ message: String) -> ClientOutcome {
+            ClientOutcome(call: call, status: nil, response: [], seq: 0, latencyNS: monotonicNanoseconds() - start, error: message)
+        }
+        do throws(AgentProtocolError) {
+            if agent == nil { agent = try AgentConnection(r.transport, timeout: r.timeout) }
+            guard agent!.hello.callsAllowed else {
+                return failed("the agent \(r.transport.place) only reads: it was not started as 'mbvipc-agent --allow-calls'; start it so (--agent-command 'mbvipc-agent --allow-calls', or in --via) to call from here")
+            }
+            let ms = call.timeoutNS.map { UInt32(clamping: max(1, $0 / 1_000_000)) } ?? 0
+            let reply = try agent!.call(service: service, function: call.function, request: call.payload, timeoutMS: ms)
+            return ClientOutcome(call: call, status: reply.status, response: reply.response, seq: 0,
+                                 latencyNS: monotonicNanoseconds() - start, error: nil)
+        } catch {
+            if SourceError.agent(error).isTransport { agent?.close(); agent = nil }
+            return failed("through the agent \(r.transport.place): \(error.description)")
+        }
     }
 
     /// Tells the call in flight to stop waiting (it ends as `cancelled` within ~100 ms).
@@ -41,6 +69,11 @@ final class ClientWorker: @unchecked Sendable {
     /// Starts `call`; its outcome shows up in `takeResults()`.
     func send(_ call: ClientCall) {
         queue.async { [self] in
+            if let remote {
+                let o = callThroughAgent(call, remote)
+                results.withLock { $0.append(o) }
+                return
+            }
             let start = monotonicNanoseconds()
             var outcome: ClientOutcome
             let token = CallCancellation()
@@ -84,6 +117,7 @@ final class ClientWorker: @unchecked Sendable {
 
     /// Whether this user may open the section read-write, and if not, why.
     func writability() -> Writability {
+        if remote != nil { return .writable }  // the agent's libmbvipc checks, and says why it refuses
         let path = "/dev/shm/ipcscope." + service
         var st = stat()
         guard lstat(path, &st) == 0 else { return .unknown }

@@ -144,7 +144,7 @@ struct AdviceFlagsTests {
         var problems: [String] = []
         for lit in sourceLiterals(Self.toolModules) {
             // Quoted commands are checked against their own verb above.
-            let text = lit.text.replacing(/'ipcscope [^']*'/, with: "")
+            let text = lit.text.replacing(/'(ipcscope|mbvipc-agent) [^']*'/, with: "")
             for m in text.matches(of: /([A-Za-z']+ )?([A-Za-z']+ )?(--[a-z][a-z0-9-]*)/) {
                 let flag = String(m.output.3)
                 let before = ((m.output.1.map(String.init) ?? "") + (m.output.2.map(String.init) ?? "")).lowercased()

@@ -180,7 +180,7 @@ struct RemoteAgentTests {
             ("truncated", #"printf 'MBVA\001\000\201\000\040\000\000\000\000\000\000\000abc'"#, "ended inside a frame (19 of 48 bytes)"),
             ("huge", #"printf 'MBVA\001\000\201\000\377\377\377\377\000\000\000\000'; exec sleep 30"#, "over the protocol's limit"),
             ("garbage", "echo 'Last login: yesterday'; exec sleep 30", "not the agent protocol"),
-            ("wrong version", #"printf 'MBVA\002\000\201\000\000\000\000\000\000\000\000\000'; exec sleep 30"#, "protocol version 2"),
+            ("wrong version", #"printf 'MBVA\003\000\201\000\000\000\000\000\000\000\000\000'; exec sleep 30"#, "protocol version 3"),
             ("silent", "exec sleep 30", "sent nothing for 2 s"),
             ("exits", "exit 5", "exited with status 5"),
             ("not found", "/nonexistent/mbvipc-agent", "exited with status 127"),
@@ -220,7 +220,7 @@ struct RemoteAgentTests {
         return (frames, c, d.endError.map { "\($0)" })
     }
 
-    static func hello() -> [UInt8] { AgentFrame(.hello, [1, 0, 1, 0]).encoded }
+    static func hello() -> [UInt8] { AgentFrame(.hello, [1, 0, 2, 0]).encoded }
 
     @Test("the agent takes hostile frames: an ERROR frame each, never a crash, never a hang")
     func agentHostileInput() throws {
@@ -234,7 +234,7 @@ struct RemoteAgentTests {
         // A request before HELLO; an unknown type (the stream goes on); a bad name; a short payload.
         var w = PayloadWriter()
         w.string(Array("../../etc/passwd".utf8)); w.u32(0)
-        let stream = AgentFrame(.list).encoded + Self.hello() + AgentFrame(rawType: 0x42, payload: [1, 2], version: 1).encoded
+        let stream = AgentFrame(.list).encoded + Self.hello() + AgentFrame(rawType: 0x42, payload: [1, 2], version: AgentProtocol.version).encoded
             + AgentFrame(.snapshot, w.bytes).encoded + AgentFrame(.snapshot, [200, 0, 1]).encoded + AgentFrame(.list).encoded
         let (frames, c, end) = Self.agentAnswers(scope, agent, stream)
         #expect(c.exitStatus == 0 && end == nil, "\(c.stderr) \(String(describing: end))")
@@ -242,7 +242,7 @@ struct RemoteAgentTests {
         #expect(frames.compactMap(errorCode) == [AgentErrorCode.helloFirst, AgentErrorCode.unknownType, AgentErrorCode.badName,
                                                   AgentErrorCode.badPayload])
         // No common version.
-        let (v, _, _) = Self.agentAnswers(scope, agent, AgentFrame(.hello, [2, 0, 3, 0]).encoded)
+        let (v, _, _) = Self.agentAnswers(scope, agent, AgentFrame(.hello, [3, 0, 4, 0]).encoded)
         #expect(v.compactMap(errorCode) == [AgentErrorCode.version])
         // Bad magic, a huge length: one ERROR, then the agent closes (exit 1) without reading more.
         var huge = Self.hello()

@@ -72,8 +72,8 @@ struct AgentFrameTests {
     @Test("a frame of another protocol version is refused")
     func wrongVersion() {
         var d = FrameDecoder()
-        d.append(Self.header(version: 2, type: 0x81, length: 0))
-        #expect(throws: AgentProtocolError.wrongVersion(2)) { try d.next() }
+        d.append(Self.header(version: 3, type: 0x81, length: 0))
+        #expect(throws: AgentProtocolError.wrongVersion(3)) { try d.next() }
         var w = PayloadWriter()
         w.u16(3); w.u32(0); w.string([]); w.string([]); w.string([]); w.u32(100); w.u32(0)
         #expect(throws: AgentProtocolError.wrongVersion(3)) { try AgentHello(decoding: w.bytes) }

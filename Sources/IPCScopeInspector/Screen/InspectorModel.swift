@@ -27,6 +27,15 @@ package struct InspectorModel: Sendable {
     package var processStartTime: @Sendable (Int32) -> UInt64 = { ProcessFacts.startTime(of: $0) }
     /// Formats a trace record's CLOCK_MONOTONIC time for the history table.
     package var clockText: @Sendable (UInt64) -> String = WallClock.format(monotonic:)
+    /// Where the section is when not on this machine (`127.0.0.1`, `container 4242`, `via wine`):
+    /// the header says `PLACE:NAME`.
+    package var place: String?
+    /// The facts of the section's host (through an agent): pids are judged there, not here.
+    package private(set) var hostFacts: HostFacts?
+    /// The transport's figures for the header (`1.2 KB/s, rtt 0.4 ms`), through an agent.
+    package var wireStats: String?
+    /// Why the connection to the agent was lost, while it is being retried.
+    package private(set) var lostConnection: String?
 
     // MARK: - what was seen
 
@@ -101,6 +110,10 @@ package struct InspectorModel: Sendable {
     /// what belonged to the old one.
     package mutating func ingest(_ snap: Snapshot, now: UInt64) {
         frames += 1
+        if lostConnection != nil {
+            lostConnection = nil
+            notice = "connection back: re-attached to '\(service)' on \(place ?? "the agent's host")"
+        }
         let key = (snap.identity?.createdUnixNS ?? 0, snap.serverEpoch, snap.serverPID)
         if let old = identityKey, snap.layout != nil, old.0 != key.0 || old.1 != key.1 {
             restarts += 1
@@ -153,6 +166,25 @@ package struct InspectorModel: Sendable {
         default:
             attach = .failed(error.message)
         }
+    }
+
+    /// A snapshot taken through an agent: the same as `ingest(_:now:)`, with pids judged by the
+    /// facts of the section's host (`now` on that host's CLOCK_MONOTONIC).
+    package mutating func ingest(_ snap: Snapshot, facts: HostFacts, now: UInt64) {
+        hostFacts = facts
+        processName = facts.command
+        processCommand = facts.commandLine
+        processStartTime = facts.startTime
+        ingest(snap, now: now)
+    }
+
+    /// The agent's transport went away (`why`); the front retries with backoff and the screen
+    /// keeps the last snapshot until a new one arrives.
+    package mutating func connectionLost(_ why: String, now: UInt64) {
+        frames += 1
+        if lostConnection == nil { notice = "connection lost, retrying: " + why }
+        lostConnection = why
+        if snapshot == nil { attach = .waiting("connection lost, retrying: " + why) }
     }
 
     /// Whether the screen needs redrawing every frame (changes are still fading).
@@ -223,7 +255,8 @@ package struct InspectorModel: Sendable {
         if let c = ownerNameCache, c.0 == pid, c.1 == sinceNS { return c.2 }
         let who = pid == snap.serverPID && snap.serverStartTime != 0
             ? PidIdentity.server(pid: pid, recordedStart: snap.serverStartTime, startTime: processStartTime)
-            : PidIdentity.owner(pid: pid, sinceNS: sinceNS, startTime: processStartTime)
+            : PidIdentity.owner(pid: pid, sinceNS: sinceNS, startTime: processStartTime,
+                                clockTicksPerSecond: hostFacts?.clockTicksPerSecond, bootMinusMonotonicNS: hostFacts?.bootMinusMonotonicNS())
         // Any process may name itself with escape sequences.
         let s = who == .same ? processName(pid).map(escapeForTerminal) ?? "?" : "(" + (who.note ?? "") + ")"
         ownerNameCache = (pid, sinceNS, s)

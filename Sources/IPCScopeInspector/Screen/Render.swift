@@ -86,9 +86,10 @@ extension InspectorModel {
         let W = L.width
         g.fill(0, 0, W, 1, Cell(" ", .reverse, .title))
         var x = g.put(0, 1, "ipcscope attach", Style([.reverse, .bold], .title))
-        x = g.put(0, x + 2, service, Style([.reverse, .bold], .title))
+        x = g.put(0, x + 2, (place.map { $0 + ":" } ?? "") + service, Style([.reverse, .bold], .title))
         let (word, role): (String, ColorRole) = switch attach {
         case _ where recording != nil: ("RECORDING", .accent)
+        case _ where lostConnection != nil: ("CONNECTION LOST, RETRYING", .bad)
         case .attached: paused ? ("PAUSED", .warning) : ("LIVE", .good)
         case .waiting: ("WAITING", .warning)
         case .failed: ("ERROR", .bad)
@@ -97,7 +98,7 @@ extension InspectorModel {
         if paused { x = g.put(0, x + 1, "ages frozen", Style(.reverse, .warning)) }
         if let r = recording { x = g.put(0, x + 1, r.file, Style(.reverse, .title), maxWidth: max(0, W - x - 20)) }
         if let c = inspectedSeq { x = g.put(0, x + 1, "[CALL seq \(c)]", Style([.reverse, .bold], .accent)) }
-        let right = (recording != nil ? "" : "every \(formatDuration(intervalNS, ascii: glyphs == .ascii))  ") + "? help  q quit "
+        let right = (wireStats.map { $0 + "  " } ?? "") + (recording != nil ? "" : "every \(formatDuration(intervalNS, ascii: glyphs == .ascii))  ") + "? help  q quit "
         if let s = server {
             // What the in-process server does: step mode, breakpoints, the call it holds.
             var what = ["serving in-process"]
@@ -112,7 +113,7 @@ extension InspectorModel {
 
         guard let snap = snapshot else { return }
         if let r = recording { return drawRecordingHeader(&g, W, r) }
-        let path = "/dev/shm/ipcscope." + service
+        let path = "/dev/shm/ipcscope." + service + (place.map { " on " + $0 } ?? "")
         var fields: [(String, Int)] = [(path, 0), ("uid \(snap.ownerUID)", 3), ("mode \(octal(snap.mode))", 2),
                                                        ("\(snap.objectSize) bytes", 4)]
         if let l = snap.layout {

@@ -14,6 +14,9 @@ package struct AgentTransport: Sendable, Equatable {
     package var place: String
     package var executable: String
     package var arguments: [String]
+    /// `--push-agent FILE`: the static agent to copy over the same stream when the target has
+    /// none on PATH (the remote command then speaks the push preamble before the protocol).
+    package var pushFile: String?
 
     /// Any command whose standard input and output reach an agent, run by `/bin/sh -c`.
     package static func via(_ command: String) -> AgentTransport {
@@ -35,10 +38,40 @@ package struct AgentTransport: Sendable, Equatable {
         return AgentTransport(place: host, executable: "/usr/bin/env", arguments: ["ssh"] + args)
     }
 
+    /// `ssh` as above, running a small sh script instead of the agent: it uses `mbvipc-agent` from
+    /// PATH when there is one (prints `A`), else makes a private directory (`mktemp -d`), prints
+    /// `P`, takes exactly the agent's size in bytes from the stream into it, prints `R`, runs it,
+    /// and removes the directory when the agent exits or the connection drops (`trap`).
+    package static func sshPushing(_ spec: String, agentFile: String, agentCommand: String = "mbvipc-agent",
+                                   configFile: String? = nil) throws(AgentProtocolError) -> AgentTransport {
+        var st = stat()
+        guard stat(agentFile, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 else {
+            throw .cannotStart("--push-agent '\(escapeForTerminal(agentFile))' is not a file: give the static mbvipc-agent (make -C Sources/MBVIPC agent)")
+        }
+        let words = agentCommand.split(separator: " ").map(String.init)
+        let name = words.first ?? "mbvipc-agent"
+        guard name.allSatisfy({ $0.isLetter || $0.isNumber || "-_./".contains($0) }),
+              words.dropFirst().allSatisfy({ $0.allSatisfy { $0.isLetter || $0.isNumber || "-_.=/".contains($0) } }) else {
+            throw .cannotStart("--agent-command '\(escapeForTerminal(agentCommand))' with --push-agent takes a name and plain flags (no quotes or shell characters)")
+        }
+        let flags = words.dropFirst().joined(separator: " ")
+        let script = "a=$(command -v \(name)) && { printf A; exec \"$a\" \(flags); }; "
+            + "d=$(mktemp -d \"${TMPDIR:-/tmp}/mbvipc-agent.XXXXXX\") || exit 1; trap 'rm -rf \"$d\"' EXIT; trap 'exit 1' HUP INT TERM; "
+            + "printf P; head -c \(st.st_size) > \"$d/mbvipc-agent\" && chmod 700 \"$d/mbvipc-agent\" && printf R && \"$d/mbvipc-agent\" \(flags)"
+        var t = try ssh(spec, agentCommand: "sh -c " + shellQuoted(script), configFile: configFile)
+        t.pushFile = agentFile
+        return t
+    }
+
+    /// `'text'` for a POSIX shell.
+    static func shellQuoted(_ text: String) -> String { "'" + text.replacing("'", with: "'\\''") + "'" }
+
     /// The agent on this machine joining the pid and mount namespaces of `pid` (`mbvipc-agent
     /// --container PID`, root only): the container's /dev/shm, its pids resolved in its namespace.
     package static func container(pid: Int32, agentCommand: String = "mbvipc-agent") -> AgentTransport {
-        AgentTransport(place: "container \(pid)", executable: "/usr/bin/env", arguments: [agentCommand, "--container", String(pid)])
+        // The command may carry the agent's own flags ('mbvipc-agent --allow-calls'): split on spaces.
+        AgentTransport(place: "container \(pid)", executable: "/usr/bin/env",
+                       arguments: agentCommand.split(separator: " ").map(String.init) + ["--container", String(pid)])
     }
 
     /// Splits `[USER@]HOST[:PORT]` (`[V6ADDR]:PORT` too).
@@ -100,7 +133,17 @@ package final class AgentConnection {
     private var decoder = FrameDecoder()
     private var broken: AgentProtocolError?
     /// The bytes of the last snapshot, the base of the next delta.
-    private var last: (service: String, bytes: [UInt8])?
+    private var last: (service: String, bytes: [UInt8], pids: [AgentPidFact])?
+    /// Bytes written to the transport and read from it (frames, headers included).
+    package private(set) var bytesSent: UInt64 = 0
+    package private(set) var bytesReceived: UInt64 = 0
+    /// The last SNAPSHOT's round trip (request written to answer read), in nanoseconds.
+    package private(set) var lastRoundTripNS: UInt64 = 0
+    /// The agent host's clocks, estimated at the last snapshot (its `taken` against the middle of
+    /// the round trip); the REALTIME offset is the agent's own when it sends it (version 2).
+    package private(set) var clock = HostClock.local
+    /// The version chosen at HELLO: every later frame carries it, both ways.
+    package private(set) var version = AgentProtocol.version
 
     /// Starts the transport and says hello.
     /// - Throws: when the command cannot start, or the agent does not answer HELLO in time.
@@ -119,12 +162,21 @@ package final class AgentConnection {
         let pipes = process.takePipes()
         input = pipes.input ?? -1
         output = pipes.output ?? -1
+        if let file = transport.pushFile {
+            do { try pushAgent(file) } catch {
+                close()
+                throw error
+            }
+        }
         var w = PayloadWriter()
+        w.u16(AgentProtocol.minVersion)
         w.u16(AgentProtocol.version)
-        w.u16(AgentProtocol.version)
-        do {
+        do throws(AgentProtocolError) {
             let reply = try request(AgentFrame(.hello, w.bytes), expect: .helloOK)
             hello = try AgentHello(decoding: reply.payload)
+            guard reply.version == hello.version else { throw fatal(.wrongVersion(reply.version)) }
+            version = hello.version
+            if let offset = hello.realtimeOffsetNS { clock.realtimeOffsetNS = offset }
         } catch {
             close()
             throw error
@@ -141,6 +193,35 @@ package final class AgentConnection {
         if process.wait(timeout: 1) == nil { _ = process.kill(timeout: 2) }
     }
 
+    // MARK: - pushing the agent
+
+    /// The push preamble (`AgentTransport.sshPushing`): `A` (the target has an agent), or `P`,
+    /// the file's bytes, and `R` once it is in place. Every wait bounded by `timeout`.
+    private func pushAgent(_ file: String) throws(AgentProtocolError) {
+        func byte() throws(AgentProtocolError) -> UInt8 {
+            let deadline = monotonicNanoseconds() + UInt64(timeout * 1e9)
+            var b: UInt8 = 0
+            while true {
+                let now = monotonicNanoseconds()
+                guard now < deadline else { throw fatal(.silence(seconds: timeout)) }
+                var p = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
+                guard poll(&p, 1, Int32((deadline - now) / 1_000_000) + 1) > 0 else { continue }
+                let n = Glibc.read(output, &b, 1)
+                if n == 1 { bytesReceived &+= 1; return b }
+                if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                throw fatal(.closed(exit: exitNote()))
+            }
+        }
+        let first = try byte()
+        if first == UInt8(ascii: "A") { return }
+        guard first == UInt8(ascii: "P") else {
+            throw fatal(.malformed("push preamble (0x\(String(first, radix: 16)), not A or P): the remote shell printed something before the agent; check its profile prints nothing for a non-interactive ssh"))
+        }
+        guard let bytes = readFileContents(file) else { throw fatal(.cannotStart("cannot read --push-agent '\(escapeForTerminal(file))'")) }
+        try send(bytes)
+        guard try byte() == UInt8(ascii: "R") else { throw fatal(.malformed("push preamble (no R after the agent's bytes)")) }
+    }
+
     // MARK: - requests
 
     /// The `ipcscope.*` entries of the agent's /dev/shm.
@@ -155,13 +236,16 @@ package final class AgentConnection {
         let full = last?.service != service
         w.u32(full ? 1 : 0)
         let frame: AgentFrame
+        let sent = monotonicNanoseconds()
         do {
             frame = try request(AgentFrame(.snapshot, w.bytes), expect: nil)
         } catch {
             last = nil
             throw error
         }
-        let reply: AgentSnapshotReply
+        let received = monotonicNanoseconds()
+        lastRoundTripNS = received &- sent
+        var reply: AgentSnapshotReply
         switch AgentMessage(rawValue: frame.type) {
         case .snapshotFull: reply = try AgentSnapshotReply(decoding: frame.payload, delta: false)
         case .snapshotDelta: reply = try AgentSnapshotReply(decoding: frame.payload, delta: true)
@@ -173,6 +257,10 @@ package final class AgentConnection {
                 throw fatal(.malformed("SNAPSHOT_DELTA (no full snapshot of the same size before it)"))
             }
             bytes = base.bytes
+            if reply.pidsSame {
+                guard version >= 2, reply.pids.isEmpty else { throw fatal(.malformed("SNAPSHOT_DELTA (pid facts both sent and said unchanged)")) }
+                reply.pids = base.pids
+            }
             for (index, line) in reply.lines {
                 let at = index * AgentProtocol.lineSize
                 bytes.replaceSubrange(at..<(at + line.count), with: line)
@@ -180,7 +268,9 @@ package final class AgentConnection {
         } else {
             bytes = reply.bytes
         }
-        last = (service, bytes)
+        if !reply.delta && reply.pidsSame { throw fatal(.malformed("SNAPSHOT_FULL (pid facts said unchanged)")) }
+        last = (service, bytes, reply.pids)
+        clock.monotonicOffsetNS = Int64(bitPattern: reply.takenNS &- (sent &+ (received &- sent) / 2))
         return Self.assemble(service: service, bytes: bytes, reply: reply, clockTicks: UInt64(hello.clockTicksPerSecond))
     }
 
@@ -203,8 +293,11 @@ package final class AgentConnection {
     /// the only other type accepted.
     private func request(_ frame: AgentFrame, expect: AgentMessage?) throws(AgentProtocolError) -> AgentFrame {
         if let broken { throw broken }
+        var frame = frame
+        if frame.type != AgentMessage.hello.rawValue { frame.version = version }
         try send(frame.encoded)
         let reply = try receive()
+        if frame.type != AgentMessage.hello.rawValue, reply.version != version { throw fatal(.wrongVersion(reply.version)) }
         if reply.type == AgentMessage.error.rawValue {
             let e = decodeAgentError(reply.payload)
             // Frame-level errors end the agent: the stream is gone.
@@ -225,7 +318,7 @@ package final class AgentConnection {
         var done = 0
         while done < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.write(input, $0.baseAddress! + done, $0.count - done) }
-            if n > 0 { done += n; continue }
+            if n > 0 { done += n; bytesSent &+= UInt64(n); continue }
             let e = errno
             if n < 0 && e == EINTR { continue }
             if n < 0 && e != EAGAIN { throw fatal(drained() ?? .closed(exit: exitNote())) }
@@ -253,6 +346,7 @@ package final class AgentConnection {
             guard r > 0 else { continue }
             let n = chunk.withUnsafeMutableBytes { Glibc.read(output, $0.baseAddress, $0.count) }
             if n > 0 {
+                bytesReceived &+= UInt64(n)
                 decoder.append(chunk[0..<n])
                 // Bytes keep arriving: the deadline counts silence, not the size of a frame.
                 deadline = monotonicNanoseconds() + UInt64(timeout * 1e9)

@@ -6,7 +6,11 @@
 package enum AgentProtocol {
     /// "MBVA" as bytes on the wire (little-endian u32).
     package static let magic: UInt32 = 0x4156_424D
-    package static let version: UInt16 = 1
+    /// The highest version this ipcscope speaks (2: HELLO_OK carries the agent host's
+    /// REALTIME − MONOTONIC offset).
+    package static let version: UInt16 = 2
+    /// The lowest version this ipcscope speaks.
+    package static let minVersion: UInt16 = 1
     package static let headerSize = 16
     /// No frame's payload may be longer: checked before a byte of it is kept.
     package static let maxPayload = 16 * 1024 * 1024
@@ -46,7 +50,7 @@ package enum AgentProtocolError: Error, Equatable, Sendable, CustomStringConvert
             let hex = String(m, radix: 16)
             return "the agent's output is not the agent protocol (magic 0x\(hex), not 0x4156424d): check that the command runs mbvipc-agent and prints nothing else (no shell banner, no motd)"
         case .wrongVersion(let v):
-            return "the agent answered in protocol version \(v); this ipcscope speaks \(AgentProtocol.version): install an agent and an ipcscope of the same release"
+            return "the agent answered in protocol version \(v); this ipcscope speaks \(AgentProtocol.minVersion) to \(AgentProtocol.version): install an agent and an ipcscope of the same release"
         case .tooLong(let n):
             return "the agent sent a frame of \(n) bytes, over the protocol's limit of \(AgentProtocol.maxPayload): not an agent of this protocol, or a corrupted stream"
         case .truncated(let have, let want):
@@ -119,7 +123,7 @@ package struct FrameDecoder: Sendable {
         let magic = le32(buffer, start)
         guard magic == AgentProtocol.magic else { throw .badMagic(magic) }
         let version = UInt16(buffer[start + 4]) | UInt16(buffer[start + 5]) << 8
-        guard version == AgentProtocol.version else { throw .wrongVersion(version) }
+        guard (AgentProtocol.minVersion...AgentProtocol.version).contains(version) else { throw .wrongVersion(version) }
         let type = UInt16(buffer[start + 6]) | UInt16(buffer[start + 7]) << 8
         let length = le32(buffer, start + 8)
         guard Int(length) <= AgentProtocol.maxPayload else { throw .tooLong(length) }
@@ -227,6 +231,8 @@ package struct AgentHello: Equatable, Sendable {
     package var build: String
     package var clockTicksPerSecond: UInt32
     package var uid: UInt32
+    /// CLOCK_REALTIME − CLOCK_MONOTONIC on the agent's host, in ns (version 2; nil from a version 1 agent).
+    package var realtimeOffsetNS: UInt64?
 
     package init(decoding payload: [UInt8]) throws(AgentProtocolError) {
         var r = PayloadReader(payload, what: "HELLO_OK")
@@ -237,7 +243,8 @@ package struct AgentHello: Equatable, Sendable {
         build = String(decoding: try r.string(), as: UTF8.self)
         clockTicksPerSecond = try r.u32()
         uid = try r.u32()
-        guard version == AgentProtocol.version else { throw .wrongVersion(version) }
+        guard (AgentProtocol.minVersion...AgentProtocol.version).contains(version) else { throw .wrongVersion(version) }
+        if version >= 2 { realtimeOffsetNS = try r.u64() }
     }
 }
 
@@ -312,6 +319,8 @@ package struct AgentSnapshotReply: Equatable, Sendable {
     package var alive: Bool { flags & 1 != 0 }
     package var slotsSettled: Bool { flags & 2 != 0 }
     package var mutexQuiet: Bool { flags & 4 != 0 }
+    /// Version 2, deltas only: the pid facts are the previous snapshot's (none were sent).
+    package var pidsSame: Bool { flags & 8 != 0 }
 
     package init(decoding payload: [UInt8], delta: Bool) throws(AgentProtocolError) {
         let what = delta ? "SNAPSHOT_DELTA" : "SNAPSHOT_FULL"

@@ -14,6 +14,8 @@ package final class RemoteTraceFollower {
     package private(set) var next: UInt64 = 0
     private var lastSeq: UInt64 = 0
     private var created: UInt64 = 0
+    /// The snapshot the last `poll` (or `start`) took: its slots are what `CallRecorder` copies.
+    package private(set) var lastTaken: RemoteSnapshot?
 
     package init(service: String, connection: AgentConnection) {
         self.service = service
@@ -25,13 +27,16 @@ package final class RemoteTraceFollower {
     /// - Throws: the agent's errors, and an `.agent` error for a section that is not valid or has
     ///   no trace ring.
     package func start(fromStart: Bool) throws(AgentProtocolError) {
-        var snap = try connection.snapshot(service: service).snapshot
+        lastTaken = nil
+        var taken = try connection.snapshot(service: service)
         let end = monotonicNanoseconds() + 1_000_000_000
-        while snap.starting && monotonicNanoseconds() < end {
+        while taken.snapshot.starting && monotonicNanoseconds() < end {
             var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
             nanosleep(&pause, nil)
-            snap = try connection.snapshot(service: service).snapshot
+            taken = try connection.snapshot(service: service)
         }
+        lastTaken = taken
+        let snap = taken.snapshot
         guard let l = snap.layout else {
             throw .agent(code: AgentErrorCode.io, message: "service '\(service)' on \(connection.transport.place) is not a valid section: "
                          + (snap.problems.first ?? "unreadable"))
@@ -70,6 +75,7 @@ package final class RemoteTraceFollower {
     /// The records `taken` (a snapshot of this section the caller took) holds that were not read yet.
     package func poll(_ taken: RemoteSnapshot) -> TraceFollower.Poll {
         var p = TraceFollower.Poll()
+        lastTaken = taken
         let snap = taken.snapshot
         p.alive = snap.serverAlive
         guard let l = snap.layout else { return p }

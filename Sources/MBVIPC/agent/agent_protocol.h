@@ -1,5 +1,5 @@
 /*
- * agent_protocol.h — the constants of the ipcscope agent protocol, version 1
+ * agent_protocol.h — the constants of the ipcscope agent protocol, versions 1 and 2
  * (docs/agent-protocol.md is the contract; this header and the Swift decoder in
  * IPCScopeObserve/Remote follow it). Every integer is little-endian.
  */
@@ -7,7 +7,8 @@
 #define MBV_AGENT_PROTOCOL_H
 
 #define AGENT_MAGIC 0x4156424Du           /* "MBVA" as bytes on the wire */
-#define AGENT_VERSION 1u                  /* the only version this agent speaks */
+#define AGENT_VERSION 2u                  /* the highest version this agent speaks */
+#define AGENT_VERSION_MIN 1u              /* the lowest (1: HELLO_OK without the REALTIME offset) */
 #define AGENT_HEADER_SIZE 16u             /* magic u32, version u16, type u16, length u32, reserved u32 */
 #define AGENT_MAX_PAYLOAD (16u * 1024u * 1024u)  /* larger lengths are refused before reading */
 #define AGENT_MAX_REQUEST (1024u * 1024u + 512u) /* what the tool may send (a call's request included) */
@@ -64,6 +65,7 @@ enum {
 #define AGENT_SNAP_ALIVE 1u
 #define AGENT_SNAP_SLOTS_SETTLED 2u
 #define AGENT_SNAP_MUTEX_QUIET 4u
+#define AGENT_SNAP_PIDS_SAME 8u  /* version 2, deltas only: the pid facts are the previous snapshot's (count 0 sent) */
 
 /* pid fact roles (a bit set: one pid may play several) */
 #define AGENT_ROLE_SERVER 1u

@@ -134,12 +134,15 @@ static void put_str(struct out *o, const void *s, size_t n) {
 }
 static void put_cstr(struct out *o, const char *s) { put_str(o, s, strlen(s)); }
 
+/* The version chosen at HELLO (the highest before it): every frame carries it. */
+static uint16_t version_in_use = AGENT_VERSION;
+
 /* Starts a frame of `type`: the header's length is filled in by send_frame. */
 static void begin(struct out *o, uint16_t type) {
     o->len = 0;
     o->failed = 0;
     put_u32(o, AGENT_MAGIC);
-    put_u16(o, AGENT_VERSION);
+    put_u16(o, version_in_use);
     put_u16(o, type);
     put_u32(o, 0);
     put_u32(o, 0);
@@ -253,20 +256,21 @@ static int negotiated = 0;
 static int on_hello(struct in *i) {
     uint16_t lo = get_u16(i), hi = get_u16(i);
     if (i->bad) return send_error(AGENT_ERR_BAD_PAYLOAD, "HELLO needs two u16 versions (lowest, highest)");
-    if (lo > AGENT_VERSION || hi < AGENT_VERSION) {
+    if (lo > AGENT_VERSION || hi < AGENT_VERSION_MIN || lo > hi) {
         char m[160];
-        snprintf(m, sizeof m, "no common protocol version: the tool speaks %u..%u, this agent speaks %u; "
-                 "install an agent and a tool of the same release", lo, hi, AGENT_VERSION);
+        snprintf(m, sizeof m, "no common protocol version: the tool speaks %u..%u, this agent speaks %u..%u; "
+                 "install an agent and a tool of the same release", lo, hi, AGENT_VERSION_MIN, AGENT_VERSION);
         return send_error(AGENT_ERR_VERSION, m);
     }
     negotiated = 1;
+    version_in_use = (uint16_t)(hi < AGENT_VERSION ? hi : AGENT_VERSION);
     struct utsname u;
     memset(&u, 0, sizeof u);
     uname(&u);
     char os[512];
     snprintf(os, sizeof os, "%s %s %s", u.sysname, u.release, u.machine);
     begin(&reply, AGENT_HELLO_OK);
-    put_u16(&reply, AGENT_VERSION);
+    put_u16(&reply, version_in_use);
     put_u32(&reply, allow_calls ? 1u : 0u);
     put_cstr(&reply, u.nodename);
     put_cstr(&reply, os);
@@ -274,6 +278,8 @@ static int on_hello(struct in *i) {
     long hz = sysconf(_SC_CLK_TCK);
     put_u32(&reply, hz > 0 ? (uint32_t)hz : 100u);
     put_u32(&reply, (uint32_t)getuid());
+    /* Version 2: CLOCK_REALTIME - CLOCK_MONOTONIC here, so the tool shows this host's wall clock. */
+    if (version_in_use >= 2) put_u64(&reply, clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC));
     return send_frame(&reply);
 }
 
@@ -327,7 +333,8 @@ static struct {
     uint8_t *last;
     size_t last_len;
     int have_last;
-} cur = {{0}, -1, 0, 0, NULL, 0, 0};
+    struct out pids;  /* the pid facts sent last, encoded (version 2 leaves them out when unchanged) */
+} cur = {{0}, -1, 0, 0, NULL, 0, 0, {NULL, 0, 0, 0}};
 
 static void forget_section(void) {
     if (cur.fd >= 0) close(cur.fd);
@@ -519,6 +526,21 @@ static int on_snapshot(struct in *i) {
     }
 
     int delta = !(flags & AGENT_SNAPSHOT_WANT_FULL) && !reopened && cur.have_last && cur.last_len == total;
+    /* The pid facts, encoded apart: a version 2 delta leaves them out when they are the last ones
+     * sent (an idle section's facts are most of its snapshot). */
+    static struct out facts;
+    facts.len = 0;
+    facts.failed = 0;
+    put_u32(&facts, npids);
+    for (uint32_t k = 0; k < npids; k++) put_pid_fact(&facts, &pids[k]);
+    int pids_same = delta && version_in_use >= 2 && !facts.failed && cur.pids.len == facts.len &&
+                    memcmp(cur.pids.data, facts.data, facts.len) == 0;
+    if (pids_same) snap_flags |= AGENT_SNAP_PIDS_SAME;
+    if (!pids_same) {
+        cur.pids.len = 0;
+        cur.pids.failed = 0;
+        put(&cur.pids, facts.data, facts.len);
+    }
     begin(&reply, delta ? AGENT_SNAPSHOT_DELTA : AGENT_SNAPSHOT_FULL);
     put_u64(&reply, taken);
     put_u64(&reply, size);
@@ -530,8 +552,8 @@ static int on_snapshot(struct in *i) {
     put_u32(&reply, torn_total);
     for (uint32_t k = 0; k < torn_total; k++) put_u32(&reply, trace_torn[k]);
     free(trace_torn);
-    put_u32(&reply, npids);
-    for (uint32_t k = 0; k < npids; k++) put_pid_fact(&reply, &pids[k]);
+    if (pids_same) put_u32(&reply, 0);
+    else put(&reply, facts.data, facts.len);
     put_u32(&reply, (uint32_t)total);
     if (delta) {
         size_t count_at = reply.len;
@@ -670,7 +692,7 @@ int main(int argc, char **argv) {
         const char *a = argv[k];
         if (strcmp(a, "--allow-calls") == 0) allow_calls = 1;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout); return 0; }
-        else if (strcmp(a, "--version") == 0) { printf("%s (protocol %u)\n", AGENT_BUILD, AGENT_VERSION); return 0; }
+        else if (strcmp(a, "--version") == 0) { printf("%s (protocol %u..%u)\n", AGENT_BUILD, AGENT_VERSION_MIN, AGENT_VERSION); return 0; }
         else if ((strcmp(a, "--idle") == 0 || strcmp(a, "--frame-timeout") == 0) && k + 1 < argc) {
             if (!seconds_arg(argv[++k], a[2] == 'i' ? &idle_timeout_ms : &frame_timeout_ms)) {
                 fprintf(stderr, "mbvipc-agent: %s takes whole seconds from 1 to 86400, not '%s'\n", a, argv[k]);
@@ -725,9 +747,9 @@ int main(int argc, char **argv) {
             return 1;
         }
         struct in in = {request, length, 0, 0};
-        if (type != AGENT_HELLO && version != AGENT_VERSION) {
+        if (type != AGENT_HELLO && version != version_in_use) {
             char m[120];
-            snprintf(m, sizeof m, "a frame of protocol version %u; this agent speaks %u", version, AGENT_VERSION);
+            snprintf(m, sizeof m, "a frame of protocol version %u; this connection speaks %u", version, version_in_use);
             r = send_error(AGENT_ERR_VERSION, m);
         } else if (type == AGENT_HELLO) {
             r = on_hello(&in);
