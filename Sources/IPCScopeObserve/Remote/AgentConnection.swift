@@ -167,21 +167,16 @@ package final class AgentConnection {
         case .snapshotDelta: reply = try AgentSnapshotReply(decoding: frame.payload, delta: true)
         default: throw fatal(.unexpected(frame.type))
         }
-        var bytes: [UInt8]
-        if reply.delta {
-            guard let base = last, base.service == service, base.bytes.count == reply.total else {
-                throw fatal(.malformed("SNAPSHOT_DELTA (no full snapshot of the same size before it)"))
-            }
-            bytes = base.bytes
-            for (index, line) in reply.lines {
-                let at = index * AgentProtocol.lineSize
-                bytes.replaceSubrange(at..<(at + line.count), with: line)
-            }
-        } else {
-            bytes = reply.bytes
+        if reply.delta, last?.service != service { throw fatal(.malformed("SNAPSHOT_DELTA (no full snapshot of the same size before it)")) }
+        let bytes: [UInt8]
+        do {
+            bytes = try reply.applied(to: last?.bytes)
+        } catch {
+            throw fatal(error)
         }
         last = (service, bytes)
-        return Self.assemble(service: service, bytes: bytes, reply: reply, clockTicks: UInt64(hello.clockTicksPerSecond))
+        return Self.assemble(service: service, bytes: bytes, reply: reply, clockTicks: UInt64(hello.clockTicksPerSecond),
+                             ntPids: hello.os.hasPrefix("Windows"))
     }
 
     /// Calls `function` of `service` on the agent's host (only an agent started with --allow-calls answers).
@@ -297,7 +292,7 @@ package final class AgentConnection {
 
     /// The `Snapshot` a local reader would have taken on the agent's host, and that host's pid facts.
     package static func assemble(service: String, bytes: [UInt8], reply: AgentSnapshotReply,
-                                 clockTicks: UInt64) -> RemoteSnapshot {
+                                 clockTicks: UInt64, ntPids: Bool = false) -> RemoteSnapshot {
         let size = Int(min(reply.objectSize, UInt64(Int.max)))
         var snap = Snapshot(service: service, bytes: bytes, objectSize: size, ownerUID: reply.uid, mode: reply.mode,
                             serverAlive: reply.alive, takenNS: reply.takenNS)
@@ -308,7 +303,7 @@ package final class AgentConnection {
         for f in reply.pids where f.pid > 0 { byPid[f.pid] = f }
         let table = byPid
         let boot = reply.bootMinusMonotonicNS
-        let facts = HostFacts(
+        var facts = HostFacts(
             startTime: { pid in
                 guard let f = table[pid], f.state == .lives || f.state == .zombie else { return 0 }
                 return f.startTime
@@ -332,6 +327,7 @@ package final class AgentConnection {
                 }
             },
             clockTicksPerSecond: max(1, clockTicks), bootMinusMonotonicNS: { boot })
+        facts.ntPids = ntPids
         if !snap.mutexWord.isFree { snap.ownerThreadAlive = facts.threadExists(snap.mutexWord.ownerTID) }
         if snap.layout != nil {
             snap.slotsSettled = reply.slotsSettled

@@ -158,7 +158,12 @@ static int send_frame(struct agent_out *o) {
 
 static struct agent_out reply;
 
+static void forget_base(void);
+
+/* Any ERROR also forgets the snapshot base: the next snapshot is sent whole (the tool forgets
+ * its base on an ERROR to a SNAPSHOT; after any other it may keep it, and a FULL still applies). */
 static int send_error(uint32_t code, const char *message) {
+    forget_base();
     /* Small: built on the stack, so it is sent even when memory ran out. */
     uint8_t b[AGENT_HEADER_SIZE + 4 + 2 + 512];
     size_t n = strlen(message);
@@ -260,6 +265,11 @@ static struct {
     int have_last;
 } cur;
 
+static void forget_base(void) {
+    cur.have_last = 0;
+    cur.name[0] = 0;
+}
+
 void agent_reset(void) {
     ipc_plat_free(cur.last);
     memset(&cur, 0, sizeof cur);
@@ -285,8 +295,6 @@ static void add_pid(struct pid_role *pids, uint32_t *n, int32_t pid, uint32_t ro
 
 static int snapshot_error(uint32_t code, const char *m) {
     agent_plat_release(0);
-    cur.have_last = 0;
-    cur.name[0] = 0;
     return send_error(code, m);
 }
 
