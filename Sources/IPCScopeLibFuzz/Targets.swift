@@ -260,7 +260,7 @@ extension LibFuzzTarget {
                     }
                 }
             } catch {
-                _ = error.description
+                _ = String(describing: error)
                 return
             }
         }

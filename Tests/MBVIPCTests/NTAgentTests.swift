@@ -32,7 +32,7 @@ struct NTAgentTests {
     func raw(_ w: WineWorld, _ scope: TestScope, _ input: [UInt8], arguments: [String] = [], timeout: Double = 30)
         -> (frames: [AgentFrame], error: AgentProtocolError?, exit: Int32?, seconds: Double, stderr: String) {
         let path = scope.directory + "/in-\(UInt64(now() * 1e6))"
-        FileManager.default.createFile(atPath: path, contents: Data(input))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(input))
         let start = now()
         let run = scope.run(WineWorld.wine, [w.exe("mbvipc-agent")] + arguments, timeout: timeout,
                             environment: w.environment, stdinPath: path)
@@ -113,8 +113,10 @@ struct NTAgentTests {
 
         let list = scope.ipcscope(["list", "--via", via(w)], timeout: 60)
         #expect(list.exitStatus == 0, "\(list.stdout) \(list.stderr)")
-        let row = list.stdout.split(separator: "\n").first { $0.hasPrefix("MyService ") } ?? ""
-        #expect(row.contains("live"), "\(list.stdout)")
+        // The row: the NT pid, the Windows program's command line (the agent's NT facts), alive, IDLE, 1 call.
+        let row = list.stdout.split(separator: "\n").first { $0.contains(":MyService ") } ?? ""
+        let cols = row.split(separator: " ").map(String.init)
+        #expect(cols.contains("yes") && cols.contains("IDLE") && row.contains("\"Z:"), "\(list.stdout)")
         // Linux's own list never sees a paging-file section.
         let local = scope.ipcscope(["list"])
         #expect(!local.stdout.split(separator: "\n").contains { $0.hasPrefix("MyService ") }, "\(local.stdout)")
@@ -200,7 +202,7 @@ struct NTAgentTests {
         }
         // A frame that stops arriving (its writer keeps the pipe open): ERROR 13 after --frame-timeout.
         let path = scope.directory + "/stall"
-        FileManager.default.createFile(atPath: path, contents: Data(Self.hello + Array(Self.snapshot("abc").prefix(20))))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(Self.hello + Array(Self.snapshot("abc").prefix(20))))
         let stalled = scope.run("/bin/sh", ["-c", "(cat '\(path)'; sleep 15) | { start=$(date +%s%N); " + via(w, "--frame-timeout 2") +
                                             "; echo \"exit $? after $(( ($(date +%s%N) - start) / 1000000 )) ms\" >&2; }"],
                                 timeout: 40)
