@@ -138,7 +138,7 @@ struct NTAgentTests {
         let name = scope.serviceName("ntagent")
         let server = w.spawn(scope, w.exe("echo_server"), [name], extra: Self.paging)
         try #require(server.waitForOutput("serving \(name) pid ", timeout: 30), "\(server.stdout) \(server.stderr)")
-        let client = w.spawn(scope, w.exe("call_client"), [name, "slow", "4000"], extra: Self.paging)
+        let client = w.spawn(scope, w.exe("call_client"), [name, "slow", "8000"], extra: Self.paging)
         try #require(client.waitForOutput("calling", timeout: 20), "\(client.stdout)")
         sleepSeconds(0.5)
         let r = raw(w, scope, Self.hello + Self.snapshot(name) + AgentFrame(.bye).encoded)
@@ -155,7 +155,7 @@ struct NTAgentTests {
         #expect(snap.state?.name == "PROCESSING")
         // call_client's slow call: function 2, 4 bytes, the milliseconds (4000) little-endian.
         #expect(snap.requestFunction == 2 && snap.requestSize == 4, "\(snap.requestFunction) \(snap.requestSize)")
-        #expect(snap.requestPayload == [0xA0, 0x0F, 0, 0], "\(snap.requestPayload)")
+        #expect(snap.requestPayload == [0x40, 0x1F, 0, 0], "\(snap.requestPayload)")
         // The client holds the .mutex Mutant: the owner record names it, and the agent's facts say it lives.
         #expect(snap.ownerPID != 0 && snap.ownerPID == snap.requestClientPID, "\(snap.ownerPID) \(snap.requestClientPID)")
         let owner = try #require(reply.pids.first { $0.pid == snap.ownerPID }, "\(reply.pids)")
@@ -165,6 +165,13 @@ struct NTAgentTests {
         #expect(srv.startTime == snap.serverStartTime, "the start time is the one the server recorded (CreateTime)")
         #expect(String(decoding: srv.commandLine, as: UTF8.self).contains("echo_server.exe"), "\(srv)")
         #expect(r.frames[2].type == AgentMessage.byeOK.rawValue)
+        // `status --json` through the agent, still during the call: the client holding the .mutex
+        // Mutant, by its owner record, with the command the agent's NT facts give.
+        let status = scope.ipcscope(["status", "--via", via(w), name, "--json"], timeout: 60)
+        let json = try #require(jsonObject(status.stdout), "\(status.stdout) \(status.stderr)")
+        let owner2 = ((json["mutex"] as? [String: Any])?["owner"] as? [String: Any]) ?? [:]
+        #expect(owner2["pid"] as? Int == Int(snap.ownerPID) && owner2["command"] as? String == "call_client.exe", "\(status.stdout)")
+        #expect((json["state"] as? [String: Any])?["name"] as? String == "PROCESSING", "\(status.stdout)")
         #expect(r.exit == 0, "\(r.stderr)")
         _ = client.wait(timeout: 15)
         #expect(client.stdout.contains("ok 4"), "\(client.stdout)")
