@@ -225,4 +225,22 @@ struct NTAgentTests {
         let ms = Int(line.split(separator: " ").dropFirst(3).first ?? "") ?? .max
         #expect(ms < 10_000, "\(line)")
     }
+
+    @Test("mbvipc-agent.exe imports ntdll.dll alone, stays small, and answers --version")
+    func agentImportsOnlyNtdll() throws {
+        let w = try world()
+        let scope = TestScope()
+        defer { scope.cleanup(); w.killAll() }
+        let exe = w.exe("mbvipc-agent")
+        let dlls = scope.run(WineWorld.objdump, ["-p", exe]).stdout.split(separator: "\n")
+            .filter { $0.contains("DLL Name:") }.map { $0.split(separator: ":").last!.trimmingCharacters(in: .whitespaces) }
+        #expect(dlls == ["ntdll.dll"], "\(dlls)")
+        var st = stat()
+        #expect(stat(exe, &st) == 0 && st.st_size < 200 * 1024, "\(st.st_size) bytes")
+        print("NTAgentTests: mbvipc-agent.exe is \(st.st_size) bytes")
+        let version = w.run(scope, exe, ["--version"])
+        #expect(version.stdout.hasPrefix("mbvipc-agent.exe 1.0.0") && version.stdout.contains("(protocol 1)"), "\(version.stdout)")
+        let bad = w.run(scope, exe, ["--idle", "0"])
+        #expect(bad.exitStatus == 64 && bad.stderr.contains("--idle takes whole seconds from 1 to 86400, not '0'"), "\(bad.stderr)")
+    }
 }
