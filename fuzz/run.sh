@@ -8,7 +8,7 @@
 #   fuzz/run.sh --build-only [TARGET...]    build only; prints the binaries' paths
 #   fuzz/run.sh --seeds                     remake the seed images of fuzz/corpus with the real library
 #
-# Targets: client_connect, server_takeover, nt_helpers (default: all). `make fuzz` runs the first form.
+# Targets: client_connect, server_takeover, nt_helpers, agent_frames (default: all). `make fuzz` runs the first form.
 #
 # Environment: FUZZ_SECONDS (60), FUZZ_OUT (.build/cfuzz: binaries, the scratch corpus, logs),
 # CLANG (the clang beside swift, else clang on PATH), FUZZ_FLAGS (more libFuzzer flags),
@@ -28,7 +28,7 @@ lib="$root/Sources/MBVIPC"
 layout="$root/Sources/CIPCScope/include"
 out="${FUZZ_OUT:-$root/.build/cfuzz}"
 seconds="${FUZZ_SECONDS:-60}"
-all_targets=(client_connect server_takeover nt_helpers)
+all_targets=(client_connect server_takeover nt_helpers agent_frames)
 
 # The Swift toolchain's clang (beside swift; it ships libFuzzer's runtime), else clang on PATH.
 if [ -z "${CLANG:-}" ]; then
@@ -116,6 +116,11 @@ build() {
     client_connect|server_takeover)
       for s in "$here/$t.c" "${core[@]}" "$lib/ipc_posix.c"; do
         compile "$d/$(basename "$s" .c).o" "$s"
+        objs+=("$d/$(basename "$s" .c).o")
+      done ;;
+    agent_frames)
+      for s in "$here/$t.c" "$lib/agent/agent_core.c" "${core[@]}" "$lib/ipc_posix.c"; do
+        compile "$d/$(basename "$s" .c).o" "$s" -I"$lib/agent"
         objs+=("$d/$(basename "$s" .c).o")
       done ;;
     nt_helpers)

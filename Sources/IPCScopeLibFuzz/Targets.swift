@@ -16,7 +16,7 @@ struct LibFuzzTarget: Sendable {
     let name: String
     let run: @Sendable ([UInt8]) -> Void
 
-    static let all: [LibFuzzTarget] = [section, pcapng, schema, syntax]
+    static let all: [LibFuzzTarget] = [section, pcapng, schema, syntax, agent]
 
     static func named(_ n: String) -> LibFuzzTarget? { all.first { $0.name == n } }
 }
@@ -218,5 +218,52 @@ extension LibFuzzTarget {
         r.doneNS = done
         r.requestHead = head
         return r
+    }
+}
+
+// MARK: - the agent protocol's answers
+
+extension LibFuzzTarget {
+    /// The input is what an agent sends back (its first byte: how many bytes arrive at a time): the
+    /// `FrameDecoder` splits it as `AgentConnection` reads it, every frame is decoded by its type,
+    /// snapshots are applied (a delta over the previous bytes, as the connection does) and rebuilt into
+    /// the `Snapshot` and host facts `status` prints, as text and JSON.
+    static let agent = LibFuzzTarget(name: "agent") { bytes in
+        guard let first = bytes.first else { return }
+        let step = Int(first) + 1
+        var decoder = FrameDecoder()
+        var base: [UInt8]?
+        var at = 1
+        while at < bytes.count {
+            let end = min(bytes.count, at + step)
+            decoder.append(bytes[at..<end])
+            at = end
+            do {
+                while let frame = try decoder.next() {
+                    switch AgentMessage(rawValue: frame.type) {
+                    case .helloOK: _ = try? AgentHello(decoding: frame.payload)
+                    case .listOK: _ = try? AgentListEntry.decodeList(frame.payload)
+                    case .snapshotFull, .snapshotDelta:
+                        guard let reply = try? AgentSnapshotReply(decoding: frame.payload, delta: frame.type == 0x93),
+                              let now = try? reply.applied(to: base) else {
+                            base = nil
+                            continue
+                        }
+                        precondition(now.count == reply.total, "applied bytes differ from the reply's total")
+                        base = now
+                        let remote = AgentConnection.assemble(service: "fuzz", bytes: now, reply: reply, clockTicks: 100)
+                        let report = StatusReport(remote.snapshot, facts: remote.facts)
+                        _ = (report.text(), report.healthProblems)
+                    case .callOK: _ = try? AgentCallReply(decoding: frame.payload)
+                    case .error: _ = decodeAgentError(frame.payload).description
+                    default: base = nil
+                    }
+                }
+            } catch {
+                _ = String(describing: error)
+                return
+            }
+        }
+        _ = decoder.endError
     }
 }

@@ -21,6 +21,9 @@ package struct HostFacts: Sendable {
     package var clockTicksPerSecond: UInt64
     /// CLOCK_BOOTTIME − CLOCK_MONOTONIC on that host, in nanoseconds.
     package var bootMinusMonotonicNS: @Sendable () -> UInt64
+    /// The facts come from a Windows host (mbvipc-agent.exe): they know NT process ids, so an NT
+    /// program's section gets commands and pid checks too (start times are CreateTime, 100 ns units).
+    package var ntPids = false
 
     package init(startTime: @escaping @Sendable (Int32) -> UInt64, command: @escaping @Sendable (Int32) -> String?,
                  commandLine: @escaping @Sendable (Int32) -> String?, threadExists: @escaping @Sendable (Int32) -> Bool?,

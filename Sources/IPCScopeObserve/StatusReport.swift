@@ -25,8 +25,8 @@ package struct StatusReport {
     package init(_ snapshot: Snapshot, traceLimit: Int? = 16, facts: HostFacts = .local) {
         self.snapshot = snapshot
         self.traceLimit = traceLimit
-        // An NT program's pids are NT process ids: /proc knows nothing of them.
-        if snapshot.ntObjects { return }
+        // An NT program's pids are NT process ids: /proc knows nothing of them (the NT agent does).
+        if snapshot.ntObjects && !facts.ntPids { return }
         // Any process may name itself with escape sequences (PR_SET_NAME): show names escaped.
         // A pid's command is shown only while the pid still names the recorded process.
         if snapshot.serverPID > 0 {

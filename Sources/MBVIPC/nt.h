@@ -364,6 +364,61 @@ NT_IMPORT NTSTATUS NTAPI RtlAddAccessAllowedAce(NT_ACL *acl, uint32_t revision, 
 NT_IMPORT uint32_t NTAPI RtlLengthSid(void *sid);
 NT_IMPORT uint8_t NTAPI RtlValidSid(void *sid);
 
+/* ---- what mbvipc-agent.exe uses besides (agent/agent_nt.c) ------------------ */
+#define STATUS_NO_MORE_ENTRIES         ((NTSTATUS)0x8000001A)
+#define STATUS_MORE_ENTRIES_NT         ((NTSTATUS)0x00000105)
+#define STATUS_INVALID_CID             ((NTSTATUS)0xC000000B)
+#define STATUS_PIPE_BROKEN             ((NTSTATUS)0xC000014B)
+#define STATUS_INVALID_INFO_CLASS      ((NTSTATUS)0xC0000003)
+#define DIRECTORY_QUERY                0x0001u
+#define PROCESS_VM_READ                0x0010u
+#define THREAD_QUERY_LIMITED_INFORMATION 0x0800u
+#define ProcessImageFileNameClass      27
+#define ProcessCommandLineClass        60
+#define MutantOwnerInformationClass    1
+
+typedef struct OBJECT_DIRECTORY_INFORMATION {
+    UNICODE_STRING Name;
+    UNICODE_STRING TypeName;
+} OBJECT_DIRECTORY_INFORMATION;
+
+typedef struct SECTION_BASIC_INFORMATION {
+    void *BaseAddress;
+    uint32_t Attributes;
+    LARGE_INTEGER Size;
+} SECTION_BASIC_INFORMATION;
+
+typedef struct PROCESS_BASIC_INFORMATION_NT {
+    NTSTATUS ExitStatus;          /* STATUS_PENDING while it runs */
+    void *PebBaseAddress;
+    uintptr_t AffinityMask;
+    int32_t BasePriority;
+    uintptr_t UniqueProcessId;
+    uintptr_t InheritedFromUniqueProcessId;
+} PROCESS_BASIC_INFORMATION_NT;
+
+typedef struct RTL_OSVERSIONINFOW_NT {
+    uint32_t dwOSVersionInfoSize;
+    uint32_t dwMajorVersion;
+    uint32_t dwMinorVersion;
+    uint32_t dwBuildNumber;
+    uint32_t dwPlatformId;
+    WCHAR_NT szCSDVersion[128];
+} RTL_OSVERSIONINFOW_NT;
+
+NT_IMPORT NTSTATUS NTAPI NtOpenDirectoryObject(HANDLE *dir, ACCESS_MASK access, OBJECT_ATTRIBUTES *oa);
+NT_IMPORT NTSTATUS NTAPI NtQueryDirectoryObject(HANDLE dir, void *buffer, uint32_t length, uint8_t single,
+                                                uint8_t restart, uint32_t *context, uint32_t *returned);
+NT_IMPORT NTSTATUS NTAPI NtQuerySection(HANDLE section, int cls, void *info, size_t length, size_t *returned);
+NT_IMPORT NTSTATUS NTAPI NtOpenThread(HANDLE *thread, ACCESS_MASK access, OBJECT_ATTRIBUTES *oa, CLIENT_ID *id);
+NT_IMPORT NTSTATUS NTAPI NtReadVirtualMemory(HANDLE process, const void *address, void *buffer, size_t size,
+                                             size_t *read);
+NT_IMPORT NTSTATUS NTAPI RtlGetVersion(RTL_OSVERSIONINFOW_NT *info);
+NT_IMPORT NTSTATUS NTAPI RtlCreateUserThread(HANDLE process, void *descriptor, uint8_t suspended, uint32_t zero_bits,
+                                             size_t stack_reserve, size_t stack_commit,
+                                             NTSTATUS (NTAPI *start)(void *), void *parameter, HANDLE *thread,
+                                             CLIENT_ID *id);
+
 /* ---- the section format's NT additions ------------------------------------ */
 
 /* server_flags bit 3: the section is served by an NT program. Its mutex and

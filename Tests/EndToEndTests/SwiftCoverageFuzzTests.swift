@@ -14,7 +14,7 @@ import TestSupport
 
 @Suite("Coverage-guided fuzzing: the Swift parsers' corpus and kept crashes", .serialized)
 struct SwiftCoverageFuzzTests {
-    static let targets = ["section", "pcapng", "schema", "syntax"]
+    static let targets = ["section", "pcapng", "schema", "syntax", "agent"]
 
     /// The regular files of a folder of the repository (none when it does not exist).
     static func inputs(_ folder: String) -> [String] {

@@ -16,7 +16,7 @@ import TestSupport
 struct CoverageFuzzTests {
     static let repoRoot = repositoryRoot
 
-    static let targets = ["client_connect", "server_takeover", "nt_helpers"]
+    static let targets = ["client_connect", "server_takeover", "nt_helpers", "agent_frames"]
 
     /// The regular files of a folder of the repository (none when it does not exist).
     static func inputs(_ folder: String) -> [String] {

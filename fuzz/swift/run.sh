@@ -9,7 +9,7 @@
 #   fuzz/swift/run.sh --seeds                     remake fuzz/corpus/swift-*/ with the real code (a live server, the
 #                                                 pcapng writer, the schema encoder)
 #
-# Targets (Sources/IPCScopeLibFuzz/Targets.swift): section, pcapng, schema, syntax (default: all).
+# Targets (Sources/IPCScopeLibFuzz/Targets.swift): section, pcapng, schema, syntax, agent (default: all).
 # `make fuzz` runs the first form after the C library's targets (fuzz/run.sh).
 #
 # Environment: FUZZ_SECONDS (60), FUZZ_OUT (.build/cfuzz: the scratch corpus, logs), FUZZ_SWIFT_SCRATCH
@@ -26,7 +26,7 @@ fuzz="$(dirname "$here")"
 root="$(dirname "$fuzz")"
 out="${FUZZ_OUT:-$root/.build/cfuzz}"
 seconds="${FUZZ_SECONDS:-60}"
-all_targets=(section pcapng schema syntax)
+all_targets=(section pcapng schema syntax agent)
 
 mode=fuzz update=0 targets=()
 for a in "$@"; do

@@ -251,27 +251,24 @@ package final class AgentConnection {
         case .snapshotDelta: reply = try AgentSnapshotReply(decoding: frame.payload, delta: true)
         default: throw fatal(.unexpected(frame.type))
         }
-        var bytes: [UInt8]
-        if reply.delta {
-            guard let base = last, base.service == service, base.bytes.count == reply.total else {
-                throw fatal(.malformed("SNAPSHOT_DELTA (no full snapshot of the same size before it)"))
+        if reply.delta, last?.service != service { throw fatal(.malformed("SNAPSHOT_DELTA (no full snapshot of the same size before it)")) }
+        if reply.pidsSame {
+            guard reply.delta else { throw fatal(.malformed("SNAPSHOT_FULL (pid facts said unchanged)")) }
+            guard version >= 2, reply.pids.isEmpty, let base = last else {
+                throw fatal(.malformed("SNAPSHOT_DELTA (pid facts both sent and said unchanged)"))
             }
-            bytes = base.bytes
-            if reply.pidsSame {
-                guard version >= 2, reply.pids.isEmpty else { throw fatal(.malformed("SNAPSHOT_DELTA (pid facts both sent and said unchanged)")) }
-                reply.pids = base.pids
-            }
-            for (index, line) in reply.lines {
-                let at = index * AgentProtocol.lineSize
-                bytes.replaceSubrange(at..<(at + line.count), with: line)
-            }
-        } else {
-            bytes = reply.bytes
+            reply.pids = base.pids
         }
-        if !reply.delta && reply.pidsSame { throw fatal(.malformed("SNAPSHOT_FULL (pid facts said unchanged)")) }
+        let bytes: [UInt8]
+        do {
+            bytes = try reply.applied(to: last?.bytes)
+        } catch {
+            throw fatal(error)
+        }
         last = (service, bytes, reply.pids)
         clock.monotonicOffsetNS = Int64(bitPattern: reply.takenNS &- (sent &+ (received &- sent) / 2))
-        return Self.assemble(service: service, bytes: bytes, reply: reply, clockTicks: UInt64(hello.clockTicksPerSecond))
+        return Self.assemble(service: service, bytes: bytes, reply: reply, clockTicks: UInt64(hello.clockTicksPerSecond),
+                             ntPids: hello.os.hasPrefix("Windows"))
     }
 
     /// Calls `function` of `service` on the agent's host (only an agent started with --allow-calls answers).
@@ -391,7 +388,7 @@ package final class AgentConnection {
 
     /// The `Snapshot` a local reader would have taken on the agent's host, and that host's pid facts.
     package static func assemble(service: String, bytes: [UInt8], reply: AgentSnapshotReply,
-                                 clockTicks: UInt64) -> RemoteSnapshot {
+                                 clockTicks: UInt64, ntPids: Bool = false) -> RemoteSnapshot {
         let size = Int(min(reply.objectSize, UInt64(Int.max)))
         var snap = Snapshot(service: service, bytes: bytes, objectSize: size, ownerUID: reply.uid, mode: reply.mode,
                             serverAlive: reply.alive, takenNS: reply.takenNS)
@@ -402,7 +399,7 @@ package final class AgentConnection {
         for f in reply.pids where f.pid > 0 { byPid[f.pid] = f }
         let table = byPid
         let boot = reply.bootMinusMonotonicNS
-        let facts = HostFacts(
+        var facts = HostFacts(
             startTime: { pid in
                 guard let f = table[pid], f.state == .lives || f.state == .zombie else { return 0 }
                 return f.startTime
@@ -426,6 +423,7 @@ package final class AgentConnection {
                 }
             },
             clockTicksPerSecond: max(1, clockTicks), bootMinusMonotonicNS: { boot })
+        facts.ntPids = ntPids
         if !snap.mutexWord.isFree { snap.ownerThreadAlive = facts.threadExists(snap.mutexWord.ownerTID) }
         if snap.layout != nil {
             snap.slotsSettled = reply.slotsSettled

@@ -365,6 +365,23 @@ package struct AgentSnapshotReply: Equatable, Sendable {
     }
 }
 
+extension AgentSnapshotReply {
+    /// The section's bytes this reply stands for: a FULL's own, or a DELTA's lines written over `base`
+    /// (the previous snapshot's bytes of the same service), which must be there and of the same size.
+    package func applied(to base: [UInt8]?) throws(AgentProtocolError) -> [UInt8] {
+        guard delta else { return bytes }
+        guard var out = base, out.count == total else {
+            throw .malformed("SNAPSHOT_DELTA (no full snapshot of the same size before it)")
+        }
+        for (index, line) in lines {
+            let at = index * AgentProtocol.lineSize
+            guard at >= 0, at + line.count <= out.count else { throw .malformed("SNAPSHOT_DELTA (line \(index) past the end)") }
+            out.replaceSubrange(at..<(at + line.count), with: line)
+        }
+        return out
+    }
+}
+
 /// CALL_OK.
 package struct AgentCallReply: Equatable, Sendable {
     package var status: Int32

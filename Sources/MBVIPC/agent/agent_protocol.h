@@ -73,6 +73,7 @@ enum {
 #define AGENT_ROLE_MUTEX_TID 4u
 #define AGENT_ROLE_REQUEST_CLIENT 8u
 #define AGENT_ROLE_TRACE_CLIENT 16u
+#define AGENT_ROLE_MUTANT_OWNER 32u  /* NT: the process holding the .server Mutant, where the kernel tells */
 
 /* pid fact states */
 enum { AGENT_PID_GONE = 0, AGENT_PID_LIVES = 1, AGENT_PID_ZOMBIE = 2, AGENT_PID_UNKNOWN = 3 };
