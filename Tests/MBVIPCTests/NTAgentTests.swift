@@ -129,6 +129,50 @@ struct NTAgentTests {
         #expect(gone.exitStatus != 0 && gone.stderr.contains("no service named 'MyService'"), "\(gone.stdout) \(gone.stderr)")
     }
 
+    @Test("attach, watch --json and record through mbvipc-agent.exe show the original client's call to a paging-file server",
+          .timeLimit(.minutes(5)))
+    func watchingVerbsThroughAgent() throws {
+        let w = try world()
+        let scope = TestScope()
+        defer { scope.cleanup(); w.killAll() }
+        let (serverExe, clientExe) = try buildOriginals(w, scope)
+        let server = w.spawn(scope, serverExe, [], extra: Self.paging)
+        let ready = waitUntil(timeout: 30, interval: 0.3) {
+            scope.ipcscope(["status", "--via", via(w), "MyService"], timeout: 30).exitStatus == 0 || server.hasExited
+        }
+        try #require(ready && !server.hasExited, "server: \(server.stdout) \(server.stderr)")
+
+        let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach MyService --via \"\(via(w))\"")
+        defer { tmux.kill() }
+        var (ok, screen) = tmux.waitFor("via wine", ":MyService", "[LIVE]", "server.exe", timeout: 30)
+        #expect(ok, "\(screen)")
+        let pcap = scope.directory + "/nt.pcapng"
+        let watch = scope.spawn(ipcscopePath, ["watch", "MyService", "--json", "--limit", "1", "--timeout", "60", "--via", via(w)])
+        let record = scope.spawn(ipcscopePath, ["record", "MyService", "-w", pcap, "--count", "1", "--duration", "120", "--via", via(w)])
+        #expect(watch.waitForOutput("watching 'MyService'", timeout: 30), "\(watch.stderr)")
+        #expect(record.waitForOutput("recording 'MyService'", timeout: 30), "\(record.stderr)")
+
+        let reply = w.run(scope, clientExe, [], timeout: 20, extra: Self.paging).stdout
+        #expect(reply == "Reply: hello\r\n", "\(reply.debugDescription)")
+
+        // The screen: the call in the history, both dumps holding "hello", the Mutant free again.
+        (ok, screen) = tmux.waitFor("fn 1  6 bytes", "status 0  6 bytes", "hello.", timeout: 30)
+        #expect(ok, "\(screen)")
+        tmux.keys("q")
+
+        #expect(watch.wait(timeout: 60) == 0, "\(watch.stderr)")
+        let calls = jsonLines(watch.stdout).filter { $0["event"] as? String == "call" }
+        let hello = "68656c6c6f00"  // "hello" and its NUL, as the original client sends it
+        #expect(calls.count == 1 && calls.first?["function"] as? Int == 1, "\(watch.stdout)")
+        #expect(calls.first?["request_hex"] as? String == hello && calls.first?["response_hex"] as? String == hello, "\(watch.stdout)")
+        #expect(calls.first?["partial"] as? Bool == false, "\(watch.stdout)")
+
+        #expect(record.wait(timeout: 60) == 0, "\(record.stderr)")
+        #expect(record.stdout.contains("recorded 1 call") && record.stdout.contains("1 complete, 0 partial"), "\(record.stdout)")
+        #expect((try? FileManager.default.attributesOfItem(atPath: pcap)[.size] as? Int) ?? 0 > 100)
+        server.killAndReap()
+    }
+
     @Test("a raw snapshot through the .exe shows a call in progress: its request bytes, the client's pid, the owner record",
           .timeLimit(.minutes(3)))
     func rawSnapshotOfCallInProgress() throws {

@@ -7,10 +7,16 @@ import Synchronization
 
 extension AgentTransport {
     /// The place in a few characters, for a screen's header: `127.0.0.1`, `container 4242`,
-    /// `via wine` (the command's first word, without its directory).
+    /// `via wine` (the command's first word, without its directory; a leading `env` and its
+    /// `NAME=value` words are skipped).
     package var short: String {
         guard executable == "/bin/sh", arguments.count == 2 else { return place }
-        let first = arguments[1].split(separator: " ").first.map(String.init) ?? arguments[1]
+        var words = arguments[1].split(separator: " ").map(String.init)
+        if words.first == "env" {
+            words.removeFirst()
+            while let w = words.first, w.contains("="), !w.hasPrefix("-") { words.removeFirst() }
+        }
+        let first = words.first ?? arguments[1]
         return "via " + (first.split(separator: "/").last.map(String.init) ?? first)
     }
 }
