@@ -24,8 +24,8 @@ narrate "Lesson 11: a service on another machine. The server of '$NAME' runs on 
 target; on the target there is no Swift and no ipcscope, only the static agent \
 mbvipc-agent. 'ipcscope status --host HOST NAME' starts 'ssh -T HOST mbvipc-agent' and asks \
 it for snapshots: the same bytes a local reader would pread, plus the liveness lock and, for \
-each pid, its command line on the target. The agent only reads: it cannot call unless \
-started with --allow-calls."
+each pid, its command line on the target. list, status, watch, record, attach and call \
+all take --host. The agent only reads: it cannot call unless started with --allow-calls."
 
 step "building the agent (static, libc only)"
 make -s -C "$REPO/Sources/MBVIPC" agent O="$WORK/agent" >"$WORK/make.out" 2>&1 || { cat "$WORK/make.out"; exit 1; }
@@ -96,5 +96,24 @@ check "the server by its pid and command line on the target" grep -q "$SERVER (i
 check "the request slot's bytes: 'hello from over there'" grep -q "68 65 6c 6c 6f 20 66 72  6f 6d 20 6f 76 65 72 20" "$WORK/status.out"
 "$IPCSCOPE" status "$NAME" "${HOST[@]}" --json >"$WORK/status.json" 2>&1
 check "--json: the same fields a local status gives (calls served 1)" grep -q '"calls_served":1' "$WORK/status.json"
+
+step "3. watch --host: calls on the target, as they happen"
+start watch "$IPCSCOPE" watch "$NAME" "${HOST[@]}" --json --limit 1 --timeout 30
+WATCH=$LAST_PID
+wait_output watch "watching '$NAME' on 127.0.0.1" 20 || exit 1
+"$IPCSCOPE" call "$NAME" --function 8 --text 'seen from here' </dev/null >/dev/null
+wait_exit "$WATCH" 30 || true
+output watch | grep '"event":"call"' | head -1
+check "watch --host exits 0 after its one call" test "$EXIT_CODE" = 0
+check "the call, whole: function 8 and its request bytes" grep -q '"function":8.*"request_hex":"7365656e2066726f6d2068657265"' "$WORK/watch.out"
+
+step "4. call --host: only an agent started with --allow-calls makes calls"
+"$IPCSCOPE" call "$NAME" "${HOST[@]}" --function 9 --text 'from here' </dev/null >"$WORK/refused.out" 2>&1 && REFUSED=0 || REFUSED=$?
+head -2 "$WORK/refused.out"
+check "refused (exit 1), saying how to allow it" sh -c "[ $REFUSED = 1 ] && grep -q -- '--allow-calls' '$WORK/refused.out'"
+"$IPCSCOPE" call "$NAME" --host "$TARGET" --ssh-config "$WORK/ssh_config" --agent-command "$AGENT --allow-calls" \
+  --function 9 --text 'from here' </dev/null >"$WORK/allowed.out" 2>&1
+head -2 "$WORK/allowed.out"
+check "with --allow-calls the target's server answers" grep -q "^status 0" "$WORK/allowed.out"
 
 finish
