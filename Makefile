@@ -53,8 +53,8 @@ SCRATCH ?= $(if $(filter 1,$(STATIC)),.build-static,.build)
 SWIFTPM_FLAGS = $(SWIFT_FLAGS) $(STATIC_FLAGS)
 BIN ?= $(SCRATCH)/$(CONFIG)
 INSTALL ?= install
-# Further programs to install into BINDIR beside ipcscope, as paths to built files (none yet:
-# the place for the static agents once they exist). `make deb` puts them in the ipcscope package.
+# Further programs to install into BINDIR beside ipcscope, as paths to built files. `make deb`
+# puts them in the ipcscope package. (The static agent, mbvipc-agent, comes with the C library.)
 EXTRA_BINARIES ?=
 
 # Made once per scratch folder: the tidied man page and the completion scripts.
@@ -66,7 +66,7 @@ CLIB = Sources/MBVIPC
 HAVE_CLIB := $(wildcard $(CLIB)/Makefile)
 # Where the C library's make builds (relative to $(CLIB), or absolute) and installs.
 CLIB_BUILD ?= build
-CLIB_VARS = O=$(CLIB_BUILD) PREFIX=$(PREFIX) LIBDIR=$(LIBDIR)
+CLIB_VARS = O=$(CLIB_BUILD) PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) BINDIR=$(BINDIR)
 DISSECTOR = docs/wireshark/ipcscope.lua
 HAVE_DISSECTOR := $(wildcard $(DISSECTOR))
 # The Lua plugin folder of the installed Wireshark (Debian's: /usr/lib/MULTIARCH/wireshark/plugins);
@@ -78,12 +78,13 @@ endif
 # Hand-written pages: what the CLI's help text cannot say.
 MAN5 = docs/man/ipcscope-section.5
 MAN3 = $(if $(HAVE_CLIB),docs/man/mbv_ipc.3)
+AGENT_MAN = docs/man/mbvipc-agent.1
 # Every function mbv_ipc(3) describes gets a page that points to it (`man MBV_IPCCall`).
 MAN3_LINKS = $(if $(HAVE_CLIB),MBV_IPCInitServer MBV_IPCInitServerA MBV_IPCInitServerEx \
 	MBV_IPCServerLoop MBV_IPCStopServer MBV_IPCFreeServer MBV_IPCServerCapacities \
 	MBV_IPCConnect MBV_IPCConnectA MBV_IPCCall MBV_IPCCallTimeout MBV_IPCDisconnect \
 	MBV_IPCLastError MBV_IPCLastErrorMessage)
-SEE_ALSO = ipcscope-section 5$(if $(HAVE_CLIB),$(comma)mbv_ipc 3)
+SEE_ALSO = ipcscope-section 5$(if $(HAVE_CLIB),$(comma)mbv_ipc 3$(comma)mbvipc-agent 1)
 comma = ,
 MAN_DATE = $(if $(SOURCE_DATE_EPOCH),--date $(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%d))
 
@@ -92,9 +93,11 @@ SOURCES := Package.swift $(shell find Sources -type f \( -name '*.swift' -o -nam
 GENERATED = $(OUT)/man/ipcscope.1 $(OUT)/completions/ipcscope.bash $(OUT)/completions/_ipcscope \
 	$(OUT)/completions/ipcscope.fish
 
+# With the C library: the static agent too (mbvipc-agent, what --host and --via run on a target;
+# --push-agent copies the installed one to a host that has none).
 all: $(BIN)/ipcscope $(GENERATED)
 ifneq ($(HAVE_CLIB),)
-	$(MAKE) -C $(CLIB) $(CLIB_VARS)
+	$(MAKE) -C $(CLIB) $(CLIB_VARS) all agent
 endif
 
 # SwiftPM decides what to recompile; the touch marks the binary current for make. The Makefile
@@ -141,9 +144,10 @@ install: $(BIN)/ipcscope $(GENERATED)
 	chmod 644 $(DEST)$(SYSTEMDUNITDIR)/ipcscope-exporter.service.tmp
 	mv $(DEST)$(SYSTEMDUNITDIR)/ipcscope-exporter.service.tmp $(DEST)$(SYSTEMDUNITDIR)/ipcscope-exporter.service
 ifneq ($(HAVE_CLIB),)
-	$(MAKE) -C $(CLIB) install $(CLIB_VARS) DESTDIR=$(DEST)
+	$(MAKE) -C $(CLIB) agent install $(CLIB_VARS) DESTDIR=$(DEST)
 	$(INSTALL) -d $(DEST)$(MANDIR)/man3
 	$(INSTALL) -m 644 $(MAN3) $(DEST)$(MANDIR)/man3/
+	$(INSTALL) -m 644 $(AGENT_MAN) $(DEST)$(MANDIR)/man1/
 	for f in $(MAN3_LINKS); do echo '.so man3/mbv_ipc.3' > $(DEST)$(MANDIR)/man3/$$f.3; done
 endif
 ifneq ($(HAVE_DISSECTOR),)
@@ -155,7 +159,7 @@ endif
 uninstall:
 	rm -f $(DEST)$(BINDIR)/ipcscope $(foreach f,$(EXTRA_BINARIES),$(DEST)$(BINDIR)/$(notdir $(f))) $(DEST)$(MANDIR)/man1/ipcscope.1 $(DEST)$(MANDIR)/man5/ipcscope-section.5 \
 		$(DEST)$(BASHCOMPDIR)/ipcscope $(DEST)$(ZSHCOMPDIR)/_ipcscope $(DEST)$(FISHCOMPDIR)/ipcscope.fish \
-		$(DEST)$(MANDIR)/man3/mbv_ipc.3 $(foreach f,$(MAN3_LINKS),$(DEST)$(MANDIR)/man3/$(f).3) \
+		$(DEST)$(MANDIR)/man3/mbv_ipc.3 $(DEST)$(MANDIR)/man1/mbvipc-agent.1 $(foreach f,$(MAN3_LINKS),$(DEST)$(MANDIR)/man3/$(f).3) \
 		$(DEST)$(SYSTEMDUNITDIR)/ipcscope-exporter.service
 ifneq ($(HAVE_CLIB),)
 	$(MAKE) -C $(CLIB) uninstall $(CLIB_VARS) DESTDIR=$(DEST)

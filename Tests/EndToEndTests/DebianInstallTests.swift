@@ -74,6 +74,9 @@ extension DebianPackageTests {
             let answer = jsonObject(call.stdout)
             #expect(call.exitStatus == 0 && int(answer?["status"]) == 0 && answer?["text"] as? String == "hello",
                     "call: \(call.stdout)\(call.stderr)")
+            // The packaged static agent reads the section as a target would.
+            let through = root.run("ipcscope status \(name) --json --via /usr/bin/mbvipc-agent")
+            #expect(through.exitStatus == 0 && through.stdout.contains("\"alive\":true"), "status --via: \(through.stdout)\(through.stderr)")
             server.signal(SIGTERM)
             #expect(server.wait(timeout: 10) == 0, "serve: \(server.stderr)")
             #expect(root.run("test ! -e /dev/shm/ipcscope.\(name)").exitStatus == 0, "the server left its section")
@@ -81,7 +84,8 @@ extension DebianPackageTests {
 
         // man finds and renders every page by name; bash-completion loads the completion on demand.
         steps.time("man and completion") {
-            for (page, needle) in [("ipcscope", "ipcscope serve"), ("ipcscope-section", "request"), ("3 MBV_IPCCall", "MBV_IPCCallTimeout")] {
+            for (page, needle) in [("ipcscope", "ipcscope serve"), ("ipcscope-section", "request"), ("3 MBV_IPCCall", "MBV_IPCCallTimeout"),
+                                 ("mbvipc-agent", "--allow-calls")] {
                 let man = root.run("man --warnings \(page)")
                 #expect(man.exitStatus == 0 && man.stderr.isEmpty && man.stdout.contains("NAME") && man.stdout.contains(needle),
                         "man \(page): \(man.stderr)\(man.stdout.prefix(400))")

@@ -100,7 +100,7 @@ struct InstallTests {
 
         // Each page renders without a warning, and man finds it by name in the installed tree.
         let manDir = stage.installed("share/man")
-        for (page, section) in [("ipcscope", "1"), ("ipcscope-section", "5")] {
+        for (page, section) in [("ipcscope", "1"), ("ipcscope-section", "5"), ("mbvipc-agent", "1")] {
             let path = "\(manDir)/man\(section)/\(page).\(section)"
             let render = stage.shell("MANWIDTH=80 man -l --warnings \(sh(path))")
             #expect(render.exitStatus == 0 && render.stderr.isEmpty, "man \(page): \(render.stderr)")
@@ -160,6 +160,20 @@ struct InstallTests {
             let expected = stage.destdir + folder
             #expect(access(expected + "/ipcscope.lua", R_OK) == 0, "no ipcscope.lua in \(expected): \(stage.leftovers())")
         }
+
+        // The static agent beside ipcscope (what --push-agent copies to a host): it needs no
+        // library, and ipcscope reads a section through it.
+        let agent = stage.installed("bin/mbvipc-agent")
+        let agentVersion = stage.shell(sh(agent) + " --version")
+        #expect(agentVersion.exitStatus == 0 && agentVersion.stdout.contains("protocol "), "\(agentVersion.stdout)\(agentVersion.stderr)")
+        #expect(stage.shell("ldd \(sh(agent)) 2>&1").stdout.contains("not a dynamic executable"))
+        let name2 = stage.scope.serviceName("agent")
+        let server2 = stage.scope.spawn(binary, ["serve", name2, "--echo"])
+        #expect(server2.waitForOutput("serving", timeout: 10), "\(server2.stderr)")
+        let through = stage.shell("\(sh(binary)) status \(name2) --json --via \(sh(agent))")
+        #expect(through.exitStatus == 0 && through.stdout.contains("\"alive\":true"), "\(through.stdout)\(through.stderr)")
+        server2.signal(SIGTERM)
+        #expect(server2.wait(timeout: 10) == 0)
 
         // The exporter's systemd unit, its ExecStart pointed at the installed binary.
         let unit = readFile(stage.installed("lib/systemd/system/ipcscope-exporter.service"))
