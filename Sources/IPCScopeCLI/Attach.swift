@@ -20,7 +20,7 @@ extension IPCScope {
                 yet, and follows it when it dies or restarts. The client pane makes real calls.
                 Keys: i client pane, Tab pane, ? help, q quit, space pause, arrows/jk/PgUp/PgDn scroll, \
                 h hex/text, / filter; in History: arrows select a call, Enter shows it whole, l live, \
-                x/X export JSON Lines. With --schema the dumps show the fields beside the hex (f: full \
+                x/X export JSON Lines, W writes the history as pcapng. With --schema the dumps show the fields beside the hex (f: full \
                 hex): up/down move a cursor field by field and light its bytes, left/right byte by byte; \
                 in the client pane Tab completes function, field and enum names. Esc in the client pane \
                 gives up a call the in-process server holds (--serve, step mode). With --file the header \

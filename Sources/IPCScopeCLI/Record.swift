@@ -65,8 +65,7 @@ extension IPCScope {
                 throw usageFailure("cannot create -w '\(file)': \(String(cString: strerror(errno))); check the directory")
             }
             defer { close(fd) }
-            var out = RecordingFile(fd: fd, clock: recorder.clock)
-            try out.write(PcapNG.sectionHeader(application: "ipcscope record"))
+            var out = try PcapNGWriter(application: "ipcscope record", clock: recorder.clock, emit: fileSink(fd))
 
             let stop = StopFlag()
             let sources = installStopSignals { stop.set() }
@@ -136,72 +135,10 @@ extension IPCScope {
     }
 }
 
-/// The pcapng file being written: one interface per service epoch, two packets per call.
-private struct RecordingFile {
-    let fd: Int32
-    var interfaces: [RecordedInterface] = []
-    var current: Int?
-    var written = 0
-    var partial = 0
-    var missed: UInt64 = 0
-    /// Missed calls not yet written as a packet's drop count.
-    private var unreported: UInt64 = 0
-    private var counts: [(received: UInt64, dropped: UInt64)] = []
-    private let startNS = realtimeNanoseconds()
-    /// The clocks of the section's host: packet times are its CLOCK_MONOTONIC plus its REALTIME offset.
-    var clock: HostClock
-
-    init(fd: Int32, clock: HostClock) {
-        self.fd = fd
-        self.clock = clock
-    }
-
-    /// Starts a new interface when the service's epoch (or section) changed.
-    mutating func use(_ i: RecordedInterface) throws {
-        if let c = current, interfaces[c] == i { return }
-        try write(PcapNG.interface(i))
-        interfaces.append(i)
-        counts.append((0, 0))
-        current = interfaces.count - 1
-    }
-
-    /// Counts calls the ring lapped; the next packet carries them as its drop count.
-    mutating func addMissed(_ n: UInt64) {
-        missed += n
-        unreported += n
-    }
-
-    mutating func write(_ call: RecordedCall) throws {
-        guard let c = current else { return }
-        var call = call
-        if call.epoch == 0 { call.epoch = interfaces[c].epoch }
-        let id = UInt32(clamping: c)
-        let inbound = PcapNG.packet(interfaceID: id, unixNS: clock.unixNS(monotonic: call.sentNS),
-                                    data: RecordPacket.encode(call, .request), inbound: true, dropped: unreported,
-                                    comment: call.partial ? "partial: the payloads moved on before they could be copied" : nil)
-        let outbound = PcapNG.packet(interfaceID: id, unixNS: clock.unixNS(monotonic: call.doneNS),
-                                     data: RecordPacket.encode(call, .response), inbound: false)
-        try write(inbound + outbound)
-        counts[c].dropped += unreported
-        counts[c].received += 1
-        unreported = 0
-        written += 1
-        if call.partial { partial += 1 }
-    }
-
-    /// Writes the statistics blocks (calls and missed per interface).
-    mutating func finish() throws {
-        let now = realtimeNanoseconds()
-        if let c = current { counts[c].dropped += unreported }
-        for (i, n) in counts.enumerated() {
-            try write(PcapNG.statistics(interfaceID: UInt32(clamping: i), unixNS: now, startNS: startNS, received: n.received,
-                                        dropped: n.dropped, comment: "\(n.received) calls recorded, \(n.dropped) missed"))
-        }
-    }
-
-    func write(_ bytes: [UInt8]) throws {
-        let failed = writeAll(bytes, to: fd)
-        if let failed {
+/// Writes a recording's blocks to the file, or says why it cannot.
+private func fileSink(_ fd: Int32) -> ([UInt8]) throws -> Void {
+    { bytes in
+        if let failed = writeAll(bytes, to: fd) {
             printError("cannot write the recording: \(errorText(failed.rawValue)); check the disk")
             throw ExitCode(1)
         }

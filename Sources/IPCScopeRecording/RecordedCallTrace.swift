@@ -16,3 +16,31 @@ extension RecordedCall {
                            sentNS: sentNS, doneNS: doneNS, requestHead: head)
     }
 }
+
+extension RecordedCall {
+    /// A call from its trace record and the payloads copied for it: a payload of the wrong size
+    /// (or none) makes the call partial, its request then the trace's first bytes.
+    package init(trace r: TraceRecord, request copied: [UInt8]?, response copiedResponse: [UInt8]?, clientTID: Int32 = 0,
+                 epoch: UInt32) {
+        var flags: RecordedCall.Flags = []
+        if r.rejected { flags.insert(.rejected) }
+        if r.afterRecovery { flags.insert(.afterRecovery) }
+        var request: [UInt8] = []
+        if !r.rejected && r.requestSize > 0 {
+            if let q = copied, q.count == Int(r.requestSize) {
+                request = q
+            } else {
+                request = Array(r.requestHead.prefix(Int(min(r.requestSize, 16))))
+                flags.insert(.partial)
+            }
+        }
+        var response: [UInt8] = []
+        if r.responseSize > 0 {
+            if let s = copiedResponse, s.count == Int(r.responseSize) { response = s } else { flags.insert(.partial) }
+        }
+        self.init(seq: r.seq, function: r.function, status: r.status, requestSize: r.requestSize,
+                  responseSize: r.responseSize, clientPID: r.clientPID, clientTID: clientTID,
+                  epoch: epoch, flags: flags, sentNS: r.sentNS, doneNS: r.doneNS,
+                  request: request, response: response)
+    }
+}

@@ -189,26 +189,7 @@ package final class CallRecorder {
     /// Builds the call from its trace record and whatever the slots gave for it.
     private func finish(_ r: TraceRecord, epoch: UInt32) -> RecordedCall {
         let c = captures.removeValue(forKey: r.seq)
-        var flags: RecordedCall.Flags = []
-        if r.rejected { flags.insert(.rejected) }
-        if r.afterRecovery { flags.insert(.afterRecovery) }
-        var request: [UInt8] = []
-        if !r.rejected && r.requestSize > 0 {
-            if let q = c?.request, q.count == Int(r.requestSize) {
-                request = q
-            } else {
-                request = Array(r.requestHead.prefix(Int(min(r.requestSize, 16))))
-                flags.insert(.partial)
-            }
-        }
-        var response: [UInt8] = []
-        if r.responseSize > 0 {
-            if let s = c?.response, s.count == Int(r.responseSize) { response = s } else { flags.insert(.partial) }
-        }
-        return RecordedCall(seq: r.seq, function: r.function, status: r.status, requestSize: r.requestSize,
-                            responseSize: r.responseSize, clientPID: r.clientPID, clientTID: c?.clientTID ?? 0,
-                            epoch: epoch, flags: flags, sentNS: r.sentNS, doneNS: r.doneNS,
-                            request: request, response: response)
+        return RecordedCall(trace: r, request: c?.request, response: c?.response, clientTID: c?.clientTID ?? 0, epoch: epoch)
     }
 
     /// Copies the header and both slots, keeping each slot's payload only when no newer call

@@ -133,6 +133,8 @@ private struct Loop {
                     model.clientCancelling()
                 }
             case .export(let name, let text): model.exported(ExportFile.write(name: name, text: text))
+            case .record(let name, let interface, let calls, let missed):
+                model.exported(ExportFile.record(name: name, interface: interface, calls: calls, missed: missed, clock: reader.clock))
             }
         }
         return true

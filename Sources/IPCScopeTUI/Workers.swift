@@ -187,22 +187,49 @@ enum ExportFile {
     /// Writes `text` to `NAME.jsonl` (or `NAME-2.jsonl`, … when taken, never overwriting);
     /// returns the one-line notice to show.
     static func write(name: String, text: String) -> String {
-        let dir = currentDirectory()
         let lines = text.split(separator: "\n").count
+        return create(name: name, suffix: ".jsonl", bytes: Array(text.utf8)) { path in
+            "wrote \(lines) call\(lines == 1 ? "" : "s") as JSON Lines to \(path)"
+        }
+    }
+
+    /// Writes `calls` as a pcapng recording to `NAME.pcapng` (never overwriting), its times on
+    /// the section host's `clock`; returns the one-line notice to show.
+    static func record(name: String, interface: RecordedInterface, calls: [RecordedCall], missed: UInt64,
+                       clock: HostClock) -> String {
+        var bytes: [UInt8] = []
+        do {
+            var w = try PcapNGWriter(application: "ipcscope attach", clock: clock) { bytes += $0 }
+            try w.use(interface)
+            w.addMissed(missed)
+            for call in calls { try w.write(call) }
+            try w.finish()
+        } catch {
+            return "record failed: \(error)"
+        }
+        let partial = calls.filter(\.partial).count
+        return create(name: name, suffix: ".pcapng", bytes: bytes) { path in
+            "wrote \(calls.count) call\(calls.count == 1 ? "" : "s") as pcapng to \(path) (\(calls.count - partial) whole, \(partial) partial)"
+        }
+    }
+
+    /// Creates `NAME` + suffix in the working directory (`NAME-2`…, never overwriting) with `bytes`.
+    private static func create(name: String, suffix: String, bytes: [UInt8], done: (String) -> String) -> String {
+        let dir = currentDirectory()
         for n in 1...100 {
-            let path = dir + "/" + name + (n == 1 ? "" : "-\(n)") + ".jsonl"
+            let path = dir + "/" + name + (n == 1 ? "" : "-\(n)") + suffix
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd < 0 {
                 if errno == EEXIST { continue }
                 return "export failed: cannot create \(path): \(String(cString: strerror(errno))); start attach in a writable directory"
             }
             defer { close(fd) }
-            let failed = writeAll(text, to: fd)
-            let ok = failed == nil
-            return ok ? "wrote \(lines) call\(lines == 1 ? "" : "s") as JSON Lines to \(path)"
-                      : "export failed: writing \(path): \(failed.map { String(describing: $0) } ?? "short write")"
+            if let failed = writeAll(bytes, to: fd) {
+                return "export failed: writing \(path): \(String(describing: failed))"
+            }
+            return done(path)
         }
-        return "export failed: \(dir)/\(name)*.jsonl all taken; remove some"
+        return "export failed: \(dir)/\(name)*\(suffix) all taken; remove some"
     }
 }
 

@@ -89,7 +89,7 @@ struct RemoteVerbsTests {
         let call = scope.ipcscope(["call", name, "--function", "9", "--text", "known-bytes:\\x01\\xff"])
         #expect(call.exitStatus == 0, "\(call.stderr)")
         for allow in [false, true] {
-            let tmux = TmuxSession(scope, command: "\(ipcscopePath) attach \(name) --via '\(agent)\(allow ? " --allow-calls" : "")'")
+            let tmux = TmuxSession(scope, command: "sh -c \"cd \(scope.directory) && exec \(ipcscopePath) attach \(name) --via '\(agent)\(allow ? " --allow-calls" : "")'\"")
             defer { tmux.kill() }
             var (ok, screen) = tmux.waitFor("via mbvipc-agent:\(name)", "[LIVE]", "server pid \(server.pid)", "fn 9  14 bytes", "wire ", "rtt ")
             #expect(ok, "attach through the agent:\n\(screen)")
@@ -100,6 +100,16 @@ struct RemoteVerbsTests {
             if allow {
                 (ok, screen) = tmux.waitFor("status 0 6 bytes", "fn 4  6 bytes")
                 #expect(ok, "client pane call answered through the agent:\n\(screen)")
+                // W records the history from the remote section as pcapng; replay sends its whole calls again.
+                (ok, screen) = tmux.waitFor("kept 2/1000, 2 whole")
+                #expect(ok, "the pane's call is kept whole:\n\(screen)")
+                tmux.keys("Escape")
+                tmux.keys("W")
+                let file = scope.directory + "/ipcscope-\(name)-history.pcapng"
+                (ok, screen) = tmux.waitFor("as pcapng to \(file)")
+                #expect(ok, "W reported:\n\(screen)")
+                let replay = scope.ipcscope(["replay", file, "--to", name, "--function", "4"])
+                #expect(replay.exitStatus == 0 && replay.stdout.contains("1 matched, 0 differed"), "\(replay.stdout) \(replay.stderr)")
             } else {
                 (ok, screen) = tmux.waitFor("it was not started as")
                 #expect(ok, "client pane says the agent only reads:\n\(screen)")

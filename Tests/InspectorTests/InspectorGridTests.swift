@@ -245,6 +245,28 @@ private func cells(_ g: Grid, _ row: Int, _ from: Int, _ to: Int) -> String {
         #expect(lines.split(separator: "\n").count == 2)
         #expect(lines.contains("\"request_hex\":\"" + payload.map(HexDump.hex2).joined() + "\""))
         #expect(lines.contains("\"response_hex\":\"" + response.map(HexDump.hex2).joined() + "\""))
+        // W: the same history as a recording; the whole call with both payloads, the other partial.
+        guard case .record(let rname, let interface, let calls, let missed) = m.handle(key: .char("W")).first else {
+            Issue.record("no recording"); return
+        }
+        #expect(rname == "ipcscope-Demo-history" && interface.service == "Demo" && missed == 0)
+        var bytes: [UInt8] = []
+        var writer = try PcapNGWriter(application: "test", clock: HostClock()) { bytes += $0 }
+        try writer.use(interface)
+        for c in calls { try writer.write(c) }
+        try writer.finish()
+        let read = try PcapNG.read(bytes)
+        #expect(read.calls.map(\.seq) == [5, 7])
+        #expect(read.calls[0].partial && read.calls[0].request.count == 16)
+        #expect(!read.calls[1].partial && read.calls[1].request == payload && read.calls[1].response == response)
+        #expect(read.interfaces == [interface])
+        // A filter narrows it as it narrows X.
+        _ = m.handle(key: .char("/"))
+        for ch in "fn=9" { _ = m.handle(key: .char(ch)) }
+        _ = m.handle(key: .enter)
+        guard case .record(_, _, let only, _) = m.handle(key: .char("W")).first else { Issue.record("no filtered recording"); return }
+        #expect(only.map(\.seq) == [7])
+        _ = m.handle(key: .escape)
         // Back to live.
         _ = m.handle(key: .char("l"))
         g = draw(&m)

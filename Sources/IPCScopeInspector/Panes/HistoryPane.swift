@@ -132,7 +132,7 @@ extension InspectorModel {
         }
         var keys: [(String, Int)] = [("i client", 0), ("Tab pane", 1), ("% latency", 1), ("? help", 0), ("q quit", 0)]
         if focus == .history {
-            keys.insert(contentsOf: [("\(ud) select", 1), ("Enter show call", 1), ("x/X export", 2)], at: 2)
+            keys.insert(contentsOf: [("\(ud) select", 1), ("Enter show call", 1), ("x/X export", 2), ("W pcapng", 3)], at: 2)
         } else if decodedShown(focus) != nil {
             keys.insert(contentsOf: [("\(ud) field", 1), ("\(glyphs.arrowLeft)\(glyphs.arrowRight) byte", 2)], at: 2)
         } else {
@@ -162,7 +162,8 @@ extension InspectorModel {
             "",
             "History pane:  \(ud) select a call,  Enter shows it in the dump panes,",
             "  l (or Ctrl-L anywhere) back to live;  x exports the selected call,",
-            "  X every call kept, as JSON Lines;  \(wholeMark) marks calls kept whole",
+            "  X every call kept, as JSON Lines;  W as pcapng (replay, Wireshark);",
+            "  \(wholeMark) marks calls kept whole (the others are recorded partial)",
             "",
             "Client pane:  FUNCTION PAYLOAD then Enter, e.g.  1 hello\\n",
             "  Ctrl-T hex/text payload (hex takes pasted xxd / hexdump -C)",

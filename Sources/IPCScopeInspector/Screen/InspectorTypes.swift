@@ -3,6 +3,7 @@ import Glibc
 #endif
 import IPCScopeKit
 import IPCScopeObserve
+import IPCScopeRecording
 
 /// A key press as the model understands it (the front translates curses codes).
 package enum Key: Equatable, Sendable {
@@ -173,6 +174,10 @@ package enum InspectorAction: Equatable, Sendable {
     case cancelCall
     /// Write `text` (JSON Lines) to a new file whose name starts with `name`; report with `exported`.
     case export(name: String, text: String)
+    /// Write `calls` as a pcapng recording (one interface, `missed` calls the ring lapped) to a
+    /// new file whose name starts with `name`, its times on the section host's clock; report
+    /// with `exported`.
+    case record(name: String, interface: RecordedInterface, calls: [RecordedCall], missed: UInt64)
 }
 
 /// Where the inspector stands with the section.

@@ -1,5 +1,6 @@
 /// Key handling: a pure function of the model's state and the key.
 import IPCScopeObserve
+import IPCScopeRecording
 extension InspectorModel {
     /// Applies `key`; returns what the front must do (quit, send a call, save calls, …).
     package mutating func handle(key: Key) -> [InspectorAction] {
@@ -44,6 +45,7 @@ extension InspectorModel {
             if inspectedSeq != nil { inspectedSeq = nil } else { filter = nil; notice = nil }
         case .char("l"): inspectedSeq = nil
         case .char("X"): return exportHistory()
+        case .char("W"): return recordHistory()
         case .char("s") where server != nil:
             server!.stepMode.toggle()
             return [.setStepMode(server!.stepMode)]
@@ -132,6 +134,32 @@ extension InspectorModel {
             return []
         }
         return [.export(name: "ipcscope-\(service)-history", text: shown.map { exportLine($0) + "\n" }.joined())]
+    }
+
+    /// Every kept call (filtered when a filter is set), oldest first, as a recording that
+    /// `replay`, `attach --file` and Wireshark read: the calls seen whole with both payloads,
+    /// the others partial (the trace's first request bytes), as `record` writes them.
+    mutating func recordHistory() -> [InspectorAction] {
+        let shown = shownRecords
+        guard !shown.isEmpty else {
+            notice = "nothing to record: no calls in the history" + (filter != nil ? " match the filter" : "")
+            return []
+        }
+        guard recording == nil, let snap = latest ?? snapshot, let l = snap.layout else {
+            notice = recording != nil ? "this is a recording already: open it with replay or Wireshark" : "no section layout to record with"
+            return []
+        }
+        let interface = RecordedInterface(service: service, epoch: snap.serverEpoch,
+                                          requestCapacity: UInt32(clamping: l.requestCapacity),
+                                          responseCapacity: UInt32(clamping: l.responseCapacity),
+                                          traceCapacity: UInt32(clamping: l.traceCapacity),
+                                          createdUnixNS: snap.identity?.createdUnixNS ?? 0)
+        let calls = shown.map { r in
+            let w = history.whole(r)
+            return RecordedCall(trace: r, request: w?.request, response: w?.response, epoch: snap.serverEpoch)
+        }
+        return [.record(name: "ipcscope-\(service)-history", interface: interface, calls: calls,
+                        missed: filter == nil ? history.missed : 0)]
     }
 
     mutating func togglePause() {
