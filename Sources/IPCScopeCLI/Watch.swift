@@ -127,7 +127,7 @@ extension IPCScope {
                         j = .object(pairs.map { $0.0 == "time_unix_ns" ? ($0.0, .uint(remoteClock.unixNS(monotonic: call.doneNS))) : $0 })
                     }
                     if periods != nil { periods?.add(call.traceRecord, now: monotonicNanoseconds()) }
-                    else if json { printJSON(j) } else { printLine(Self.callText(call, schema: schema, style: style)) }
+                    else if json { printJSON(j) } else { printLine(Self.callText(call, schema: schema, style: style, clock: remoteClock)) }
                     if outFD >= 0 { writeAll(j.rendered + "\n", to: outFD) }
                     calls += 1
                     if let limit, calls >= limit { return false }

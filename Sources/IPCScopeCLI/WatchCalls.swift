@@ -47,8 +47,8 @@ extension IPCScope.Watch {
 
     /// The call's line: the trace record's line, `partial` when the call was seen only in part,
     /// and with a schema ` set_value {id=3 value=2.5} -> {ok=true previous=1.5}`.
-    static func callText(_ call: RecordedCall, schema: Schema?, style: TextStyle) -> String {
-        var s = call.traceRecord.line(style: style)
+    static func callText(_ call: RecordedCall, schema: Schema?, style: TextStyle, clock: HostClock? = nil) -> String {
+        var s = call.traceRecord.line(style: style, clock: clock)
         if call.partial { s += " " + style.yellow("partial") }
         guard let schema, let f = schema.function(call.function) else { return s }
         func braces(_ d: DecodedPayload?) -> String {

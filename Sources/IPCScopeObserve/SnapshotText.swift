@@ -78,9 +78,12 @@ package enum Units {
 
 extension TraceRecord {
     /// One line for `watch` and `status`: seq, time, function, sizes, status, latency, pid, first bytes.
-    package func line(style: TextStyle = TextStyle(enabled: false)) -> String {
+    /// `clock`: the section host's clocks, for a record read through an agent (wall-clock time
+    /// is then that host's); nil for a section on this machine.
+    package func line(style: TextStyle = TextStyle(enabled: false), clock: HostClock? = nil) -> String {
         let st = status == 0 ? style.green("status=0") : style.red("status=\(status)")
-        var s = "#\(seq) \(Units.wallClock(monotonicNS: doneNS)) f=\(function) req=\(requestSize) rsp=\(responseSize) \(st)"
+        let time = clock.map { $0.format(monotonic: doneNS) } ?? Units.wallClock(monotonicNS: doneNS)
+        var s = "#\(seq) \(time) f=\(function) req=\(requestSize) rsp=\(responseSize) \(st)"
         s += " latency=\(Units.duration(ns: latencyNS)) pid=\(clientPID)"
         if rejected { s += " " + style.red("rejected") }
         if afterRecovery { s += " " + style.yellow("after-recovery") }

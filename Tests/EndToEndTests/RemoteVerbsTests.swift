@@ -204,7 +204,7 @@ struct RemoteVerbsTests {
         #expect(outer.wait(timeout: 10) != nil)
     }
 
-    @Test("wall-clock times of remote calls use the agent host's REALTIME - MONOTONIC (a host booted a day earlier is still right)")
+    @Test("wall-clock times of remote calls use the agent host's REALTIME - MONOTONIC (a host booted 27 hours earlier is still right)")
     func remoteWallClock() throws {
         let agent = try AgentBuild.require()
         try #require(getuid() == 0 && access("/usr/bin/unshare", X_OK) == 0, "needs root and unshare (time namespaces)")
@@ -214,7 +214,8 @@ struct RemoteVerbsTests {
         defer { scope.cleanup() }
         let name = scope.serviceName("rclock")
         // The server and the agent see a CLOCK_MONOTONIC one day ahead of this process's: another host's clock.
-        let shifted = ["/usr/bin/unshare", "--time", "--monotonic", "86400", "--fork"]
+        // 27 hours: not a whole day, so a time of day on the wrong clock would be 3 hours off.
+        let shifted = ["/usr/bin/unshare", "--time", "--monotonic", "97200", "--fork"]
         let server = scope.spawn(shifted[0], Array(shifted.dropFirst()) + [ipcscopePath, "serve", name, "--echo"])
         defer { server.killAndReap() }
         #expect(server.waitForOutput("serving", timeout: 10), "\(server.stderr)")
@@ -229,6 +230,19 @@ struct RemoteVerbsTests {
         let now = UInt64(Date().timeIntervalSince1970 * 1e9)
         let off = unix > now ? unix - now : now - unix
         #expect(off < 60_000_000_000, "time_unix_ns \(unix) is \(off / 1_000_000_000) s from now: not the agent host's wall clock")
+
+        // The plain-text line's HH:MM:SS is the same wall clock (local time zone), not a day off in monotonic terms.
+        let text = scope.spawn(ipcscopePath, ["watch", name, "--limit", "1", "--timeout", "30", "--via", via])
+        #expect(text.waitForOutput("watching '\(name)'", timeout: 10), "\(text.stderr)")
+        #expect(scope.ipcscope(["call", name, "-f", "2", "--text", "tock", "--via", via + " --allow-calls"]).exitStatus == 0)
+        #expect(text.wait(timeout: 20) == 0, "\(text.stderr)")
+        let callLine = text.stdout.split(separator: "\n").first { $0.hasPrefix("#") }.map(String.init) ?? ""
+        let hms = callLine.split(separator: " ").dropFirst().first?.split(separator: ".").first?.split(separator: ":").compactMap { Int($0) } ?? []
+        var t = time(nil), parts = tm()
+        localtime_r(&t, &parts)
+        let shown = hms.count == 3 ? hms[0] * 3600 + hms[1] * 60 + hms[2] : -1_000_000
+        let d = abs(shown - (Int(parts.tm_hour) * 3600 + Int(parts.tm_min) * 60 + Int(parts.tm_sec))) % 86400
+        #expect(min(d, 86400 - d) < 60, "the line's time is not now on the agent host's wall clock: \(callLine)")
     }
 
     @Test("protocol versions: a version 1 tool still gets version 1 frames (no clock offset); version 2 brings the agent's REALTIME - MONOTONIC")
