@@ -351,7 +351,7 @@ struct RemoteAgentTests {
         return (port, config, sshd)
     }
 
-    @Test("status and list --host over a real sshd on 127.0.0.1 show the call's bytes and the server from the remote side")
+    @Test("status, list, watch and record --host over a real sshd on 127.0.0.1: the call's bytes and the server from the remote side; replay of the recording")
     func overSSH() throws {
         let agent = try AgentBuild.require()
         try #require(access("/usr/sbin/sshd", X_OK) == 0, "openssh-server is not installed (see .ci/run)")
@@ -373,6 +373,20 @@ struct RemoteAgentTests {
         #expect(list.exitStatus == 0, "\(list.stderr)")
         let row = list.stdout.split(separator: "\n").first { $0.hasPrefix("127.0.0.1:\(name) ") }
         #expect((row?.contains(" \(server.pid) ") == true && row?.contains(" ipcscope serve remote-") == true), "\(list.stdout)")
+
+        // watch --host --json and record --host, both over ssh at once; replay sends the recording again here.
+        let pcap = scope.directory + "/over-ssh.pcapng"
+        let watch = scope.spawn(ipcscopePath, ["watch", name, "--json", "--limit", "1", "--timeout", "60"] + host)
+        let record = scope.spawn(ipcscopePath, ["record", name, "-w", pcap, "--count", "1", "--duration", "60"] + host)
+        #expect(watch.waitForOutput("watching '\(name)' on 127.0.0.1", timeout: 30), "\(watch.stderr)")
+        #expect(record.waitForOutput("recording '\(name)'", timeout: 30), "\(record.stderr)")
+        #expect(scope.ipcscope(["call", name, "-f", "6", "--text", "seen over ssh"]).exitStatus == 0)
+        #expect(watch.wait(timeout: 30) == 0 && record.wait(timeout: 30) == 0, "\(watch.stderr) \(record.stderr)")
+        let seen = jsonLines(watch.stdout).first { $0["event"] as? String == "call" }
+        #expect(seen?["function"] as? Int == 6 && seen?["request_hex"] as? String == "7365656e206f76657220737368", "\(watch.stdout)")
+        #expect(record.stdout.contains("recorded 1 call to \(pcap): 1 complete, 0 partial"), "\(record.stdout)")
+        let replay = scope.ipcscope(["replay", pcap, "--to", name])
+        #expect(replay.exitStatus == 0 && replay.stdout.contains("1 matched, 0 differed"), "\(replay.stdout) \(replay.stderr)")
 
         // A host that does not answer: ssh's own line, then ours, and exit 1, quickly.
         let closed = scope.ipcscope(["status", name, "--host", "127.0.0.1:\(Self.freePort())", "--ssh-config", config], timeout: 30)
