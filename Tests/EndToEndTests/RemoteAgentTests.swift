@@ -419,6 +419,8 @@ struct RemoteAgentTests {
         #expect(status.stdout.contains("pid               1 (ipcscope serve \(name) --echo)"), "\(status.stdout)")
         let list = scope.ipcscope(["list", "--container", String(pid), "--agent-command", agent])
         #expect(list.stdout.contains("container \(pid):\(name) "), "\(list.stdout)")
+        let hostList = scope.ipcscope(["list"])
+        #expect(!hostList.stdout.contains(name), "the host's own list sees the container's section: \(hostList.stdout)")
         kill(pid, SIGTERM)
         #expect(outer.wait(timeout: 10) != nil)
     }
