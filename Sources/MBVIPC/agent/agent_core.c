@@ -13,6 +13,7 @@
 
 #include "agent_core.h"
 #include "ipc_core.h"
+#include "ipc_client.h"
 
 struct agent_options agent_opt = {0, 600 * 1000, 10 * 1000};
 
@@ -546,4 +547,26 @@ int agent_serve(void) {
         }
         if (r != 0) return 1; /* the answer stream is gone or stuck */
     }
+}
+
+/* MARK: - calls */
+
+uint32_t agent_client_call(const char *name, uint32_t function, uint32_t timeout_ms, const uint8_t *request,
+                           uint16_t size, int32_t *status, uint8_t *response, uint16_t *response_size, char *m,
+                           size_t cap) {
+    MBV_IPC_CONNECTION conn;
+    memset(&conn, 0, sizeof conn);
+    if (!MBV_IPCConnectA(name, &conn)) {
+        agent_fmt(m, cap, "%s", MBV_IPCLastErrorMessage());
+        return AGENT_ERR_CALL_FAILED;
+    }
+    int ok = MBV_IPCCallTimeout(&conn, function, request, size, response, response_size, timeout_ms);
+    if (!ok) {
+        agent_fmt(m, cap, "%s", MBV_IPCLastErrorMessage());
+        MBV_IPCDisconnect(&conn);
+        return AGENT_ERR_CALL_FAILED;
+    }
+    *status = conn.last_status;
+    MBV_IPCDisconnect(&conn);
+    return 0;
 }

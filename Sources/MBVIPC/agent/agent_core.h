@@ -93,6 +93,12 @@ uint32_t agent_plat_call(const char *name, uint32_t function, uint32_t timeout_m
                          size_t cap);
 extern const char *const agent_build;
 
+/* A call as an ordinary client of the C library (MBV_IPCConnectA, MBV_IPCCallTimeout): what
+ * both agents' agent_plat_call do. */
+uint32_t agent_client_call(const char *name, uint32_t function, uint32_t timeout_ms, const uint8_t *request,
+                           uint16_t size, int32_t *status, uint8_t *response, uint16_t *response_size, char *msg,
+                           size_t cap);
+
 /* MARK: - the core */
 
 /* Serves requests until the stream ends (0), BYE (0), or a fatal frame error (1). */

@@ -542,21 +542,7 @@ void agent_plat_pid_fact(struct agent_out *o, int32_t pid, uint32_t roles) {
 uint32_t agent_plat_call(const char *name, uint32_t function, uint32_t timeout_ms, const uint8_t *request,
                          uint16_t size, int32_t *status, uint8_t *response, uint16_t *response_size, char *m,
                          size_t cap) {
-    MBV_IPC_CONNECTION conn;
-    memset(&conn, 0, sizeof conn);
-    if (!MBV_IPCConnectA(name, &conn)) {
-        agent_fmt(m, cap, "%s", MBV_IPCLastErrorMessage());
-        return AGENT_ERR_CALL_FAILED;
-    }
-    int ok = MBV_IPCCallTimeout(&conn, function, request, size, response, response_size, timeout_ms);
-    if (!ok) {
-        agent_fmt(m, cap, "%s", MBV_IPCLastErrorMessage());
-        MBV_IPCDisconnect(&conn);
-        return AGENT_ERR_CALL_FAILED;
-    }
-    *status = conn.last_status;
-    MBV_IPCDisconnect(&conn);
-    return 0;
+    return agent_client_call(name, function, timeout_ms, request, size, status, response, response_size, m, cap);
 }
 
 /* MARK: - main */
