@@ -407,7 +407,7 @@ struct RemoteAgentTests {
         let scope = TestScope()
         defer { scope.cleanup() }
         let name = uniqueServiceName("ctr")
-        let outer = scope.spawn("/usr/bin/unshare", ["--mount", "--pid", "--fork", "--mount-proc", "/bin/sh", "-c",
+        let outer = scope.spawn("/usr/bin/unshare", ["--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "/bin/sh", "-c",
                                                       "mount -t tmpfs tmpfs /dev/shm && exec \"$0\" serve \"$1\" --echo", ipcscopePath, name])
         #expect(outer.waitForOutput("serving", timeout: 10), "\(outer.stderr)")
         let inner = scope.run("/usr/bin/pgrep", ["-P", String(outer.pid)])

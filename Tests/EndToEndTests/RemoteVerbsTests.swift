@@ -184,7 +184,7 @@ struct RemoteVerbsTests {
         let scope = TestScope()
         defer { scope.cleanup() }
         let name = uniqueServiceName("rctr")
-        let outer = scope.spawn("/usr/bin/unshare", ["--mount", "--pid", "--fork", "--mount-proc", "/bin/sh", "-c",
+        let outer = scope.spawn("/usr/bin/unshare", ["--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "/bin/sh", "-c",
                                                       "mount -t tmpfs tmpfs /dev/shm && exec \"$0\" serve \"$1\" --echo", ipcscopePath, name])
         defer { outer.killAndReap() }
         #expect(outer.waitForOutput("serving", timeout: 10), "\(outer.stderr)")
@@ -213,9 +213,10 @@ struct RemoteVerbsTests {
         let scope = TestScope()
         defer { scope.cleanup() }
         let name = scope.serviceName("rclock")
-        // The server and the agent see a CLOCK_MONOTONIC one day ahead of this process's: another host's clock.
-        // 27 hours: not a whole day, so a time of day on the wrong clock would be 3 hours off.
-        let shifted = ["/usr/bin/unshare", "--time", "--monotonic", "97200", "--fork"]
+        // The server and the agent see a CLOCK_MONOTONIC 27 hours ahead of this process's: another
+        // host's clock. Not a whole day, so a time of day on the wrong clock would be 3 hours off.
+        // --kill-child: killing unshare kills the server too.
+        let shifted = ["/usr/bin/unshare", "--time", "--monotonic", "97200", "--fork", "--kill-child"]
         let server = scope.spawn(shifted[0], Array(shifted.dropFirst()) + [ipcscopePath, "serve", name, "--echo"])
         defer { server.killAndReap() }
         #expect(server.waitForOutput("serving", timeout: 10), "\(server.stderr)")
