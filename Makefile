@@ -43,9 +43,8 @@ SWIFT_FLAGS ?=
 # STATIC=1 links the Swift standard library, Foundation and Dispatch into the executables, so
 # `ldd ipcscope` lists only system libraries (libc, libm, libstdc++, libgcc_s, ncursesw, tinfo)
 # and a copy runs where no Swift is installed. It is what `swift build --static-swift-stdlib`
-# does (-static-stdlib to every compile and link), spelled so `swift package` accepts it too:
-# the manual's plugin builds the executables again with the package command's flags, and the
-# same flags keep that build a no-op. No $ORIGIN run path either (nothing to find beside it),
+# does (-static-stdlib to every compile and link), spelled so that every SwiftPM command
+# accepts it (`swift package` has no --static-swift-stdlib). No $ORIGIN run path either (nothing to find beside it),
 # and the GOT read-only after start (-z now: Debian's hardening "bindnow").
 STATIC ?= 0
 STATIC_FLAGS = $(if $(filter 1,$(STATIC)),-Xswiftc -static-stdlib --disable-local-rpath -Xlinker -z -Xlinker now)
@@ -106,18 +105,15 @@ $(BIN)/ipcscope: $(SOURCES) Makefile
 	$(SWIFT) build $(SWIFTPM_FLAGS) --scratch-path $(SCRATCH) -c $(CONFIG) --product ipcscope
 	touch $@
 
-# The manual comes from the CLI's own help text through swift-argument-parser's plugin
-# (it builds the package's executables in CONFIG first, then runs them with
-# --experimental-dump-help), then docs/man/tidy-manual.awk makes it warning-free mdoc.
+# The manual comes from the CLI's own help text through swift-argument-parser's generate-manual
+# tool (it runs ipcscope with --experimental-dump-help), then docs/man/tidy-manual.awk makes it
+# warning-free mdoc. The tool is run directly: the package's generate-manual plugin would first
+# build every executable of the package (bench, fuzz, torture) in CONFIG, doubling a static build.
 man: $(OUT)/man/ipcscope.1
 $(OUT)/man/ipcscope.1: $(BIN)/ipcscope docs/man/tidy-manual.awk Makefile
 	rm -rf $(OUT)/man.tmp && mkdir -p $(OUT)/man.tmp $(@D)
-	# The plugin runs every argument-parser executable, ipcscope-bench too, which loads
-	# malloc-interposer's library from the build folder (a STATIC=1 build has no $$ORIGIN run path).
-	LD_LIBRARY_PATH=$(abspath $(BIN))$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH} \
-	$(SWIFT) package $(SWIFTPM_FLAGS) --scratch-path $(SCRATCH) \
-		--allow-writing-to-directory $(abspath $(OUT)/man.tmp) \
-		generate-manual --configuration $(CONFIG) $(MAN_DATE) --output-directory $(abspath $(OUT)/man.tmp)
+	$(SWIFT) build $(SWIFTPM_FLAGS) --scratch-path $(SCRATCH) -c $(CONFIG) --product generate-manual
+	$(BIN)/generate-manual $(BIN)/ipcscope $(MAN_DATE) --output-directory $(abspath $(OUT)/man.tmp)
 	awk -v see_also='$(SEE_ALSO)' -f docs/man/tidy-manual.awk $(OUT)/man.tmp/ipcscope.1 > $@.tmp
 	mv $@.tmp $@ && rm -rf $(OUT)/man.tmp
 

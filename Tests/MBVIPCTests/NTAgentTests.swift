@@ -256,8 +256,11 @@ struct NTAgentTests {
         // A frame that stops arriving (its writer keeps the pipe open): ERROR 13 after --frame-timeout.
         let path = scope.directory + "/stall"
         _ = FileManager.default.createFile(atPath: path, contents: Data(Self.hello + Array(Self.snapshot("abc").prefix(20))))
-        let stalled = scope.run("/bin/sh", ["-c", "(cat '\(path)'; sleep 15) | { start=$(date +%s%N); " + via(w, "--frame-timeout 2") +
-                                            "; echo \"exit $? after $(( ($(date +%s%N) - start) / 1000000 )) ms\" >&2; }"],
+        // The writer holds the pipe open for 15 s (the subshell becomes that sleep, stopped once the agent has exited).
+        let fifo = scope.directory + "/stall.fifo"
+        let stalled = scope.run("/bin/sh", ["-c", "mkfifo '\(fifo)'; (cat '\(path)'; exec sleep 15) > '\(fifo)' & w=$!; start=$(date +%s%N); "
+                                            + via(w, "--frame-timeout 2") + " < '\(fifo)'"
+                                            + "; echo \"exit $? after $(( ($(date +%s%N) - start) / 1000000 )) ms\" >&2; kill $w"],
                                 timeout: 40)
         var decoder = FrameDecoder()
         decoder.append([UInt8](FileManager.default.contents(atPath: stalled.outPath) ?? Data()))
