@@ -146,7 +146,7 @@ extension InspectorModel {
             return []
         }
         guard recording == nil, let snap = latest ?? snapshot, let l = snap.layout else {
-            notice = recording != nil ? "this is a recording already: open it with replay or Wireshark" : "no section layout to record with"
+            notice = recording != nil ? "this is a recording already: open it with replay or Wireshark" : "nothing to record with yet: no valid snapshot of the section (its layout is unknown)"
             return []
         }
         let interface = RecordedInterface(service: service, epoch: snap.serverEpoch,
