@@ -75,7 +75,7 @@ struct RemoteOptions: ParsableArguments {
         do {
             return try AgentConnection(t, timeout: agentTimeout)
         } catch {
-            printError("cannot reach the agent \(t.place): \(error.description)")
+            printError("cannot reach the agent \(t.place): \(t.explain(error))")
             throw ExitCode(1)
         }
     }

@@ -58,7 +58,7 @@ extension IPCScopeTUI {
             _ = try ServiceName(options.service)
             let connection: AgentConnection
             do { connection = try AgentConnection(t, timeout: options.agentTimeout) } catch {
-                throw AttachError(message: "cannot reach the agent \(t.place): \(error.description)")
+                throw AttachError(message: "cannot reach the agent \(t.place): \(t.explain(error))")
             }
             source = AgentSnapshotSource(service: options.service, transport: t, timeout: options.agentTimeout, connection: connection)
         } else {

@@ -305,6 +305,15 @@ struct RemoteVerbsTests {
         let name = scope.serviceName("rpush")
         let server = scope.startEchoServer(name)
         defer { server.killAndReap() }
+        // Without --push-agent: one line that says what is missing there and names the flag, with
+        // this machine's agent when one is beside ipcscope or on PATH.
+        let plain = ["--host", "127.0.0.1:\(port)", "--ssh-config", config]
+        let missing = scope.run(ipcscopePath, ["status", name] + plain, timeout: 60, environment: ["PATH": "/usr/bin:/bin"])
+        #expect(missing.exitStatus == 1 && missing.stderr.contains("127.0.0.1 has no mbvipc-agent on PATH")
+                && missing.stderr.contains("--push-agent FILE"), "\(missing.stderr)")
+        let agentDir = String(agent[..<agent.lastIndex(of: "/")!])
+        let named = scope.run(ipcscopePath, ["status", name] + plain, timeout: 60, environment: ["PATH": agentDir + ":/usr/bin:/bin"])
+        #expect(named.exitStatus == 1 && named.stderr.contains("--push-agent \(agent)"), "\(named.stderr)")
         let before = Self.pushDirectories()
         let host = ["--host", "127.0.0.1:\(port)", "--ssh-config", config, "--push-agent", agent]
         let status = scope.ipcscope(["status", name] + host, timeout: 60)

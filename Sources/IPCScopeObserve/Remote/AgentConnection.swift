@@ -107,6 +107,30 @@ package struct AgentTransport: Sendable, Equatable {
         if let port, !(1...65535).contains(port) { throw bad("port \(port) is not 1 to 65535") }
         return (user + host, port)
     }
+
+    /// Why a connection failed, for one line on stderr: the error, and when ssh's remote shell
+    /// found no agent (status 127, "command not found"), how to bring one: `--push-agent` with
+    /// this machine's static agent (beside this executable, else on PATH) when there is one.
+    package func explain(_ error: AgentProtocolError) -> String {
+        guard pushFile == nil, executable == "/usr/bin/env", arguments.first == "ssh",
+              case .closed(let exit?) = error, exit.hasSuffix("exited with status 127") else { return error.description }
+        let local = Self.localAgent()
+        return "\(place) has no mbvipc-agent on PATH (ssh exited with status 127, command not found): copy the static "
+            + "agent there, or let ipcscope copy it for this connection with --push-agent "
+            + (local ?? "FILE (make -C Sources/MBVIPC agent builds Sources/MBVIPC/build/mbvipc-agent)")
+    }
+
+    /// This machine's static agent: `mbvipc-agent` beside this executable (an installed
+    /// ipcscope's), else the first on PATH; nil when there is none.
+    package static func localAgent(path: String? = nil, beside directory: String = ownExecutableDirectory) -> String? {
+        let search = path ?? getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
+        for dir in [directory] + search.split(separator: ":").map(String.init) where !dir.isEmpty {
+            let candidate = dir + "/mbvipc-agent"
+            var st = stat()
+            if stat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
 }
 
 /// A snapshot taken by an agent, and what its host said of the pids in it.
