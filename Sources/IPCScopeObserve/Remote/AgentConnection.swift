@@ -17,6 +17,8 @@ package struct AgentTransport: Sendable, Equatable {
     /// `--push-agent FILE`: the static agent to copy over the same stream when the target has
     /// none on PATH (the remote command then speaks the push preamble before the protocol).
     package var pushFile: String?
+    /// Whether the command is ssh to a host (a remote shell runs the agent command there).
+    package var overSSH = false
 
     /// Any command whose standard input and output reach an agent, run by `/bin/sh -c`.
     package static func via(_ command: String) -> AgentTransport {
@@ -35,7 +37,7 @@ package struct AgentTransport: Sendable, Equatable {
         if let port { args += ["-p", String(port)] }
         args += ["--", destination, agentCommand]
         let host = destination.split(separator: "@").last.map(String.init) ?? destination
-        return AgentTransport(place: host, executable: "/usr/bin/env", arguments: ["ssh"] + args)
+        return AgentTransport(place: host, executable: "/usr/bin/env", arguments: ["ssh"] + args, overSSH: true)
     }
 
     /// `ssh` as above, running a small sh script instead of the agent: it uses `mbvipc-agent` from
@@ -112,8 +114,7 @@ package struct AgentTransport: Sendable, Equatable {
     /// found no agent (status 127, "command not found"), how to bring one: `--push-agent` with
     /// this machine's static agent (beside this executable, else on PATH) when there is one.
     package func explain(_ error: AgentProtocolError) -> String {
-        guard pushFile == nil, executable == "/usr/bin/env", arguments.first == "ssh",
-              case .closed(let exit?) = error, exit.hasSuffix("exited with status 127") else { return error.description }
+        guard overSSH, pushFile == nil, case .closed(_, status: 127?) = error else { return error.description }
         let local = Self.localAgent()
         return "\(place) has no mbvipc-agent on PATH (ssh exited with status 127, command not found): copy the static "
             + "agent there, or let ipcscope copy it for this connection with --push-agent "
@@ -233,7 +234,7 @@ package final class AgentConnection {
                 let n = Glibc.read(output, &b, 1)
                 if n == 1 { bytesReceived &+= 1; return b }
                 if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-                throw fatal(.closed(exit: exitNote()))
+                throw fatal(closedError())
             }
         }
         let first = try byte()
@@ -342,7 +343,7 @@ package final class AgentConnection {
             if n > 0 { done += n; bytesSent &+= UInt64(n); continue }
             let e = errno
             if n < 0 && e == EINTR { continue }
-            if n < 0 && e != EAGAIN { throw fatal(drained() ?? .closed(exit: exitNote())) }
+            if n < 0 && e != EAGAIN { throw fatal(drained() ?? closedError()) }
             let now = monotonicNanoseconds()
             guard now < deadline else { throw fatal(.silence(seconds: timeout)) }
             var p = pollfd(fd: input, events: Int16(POLLOUT), revents: 0)
@@ -363,7 +364,7 @@ package final class AgentConnection {
             guard now < deadline else { throw fatal(.silence(seconds: timeout)) }
             var p = pollfd(fd: output, events: Int16(POLLIN), revents: 0)
             let r = poll(&p, 1, Int32(min(UInt64(Int32.max), (deadline - now) / 1_000_000 + 1)))
-            if r < 0 && errno != EINTR { throw fatal(.closed(exit: exitNote())) }
+            if r < 0 && errno != EINTR { throw fatal(closedError()) }
             guard r > 0 else { continue }
             let n = chunk.withUnsafeMutableBytes { Glibc.read(output, $0.baseAddress, $0.count) }
             if n > 0 {
@@ -374,7 +375,7 @@ package final class AgentConnection {
                 continue
             }
             if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-            throw fatal(decoder.endError ?? .closed(exit: exitNote()))
+            throw fatal(decoder.endError ?? closedError())
         }
     }
 
@@ -399,12 +400,13 @@ package final class AgentConnection {
         return decoder.endError
     }
 
-    /// How the transport ended, if it did within half a second: "exit 255", "killed by signal 9".
-    private func exitNote() -> String? {
+    /// The stream closed: with how the transport ended, if it did within half a second
+    /// ("exited with status 255", "killed by signal 9"), and its exit status.
+    private func closedError() -> AgentProtocolError {
         switch process.wait(timeout: 0.5) {
-        case .exited(let code): "\(transport.place) exited with status \(code)"
-        case .signaled(let sig): "\(transport.place) was killed by signal \(sig)"
-        case nil: nil
+        case .exited(let code): .closed(exit: "\(transport.place) exited with status \(code)", status: code)
+        case .signaled(let sig): .closed(exit: "\(transport.place) was killed by signal \(sig)")
+        case nil: .closed(exit: nil)
         }
     }
 

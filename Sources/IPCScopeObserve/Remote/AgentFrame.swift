@@ -36,7 +36,8 @@ package enum AgentProtocolError: Error, Equatable, Sendable, CustomStringConvert
     case tooLong(UInt32)
     case truncated(have: Int, want: Int)
     case silence(seconds: Double)
-    case closed(exit: String?)
+    /// The agent's output ended; how its transport ended, when it did (`status`: its exit status).
+    case closed(exit: String?, status: Int32? = nil)
     case malformed(String)
     case unexpected(UInt16)
     /// The agent's own ERROR frame.
@@ -57,7 +58,7 @@ package enum AgentProtocolError: Error, Equatable, Sendable, CustomStringConvert
             return "the agent's output ended inside a frame (\(have) of \(want) bytes)"
         case .silence(let s):
             return "the agent sent nothing for \(Self.seconds(s)): the transport may be waiting for a password or a host-key answer (use BatchMode/keys), or the agent hangs"
-        case .closed(let exit):
+        case .closed(let exit, _):
             return "the agent's output closed" + (exit.map { " (\($0))" } ?? "") + ": check that the command starts mbvipc-agent (is it installed and on PATH there?)"
         case .malformed(let what):
             return "the agent sent a malformed \(what)"
