@@ -417,9 +417,10 @@ static int on_snapshot(struct in *i) {
     if (pids_same) {
         snap_flags |= AGENT_SNAP_PIDS_SAME;
     } else {
-        cur.pids.len = 0;
-        cur.pids.failed = 0;
-        agent_put(&cur.pids, cur.facts.data, cur.facts.len);
+        /* These facts are the ones sent now: keep them as the last sent (a swap, not a copy). */
+        struct agent_out sent = cur.facts;
+        cur.facts = cur.pids;
+        cur.pids = sent;
     }
     begin(&reply, delta ? AGENT_SNAPSHOT_DELTA : AGENT_SNAPSHOT_FULL);
     agent_put_u64(&reply, taken);
@@ -433,8 +434,10 @@ static int on_snapshot(struct in *i) {
     ipc_plat_free(trace_torn);
     if (pids_same) {
         agent_put_u32(&reply, 0);
+    } else if (cur.pids.failed) {
+        reply.failed = 1; /* the facts did not fit: the frame fails whole (send_frame says so) */
     } else {
-        agent_put(&reply, cur.facts.data, cur.facts.len);
+        agent_put(&reply, cur.pids.data, cur.pids.len);
     }
     agent_put_u32(&reply, (uint32_t)total);
     if (delta) {
