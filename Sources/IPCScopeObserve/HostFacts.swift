@@ -25,6 +25,10 @@ package struct HostFacts: Sendable {
     /// program's section gets commands and pid checks too (start times are CreateTime, 100 ns units).
     package var ntPids = false
 
+    /// Whether these facts can judge the pids `snap` names: an NT program's section names NT
+    /// process ids, which only a Windows host's facts know.
+    package func judgesPids(of snap: Snapshot) -> Bool { !snap.ntObjects || ntPids }
+
     package init(startTime: @escaping @Sendable (Int32) -> UInt64, command: @escaping @Sendable (Int32) -> String?,
                  commandLine: @escaping @Sendable (Int32) -> String?, threadExists: @escaping @Sendable (Int32) -> Bool?,
                  clockTicksPerSecond: UInt64, bootMinusMonotonicNS: @escaping @Sendable () -> UInt64) {

@@ -165,7 +165,7 @@ package enum SectionDirectory {
         if snap.serverAlive, snap.serverPID > 0 {
             // The whole command line (every server is `ipcscope` or a C program by name alone),
             // and only while the pid still names the process that created the section.
-            e.serverCommand = snap.ntObjects && !facts.ntPids ? "(NT program)"
+            e.serverCommand = !facts.judgesPids(of: snap) ? "(NT program)"
                 : PidIdentity.server(pid: snap.serverPID, recordedStart: snap.serverStartTime, startTime: facts.startTime) == .same
                     ? facts.commandLine(snap.serverPID).map(escapeForTerminal) : "(pid reused)"
         }

@@ -26,7 +26,7 @@ package struct StatusReport {
         self.snapshot = snapshot
         self.traceLimit = traceLimit
         // An NT program's pids are NT process ids: /proc knows nothing of them (the NT agent does).
-        if snapshot.ntObjects && !facts.ntPids { return }
+        if !facts.judgesPids(of: snapshot) { return }
         // Any process may name itself with escape sequences (PR_SET_NAME): show names escaped.
         // A pid's command is shown only while the pid still names the recorded process.
         if snapshot.serverPID > 0 {

@@ -145,7 +145,7 @@ extension InspectorModel {
         var x2 = g.put(2, 1, "server ", .plain)
         if snap.serverPID > 0 {
             x2 = g.put(2, x2, "pid \(snap.serverPID) ", .bold)
-            if snap.ntObjects && !(hostFacts?.ntPids ?? false) {
+            if !(hostFacts ?? .local).judgesPids(of: snap) {
                 x2 = g.put(2, x2, "(NT program) ", .dim)
             } else if let cmd = serverCommand(snap.serverPID, startTime: snap.serverStartTime) {
                 // The command gets what the facts after it leave (they are worth more).
