@@ -95,6 +95,14 @@ struct InstallTests {
         #expect(server.waitForOutput("serving", timeout: 10), "\(server.stderr)")
         let call = stage.shell("\(sh(binary)) call \(name) --function 1 --text hello --json")
         #expect(call.exitStatus == 0 && call.stdout.contains("\"status\":0"), "\(call.stdout)\(call.stderr)")
+        // The static agent beside ipcscope (what --push-agent copies to a host): it needs no
+        // library, and ipcscope reads the section through it.
+        let agent = stage.installed("bin/mbvipc-agent")
+        let agentVersion = stage.shell(sh(agent) + " --version")
+        #expect(agentVersion.exitStatus == 0 && agentVersion.stdout.contains("protocol "), "\(agentVersion.stdout)\(agentVersion.stderr)")
+        #expect(stage.shell("ldd \(sh(agent)) 2>&1").stdout.contains("not a dynamic executable"))
+        let through = stage.shell("\(sh(binary)) status \(name) --json --via \(sh(agent))")
+        #expect(through.exitStatus == 0 && through.stdout.contains("\"alive\":true"), "\(through.stdout)\(through.stderr)")
         server.signal(SIGTERM)
         #expect(server.wait(timeout: 10) == 0)
 
@@ -160,20 +168,6 @@ struct InstallTests {
             let expected = stage.destdir + folder
             #expect(access(expected + "/ipcscope.lua", R_OK) == 0, "no ipcscope.lua in \(expected): \(stage.leftovers())")
         }
-
-        // The static agent beside ipcscope (what --push-agent copies to a host): it needs no
-        // library, and ipcscope reads a section through it.
-        let agent = stage.installed("bin/mbvipc-agent")
-        let agentVersion = stage.shell(sh(agent) + " --version")
-        #expect(agentVersion.exitStatus == 0 && agentVersion.stdout.contains("protocol "), "\(agentVersion.stdout)\(agentVersion.stderr)")
-        #expect(stage.shell("ldd \(sh(agent)) 2>&1").stdout.contains("not a dynamic executable"))
-        let name2 = stage.scope.serviceName("agent")
-        let server2 = stage.scope.spawn(binary, ["serve", name2, "--echo"])
-        #expect(server2.waitForOutput("serving", timeout: 10), "\(server2.stderr)")
-        let through = stage.shell("\(sh(binary)) status \(name2) --json --via \(sh(agent))")
-        #expect(through.exitStatus == 0 && through.stdout.contains("\"alive\":true"), "\(through.stdout)\(through.stderr)")
-        server2.signal(SIGTERM)
-        #expect(server2.wait(timeout: 10) == 0)
 
         // The exporter's systemd unit, its ExecStart pointed at the installed binary.
         let unit = readFile(stage.installed("lib/systemd/system/ipcscope-exporter.service"))
