@@ -4,7 +4,7 @@
 # section, and, when wine64 and mingw-w64 are installed, the NT agent (mbvipc-agent.exe under
 # Wine, in a prefix of its own) on the NT echo server's paging-file section. Prints both and
 # the ratio of their delta medians.
-# Usage: benchmarks/agent-rtt.sh [path/to/ipcscope] [snapshots]
+# Usage: benchmarks/agent-rtt.sh [path/to/ipcscope] [snapshots]   (SKIP_NT=1: the Linux agent only)
 # Build first: swift build --product ipcscope (the agents are built here by make).
 set -eu
 IPCSCOPE=${1:-.build/debug/ipcscope}
@@ -42,7 +42,7 @@ wait_for "$DIR/serve.log" serving
 echo "Linux agent, /dev/shm/ipcscope.$NAME ($(stat -c %s "/dev/shm/ipcscope.$NAME") bytes):"
 python3 "$HERE/agent-rtt.py" "$NAME" "$COUNT" "$DIR/out/mbvipc-agent" | tee "$DIR/linux.txt"
 
-if [ ! -x "$WINE" ] || ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
+if [ -n "${SKIP_NT:-}" ] || [ ! -x "$WINE" ] || ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
     echo "NT agent: skipped (apt-get install -y wine64 gcc-mingw-w64-x86-64)"
     exit 0
 fi

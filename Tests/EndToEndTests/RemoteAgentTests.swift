@@ -179,6 +179,17 @@ struct RemoteAgentTests {
         #expect(second.trace.map(\.seq) == local.trace.map(\.seq))
     }
 
+    @Test("benchmarks/agent-rtt.sh prints the Linux agent's snapshot round trips (a smoke run, not a timing)")
+    func rttBenchmarkRuns() throws {
+        _ = try AgentBuild.require()
+        let scope = TestScope()
+        defer { scope.cleanup() }
+        let r = scope.run("/bin/sh", [repositoryRoot + "/benchmarks/agent-rtt.sh", ipcscopePath, "20"], timeout: 120,
+                          environment: ["SKIP_NT": "1"])
+        #expect(r.exitStatus == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("full : 5 snapshots, median ") && r.stdout.contains("delta: 20 snapshots, median "), "\(r.stdout)")
+    }
+
     @Test("hostile agents: truncated, huge, garbage, wrong version, silent: one clear line each, within the deadline")
     func hostileAgents() throws {
         let scope = TestScope()
